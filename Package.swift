@@ -1,0 +1,103 @@
+// swift-tools-version: 6.1
+
+import PackageDescription
+
+/// One settings array shared by every target (as Hummingbird does).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "belay",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Belay", targets: ["Belay"]),
+        .library(name: "BelayTestKit", targets: ["BelayTestKit"]),
+        .library(name: "BelayHTTP", targets: ["BelayHTTP"]),
+        .library(name: "BelayStore", targets: ["BelayStore"]),
+        .library(name: "BelayGateway", targets: ["BelayGateway"]),
+        .library(name: "BelayTestUpstream", targets: ["BelayTestUpstream"]),
+        .executable(name: "belay", targets: ["belay"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // Layer 1: the resilience library. No networking.
+        .target(
+            name: "Belay",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test support users also want: a manual clock, a recording event sink.
+        .target(
+            name: "BelayTestKit",
+            dependencies: ["Belay"],
+            swiftSettings: swiftSettings
+        ),
+        // Layer 2: the strategies applied to HTTP.
+        .target(
+            name: "BelayHTTP",
+            dependencies: [
+                "Belay",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Layer 3: durable records (SQLite, PostgreSQL).
+        .target(
+            name: "BelayStore",
+            dependencies: ["Belay"],
+            swiftSettings: swiftSettings
+        ),
+        // Layer 4: the gateway application.
+        .target(
+            name: "BelayGateway",
+            dependencies: ["Belay", "BelayHTTP", "BelayStore"],
+            swiftSettings: swiftSettings
+        ),
+        // A scriptable flaky upstream for tests, the demo and benchmarks.
+        .target(
+            name: "BelayTestUpstream",
+            dependencies: [],
+            swiftSettings: swiftSettings
+        ),
+        // The thin CLI.
+        .executableTarget(
+            name: "belay",
+            dependencies: [
+                "BelayGateway",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BelayTests",
+            dependencies: [
+                "Belay",
+                "BelayTestKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BelayHTTPTests",
+            dependencies: ["BelayHTTP", .product(name: "HTTPTypes", package: "swift-http-types")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,87 @@
+/// The error a strategy throws when it refuses or abandons a call.
+///
+/// A rejection says which strategy refused (``strategy``) and why (``code``); callers
+/// switch on the code and never match strings. Only `code.description` is suitable for
+/// metric labels.
+///
+/// ```swift
+/// do { try await pipeline.execute { _ in try await call() } }
+/// catch let error as ResilienceError where error.code == .circuitOpen {
+///     print("try again in \(error.retryAfter ?? .zero)")
+/// }
+/// ```
+public struct ResilienceError: Error, Sendable, CustomStringConvertible {
+    /// What kind of refusal this is. New codes may be added without breaking users.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: String, Hashable, Sendable {
+            case timeout
+            case circuitOpen = "circuit-open"
+            case circuitIsolated = "circuit-isolated"
+            case bulkheadFull = "bulkhead-full"
+            case rateLimited = "rate-limited"
+            case retryBudgetExhausted = "retry-budget-exhausted"
+            case injectedFault = "injected-fault"
+        }
+
+        private let base: Base
+
+        private init(_ base: Base) {
+            self.base = base
+        }
+
+        /// A timeout strategy's deadline (its own or an outer one) passed first.
+        public static let timeout = Code(.timeout)
+        /// The circuit breaker is open (or half-open with every probe slot taken).
+        public static let circuitOpen = Code(.circuitOpen)
+        /// The circuit breaker was isolated by hand and rejects every call until reset.
+        public static let circuitIsolated = Code(.circuitIsolated)
+        /// The bulkhead has no free slot and its wait queue is full.
+        public static let bulkheadFull = Code(.bulkheadFull)
+        /// The rate limiter has no permit within the allowed wait.
+        public static let rateLimited = Code(.rateLimited)
+        /// A retry was wanted but the shared retry budget had no allowance left.
+        public static let retryBudgetExhausted = Code(.retryBudgetExhausted)
+        /// The fault-injection strategy produced this error on purpose.
+        public static let injectedFault = Code(.injectedFault)
+
+        /// The code as a stable kebab-case string, e.g. `circuit-open`.
+        public var description: String { base.rawValue }
+    }
+
+    /// Why the call was refused.
+    public var code: Code
+    /// The name of the strategy that refused, e.g. `retry` or `payments-breaker`.
+    public var strategy: String
+    /// A human-readable sentence. Never contains secrets or payloads.
+    public var message: String
+    /// When trying again could succeed, if the strategy knows (open breaker, rate limit).
+    public var retryAfter: Duration?
+    /// The error that led to this one, if any (the last attempt's error for a budget refusal).
+    public var underlying: (any Error)?
+
+    /// Creates a resilience error.
+    public init(
+        code: Code,
+        strategy: String,
+        message: String,
+        retryAfter: Duration? = nil,
+        underlying: (any Error)? = nil
+    ) {
+        self.code = code
+        self.strategy = strategy
+        self.message = message
+        self.retryAfter = retryAfter
+        self.underlying = underlying
+    }
+
+    public var description: String {
+        var text = "\(code) (\(strategy)): \(message)"
+        if let retryAfter {
+            text += "; retry after \(retryAfter)"
+        }
+        if let underlying {
+            text += "; underlying: \(underlying)"
+        }
+        return text
+    }
+}

@@ -1,0 +1,134 @@
+extension ResiliencePipeline {
+    /// Composes strategies into a pipeline, first added = outermost.
+    ///
+    /// Every option is checked when the strategy is added; ``build()`` throws one
+    /// ``ConfigurationError`` listing every invalid option, each with its path.
+    ///
+    /// ```swift
+    /// let pipeline = try ResiliencePipeline<Int>.Builder()
+    ///     .timeout(.seconds(10))
+    ///     .retry(.init(maxAttempts: 3))
+    ///     .bulkhead(.init(maxConcurrent: 10))
+    ///     .build()
+    /// ```
+    public struct Builder<C: Clock>: Sendable where C.Duration == Duration {
+        /// The clock every strategy the builder creates is driven by.
+        public let clock: C
+        private var strategies: [any ResilienceStrategy<Output>] = []
+        private var issues: [ConfigurationError.Issue] = []
+        private var eventSink: (any ResilienceEventSink)?
+
+        /// Creates a builder whose strategies run on `clock`.
+        public init(clock: C) {
+            self.clock = clock
+        }
+
+        private func adding(_ make: () throws(ConfigurationError) -> any ResilienceStrategy<Output>) -> Self {
+            var copy = self
+            do {
+                copy.strategies.append(try make())
+            } catch {
+                copy.issues.append(contentsOf: error.issues)
+            }
+            return copy
+        }
+
+        /// Adds any strategy, including your own.
+        public func strategy(_ strategy: some ResilienceStrategy<Output>) -> Self {
+            adding { strategy }
+        }
+
+        /// Adds a ``Timeout``: total if added before ``retry(_:)``, per attempt if after.
+        public func timeout(_ timeout: Duration, name: String = "timeout") -> Self {
+            let clock = self.clock
+            return adding { () throws(ConfigurationError) in
+                try Timeout<Output, C>(.init(timeout, name: name), clock: clock)
+            }
+        }
+
+        /// Adds a ``Retry``.
+        public func retry(_ configuration: Retry<Output, C>.Configuration = .init()) -> Self {
+            let clock = self.clock
+            return adding { () throws(ConfigurationError) in try Retry(configuration, clock: clock) }
+        }
+
+        /// Adds a shared ``CircuitBreaker``; `isFailure` says which outcomes count against it.
+        public func circuitBreaker(
+            _ breaker: CircuitBreaker<C>,
+            isFailure: @escaping CircuitBreakerStrategy<Output, C>.OutcomePredicate = { $0.isNonCancellationError }
+        ) -> Self {
+            adding { CircuitBreakerStrategy(breaker: breaker, isFailure: isFailure) }
+        }
+
+        /// Adds a new ``CircuitBreaker`` with these options.
+        public func circuitBreaker(
+            _ configuration: CircuitBreaker<C>.Configuration,
+            isFailure: @escaping CircuitBreakerStrategy<Output, C>.OutcomePredicate = { $0.isNonCancellationError }
+        ) -> Self {
+            let clock = self.clock
+            return adding { () throws(ConfigurationError) in
+                CircuitBreakerStrategy(breaker: try CircuitBreaker(configuration, clock: clock), isFailure: isFailure)
+            }
+        }
+
+        /// Adds a shared ``Bulkhead``.
+        public func bulkhead(_ bulkhead: Bulkhead) -> Self {
+            adding { BulkheadStrategy(bulkhead: bulkhead) }
+        }
+
+        /// Adds a new ``Bulkhead`` with these options.
+        public func bulkhead(_ configuration: Bulkhead.Configuration) -> Self {
+            adding { () throws(ConfigurationError) in BulkheadStrategy(bulkhead: try Bulkhead(configuration)) }
+        }
+
+        /// Adds a shared ``RateLimiter``.
+        public func rateLimiter(_ limiter: RateLimiter<C>) -> Self {
+            adding { RateLimiterStrategy(limiter: limiter) }
+        }
+
+        /// Adds a new ``RateLimiter`` with these options.
+        public func rateLimiter(_ configuration: RateLimiter<C>.Configuration) -> Self {
+            let clock = self.clock
+            return adding { () throws(ConfigurationError) in
+                RateLimiterStrategy(limiter: try RateLimiter(configuration, clock: clock))
+            }
+        }
+
+        /// Adds a ``Fallback``.
+        public func fallback(_ configuration: Fallback<Output>.Configuration) -> Self {
+            adding { () throws(ConfigurationError) in try Fallback(configuration) }
+        }
+
+        /// Adds ``Hedging``.
+        public func hedging(_ configuration: Hedging<Output, C>.Configuration) -> Self {
+            let clock = self.clock
+            return adding { () throws(ConfigurationError) in try Hedging(configuration, clock: clock) }
+        }
+
+        /// Adds ``FaultInjection`` (inert unless its configuration enables it).
+        public func faultInjection(_ configuration: FaultInjection<Output, C>.Configuration) -> Self {
+            let clock = self.clock
+            return adding { () throws(ConfigurationError) in try FaultInjection(configuration, clock: clock) }
+        }
+
+        /// Sends every decision to `sink` (use ``MultiplexEventSink`` for several).
+        public func telemetry(_ sink: some ResilienceEventSink) -> Self {
+            var copy = self
+            copy.eventSink = sink
+            return copy
+        }
+
+        /// Builds the pipeline, or throws every invalid option found.
+        public func build() throws(ConfigurationError) -> ResiliencePipeline<Output> {
+            guard issues.isEmpty else { throw ConfigurationError(issues: issues) }
+            return ResiliencePipeline(strategies: strategies, eventSink: eventSink)
+        }
+    }
+}
+
+extension ResiliencePipeline.Builder where C == ContinuousClock {
+    /// Creates a builder on the continuous clock.
+    public init() {
+        self.init(clock: ContinuousClock())
+    }
+}

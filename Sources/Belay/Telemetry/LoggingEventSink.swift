@@ -1,0 +1,57 @@
+public import Logging
+
+/// Logs every resilience decision through swift-log.
+///
+/// Metadata keys: `belay.strategy`, `belay.event`, `belay.attempt`, `belay.correlation.id`,
+/// plus `belay.delay` / `belay.reason` / `belay.state.from` / `belay.state.to` where they
+/// apply. Library code logs nothing at info or above by default: the level is `debug`,
+/// except breaker transitions, which use `transitionLevel` (default `notice`).
+public struct LoggingEventSink: ResilienceEventSink {
+    /// The logger events go to.
+    public let logger: Logger
+    /// The level of every event but circuit transitions. Default `.debug`.
+    public let level: Logger.Level
+    /// The level of circuit transitions. Default `.notice`.
+    public let transitionLevel: Logger.Level
+
+    /// Creates a sink logging to `logger`.
+    public init(logger: Logger, level: Logger.Level = .debug, transitionLevel: Logger.Level = .notice) {
+        self.logger = logger
+        self.level = level
+        self.transitionLevel = transitionLevel
+    }
+
+    public func receive(_ event: ResilienceEvent) {
+        var metadata: Logger.Metadata = [
+            "belay.strategy": .string(event.strategy),
+            "belay.event": .string(event.kind.name),
+            "belay.attempt": .stringConvertible(event.attempt),
+        ]
+        if let correlationID = event.correlationID {
+            metadata["belay.correlation.id"] = .string(correlationID)
+        }
+        var eventLevel = level
+        switch event.kind {
+        case .retryScheduled(let delay, let reason):
+            metadata["belay.delay"] = .string(delay.formattedForHumans)
+            metadata["belay.reason"] = .string(reason)
+        case .retryAbandoned(let reason, let outcome):
+            metadata["belay.reason"] = .string(reason.rawValue)
+            metadata["belay.outcome"] = .string(outcome)
+        case .circuitStateChanged(let from, let to):
+            metadata["belay.state.from"] = .string(from.rawValue)
+            metadata["belay.state.to"] = .string(to.rawValue)
+            eventLevel = transitionLevel
+        case .rejected(let code, let retryAfter):
+            metadata["belay.reason"] = .string(code.description)
+            if let retryAfter { metadata["belay.retry_after"] = .string(retryAfter.formattedForHumans) }
+        case .timedOut(let after), .rateLimitDelayed(let after), .hedgeLaunched(_, let after):
+            metadata["belay.delay"] = .string(after.formattedForHumans)
+        case .fallbackUsed(let reason):
+            metadata["belay.reason"] = .string(reason)
+        case .faultInjected(let kind):
+            metadata["belay.reason"] = .string(kind.rawValue)
+        }
+        logger.log(level: eventLevel, "\(event.description)", metadata: metadata)
+    }
+}

@@ -1,0 +1,114 @@
+/// Bounds how long the rest of the pipeline may take, cancelling it when time is up.
+///
+/// Placed outermost it is a **total** timeout; placed inside ``Retry`` it bounds each
+/// **attempt**. The effective deadline is the earlier of its own and any outer
+/// ``Deadline``; it is bound to ``Deadline/current`` for everything inside, so nested
+/// pipelines see the budget that is left.
+///
+/// Cancellation is cooperative (structured concurrency): the inner work is cancelled when
+/// the deadline passes and the strategy returns ``ResilienceError/Code/timeout`` once that
+/// work has finished unwinding. Operations that honour task cancellation (AsyncHTTPClient,
+/// `Task.sleep`) unwind at once.
+///
+/// ```swift
+/// let pipeline = try ResiliencePipeline<Data>.Builder().timeout(.seconds(2)).build()
+/// ```
+public struct Timeout<Output: Sendable, C: Clock>: ResilienceStrategy where C.Duration == Duration {
+    /// Options of a timeout.
+    public struct Configuration: Sendable {
+        /// The strategy's name in events and errors. Default `timeout`.
+        public var name: String
+        /// How long the inner work may take. Must be greater than zero.
+        public var timeout: Duration
+
+        /// Creates a configuration.
+        public init(_ timeout: Duration, name: String = "timeout") {
+            self.timeout = timeout
+            self.name = name
+        }
+
+        func validate() throws(ConfigurationError) {
+            var validator = OptionValidator(prefix: name)
+            validator.name(name)
+            validator.positive(timeout, "timeout")
+            try validator.check()
+        }
+    }
+
+    /// The options in force.
+    public let configuration: Configuration
+    let clock: C
+
+    /// Creates a timeout strategy, validating its options.
+    public init(_ configuration: Configuration, clock: C) throws(ConfigurationError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.clock = clock
+    }
+
+    private enum Race: Sendable {
+        case finished(Result<Output, any Error>)
+        case timerFired
+        case timerCancelled
+    }
+
+    public func execute(_ context: ResilienceContext, next: ResiliencePipeline<Output>.Next) async -> Result<
+        Output, any Error
+    > {
+        let now = clock.now
+        var ownDeadline = now.advanced(by: configuration.timeout)
+        if let outer = context.deadline {
+            ownDeadline = min(ownDeadline, outer.instant(on: clock))
+        }
+        let deadlineInstant = ownDeadline
+        let budget = now.duration(to: deadlineInstant)
+        if budget <= .zero {
+            return timedOut(context, after: .zero)
+        }
+        let deadline = Deadline(at: deadlineInstant, on: clock)
+        let inner = {
+            var inner = context
+            inner.deadline = deadline
+            return inner
+        }()
+        let clock = self.clock
+        return await withTaskGroup(of: Race.self, returning: Result<Output, any Error>.self) { group in
+            group.addTask {
+                .finished(await Deadline.$current.withValue(deadline) { await next(inner) })
+            }
+            group.addTask {
+                do {
+                    try await clock.sleep(until: deadlineInstant, tolerance: nil)
+                    return .timerFired
+                } catch {
+                    return .timerCancelled
+                }
+            }
+            while let first = await group.next() {
+                switch first {
+                case .finished(let outcome):
+                    group.cancelAll()
+                    return outcome
+                case .timerFired:
+                    group.cancelAll()
+                    return timedOut(context, after: budget)
+                case .timerCancelled:
+                    // Our own task was cancelled: let the inner work report how it ended.
+                    continue
+                }
+            }
+            return .failure(CancellationError())
+        }
+    }
+
+    private func timedOut(_ context: ResilienceContext, after budget: Duration) -> Result<Output, any Error> {
+        context.emit(.timedOut(after: budget), strategy: configuration.name)
+        return .failure(
+            ResilienceError(
+                code: .timeout,
+                strategy: configuration.name,
+                message: "did not finish within \(budget.formattedForHumans)"
+            )
+        )
+    }
+}
