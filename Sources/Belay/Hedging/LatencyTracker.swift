@@ -48,8 +48,9 @@ public final class LatencyTracker: Sendable {
                 state.sorted = state.samples.sorted()
                 state.sinceSort = 0
             }
-            let rank = Int((Double(state.sorted.count - 1) * min(max(quantile, 0), 1)).rounded(.up))
-            return state.sorted[rank]
+            // Nearest rank: the smallest sample with at least `quantile` of samples at or below it.
+            let rank = Int((Double(state.sorted.count) * min(max(quantile, 0), 1)).rounded(.up))
+            return state.sorted[min(max(rank - 1, 0), state.sorted.count - 1)]
         }
     }
 }

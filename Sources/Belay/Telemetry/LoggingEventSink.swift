@@ -25,7 +25,7 @@ public struct LoggingEventSink: ResilienceEventSink {
         var metadata: Logger.Metadata = [
             "belay.strategy": .string(event.strategy),
             "belay.event": .string(event.kind.name),
-            "belay.attempt": .stringConvertible(event.attempt),
+            "belay.attempt": .string(String(event.attempt)),
         ]
         if let correlationID = event.correlationID {
             metadata["belay.correlation.id"] = .string(correlationID)

@@ -1,4 +1,4 @@
-import Tracing
+public import Tracing
 
 /// Adds every resilience decision as an event on the active span, if there is one.
 ///
@@ -13,6 +13,11 @@ public struct TracingEventSink: ResilienceEventSink {
         guard let context = ServiceContext.current,
             let span = InstrumentationSystem.tracer.activeSpan(identifiedBy: context)
         else { return }
+        Self.annotate(span, with: event)
+    }
+
+    /// Adds `event` to `span` as a span event named `belay.<event>`.
+    public static func annotate(_ span: any Span, with event: ResilienceEvent) {
         var attributes = SpanAttributes()
         attributes["belay.strategy"] = event.strategy
         attributes["belay.attempt"] = event.attempt

@@ -1,0 +1,249 @@
+import Belay
+import BelayTestKit
+import Synchronization
+import Testing
+
+@Suite(.timeLimit(.minutes(1))) struct CircuitBreakerTests {
+    let clock = ManualClock()
+
+    private func breaker(
+        _ configuration: CircuitBreaker<ManualClock>.Configuration
+    ) throws -> CircuitBreaker<ManualClock> {
+        try CircuitBreaker(configuration, clock: clock)
+    }
+
+    private func pipeline(_ breaker: CircuitBreaker<ManualClock>, events: RecordingEventSink? = nil) throws
+        -> ResiliencePipeline<Int>
+    {
+        var builder = ResiliencePipeline<Int>.Builder(clock: clock).circuitBreaker(breaker)
+        if let events { builder = builder.telemetry(events) }
+        return try builder.build()
+    }
+
+    private func run(_ pipeline: ResiliencePipeline<Int>, failing: Bool) async -> Result<Int, any Error> {
+        await pipeline.executeOutcome { _ in
+            if failing { throw TestError() }
+            return 1
+        }
+    }
+
+    @Test func doesNotJudgeBelowTheMinimumThroughput() async throws {
+        let breaker = try breaker(.init(failureRatio: 0.5, minimumThroughput: 4))
+        let pipeline = try pipeline(breaker)
+        for _ in 0..<3 { _ = await run(pipeline, failing: true) }
+        #expect(breaker.state == .closed)
+        _ = await run(pipeline, failing: true)
+        #expect(breaker.state == .open)
+    }
+
+    @Test func opensExactlyAtTheFailureRatio() async throws {
+        let breaker = try breaker(.init(failureRatio: 0.5, minimumThroughput: 4))
+        let pipeline = try pipeline(breaker)
+        // 1 failure in 3 successes: 0.25 < 0.5, and at 4 calls 1/4 is below the ratio.
+        for failing in [false, false, true, false] { _ = await run(pipeline, failing: failing) }
+        #expect(breaker.state == .closed)
+        // 2 failures in 5 calls: 0.4, one below.
+        _ = await run(pipeline, failing: true)
+        #expect(breaker.state == .closed)
+        // 3 in 6: exactly 0.5 opens.
+        _ = await run(pipeline, failing: true)
+        #expect(breaker.state == .open)
+    }
+
+    @Test func failuresOutsideTheWindowAreForgotten() async throws {
+        let breaker = try breaker(.init(failureRatio: 0.5, minimumThroughput: 2, window: .seconds(10)))
+        let pipeline = try pipeline(breaker)
+        _ = await run(pipeline, failing: true)
+        clock.advance(by: .seconds(10))
+        _ = await run(pipeline, failing: true)
+        #expect(breaker.state == .closed)  // the first failure slid out: 1 call in the window
+        _ = await run(pipeline, failing: true)
+        #expect(breaker.state == .open)
+    }
+
+    @Test func anOpenBreakerRejectsAtOnceWithTheTimeLeft() async throws {
+        let events = RecordingEventSink()
+        let breaker = try breaker(.init(minimumThroughput: 1, breakDuration: .seconds(30)))
+        let pipeline = try pipeline(breaker, events: events)
+        _ = await run(pipeline, failing: true)
+        clock.advance(by: .seconds(12))
+        let calls = Tally()
+        let outcome = await pipeline.executeOutcome { _ in calls.increment() }
+        let error = try #require(outcome.error as? ResilienceError)
+        #expect(error.code == .circuitOpen)
+        #expect(error.retryAfter == .seconds(18))
+        #expect(calls.count == 0)
+        #expect(events.names == ["circuit_opened", "rejected"])
+    }
+
+    @Test func aSuccessfulProbeClosesTheBreaker() async throws {
+        let transitions = Mutex<[String]>([])
+        let breaker = try breaker(
+            .init(
+                minimumThroughput: 1,
+                breakDuration: .seconds(5),
+                onStateChange: { transition in transitions.withLock { $0.append("\(transition.from)>\(transition.to)") } }
+            )
+        )
+        let pipeline = try pipeline(breaker)
+        _ = await run(pipeline, failing: true)
+        clock.advance(by: .seconds(4))
+        #expect(await run(pipeline, failing: false).resilienceCode == .circuitOpen)
+        clock.advance(by: .seconds(1))
+        #expect(try await run(pipeline, failing: false).get() == 1)
+        #expect(breaker.state == .closed)
+        #expect(transitions.withLock { $0 } == ["closed>open", "open>half-open", "half-open>closed"])
+    }
+
+    @Test func aFailedProbeReopensForALongerBreakWhenGrowing() async throws {
+        let breaker = try breaker(
+            .init(minimumThroughput: 1, breakDuration: .seconds(10), breakDurationMultiplier: 2, maxBreakDuration: .seconds(25))
+        )
+        let pipeline = try pipeline(breaker)
+        _ = await run(pipeline, failing: true)
+        clock.advance(by: .seconds(10))
+        _ = await run(pipeline, failing: true)  // probe fails
+        #expect(breaker.state == .open)
+        let second = await run(pipeline, failing: false).error as? ResilienceError
+        #expect(second?.retryAfter == .seconds(20))
+        clock.advance(by: .seconds(20))
+        _ = await run(pipeline, failing: true)  // probe fails again: 40 s capped at 25 s
+        let third = await run(pipeline, failing: false).error as? ResilienceError
+        #expect(third?.retryAfter == .seconds(25))
+        clock.advance(by: .seconds(25))
+        _ = await run(pipeline, failing: false)  // probe succeeds: closed, growth forgotten
+        #expect(breaker.state == .closed)
+        _ = await run(pipeline, failing: true)
+        #expect((await run(pipeline, failing: false).error as? ResilienceError)?.retryAfter == .seconds(10))
+    }
+
+    @Test(arguments: [1, 3]) func halfOpenAdmitsExactlyTheConfiguredProbesUnderLoad(probes: Int) async throws {
+        let breaker = try breaker(.init(minimumThroughput: 1, breakDuration: .seconds(5), halfOpenProbes: probes))
+        let pipeline = try pipeline(breaker)
+        _ = await run(pipeline, failing: true)
+        clock.advance(by: .seconds(5))
+
+        let gate = Gate()
+        let callers = 50
+        let results = await withTaskGroup(of: Result<Int, any Error>.self) { group in
+            for _ in 0..<callers {
+                group.addTask {
+                    await pipeline.executeOutcome { _ in
+                        await gate.wait()
+                        return 1
+                    }
+                }
+            }
+            var results: [Result<Int, any Error>] = []
+            // Every caller but the probes is rejected without waiting at the gate.
+            for _ in 0..<(callers - probes) {
+                if let result = await group.next() { results.append(result) }
+            }
+            await gate.waitForArrivals(probes)
+            #expect(gate.arrived == probes)
+            gate.open()
+            for await result in group { results.append(result) }
+            return results
+        }
+        #expect(results.filter { $0.resilienceCode == .circuitOpen }.count == callers - probes)
+        #expect(results.filter { (try? $0.get()) == 1 }.count == probes)
+        #expect(breaker.state == .closed)
+    }
+
+    @Test func oneFailedProbeAmongSeveralReopens() async throws {
+        let breaker = try breaker(.init(minimumThroughput: 1, breakDuration: .seconds(5), halfOpenProbes: 2))
+        let pipeline = try pipeline(breaker)
+        _ = await run(pipeline, failing: true)
+        clock.advance(by: .seconds(5))
+        _ = await run(pipeline, failing: false)
+        #expect(breaker.state == .halfOpen)
+        _ = await run(pipeline, failing: true)
+        #expect(breaker.state == .open)
+    }
+
+    @Test func consecutiveFailuresOpenBeforeTheRatioIsJudged() async throws {
+        let breaker = try breaker(.init(minimumThroughput: 100, consecutiveFailures: 3))
+        let pipeline = try pipeline(breaker)
+        for failing in [true, true, false, true, true] { _ = await run(pipeline, failing: failing) }
+        #expect(breaker.state == .closed)
+        _ = await run(pipeline, failing: true)
+        #expect(breaker.state == .open)
+    }
+
+    @Test func slowCallsOpenTheBreaker() async throws {
+        let breaker = try breaker(
+            .init(minimumThroughput: 2, slowCallDuration: .seconds(1), slowCallRatio: 0.5)
+        )
+        let pipeline = try pipeline(breaker)
+        _ = await pipeline.executeOutcome { _ in 1 }
+        #expect(breaker.state == .closed)
+        _ = await pipeline.executeOutcome { _ in
+            clock.advance(by: .seconds(1))
+            return 1
+        }
+        #expect(breaker.state == .open)
+    }
+
+    @Test func returnedValuesCanCountAsFailures() async throws {
+        let breaker = try breaker(.init(minimumThroughput: 2))
+        let pipeline = try ResiliencePipeline<Int>.Builder(clock: clock)
+            .circuitBreaker(breaker, isFailure: { (try? $0.get()) ?? 500 >= 500 })
+            .build()
+        _ = try await pipeline.execute { _ in 503 }
+        _ = try await pipeline.execute { _ in 502 }
+        #expect(breaker.state == .open)
+    }
+
+    @Test func cancelledCallsAreNotCounted() async throws {
+        let breaker = try breaker(.init(minimumThroughput: 1))
+        let pipeline = try pipeline(breaker)
+        _ = await pipeline.executeOutcome { _ in throw CancellationError() }
+        #expect(breaker.state == .closed)
+    }
+
+    @Test func isolateAndReset() async throws {
+        let events = RecordingEventSink()
+        let breaker = try breaker(.init())
+        let pipeline = try pipeline(breaker, events: events)
+        breaker.isolate()
+        #expect(breaker.state == .isolated)
+        clock.advance(by: .seconds(3600))
+        #expect(await run(pipeline, failing: false).resilienceCode == .circuitIsolated)
+        breaker.reset()
+        #expect(try await run(pipeline, failing: false).get() == 1)
+    }
+
+    @Test func lateResultsOfAnOlderStateAreIgnored() async throws {
+        let breaker = try breaker(.init(minimumThroughput: 2, breakDuration: .seconds(5)))
+        let pipeline = try pipeline(breaker)
+        let gate = Gate()
+        // A slow call admitted while closed…
+        let slow = Task { await pipeline.executeOutcome { _ in await gate.wait(); throw TestError() } }
+        await gate.waitForArrivals(1)
+        // …the breaker opens and half-opens meanwhile…
+        _ = await run(pipeline, failing: true)
+        _ = await run(pipeline, failing: true)
+        #expect(breaker.state == .open)
+        clock.advance(by: .seconds(5))
+        let probeGate = Gate()
+        let probe = Task { await pipeline.executeOutcome { _ in await probeGate.wait(); return 1 } }
+        await probeGate.waitForArrivals(1)
+        // …and the slow call's failure does not count against the probe.
+        gate.open()
+        _ = await slow.value
+        #expect(breaker.state == .halfOpen)
+        probeGate.open()
+        _ = await probe.value
+        #expect(breaker.state == .closed)
+    }
+
+    @Test func invalidOptionsNameTheOption() {
+        #expect {
+            _ = try CircuitBreaker(.init(failureRatio: 1.5, minimumThroughput: 0, halfOpenProbes: 0), clock: clock)
+        } throws: { error in
+            (error as? ConfigurationError)?.issues.map(\.option) == [
+                "circuit-breaker.failureRatio", "circuit-breaker.minimumThroughput", "circuit-breaker.halfOpenProbes",
+            ]
+        }
+    }
+}
