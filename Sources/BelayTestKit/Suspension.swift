@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Suspends until the current task is cancelled, then throws `CancellationError`.
 ///
 /// Stands in for an operation that hangs (a dead upstream) without any real waiting.
@@ -6,8 +8,6 @@ public func suspendUntilCancelled() async throws -> Never {
     try await gate.wait()
     fatalError("CancellationGate.wait() only returns by throwing")
 }
-
-import Synchronization
 
 private final class CancellationGate: Sendable {
     private let continuation = Mutex<CheckedContinuation<Void, any Error>?>(nil)

@@ -7,7 +7,8 @@ import Testing
         let delays = (1...6).map { backoff.delay(forRetry: $0, previous: nil, random: 0.3) }
         #expect(
             delays == [
-                .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1), .seconds(1),
+                .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1),
+                .seconds(1),
             ]
         )
     }
@@ -55,9 +56,11 @@ import Testing
 
     @Test func linearAndConstant() {
         let linear = Backoff.linear(base: .milliseconds(100), cap: .milliseconds(250))
-        #expect((1...4).map { linear.delay(forRetry: $0, previous: nil, random: 0.9) } == [
-            .milliseconds(100), .milliseconds(200), .milliseconds(250), .milliseconds(250),
-        ])
+        #expect(
+            (1...4).map { linear.delay(forRetry: $0, previous: nil, random: 0.9) } == [
+                .milliseconds(100), .milliseconds(200), .milliseconds(250), .milliseconds(250),
+            ]
+        )
         #expect(Backoff.constant(.seconds(2)).delay(forRetry: 9, previous: nil, random: 0.1) == .seconds(2))
     }
 

@@ -1,5 +1,6 @@
 import Belay
 import BelayTestKit
+import Synchronization
 import Testing
 
 @Suite(.timeLimit(.minutes(1))) struct BulkheadTests {
@@ -41,12 +42,24 @@ import Testing
         let bulkhead = try Bulkhead(.init(maxConcurrent: 1, maxQueue: 10))
         let pipeline = try ResiliencePipeline<Int>.Builder().bulkhead(bulkhead).build()
         let gate = Gate()
-        let holder = Task { await pipeline.executeOutcome { _ in await gate.wait(); return 0 } }
+        let holder = Task {
+            await pipeline.executeOutcome { _ in
+                await gate.wait()
+                return 0
+            }
+        }
         await gate.waitForArrivals(1)
         let order = RecordingOrder()
         var waiters: [Task<Result<Int, any Error>, Never>] = []
         for call in 1...5 {
-            waiters.append(Task { await pipeline.executeOutcome { _ in order.append(call); return call } })
+            waiters.append(
+                Task {
+                    await pipeline.executeOutcome { _ in
+                        order.append(call)
+                        return call
+                    }
+                }
+            )
             while bulkhead.queued < call { await Task.yield() }
         }
         gate.open()
@@ -59,7 +72,12 @@ import Testing
         let bulkhead = try Bulkhead(.init(maxConcurrent: 1, maxQueue: 1))
         let pipeline = try ResiliencePipeline<Int>.Builder().bulkhead(bulkhead).build()
         let gate = Gate()
-        let holder = Task { await pipeline.executeOutcome { _ in await gate.wait(); return 0 } }
+        let holder = Task {
+            await pipeline.executeOutcome { _ in
+                await gate.wait()
+                return 0
+            }
+        }
         await gate.waitForArrivals(1)
         let waiter = Task { await pipeline.executeOutcome { _ in 1 } }
         while bulkhead.queued < 1 { await Task.yield() }
@@ -91,5 +109,3 @@ final class RecordingOrder: Sendable {
     func append(_ value: Int) { storage.withLock { $0.append(value) } }
     var values: [Int] { storage.withLock { $0 } }
 }
-
-import Synchronization

@@ -12,7 +12,10 @@ import Testing
         try CircuitBreaker(configuration, clock: clock)
     }
 
-    private func pipeline(_ breaker: CircuitBreaker<ManualClock>, events: RecordingEventSink? = nil) throws
+    private func pipeline(
+        _ breaker: CircuitBreaker<ManualClock>,
+        events: RecordingEventSink? = nil
+    ) throws
         -> ResiliencePipeline<Int>
     {
         var builder = ResiliencePipeline<Int>.Builder(clock: clock).circuitBreaker(breaker)
@@ -82,7 +85,8 @@ import Testing
             .init(
                 minimumThroughput: 1,
                 breakDuration: .seconds(5),
-                onStateChange: { transition in transitions.withLock { $0.append("\(transition.from)>\(transition.to)") } }
+                onStateChange: { transition in transitions.withLock { $0.append("\(transition.from)>\(transition.to)") }
+                }
             )
         )
         let pipeline = try pipeline(breaker)
@@ -97,7 +101,12 @@ import Testing
 
     @Test func aFailedProbeReopensForALongerBreakWhenGrowing() async throws {
         let breaker = try breaker(
-            .init(minimumThroughput: 1, breakDuration: .seconds(10), breakDurationMultiplier: 2, maxBreakDuration: .seconds(25))
+            .init(
+                minimumThroughput: 1,
+                breakDuration: .seconds(10),
+                breakDurationMultiplier: 2,
+                maxBreakDuration: .seconds(25)
+            )
         )
         let pipeline = try pipeline(breaker)
         _ = await run(pipeline, failing: true)
@@ -218,7 +227,12 @@ import Testing
         let pipeline = try pipeline(breaker)
         let gate = Gate()
         // A slow call admitted while closed…
-        let slow = Task { await pipeline.executeOutcome { _ in await gate.wait(); throw TestError() } }
+        let slow = Task {
+            await pipeline.executeOutcome { _ in
+                await gate.wait()
+                throw TestError()
+            }
+        }
         await gate.waitForArrivals(1)
         // …the breaker opens and half-opens meanwhile…
         _ = await run(pipeline, failing: true)
@@ -226,7 +240,12 @@ import Testing
         #expect(breaker.state == .open)
         clock.advance(by: .seconds(5))
         let probeGate = Gate()
-        let probe = Task { await pipeline.executeOutcome { _ in await probeGate.wait(); return 1 } }
+        let probe = Task {
+            await pipeline.executeOutcome { _ in
+                await probeGate.wait()
+                return 1
+            }
+        }
         await probeGate.waitForArrivals(1)
         // …and the slow call's failure does not count against the probe.
         gate.open()

@@ -48,7 +48,9 @@ import Testing
         let random = ScriptedRandom([0.05, 0.5, 0.09, 0.1])
         let events = RecordingEventSink()
         let pipeline = try ResiliencePipeline<Int>.Builder(clock: clock)
-            .faultInjection(.init(enabled: true, rate: 0.1, fault: .error { TestError(id: 42) }, random: { random.next() }))
+            .faultInjection(
+                .init(enabled: true, rate: 0.1, fault: .error { TestError(id: 42) }, random: { random.next() })
+            )
             .telemetry(events)
             .build()
         var injected = 0

@@ -79,18 +79,22 @@ import Testing
             latencies: tracker
         )
         let pipeline = try ResiliencePipeline<Int>.Builder(clock: clock).strategy(strategy).build()
-        let task = Task { try await pipeline.execute { context in
-            if context.attempt == 1 { try await suspendUntilCancelled() }
-            return context.attempt
-        } }
+        let task = Task {
+            try await pipeline.execute { context in
+                if context.attempt == 1 { try await suspendUntilCancelled() }
+                return context.attempt
+            }
+        }
         #expect(await clock.nextSleepScheduled() == .at(.milliseconds(300)))
         clock.advance(to: .at(.milliseconds(300)))
         #expect(try await task.value == 2)
         for _ in 0..<5 { tracker.record(.milliseconds(40)) }
-        let second = Task { try await pipeline.execute { context in
-            if context.attempt == 1 { try await suspendUntilCancelled() }
-            return context.attempt
-        } }
+        let second = Task {
+            try await pipeline.execute { context in
+                if context.attempt == 1 { try await suspendUntilCancelled() }
+                return context.attempt
+            }
+        }
         #expect(await clock.nextSleepScheduled() == .at(.milliseconds(340)))
         clock.advance(to: .at(.milliseconds(340)))
         #expect(try await second.value == 2)

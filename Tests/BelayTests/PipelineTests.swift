@@ -8,7 +8,8 @@ struct TracingStrategy<Output: Sendable>: ResilienceStrategy {
     let name: String
     let log: RecordingLog
 
-    func execute(_ context: ResilienceContext, next: ResiliencePipeline<Output>.Next) async -> Result<Output, any Error> {
+    func execute(_ context: ResilienceContext, next: ResiliencePipeline<Output>.Next) async -> Result<Output, any Error>
+    {
         log.append("enter \(name)")
         let outcome = await next(context)
         log.append("leave \(name)")
@@ -82,7 +83,9 @@ final class RecordingLog: Sendable {
         let breaker = try CircuitBreaker(.init(minimumThroughput: 100), clock: clock)
         let pipeline = try ResiliencePipeline<Int>.Builder(clock: clock)
             .timeout(.seconds(10), name: "total")
-            .retry(.init(maxAttempts: 3, backoff: .constant(.milliseconds(100)), shouldRetry: { (try? $0.get()) == 503 }))
+            .retry(
+                .init(maxAttempts: 3, backoff: .constant(.milliseconds(100)), shouldRetry: { (try? $0.get()) == 503 })
+            )
             .circuitBreaker(breaker, isFailure: { (try? $0.get()) == 503 })
             .bulkhead(.init(maxConcurrent: 10))
             .timeout(.seconds(2), name: "attempt")

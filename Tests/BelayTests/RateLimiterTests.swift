@@ -94,7 +94,9 @@ import Testing
         #expect {
             _ = try RateLimiter(.init(permitsPerSecond: 0, burst: 0), clock: clock)
         } throws: { error in
-            (error as? ConfigurationError)?.issues.map(\.option) == ["rate-limiter.permitsPerSecond", "rate-limiter.burst"]
+            (error as? ConfigurationError)?.issues.map(\.option) == [
+                "rate-limiter.permitsPerSecond", "rate-limiter.burst",
+            ]
         }
     }
 }

@@ -43,7 +43,7 @@ final class Gate: Sendable {
                 state.waiters.append(continuation)
                 return (false, ready)
             }
-            ready.forEach { $0.resume() }
+            for waiter in ready { waiter.resume() }
             if resumeNow { continuation.resume() }
         }
     }
@@ -68,7 +68,7 @@ final class Gate: Sendable {
             defer { state.waiters.removeAll() }
             return state.waiters
         }
-        waiters.forEach { $0.resume() }
+        for waiter in waiters { waiter.resume() }
     }
 }
 

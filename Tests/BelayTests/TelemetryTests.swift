@@ -1,12 +1,12 @@
 import Belay
 import BelayTestKit
+import InMemoryTracing
 import Logging
 import Metrics
 import MetricsTestKit
 import Synchronization
 import Testing
 import Tracing
-import InMemoryTracing
 
 /// A swift-log handler that keeps every record.
 struct CapturingLogHandler: LogHandler {

@@ -98,7 +98,8 @@ public final class Bulkhead: Sendable {
         return ResilienceError(
             code: .bulkheadFull,
             strategy: configuration.name,
-            message: "all \(configuration.maxConcurrent) slots are busy and the queue of \(configuration.maxQueue) is full"
+            message:
+                "all \(configuration.maxConcurrent) slots are busy and the queue of \(configuration.maxQueue) is full"
         )
     }
 }

@@ -8,7 +8,10 @@ public struct BulkheadStrategy<Output: Sendable>: ResilienceStrategy {
         self.bulkhead = bulkhead
     }
 
-    public func execute(_ context: ResilienceContext, next: ResiliencePipeline<Output>.Next) async -> Result<
+    public func execute(
+        _ context: ResilienceContext,
+        next: ResiliencePipeline<Output>.Next
+    ) async -> Result<
         Output, any Error
     > {
         do {

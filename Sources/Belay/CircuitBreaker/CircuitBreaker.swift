@@ -179,7 +179,8 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
     }
 
     /// Records the result of a permitted call.
-    func record(_ result: StateMachine.CallResult, slow: Bool, permit: StateMachine.Permit, context: ResilienceContext) {
+    func record(_ result: StateMachine.CallResult, slow: Bool, permit: StateMachine.Permit, context: ResilienceContext)
+    {
         let now = clock.now
         let transition = machine.withLock { $0.record(result, slow: slow, permit: permit, now: now) }
         notify(transition, context: context)

@@ -119,7 +119,8 @@ struct CircuitBreakerStateMachine<Instant: InstantProtocol<Duration>>: Sendable 
             if total.failures > 0 && failureRatio >= settings.failureRatio {
                 return trip(
                     now: now,
-                    reason: "failure ratio \(rounded(failureRatio)) >= \(settings.failureRatio) over \(total.calls) calls"
+                    reason:
+                        "failure ratio \(rounded(failureRatio)) >= \(settings.failureRatio) over \(total.calls) calls"
                 )
             }
             if let slowRatio = settings.slowCallRatio, total.slow > 0 {

@@ -17,7 +17,10 @@ public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStra
         self.isFailure = isFailure
     }
 
-    public func execute(_ context: ResilienceContext, next: ResiliencePipeline<Output>.Next) async -> Result<
+    public func execute(
+        _ context: ResilienceContext,
+        next: ResiliencePipeline<Output>.Next
+    ) async -> Result<
         Output, any Error
     > {
         let permit: CircuitBreakerStateMachine<C.Instant>.Permit

@@ -46,7 +46,10 @@ public struct Fallback<Output: Sendable>: ResilienceStrategy {
         self.configuration = configuration
     }
 
-    public func execute(_ context: ResilienceContext, next: ResiliencePipeline<Output>.Next) async -> Result<
+    public func execute(
+        _ context: ResilienceContext,
+        next: ResiliencePipeline<Output>.Next
+    ) async -> Result<
         Output, any Error
     > {
         let outcome = await next(context)

@@ -67,7 +67,10 @@ public struct FaultInjection<Output: Sendable, C: Clock>: ResilienceStrategy whe
         self.clock = clock
     }
 
-    public func execute(_ context: ResilienceContext, next: ResiliencePipeline<Output>.Next) async -> Result<
+    public func execute(
+        _ context: ResilienceContext,
+        next: ResiliencePipeline<Output>.Next
+    ) async -> Result<
         Output, any Error
     > {
         guard configuration.enabled, configuration.rate > 0, configuration.random() < configuration.rate else {

@@ -73,7 +73,11 @@ public struct Hedging<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
     let clock: C
 
     /// Creates a hedging strategy, validating its options.
-    public init(_ configuration: Configuration, clock: C, latencies: LatencyTracker = LatencyTracker())
+    public init(
+        _ configuration: Configuration,
+        clock: C,
+        latencies: LatencyTracker = LatencyTracker()
+    )
         throws(ConfigurationError)
     {
         try configuration.validate()
@@ -97,7 +101,10 @@ public struct Hedging<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
         }
     }
 
-    public func execute(_ context: ResilienceContext, next: ResiliencePipeline<Output>.Next) async -> Result<
+    public func execute(
+        _ context: ResilienceContext,
+        next: ResiliencePipeline<Output>.Next
+    ) async -> Result<
         Output, any Error
     > {
         let clock = self.clock

@@ -109,7 +109,11 @@ extension ResiliencePipeline {
         }
 
         @inlinable
-        func run(from index: Int, _ context: ResilienceContext, _ operation: @escaping Operation) async -> Result<
+        func run(
+            from index: Int,
+            _ context: ResilienceContext,
+            _ operation: @escaping Operation
+        ) async -> Result<
             Output, any Error
         > {
             if index == strategies.count {

@@ -8,7 +8,10 @@ public struct RateLimiterStrategy<Output: Sendable, C: Clock>: ResilienceStrateg
         self.limiter = limiter
     }
 
-    public func execute(_ context: ResilienceContext, next: ResiliencePipeline<Output>.Next) async -> Result<
+    public func execute(
+        _ context: ResilienceContext,
+        next: ResiliencePipeline<Output>.Next
+    ) async -> Result<
         Output, any Error
     > {
         var maxWait = limiter.configuration.maxWait

@@ -113,7 +113,10 @@ public struct Retry<Output: Sendable, C: Clock>: ResilienceStrategy where C.Dura
         self.clock = clock
     }
 
-    public func execute(_ context: ResilienceContext, next: ResiliencePipeline<Output>.Next) async -> Result<
+    public func execute(
+        _ context: ResilienceContext,
+        next: ResiliencePipeline<Output>.Next
+    ) async -> Result<
         Output, any Error
     > {
         let configuration = self.configuration

@@ -52,7 +52,10 @@ public struct Timeout<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
         case timerCancelled
     }
 
-    public func execute(_ context: ResilienceContext, next: ResiliencePipeline<Output>.Next) async -> Result<
+    public func execute(
+        _ context: ResilienceContext,
+        next: ResiliencePipeline<Output>.Next
+    ) async -> Result<
         Output, any Error
     > {
         let now = clock.now

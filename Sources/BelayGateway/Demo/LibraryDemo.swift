@@ -43,14 +43,24 @@ public struct LibraryDemo: Sendable {
         print("== 1. Retry with full jitter: a payment API failing 2 of every 3 calls ==")
         let pipeline = try ResiliencePipeline<String>.Builder()
             .timeout(scaled(.seconds(2)), name: "total-timeout")
-            .retry(.init(maxAttempts: 4, backoff: .exponentialJitter(base: scaled(.milliseconds(50)), cap: scaled(.seconds(1)))))
+            .retry(
+                .init(
+                    maxAttempts: 4,
+                    backoff: .exponentialJitter(base: scaled(.milliseconds(50)), cap: scaled(.seconds(1)))
+                )
+            )
             .telemetry(sink)
             .build()
         let calls = Mutex(0)
         for request in 1...3 {
             let value = try await pipeline.execute(correlationID: "charge-\(request)") { context in
-                let call = calls.withLock { $0 += 1; return $0 }
-                if call % 3 != 0 { throw SimulatedFailure(description: "HTTP 503 from payments (attempt \(context.attempt))") }
+                let call = calls.withLock {
+                    $0 += 1
+                    return $0
+                }
+                if call % 3 != 0 {
+                    throw SimulatedFailure(description: "HTTP 503 from payments (attempt \(context.attempt))")
+                }
                 return "charge-\(request) succeeded on attempt \(context.attempt)"
             }
             print("   -> \(value)")
@@ -61,8 +71,13 @@ public struct LibraryDemo: Sendable {
         print("")
         print("== 2. Circuit breaker: the shipping API goes down, then recovers ==")
         let breaker = try CircuitBreaker(
-            .init(failureRatio: 0.5, minimumThroughput: 4, window: .seconds(10), breakDuration: scaled(.milliseconds(300)),
-                  name: "shipping-breaker")
+            .init(
+                failureRatio: 0.5,
+                minimumThroughput: 4,
+                window: .seconds(10),
+                breakDuration: scaled(.milliseconds(300)),
+                name: "shipping-breaker"
+            )
         )
         let pipeline = try ResiliencePipeline<String>.Builder().circuitBreaker(breaker).telemetry(sink).build()
         let outage = Mutex(true)
@@ -91,7 +106,10 @@ public struct LibraryDemo: Sendable {
             .build()
         let calls = Mutex(0)
         let quote = await pipeline.executeOutcome(correlationID: "quote-1") { context in
-            let call = calls.withLock { $0 += 1; return $0 }
+            let call = calls.withLock {
+                $0 += 1
+                return $0
+            }
             if call == 1 { try await Task.sleep(for: scaled(.seconds(10))) }
             return "quote from attempt \(context.attempt)"
         }
@@ -132,7 +150,9 @@ public struct LibraryDemo: Sendable {
         print("")
         print("== 5. Rate limiter: 8 simultaneous SMS to a provider allowing 20/s with a burst of 3 ==")
         let pipeline = try ResiliencePipeline<Int>.Builder()
-            .rateLimiter(.init(permitsPerSecond: 20 / pace, burst: 3, maxWait: scaled(.milliseconds(120)), name: "sms-rate"))
+            .rateLimiter(
+                .init(permitsPerSecond: 20 / pace, burst: 3, maxWait: scaled(.milliseconds(120)), name: "sms-rate")
+            )
             .telemetry(sink)
             .build()
         let outcomes = await withTaskGroup(of: Result<Int, any Error>.self) { group in
@@ -144,7 +164,9 @@ public struct LibraryDemo: Sendable {
             return outcomes
         }
         let sent = outcomes.filter { (try? $0.get()) != nil }.count
-        print("   -> \(sent) sent (3 at once, the rest paced 50 ms apart), \(outcomes.count - sent) rejected with rate-limited")
+        print(
+            "   -> \(sent) sent (3 at once, the rest paced 50 ms apart), \(outcomes.count - sent) rejected with rate-limited"
+        )
     }
 
     private func describe<T>(call: Int, _ outcome: Result<T, any Error>) {
