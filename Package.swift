@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // Layer 1: the resilience library. No networking.
@@ -63,7 +64,12 @@ let package = Package(
         // Layer 4: the gateway application.
         .target(
             name: "BelayGateway",
-            dependencies: ["Belay", "BelayHTTP", "BelayStore"],
+            dependencies: [
+                "Belay",
+                "BelayHTTP",
+                "BelayStore",
+                .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: swiftSettings
         ),
         // A scriptable flaky upstream for tests, the demo and benchmarks.
@@ -92,6 +98,11 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BelayGatewayTests",
+            dependencies: ["BelayGateway", "Belay"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BelayGateway
+import Foundation
 
 @main
 struct BelayCommand: AsyncParsableCommand {
@@ -13,7 +14,7 @@ struct BelayCommand: AsyncParsableCommand {
             Start with `belay demo` to watch every strategy decide, live.
             """,
         version: BelayGateway.version,
-        subcommands: [Demo.self]
+        subcommands: [CheckConfig.self, Demo.self]
     )
 }
 
@@ -40,4 +41,44 @@ struct Demo: AsyncParsableCommand {
     func run() async throws {
         try await LibraryDemo(pace: pace) { line in print(line) }.run()
     }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate a config file and report every problem with its key path and line.",
+        discussion: """
+            `${NAME}` in values is replaced from the environment; a variable that is not set is
+            a problem too. Exits 0 when the config is valid, 2 when it is not.
+
+            Example:
+              belay check-config --config belay.yaml
+            """
+    )
+
+    @Option(name: .shortAndLong, help: "The config file to check.")
+    var config: String = "belay.yaml"
+
+    func run() throws {
+        do {
+            let loaded = try ConfigLoader(environment: ProcessInfo.processInfo.environment).load(contentsOf: config)
+            let upstreams = loaded.upstreams.map(\.name).joined(separator: ", ")
+            print(
+                "\(config): OK — listening on \(loaded.server.listen), storage \(loaded.storage), "
+                    + "\(loaded.upstreams.count) upstream(s)\(upstreams.isEmpty ? "" : ": \(upstreams)")"
+            )
+        } catch {
+            printError("\(config): \(error.issues.count) problem(s)")
+            for issue in error.issues {
+                let location = issue.line.map { "\(config):\($0): " } ?? "\(config): "
+                printError("  \(location)\(issue.path.isEmpty ? "(root)" : issue.path): \(issue.message)")
+            }
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// Writes one line to standard error.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }

@@ -1,0 +1,351 @@
+import Foundation
+import Yams
+
+/// Reads and validates `belay.yaml`, reporting every problem with its key path and line.
+///
+/// ```swift
+/// let config = try ConfigLoader(environment: ProcessInfo.processInfo.environment)
+///     .load(contentsOf: "belay.yaml")
+/// ```
+public struct ConfigLoader: Sendable {
+    /// The variables `${NAME}` is replaced from.
+    public var environment: [String: String]
+
+    /// Creates a loader reading `${NAME}` from `environment`.
+    public init(environment: [String: String]) {
+        self.environment = environment
+    }
+
+    /// Reads and validates the file at `path`.
+    public func load(contentsOf path: String) throws(ConfigError) -> GatewayConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(issues: [
+                ConfigIssue(path: "", message: "cannot read \(path): \(error.localizedDescription)")
+            ])
+        }
+        return try load(yaml: text)
+    }
+
+    /// Validates a config given as YAML text.
+    public func load(yaml: String) throws(ConfigError) -> GatewayConfig {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw ConfigError(issues: [
+                ConfigIssue(path: "", line: Self.line(of: error), message: "not valid YAML: \(error)")
+            ])
+        } catch {
+            throw ConfigError(issues: [ConfigIssue(path: "", message: "not valid YAML: \(error)")])
+        }
+        var reader = ConfigReader(environment: environment)
+        var config = GatewayConfig()
+        let sections: Set<String> = ["server", "storage", "consumers", "upstreams", "deliveries", "webhooks", "alerts"]
+        for (key, node) in reader.mapping(root, at: "", allowed: sections) ?? [] {
+            switch key {
+            case "server": readServer(node, into: &config, &reader)
+            case "storage": readStorage(node, into: &config, &reader)
+            case "consumers": readConsumers(node, into: &config, &reader)
+            case "upstreams": readUpstreams(node, into: &config, &reader)
+            case "deliveries": readDeliveries(node, into: &config, &reader)
+            case "webhooks": readWebhooks(node, into: &config, &reader)
+            case "alerts": readAlerts(node, into: &config, &reader)
+            default: break
+            }
+        }
+        crossCheck(config, root: root, &reader)
+        guard reader.issues.isEmpty else {
+            // File order: by line, keeping the order found within a line; issues with no line last.
+            let ordered = reader.issues.enumerated().sorted { a, b in
+                (a.element.line ?? .max, a.offset) < (b.element.line ?? .max, b.offset)
+            }
+            throw ConfigError(issues: ordered.map(\.element))
+        }
+        return config
+    }
+
+    private static func line(of error: YamlError) -> Int? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
+            return mark.line
+        default:
+            return nil
+        }
+    }
+
+    // MARK: sections
+
+    private func readServer(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
+        for (key, value) in reader.mapping(node, at: "server", allowed: ["listen", "max_body"]) ?? [] {
+            let path = "server.\(key)"
+            switch key {
+            case "listen":
+                guard let text = reader.string(value, at: path) else { continue }
+                if let address = Self.listenAddress(text) {
+                    config.server.listen = address
+                } else {
+                    reader.report(path, value, "must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080 (got '\(text)')")
+                }
+            case "max_body":
+                if let size = reader.byteSize(value, at: path) { config.server.maxBody = size }
+            default: break
+            }
+        }
+    }
+
+    static func listenAddress(_ text: String) -> GatewayConfig.ListenAddress? {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                return nil
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (0...65_535).contains(port) else { return nil }
+        return GatewayConfig.ListenAddress(host: String(host), port: port)
+    }
+
+    private func readStorage(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
+        for (key, value) in reader.mapping(node, at: "storage", allowed: ["url"]) ?? [] {
+            guard let text = reader.string(value, at: "storage.url") else { continue }
+            if text.hasPrefix("sqlite:") {
+                let path = String(text.dropFirst("sqlite:".count))
+                if path.isEmpty {
+                    reader.report("storage.\(key)", value, "names no file: use sqlite:./belay-data/belay.db")
+                } else {
+                    config.storage = .sqlite(path: path)
+                }
+            } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
+                config.storage = .postgres(url: Secret(text))
+            } else {
+                reader.report("storage.\(key)", value, "must start with sqlite: or postgres://")
+            }
+        }
+    }
+
+    private func readRateLimit(_ node: Node, at path: String, _ reader: inout ConfigReader) -> GatewayConfig.RateLimit?
+    {
+        var rps: Double?
+        var burst: Int?
+        for (key, value) in reader.mapping(node, at: path, allowed: ["rps", "burst"]) ?? [] {
+            switch key {
+            case "rps": rps = reader.positiveNumber(value, at: "\(path).rps")
+            case "burst": burst = reader.int(value, at: "\(path).burst", atLeast: 1)
+            default: break
+            }
+        }
+        guard let rps else {
+            reader.report("\(path).rps", node, "is required")
+            return nil
+        }
+        return GatewayConfig.RateLimit(rps: rps, burst: burst ?? max(Int(rps.rounded(.up)), 1))
+    }
+
+    private func readConsumers(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
+        for (name, value) in reader.mapping(node, at: "consumers") ?? [] {
+            let path = "consumers.\(name)"
+            var keyHash: String?
+            var scopes: [String] = []
+            var rateLimit: GatewayConfig.RateLimit?
+            for (key, field) in reader.mapping(value, at: path, allowed: ["key_sha256", "scopes", "rate_limit"]) ?? [] {
+                switch key {
+                case "key_sha256":
+                    guard let text = reader.string(field, at: "\(path).key_sha256") else { continue }
+                    let lowered = text.lowercased()
+                    if lowered.count == 64, lowered.allSatisfy({ $0.isHexDigit }) {
+                        keyHash = lowered
+                    } else {
+                        reader.report("\(path).key_sha256", field, "must be 64 hex digits (the SHA-256 of the API key)")
+                    }
+                case "scopes":
+                    for (index, item) in (reader.sequence(field, at: "\(path).scopes") ?? []).enumerated() {
+                        guard let scope = reader.string(item, at: "\(path).scopes[\(index)]") else { continue }
+                        if Self.knownScopes.contains(scope) || scope.hasPrefix("proxy:") && scope.count > 6 {
+                            scopes.append(scope)
+                        } else {
+                            reader.report(
+                                "\(path).scopes[\(index)]",
+                                item,
+                                "unknown scope '\(scope)' (known: proxy:*, proxy:<upstream>, \(Self.knownScopes.sorted().joined(separator: ", ")))"
+                            )
+                        }
+                    }
+                case "rate_limit":
+                    rateLimit = readRateLimit(field, at: "\(path).rate_limit", &reader)
+                default: break
+                }
+            }
+            guard let keyHash else {
+                reader.report("\(path).key_sha256", value, "is required")
+                continue
+            }
+            config.consumers.append(.init(name: name, keySHA256: keyHash, scopes: scopes, rateLimit: rateLimit))
+        }
+    }
+
+    static let knownScopes: Set<String> = [
+        "proxy:*", "deliveries:read", "deliveries:write", "webhooks:read", "webhooks:write", "upstreams:read",
+        "requests:read", "admin",
+    ]
+
+    private func readUpstreams(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
+        for (name, value) in reader.mapping(node, at: "upstreams") ?? [] {
+            if let upstream = UpstreamConfigReader(name: name).read(value, &reader) {
+                config.upstreams.append(upstream)
+            }
+        }
+    }
+
+    private func readDeliveries(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
+        for (key, value) in reader.mapping(
+            node,
+            at: "deliveries",
+            allowed: ["schedule", "notify_after", "ack_timeout"]
+        ) ?? [] {
+            let path = "deliveries.\(key)"
+            switch key {
+            case "schedule":
+                let items = reader.sequence(value, at: path) ?? []
+                if items.isEmpty { reader.report(path, value, "must list at least one delay") }
+                var schedule: [Duration] = []
+                for (index, item) in items.enumerated() {
+                    if let delay = reader.duration(item, at: "\(path)[\(index)]", allowZero: true) {
+                        schedule.append(delay)
+                    }
+                }
+                if !schedule.isEmpty { config.deliveries.schedule = schedule }
+            case "notify_after":
+                if let count = reader.int(value, at: path, atLeast: 1) { config.deliveries.notifyAfter = count }
+            case "ack_timeout":
+                if let timeout = reader.duration(value, at: path) { config.deliveries.ackTimeout = timeout }
+            default: break
+            }
+        }
+        if config.deliveries.notifyAfter > config.deliveries.schedule.count {
+            reader.report(
+                "deliveries.notify_after",
+                nil,
+                "must not exceed the \(config.deliveries.schedule.count) attempts of deliveries.schedule (got \(config.deliveries.notifyAfter))"
+            )
+        }
+    }
+
+    private func readWebhooks(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
+        for (name, value) in reader.mapping(node, at: "webhooks") ?? [] {
+            let path = "webhooks.\(name)"
+            var scheme: GatewayConfig.WebhookSource.Scheme?
+            var secrets: [Secret] = []
+            var tolerance: Duration = .seconds(300)
+            var forwardTo: String?
+            var forwardSecret: Secret?
+            for (key, field) in reader.mapping(value, at: path, allowed: ["verify", "forward_to", "forward_secret"])
+                ?? []
+            {
+                switch key {
+                case "verify":
+                    let verifyPath = "\(path).verify"
+                    for (verifyKey, item) in reader.mapping(
+                        field,
+                        at: verifyPath,
+                        allowed: ["scheme", "secret", "secrets", "tolerance"]
+                    ) ?? [] {
+                        let itemPath = "\(verifyPath).\(verifyKey)"
+                        switch verifyKey {
+                        case "scheme":
+                            guard let text = reader.string(item, at: itemPath) else { continue }
+                            scheme = .init(rawValue: text)
+                            if scheme == nil {
+                                let known = GatewayConfig.WebhookSource.Scheme.allCases.map(\.rawValue).joined(
+                                    separator: ", "
+                                )
+                                reader.report(itemPath, item, "unknown scheme '\(text)' (known: \(known))")
+                            }
+                        case "secret":
+                            if let secret = reader.string(item, at: itemPath), !secret.isEmpty {
+                                secrets.append(Secret(secret))
+                            }
+                        case "secrets":
+                            for (index, entry) in (reader.sequence(item, at: itemPath) ?? []).enumerated() {
+                                if let secret = reader.string(entry, at: "\(itemPath)[\(index)]") {
+                                    secrets.append(Secret(secret))
+                                }
+                            }
+                        case "tolerance":
+                            if let duration = reader.duration(item, at: itemPath) { tolerance = duration }
+                        default: break
+                        }
+                    }
+                case "forward_to":
+                    if let url = reader.url(field, at: "\(path).forward_to") { forwardTo = url.string }
+                case "forward_secret":
+                    guard let secret = reader.string(field, at: "\(path).forward_secret") else { continue }
+                    if secret.hasPrefix("whsec_") {
+                        forwardSecret = Secret(secret)
+                    } else {
+                        reader.report(
+                            "\(path).forward_secret",
+                            field,
+                            "must be a Standard Webhooks secret starting with whsec_"
+                        )
+                    }
+                default: break
+                }
+            }
+            guard let scheme else {
+                reader.report("\(path).verify.scheme", value, "is required")
+                continue
+            }
+            if secrets.isEmpty {
+                reader.report("\(path).verify.secret", value, "is required")
+                continue
+            }
+            config.webhooks.append(
+                .init(
+                    name: name,
+                    scheme: scheme,
+                    secrets: secrets,
+                    tolerance: tolerance,
+                    forwardTo: forwardTo,
+                    forwardSecret: forwardSecret
+                )
+            )
+        }
+    }
+
+    private func readAlerts(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
+        for (index, item) in (reader.sequence(node, at: "alerts") ?? []).enumerated() {
+            let path = "alerts[\(index)]"
+            for (_, value) in reader.mapping(item, at: path, allowed: ["url"]) ?? [] {
+                if let url = reader.url(value, at: "\(path).url") { config.alerts.append(.init(url: url.string ?? "")) }
+            }
+        }
+    }
+
+    private func crossCheck(_ config: GatewayConfig, root: Node?, _ reader: inout ConfigReader) {
+        if config.consumers.isEmpty && !config.server.listen.isLoopback {
+            reader.report(
+                "server.listen",
+                root?["server"]?["listen"],
+                "open mode (no consumers configured) is allowed on loopback only; configure consumers or listen on 127.0.0.1"
+            )
+        }
+        let upstreamNames = Set(config.upstreams.map(\.name))
+        for consumer in config.consumers {
+            for scope in consumer.scopes where scope.hasPrefix("proxy:") && scope != "proxy:*" {
+                let upstream = String(scope.dropFirst("proxy:".count))
+                if !upstreamNames.contains(upstream) {
+                    reader.report("consumers.\(consumer.name).scopes", nil, "names the unknown upstream '\(upstream)'")
+                }
+            }
+        }
+    }
+}

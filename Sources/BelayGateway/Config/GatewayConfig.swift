@@ -1,0 +1,148 @@
+/// The gateway's configuration, as read from `belay.yaml` (see DESIGN.md, "Config").
+///
+/// Build one with ``ConfigLoader``; every default below is what an absent key means.
+public struct GatewayConfig: Sendable {
+    /// Where the gateway listens and how much it accepts.
+    public struct Server: Sendable, Hashable {
+        /// The address to listen on. Default `127.0.0.1:8080`.
+        public var listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8080)
+        /// The largest request body accepted, in bytes. Default 1 MiB.
+        public var maxBody: Int = 1 << 20
+
+        /// Creates the default server settings.
+        public init() {}
+    }
+
+    /// A `host:port` to listen on.
+    public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+        /// The host: an IPv4 or IPv6 address, or `localhost`.
+        public var host: String
+        /// The TCP port; 0 picks a free one.
+        public var port: Int
+
+        /// Creates an address.
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
+        /// Whether the address is on the loopback interface only.
+        public var isLoopback: Bool {
+            host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        }
+
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    /// Where durable records live.
+    public enum Storage: Sendable, Hashable, CustomStringConvertible {
+        /// An embedded SQLite database at this path.
+        case sqlite(path: String)
+        /// A PostgreSQL database (the URL holds credentials: never print it whole).
+        case postgres(url: Secret)
+
+        /// The default: `sqlite:./belay-data/belay.db`.
+        public static let `default` = Storage.sqlite(path: "./belay-data/belay.db")
+
+        public var description: String {
+            switch self {
+            case .sqlite(let path): "sqlite:\(path)"
+            case .postgres: "postgres://<redacted>"
+            }
+        }
+    }
+
+    /// A client application allowed to call the gateway.
+    public struct Consumer: Sendable, Hashable {
+        /// The consumer's name, e.g. `orders-app`.
+        public var name: String
+        /// The lowercase hex SHA-256 of its API key.
+        public var keySHA256: String
+        /// What it may do, e.g. `proxy:*`, `proxy:payments`, `deliveries:write`.
+        public var scopes: [String]
+        /// Its own inbound rate limit, if any.
+        public var rateLimit: RateLimit?
+    }
+
+    /// A token-bucket limit: `rps` on average, bursts up to `burst`.
+    public struct RateLimit: Sendable, Hashable {
+        /// Requests per second on average.
+        public var rps: Double
+        /// Requests allowed at once after a quiet spell.
+        public var burst: Int
+
+        /// Creates a limit.
+        public init(rps: Double, burst: Int) {
+            self.rps = rps
+            self.burst = burst
+        }
+    }
+
+    /// The durable delivery queue's schedule and escalation.
+    public struct Deliveries: Sendable, Hashable {
+        /// The delay before each attempt. Default `0s, 5s, 5m, 20m, 4h, 1d`.
+        public var schedule: [Duration] = [
+            .zero, .seconds(5), .seconds(300), .seconds(1_200), .seconds(14_400), .seconds(86_400),
+        ]
+        /// Failed attempts after which a "still trying" alert is sent. Default 3.
+        public var notifyAfter: Int = 3
+        /// How long a delivery that requires an acknowledgement waits for it. Default 1 h.
+        public var ackTimeout: Duration = .seconds(3_600)
+
+        /// Creates the default delivery settings.
+        public init() {}
+    }
+
+    /// A webhook source: how its deliveries are verified and where they are forwarded.
+    public struct WebhookSource: Sendable, Hashable {
+        /// The signature schemes Belay verifies.
+        public enum Scheme: String, Sendable, Hashable, CaseIterable {
+            case standardWebhooks = "standard-webhooks"
+            case stripe
+            case github
+            case hmac
+        }
+
+        /// The source's name, the `{source}` of `POST /webhooks/{source}`.
+        public var name: String
+        /// The signature scheme.
+        public var scheme: Scheme
+        /// The verification secrets (several during a rotation).
+        public var secrets: [Secret]
+        /// How old a signed timestamp may be. Default 5 minutes.
+        public var tolerance: Duration
+        /// Where verified events are forwarded.
+        public var forwardTo: String?
+        /// The Standard Webhooks secret Belay signs forwards with.
+        public var forwardSecret: Secret?
+    }
+
+    /// A place alerts are POSTed to as JSON.
+    public struct AlertSink: Sendable, Hashable {
+        /// The URL.
+        public var url: String
+    }
+
+    /// Server settings.
+    public var server = Server()
+    /// Storage settings.
+    public var storage = Storage.default
+    /// Consumers; none means open mode (allowed on loopback only).
+    public var consumers: [Consumer] = []
+    /// Upstreams in file order.
+    public var upstreams: [UpstreamConfig] = []
+    /// Delivery settings.
+    public var deliveries = Deliveries()
+    /// Webhook sources in file order.
+    public var webhooks: [WebhookSource] = []
+    /// Alert sinks.
+    public var alerts: [AlertSink] = []
+
+    /// Creates an empty config with every default.
+    public init() {}
+
+    /// The upstream named `name`, if configured.
+    public func upstream(named name: String) -> UpstreamConfig? {
+        upstreams.first { $0.name == name }
+    }
+}

@@ -1,0 +1,253 @@
+import Foundation
+import Yams
+
+/// Reads one `upstreams.<name>` section.
+struct UpstreamConfigReader {
+    let name: String
+    var path: String { "upstreams.\(name)" }
+
+    static let keys: Set<String> = [
+        "endpoints", "timeouts", "retry", "circuit_breaker", "bulkhead", "rate_limit", "cache", "idempotency",
+        "headers",
+        "probe",
+    ]
+
+    func read(_ node: Node, _ reader: inout ConfigReader) -> UpstreamConfig? {
+        if !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+            reader.report(path, node, "upstream names may use letters, digits, - and _ only")
+            return nil
+        }
+        var upstream = UpstreamConfig(name: name, endpoints: [])
+        var sawEndpoints = false
+        for (key, value) in reader.mapping(node, at: path, allowed: Self.keys) ?? [] {
+            let keyPath = "\(path).\(key)"
+            switch key {
+            case "endpoints":
+                sawEndpoints = true
+                for (index, item) in (reader.sequence(value, at: keyPath) ?? []).enumerated() {
+                    if let endpoint = endpoint(item, at: "\(keyPath)[\(index)]", &reader) {
+                        upstream.endpoints.append(endpoint)
+                    }
+                }
+                if reader.sequence(value, at: keyPath)?.isEmpty == true {
+                    reader.report(keyPath, value, "must list at least one URL")
+                }
+            case "timeouts": readTimeouts(value, at: keyPath, into: &upstream, &reader)
+            case "retry": readRetry(value, at: keyPath, into: &upstream, &reader)
+            case "circuit_breaker": readBreaker(value, at: keyPath, into: &upstream, &reader)
+            case "bulkhead":
+                for (field, item) in reader.mapping(value, at: keyPath, allowed: ["max_concurrent", "max_queue"]) ?? []
+                {
+                    let fieldPath = "\(keyPath).\(field)"
+                    if field == "max_concurrent", let count = reader.int(item, at: fieldPath, atLeast: 1) {
+                        upstream.bulkhead.maxConcurrent = count
+                    } else if field == "max_queue", let count = reader.int(item, at: fieldPath, atLeast: 0) {
+                        upstream.bulkhead.maxQueue = count
+                    }
+                }
+            case "rate_limit":
+                var rps: Double?
+                var burst: Int?
+                for (field, item) in reader.mapping(value, at: keyPath, allowed: ["rps", "burst"]) ?? [] {
+                    if field == "rps" { rps = reader.positiveNumber(item, at: "\(keyPath).rps") }
+                    if field == "burst" { burst = reader.int(item, at: "\(keyPath).burst", atLeast: 1) }
+                }
+                if let rps {
+                    upstream.rateLimit = .init(rps: rps, burst: burst ?? max(Int(rps.rounded(.up)), 1))
+                } else {
+                    reader.report("\(keyPath).rps", value, "is required")
+                }
+            case "cache":
+                for (_, item) in reader.mapping(value, at: keyPath, allowed: ["stale_if_error"]) ?? [] {
+                    upstream.staleIfError = reader.duration(item, at: "\(keyPath).stale_if_error")
+                }
+            case "idempotency":
+                for (_, item) in reader.mapping(value, at: keyPath, allowed: ["header"]) ?? [] {
+                    guard let header = reader.string(item, at: "\(keyPath).header") else { continue }
+                    if Self.isToken(header) {
+                        upstream.idempotencyHeader = header
+                    } else {
+                        reader.report("\(keyPath).header", item, "must be a header name (got '\(header)')")
+                    }
+                }
+            case "headers":
+                for (header, item) in reader.mapping(value, at: keyPath) ?? [] {
+                    guard Self.isToken(header) else {
+                        reader.report("\(keyPath).\(header)", item, "is not a valid header name")
+                        continue
+                    }
+                    if let text = reader.string(item, at: "\(keyPath).\(header)") {
+                        upstream.headers.append((header, Secret(text)))
+                    }
+                }
+            case "probe":
+                var probePath = "/"
+                var every: Duration = .seconds(60)
+                for (field, item) in reader.mapping(value, at: keyPath, allowed: ["path", "every"]) ?? [] {
+                    if field == "path", let text = reader.string(item, at: "\(keyPath).path") {
+                        if text.hasPrefix("/") {
+                            probePath = text
+                        } else {
+                            reader.report("\(keyPath).path", item, "must start with / (got '\(text)')")
+                        }
+                    }
+                    if field == "every", let duration = reader.duration(item, at: "\(keyPath).every") {
+                        every = duration
+                    }
+                }
+                upstream.probe = (probePath, every)
+            default: break
+            }
+        }
+        if !sawEndpoints {
+            reader.report("\(path).endpoints", node, "is required: list the upstream's base URLs in failover order")
+        }
+        let timeouts = upstream.timeouts
+        if timeouts.attempt > timeouts.total {
+            reader.report(
+                "\(path).timeouts.attempt",
+                nil,
+                "must not exceed timeouts.total (\(ConfigDuration.format(timeouts.attempt)) > \(ConfigDuration.format(timeouts.total)))"
+            )
+        }
+        if timeouts.connect > timeouts.attempt {
+            reader.report(
+                "\(path).timeouts.connect",
+                nil,
+                "must not exceed timeouts.attempt (\(ConfigDuration.format(timeouts.connect)) > \(ConfigDuration.format(timeouts.attempt)))"
+            )
+        }
+        if upstream.retry.base > upstream.retry.cap {
+            reader.report("\(path).retry.base", nil, "must not exceed retry.cap")
+        }
+        return upstream.endpoints.isEmpty ? nil : upstream
+    }
+
+    private func endpoint(_ node: Node, at path: String, _ reader: inout ConfigReader) -> UpstreamConfig.Endpoint? {
+        guard let components = reader.url(node, at: path), let scheme = components.scheme?.lowercased(),
+            let host = components.host
+        else { return nil }
+        if components.user != nil || components.password != nil {
+            reader.report(path, node, "must not carry credentials; put them in headers with ${ENV} values")
+            return nil
+        }
+        var basePath = components.path
+        while basePath.hasSuffix("/") { basePath.removeLast() }
+        return .init(
+            scheme: scheme,
+            host: host,
+            port: components.port ?? (scheme == "https" ? 443 : 80),
+            basePath: basePath
+        )
+    }
+
+    private func readTimeouts(
+        _ node: Node,
+        at path: String,
+        into upstream: inout UpstreamConfig,
+        _ reader: inout ConfigReader
+    ) {
+        for (key, value) in reader.mapping(node, at: path, allowed: ["connect", "attempt", "total"]) ?? [] {
+            guard let duration = reader.duration(value, at: "\(path).\(key)") else { continue }
+            switch key {
+            case "connect": upstream.timeouts.connect = duration
+            case "attempt": upstream.timeouts.attempt = duration
+            case "total": upstream.timeouts.total = duration
+            default: break
+            }
+        }
+    }
+
+    private func readRetry(
+        _ node: Node,
+        at path: String,
+        into upstream: inout UpstreamConfig,
+        _ reader: inout ConfigReader
+    ) {
+        let keys: Set<String> = ["max_attempts", "base", "cap", "budget", "on"]
+        for (key, value) in reader.mapping(node, at: path, allowed: keys) ?? [] {
+            let keyPath = "\(path).\(key)"
+            switch key {
+            case "max_attempts":
+                if let count = reader.int(value, at: keyPath, atLeast: 1, atMost: 20) {
+                    upstream.retry.maxAttempts = count
+                }
+            case "base":
+                if let duration = reader.duration(value, at: keyPath) { upstream.retry.base = duration }
+            case "cap":
+                if let duration = reader.duration(value, at: keyPath) { upstream.retry.cap = duration }
+            case "budget":
+                if let ratio = reader.ratio(value, at: keyPath) { upstream.retry.budget = ratio }
+            case "on":
+                var conditions: [UpstreamConfig.Retry.Condition] = []
+                for (index, item) in (reader.sequence(value, at: keyPath) ?? []).enumerated() {
+                    guard let text = reader.string(item, at: "\(keyPath)[\(index)]") else { continue }
+                    switch text {
+                    case "connect": conditions.append(.connect)
+                    case "reset": conditions.append(.reset)
+                    case "timeout": conditions.append(.timeout)
+                    default:
+                        if let code = Int(text), (400...599).contains(code) {
+                            conditions.append(.status(code))
+                        } else {
+                            reader.report(
+                                "\(keyPath)[\(index)]",
+                                item,
+                                "must be a 4xx/5xx status or one of connect, reset, timeout (got '\(text)')"
+                            )
+                        }
+                    }
+                }
+                upstream.retry.on = conditions
+            default: break
+            }
+        }
+    }
+
+    private func readBreaker(
+        _ node: Node,
+        at path: String,
+        into upstream: inout UpstreamConfig,
+        _ reader: inout ConfigReader
+    ) {
+        let keys: Set<String> = ["failure_ratio", "minimum_throughput", "window", "break", "half_open_probes"]
+        for (key, value) in reader.mapping(node, at: path, allowed: keys) ?? [] {
+            let keyPath = "\(path).\(key)"
+            switch key {
+            case "failure_ratio":
+                if let ratio = reader.ratio(value, at: keyPath) {
+                    if ratio == 0 {
+                        reader.report(keyPath, value, "must be greater than 0")
+                    } else {
+                        upstream.circuitBreaker.failureRatio = ratio
+                    }
+                }
+            case "minimum_throughput":
+                if let count = reader.int(value, at: keyPath, atLeast: 1) {
+                    upstream.circuitBreaker.minimumThroughput = count
+                }
+            case "window":
+                if let duration = reader.duration(value, at: keyPath) { upstream.circuitBreaker.window = duration }
+            case "break":
+                if let duration = reader.duration(value, at: keyPath) {
+                    upstream.circuitBreaker.breakDuration = duration
+                }
+            case "half_open_probes":
+                if let count = reader.int(value, at: keyPath, atLeast: 1) {
+                    upstream.circuitBreaker.halfOpenProbes = count
+                }
+            default: break
+            }
+        }
+    }
+
+    /// An RFC 9110 token (header field name).
+    static func isToken(_ text: String) -> Bool {
+        !text.isEmpty
+            && text.unicodeScalars.allSatisfy { scalar in
+                scalar.isASCII
+                    && (CharacterSet.alphanumerics.contains(scalar)
+                        || "!#$%&'*+-.^_`|~".unicodeScalars.contains(scalar))
+            }
+    }
+}

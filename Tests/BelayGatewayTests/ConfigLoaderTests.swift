@@ -1,0 +1,170 @@
+import Belay
+import BelayGateway
+import Testing
+
+@Suite struct ConfigLoaderTests {
+    let loader = ConfigLoader(environment: ["PAYMENTS_TOKEN": "s3cr3t", "STRIPE_WHSEC": "whsec_abc"])
+
+    private func issues(_ yaml: String) -> [String] {
+        do {
+            _ = try loader.load(yaml: yaml)
+            return []
+        } catch {
+            return error.issues.map(\.description)
+        }
+    }
+
+    @Test func theDesignExampleLoadsWithEveryValue() throws {
+        let config = try loader.load(
+            yaml: """
+                server:   { listen: "127.0.0.1:8080", max_body: 1MiB }
+                storage:  { url: "sqlite:./belay-data/belay.db" }
+                consumers:
+                  orders-app: { key_sha256: "\(String(repeating: "ab", count: 32))", scopes: ["proxy:*", "deliveries:write", "deliveries:read"], rate_limit: { rps: 200, burst: 400 } }
+                upstreams:
+                  payments:
+                    endpoints: ["https://api.pay.example", "https://backup.pay.example/v2/"]
+                    timeouts:  { connect: 1s, attempt: 2s, total: 10s }
+                    retry:     { max_attempts: 3, base: 100ms, cap: 5s, budget: 0.1, on: [408, 429, 502, 503, 504, connect, reset, timeout] }
+                    circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 10, window: 60s, break: 30s, half_open_probes: 1 }
+                    bulkhead:  { max_concurrent: 100, max_queue: 50 }
+                    rate_limit: { rps: 50, burst: 100 }
+                    cache:     { stale_if_error: 10m }
+                    idempotency: { header: "Idempotency-Key" }
+                    headers:   { Authorization: "Bearer ${PAYMENTS_TOKEN}" }
+                    probe:     { path: "/health", every: 60s }
+                deliveries: { schedule: [0s, 5s, 5m, 20m, 4h, 1d], notify_after: 3, ack_timeout: 1h }
+                webhooks:
+                  stripe:
+                    verify: { scheme: stripe, secret: "${STRIPE_WHSEC}", tolerance: 5m }
+                    forward_to: "http://127.0.0.1:3000/hooks/stripe"
+                    forward_secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                alerts: [ { url: "http://127.0.0.1:9000/alerts" } ]
+                """
+        )
+        #expect(config.server.listen == .init(host: "127.0.0.1", port: 8080))
+        #expect(config.server.maxBody == 1_048_576)
+        #expect(config.storage == .sqlite(path: "./belay-data/belay.db"))
+        #expect(config.consumers.first?.rateLimit == .init(rps: 200, burst: 400))
+        let payments = try #require(config.upstream(named: "payments"))
+        #expect(payments.endpoints.map(\.description) == ["https://api.pay.example", "https://backup.pay.example/v2"])
+        #expect(payments.timeouts == .init(connect: .seconds(1), attempt: .seconds(2), total: .seconds(10)))
+        #expect(payments.retry.budget == 0.1)
+        #expect(
+            payments.retry.on.map(\.description) == ["408", "429", "502", "503", "504", "connect", "reset", "timeout"]
+        )
+        #expect(payments.circuitBreaker.breakDuration == .seconds(30))
+        #expect(payments.staleIfError == .seconds(600))
+        #expect(payments.idempotencyHeader == "Idempotency-Key")
+        #expect(payments.headers.first?.value.value == "Bearer s3cr3t")
+        #expect("\(payments.headers.first!.value)" == "<redacted>")
+        #expect(payments.probe?.every == .seconds(60))
+        #expect(config.deliveries.schedule.last == .seconds(86_400))
+        #expect(config.webhooks.first?.scheme == .stripe)
+        #expect(config.webhooks.first?.secrets.first?.value == "whsec_abc")
+        #expect(config.alerts.map(\.url) == ["http://127.0.0.1:9000/alerts"])
+    }
+
+    @Test func anEmptyConfigIsEveryDefault() throws {
+        let config = try loader.load(yaml: "")
+        #expect(config.server.listen.description == "127.0.0.1:8080")
+        #expect(config.storage.description == "sqlite:./belay-data/belay.db")
+        #expect(config.upstreams.isEmpty)
+    }
+
+    @Test func everyProblemIsReportedWithItsPathAndLine() {
+        let found = issues(
+            """
+            server:
+              listen: "nowhere"
+              max_bodyy: 1MiB
+            upstreams:
+              payments:
+                endpoints: ["ftp://files.example"]
+                retry: { max_attempts: 0, budget: 1.5, on: [503, soon] }
+                timeouts: { attempt: 20s, total: 10s }
+                headers: { Authorization: "Bearer ${MISSING_TOKEN}" }
+            """
+        )
+        #expect(
+            found == [
+                "line 2: server.listen: must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080 (got 'nowhere')",
+                "line 3: server.max_bodyy: unknown key; did you mean 'max_body'? (allowed: listen, max_body)",
+                "line 6: upstreams.payments.endpoints[0]: must be an absolute http:// or https:// URL (got 'ftp://files.example')",
+                "line 7: upstreams.payments.retry.max_attempts: must be between 1 and 20 (got 0)",
+                "line 7: upstreams.payments.retry.budget: must be a number between 0 and 1 (got '1.5')",
+                "line 7: upstreams.payments.retry.on[1]: must be a 4xx/5xx status or one of connect, reset, timeout (got 'soon')",
+                "line 9: upstreams.payments.headers.Authorization: refers to the environment variable MISSING_TOKEN, which is not set",
+                "upstreams.payments.timeouts.attempt: must not exceed timeouts.total (20s > 10s)",
+            ]
+        )
+    }
+
+    @Test func openModeIsRefusedOffLoopback() {
+        #expect(
+            issues("server: { listen: \"0.0.0.0:8080\" }") == [
+                "line 1: server.listen: open mode (no consumers configured) is allowed on loopback only; configure consumers or listen on 127.0.0.1"
+            ]
+        )
+    }
+
+    @Test func malformedYAMLNamesTheLine() {
+        let found = issues("upstreams:\n  payments: [\n")
+        #expect(found.count == 1)
+        #expect(found.first?.hasPrefix("line 3: (root): not valid YAML") == true)
+    }
+
+    @Test(arguments: [
+        (
+            "deliveries: { schedule: [0s, 5x] }",
+            "line 1: deliveries.schedule[1]: must be a duration such as 250ms, 5s, 20m, 4h or 1d (got '5x')"
+        ),
+        (
+            "deliveries: { schedule: [0s], notify_after: 3 }",
+            "deliveries.notify_after: must not exceed the 1 attempts of deliveries.schedule (got 3)"
+        ),
+        ("storage: { url: \"mysql://x\" }", "line 1: storage.url: must start with sqlite: or postgres://"),
+        (
+            "webhooks: { gh: { verify: { scheme: gitlab, secret: x } } }",
+            "line 1: webhooks.gh.verify.scheme: unknown scheme 'gitlab' (known: standard-webhooks, stripe, github, hmac)"
+        ),
+        (
+            "consumers: { app: { key_sha256: abc } }",
+            "line 1: consumers.app.key_sha256: must be 64 hex digits (the SHA-256 of the API key)"
+        ),
+        (
+            "upstreams: { pay: { timeouts: { total: 0s } } }",
+            "line 1: upstreams.pay.timeouts.total: must be greater than zero"
+        ),
+        (
+            "color: blue",
+            "line 1: color: unknown key (allowed: alerts, consumers, deliveries, server, storage, upstreams, webhooks)"
+        ),
+    ])
+    func eachMistakeHasAClearMessage(yaml: String, expected: String) {
+        #expect(issues(yaml).contains(expected), "got \(issues(yaml))")
+    }
+
+    @Test func anUpstreamWithoutEndpointsIsReported() {
+        #expect(
+            issues("upstreams: { pay: { bulkhead: { max_concurrent: 5 } } }") == [
+                "line 1: upstreams.pay.endpoints: is required: list the upstream's base URLs in failover order"
+            ]
+        )
+    }
+
+    @Test func durationsAndSizes() {
+        #expect(ConfigDuration.parse("250ms") == .milliseconds(250))
+        #expect(ConfigDuration.parse("4h") == .seconds(14_400))
+        #expect(ConfigDuration.parse("1d") == .seconds(86_400))
+        #expect(ConfigDuration.parse("0") == .zero)
+        #expect(ConfigDuration.parse("1.5s") == nil)
+        #expect(ConfigDuration.parse("-1s") == nil)
+        #expect(ConfigDuration.format(.milliseconds(1500)) == "1500ms")
+        #expect(ConfigDuration.format(.seconds(300)) == "5m")
+        #expect(ConfigByteSize.parse("1MiB") == 1_048_576)
+        #expect(ConfigByteSize.parse("10MB") == 10_000_000)
+        #expect(ConfigByteSize.parse("12") == 12)
+        #expect(ConfigByteSize.parse("1TB") == nil)
+    }
+}
