@@ -7,6 +7,9 @@ import Synchronization
 ///
 /// ```swift
 /// let clock = ManualClock()
+/// let pipeline = try ResiliencePipeline<Int>.Builder(clock: clock)
+///     .retry(.init(backoff: .exponential(base: .milliseconds(100), cap: .seconds(5))))
+///     .build()
 /// let task = Task { try await pipeline.execute { _ in try await flaky() } }
 /// let wakeUp = await clock.nextSleepScheduled()   // the retry's backoff
 /// #expect(wakeUp == clock.now.advanced(by: .milliseconds(100)))

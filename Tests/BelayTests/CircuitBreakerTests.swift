@@ -256,6 +256,22 @@ import Testing
         #expect(breaker.state == .closed)
     }
 
+    @Test func innerRejectionsDoNotCountButInnerTimeoutsDo() async throws {
+        let breaker = try breaker(.init(minimumThroughput: 1))
+        let pipeline = try pipeline(breaker)
+        _ = await pipeline.executeOutcome { _ in
+            throw ResilienceError(code: .bulkheadFull, strategy: "bulkhead", message: "full")
+        }
+        _ = await pipeline.executeOutcome { _ in
+            throw ResilienceError(code: .rateLimited, strategy: "limiter", message: "slow down")
+        }
+        #expect(breaker.state == .closed)
+        _ = await pipeline.executeOutcome { _ in
+            throw ResilienceError(code: .timeout, strategy: "attempt", message: "too slow")
+        }
+        #expect(breaker.state == .open)
+    }
+
     @Test func invalidOptionsNameTheOption() {
         #expect {
             _ = try CircuitBreaker(.init(failureRatio: 1.5, minimumThroughput: 0, halfOpenProbes: 0), clock: clock)

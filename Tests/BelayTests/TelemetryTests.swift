@@ -109,6 +109,19 @@ struct CapturingLogHandler: LogHandler {
         #expect(finished.events.first?.attributes["belay.strategy"]?.toSpanAttribute() == "retry")
     }
 
+    @Test func eachTelemetryCallAddsASink() async throws {
+        let first = RecordingEventSink()
+        let second = RecordingEventSink()
+        let pipeline = try ResiliencePipeline<Int>.Builder()
+            .retry(.init(backoff: .constant(.zero)))
+            .telemetry(first)
+            .telemetry(second)
+            .build()
+        _ = try await pipeline.execute(failingOnce())
+        #expect(first.names == ["retry_scheduled"])
+        #expect(second.names == ["retry_scheduled"])
+    }
+
     @Test func multiplexSendsToEverySink() async throws {
         let first = RecordingEventSink()
         let second = RecordingEventSink()

@@ -123,6 +123,17 @@ import Testing
         #expect(await task.value.error is CancellationError)
     }
 
+    @Test func aDeadlineSetOnAnotherClockIsSeenAsItsRemainingBudget() {
+        let deadline = Deadline(after: .seconds(30), on: clock)
+        // Read on the continuous clock: at most the budget, and it only shrinks.
+        let first = deadline.remaining(on: ContinuousClock())
+        let second = deadline.remaining(on: ContinuousClock())
+        #expect(first <= .seconds(30))
+        #expect(first > .seconds(29))
+        #expect(second <= first)
+        #expect(deadline.instant(on: clock) == .at(.seconds(30)))
+    }
+
     @Test func zeroTimeoutIsRejected() {
         #expect {
             _ = try ResiliencePipeline<Int>.Builder(clock: clock).timeout(.zero).build()

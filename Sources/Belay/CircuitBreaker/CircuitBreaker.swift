@@ -24,11 +24,12 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
     public struct Configuration: Sendable {
         /// The breaker's name in events, errors and transitions. Default `circuit-breaker`.
         public var name: String
-        /// The failure ratio (`0...1`) that opens the breaker. Default 0.5.
+        /// The failure ratio, in `(0, 1]`, that opens the breaker. Default 0.5.
         public var failureRatio: Double
         /// Calls the window must hold before the ratio is judged. At least 1; default 10.
         public var minimumThroughput: Int
-        /// The sliding window the ratio is computed over. Default 30 s.
+        /// The sliding window the ratio is computed over, kept in 10 buckets (counts expire in
+        /// steps of a tenth of the window). Default 30 s.
         public var window: Duration
         /// How long the breaker stays open. Default 5 s.
         public var breakDuration: Duration
@@ -40,7 +41,7 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
         public var consecutiveFailures: Int?
         /// A call slower than this counts as slow, if set. Default nil.
         public var slowCallDuration: Duration?
-        /// The slow-call ratio (`0...1`) that opens the breaker, when slow calls are counted. Default 1.
+        /// The slow-call ratio, in `(0, 1]`, that opens the breaker, when slow calls are counted. Default 1.
         public var slowCallRatio: Double
         /// Calls let through while half-open. At least 1; default 1.
         public var halfOpenProbes: Int
@@ -145,6 +146,9 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
     }
 
     /// Holds the breaker open: every call is rejected with `circuit-isolated` until ``reset()``.
+    ///
+    /// Manual transitions reach ``Configuration/onStateChange``, not a pipeline's event sink
+    /// (no execution is running to carry one).
     public func isolate() {
         let transition = machine.withLock { $0.isolate() }
         notify(transition, context: nil)

@@ -1,7 +1,9 @@
 /// Applies a shared ``CircuitBreaker`` to a pipeline's calls.
 ///
-/// ``Configuration/isFailure`` decides which outcomes count as failures: by default any
-/// thrown error other than cancellation (cancelled calls are not counted at all).
+/// ``isFailure`` decides which outcomes count as failures; by default any thrown error.
+/// Cancelled calls and rejections by inner strategies that never reached the dependency
+/// (`bulkhead-full`, `rate-limited`, another breaker's `circuit-open`) are not counted at
+/// all. An inner per-attempt `timeout` does count: the dependency was too slow.
 public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStrategy where C.Duration == Duration {
     /// Which outcomes count against the breaker.
     public typealias OutcomePredicate = @Sendable (Result<Output, any Error>) -> Bool
@@ -12,9 +14,27 @@ public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStra
     public let isFailure: OutcomePredicate
 
     /// Creates the strategy for `breaker`.
-    public init(breaker: CircuitBreaker<C>, isFailure: @escaping OutcomePredicate = { $0.isNonCancellationError }) {
+    public init(breaker: CircuitBreaker<C>, isFailure: @escaping OutcomePredicate = Self.defaultIsFailure) {
         self.breaker = breaker
         self.isFailure = isFailure
+    }
+
+    /// Any thrown error. (Cancellations and inner rejections are never counted, whatever
+    /// the predicate says.)
+    public static var defaultIsFailure: OutcomePredicate {
+        { outcome in
+            if case .failure = outcome { return true }
+            return false
+        }
+    }
+
+    /// Cancellation, and rejections by inner strategies that never called the dependency,
+    /// are neither successes nor failures of the dependency.
+    static func neverReachedTheDependency(_ error: any Error) -> Bool {
+        if error is CancellationError { return true }
+        guard let rejection = error as? ResilienceError else { return false }
+        return rejection.code == .bulkheadFull || rejection.code == .rateLimited || rejection.code == .circuitOpen
+            || rejection.code == .circuitIsolated
     }
 
     public func execute(
@@ -32,7 +52,7 @@ public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStra
         let start = slowThreshold == nil ? nil : breaker.clock.now
         let outcome = await next(context)
         let result: CircuitBreakerStateMachine<C.Instant>.CallResult
-        if case .failure(let error) = outcome, error is CancellationError {
+        if case .failure(let error) = outcome, Self.neverReachedTheDependency(error) {
             result = .ignored
         } else {
             result = isFailure(outcome) ? .failure : .success

@@ -20,10 +20,19 @@ public struct CircuitTransition: Sendable, Hashable, CustomStringConvertible {
     public var from: CircuitState
     /// The state it entered.
     public var to: CircuitState
-    /// Why, in words: "failure ratio 0.6 ≥ 0.5 over 12 calls", "probe succeeded".
+    /// Why, in words: "failure ratio 0.6 >= 0.5 over 12 calls", "1 probe(s) succeeded".
     public var reason: String
     /// How long the break lasts, when the breaker opened.
     public var breakDuration: Duration?
+
+    /// Creates a transition.
+    public init(breaker: String, from: CircuitState, to: CircuitState, reason: String, breakDuration: Duration? = nil) {
+        self.breaker = breaker
+        self.from = from
+        self.to = to
+        self.reason = reason
+        self.breakDuration = breakDuration
+    }
 
     public var description: String {
         "\(breaker): \(from) -> \(to) (\(reason))"

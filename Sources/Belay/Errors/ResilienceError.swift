@@ -20,7 +20,6 @@ public struct ResilienceError: Error, Sendable, CustomStringConvertible {
             case bulkheadFull = "bulkhead-full"
             case rateLimited = "rate-limited"
             case retryBudgetExhausted = "retry-budget-exhausted"
-            case injectedFault = "injected-fault"
         }
 
         private let base: Base
@@ -41,8 +40,6 @@ public struct ResilienceError: Error, Sendable, CustomStringConvertible {
         public static let rateLimited = Code(.rateLimited)
         /// A retry was wanted but the shared retry budget had no allowance left.
         public static let retryBudgetExhausted = Code(.retryBudgetExhausted)
-        /// The fault-injection strategy produced this error on purpose.
-        public static let injectedFault = Code(.injectedFault)
 
         /// The code as a stable kebab-case string, e.g. `circuit-open`.
         public var description: String { base.rawValue }

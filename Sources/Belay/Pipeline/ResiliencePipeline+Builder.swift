@@ -55,15 +55,20 @@ extension ResiliencePipeline {
         /// Adds a shared ``CircuitBreaker``; `isFailure` says which outcomes count against it.
         public func circuitBreaker(
             _ breaker: CircuitBreaker<C>,
-            isFailure: @escaping CircuitBreakerStrategy<Output, C>.OutcomePredicate = { $0.isNonCancellationError }
+            isFailure: @escaping CircuitBreakerStrategy<Output, C>.OutcomePredicate = CircuitBreakerStrategy<
+                Output, C
+            >.defaultIsFailure
         ) -> Self {
             adding { CircuitBreakerStrategy(breaker: breaker, isFailure: isFailure) }
         }
 
-        /// Adds a new ``CircuitBreaker`` with these options.
+        /// Adds a new ``CircuitBreaker`` with these options. To read its state, isolate or
+        /// reset it, or share it, create the breaker yourself and pass it instead.
         public func circuitBreaker(
             _ configuration: CircuitBreaker<C>.Configuration,
-            isFailure: @escaping CircuitBreakerStrategy<Output, C>.OutcomePredicate = { $0.isNonCancellationError }
+            isFailure: @escaping CircuitBreakerStrategy<Output, C>.OutcomePredicate = CircuitBreakerStrategy<
+                Output, C
+            >.defaultIsFailure
         ) -> Self {
             let clock = self.clock
             return adding { () throws(ConfigurationError) in
@@ -111,10 +116,14 @@ extension ResiliencePipeline {
             return adding { () throws(ConfigurationError) in try FaultInjection(configuration, clock: clock) }
         }
 
-        /// Sends every decision to `sink` (use ``MultiplexEventSink`` for several).
+        /// Sends every decision to `sink`; calling it again adds another sink.
         public func telemetry(_ sink: some ResilienceEventSink) -> Self {
             var copy = self
-            copy.eventSink = sink
+            if let existing = eventSink {
+                copy.eventSink = MultiplexEventSink([existing, sink])
+            } else {
+                copy.eventSink = sink
+            }
             return copy
         }
 

@@ -25,7 +25,8 @@ public final class RateLimiter<C: Clock>: Sendable where C.Duration == Duration 
         public var maxWait: Duration
         /// One bucket per partition key instead of one for all. Default false.
         public var partitioned: Bool
-        /// Partitions kept before idle (full) buckets are forgotten. Default 10,000.
+        /// Partitions kept before idle (full) buckets are forgotten. A soft cap: buckets still
+        /// in use are kept even beyond it. Default 10,000.
         public var maxPartitions: Int
 
         /// Creates a configuration.

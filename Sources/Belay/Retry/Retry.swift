@@ -136,11 +136,12 @@ public struct Retry<Output: Sendable, C: Clock>: ResilienceStrategy where C.Dura
             }
             if Task.isCancelled { return outcome }
 
-            var delay = configuration.backoff.delay(
+            let backoffDelay = configuration.backoff.delay(
                 forRetry: attempt,
                 previous: previousDelay,
                 random: configuration.random()
             )
+            var delay = backoffDelay
             if let hint = configuration.delayHint(outcome) {
                 if hint > configuration.maxDelayHint {
                     abandon(.delayHintTooLong, outcome, attemptContext)
@@ -179,7 +180,7 @@ public struct Retry<Output: Sendable, C: Clock>: ResilienceStrategy where C.Dura
                     return .failure(CancellationError())
                 }
             }
-            previousDelay = delay
+            previousDelay = backoffDelay
             attempt += 1
         }
     }

@@ -22,7 +22,7 @@ public final class RetryBudget<C: Clock>: Sendable where C.Duration == Duration 
         public var ratio: Double
         /// Retries always allowed per second of window, whatever the traffic. Default 3.
         public var minimumPerSecond: Int
-        /// How far back requests and retries are counted. Default 10 s.
+        /// How far back requests and retries are counted, in 10 buckets. Default 10 s.
         public var window: Duration
 
         /// Creates a configuration.

@@ -1,4 +1,5 @@
-/// A first-in-first-out queue with O(1) amortised push, pop and removal by id.
+/// A first-in-first-out queue: O(1) amortised push and pop; removal by id (a cancelled
+/// waiter) scans the queue.
 struct FIFOQueue<Element: Sendable>: Sendable {
     private var storage: [(id: UInt64, element: Element)?] = []
     private var head = 0

@@ -3,8 +3,8 @@ public import Logging
 /// Logs every resilience decision through swift-log.
 ///
 /// Metadata keys: `belay.strategy`, `belay.event`, `belay.attempt`, `belay.correlation.id`,
-/// plus `belay.delay` / `belay.reason` / `belay.state.from` / `belay.state.to` where they
-/// apply. Library code logs nothing at info or above by default: the level is `debug`,
+/// plus, where they apply, `belay.delay`, `belay.reason`, `belay.outcome`,
+/// `belay.retry_after`, `belay.state.from` and `belay.state.to`. Library code logs nothing at info or above by default: the level is `debug`,
 /// except breaker transitions, which use `transitionLevel` (default `notice`).
 public struct LoggingEventSink: ResilienceEventSink {
     /// The logger events go to.

@@ -23,18 +23,28 @@ public struct TracingEventSink: ResilienceEventSink {
         attributes["belay.attempt"] = event.attempt
         switch event.kind {
         case .retryScheduled(let delay, let reason):
-            attributes["belay.delay_ms"] = Int(delay.inSeconds * 1000)
+            attributes["belay.delay_ms"] = milliseconds(delay)
             attributes["belay.reason"] = reason
-        case .retryAbandoned(let reason, _):
+        case .retryAbandoned(let reason, let outcome):
             attributes["belay.reason"] = reason.rawValue
+            attributes["belay.outcome"] = outcome
         case .circuitStateChanged(let from, let to):
             attributes["belay.state.from"] = from.rawValue
             attributes["belay.state.to"] = to.rawValue
-        case .rejected(let code, _):
+        case .rejected(let code, let retryAfter):
             attributes["belay.reason"] = code.description
-        default:
-            break
+            if let retryAfter { attributes["belay.retry_after_ms"] = milliseconds(retryAfter) }
+        case .timedOut(let after), .rateLimitDelayed(let after), .hedgeLaunched(_, let after):
+            attributes["belay.delay_ms"] = milliseconds(after)
+        case .fallbackUsed(let reason):
+            attributes["belay.reason"] = reason
+        case .faultInjected(let kind):
+            attributes["belay.reason"] = kind.rawValue
         }
         span.addEvent(SpanEvent(name: "belay.\(event.kind.name)", attributes: attributes))
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.inSeconds * 1_000)
     }
 }

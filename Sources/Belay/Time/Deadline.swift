@@ -11,7 +11,8 @@
 /// ```
 ///
 /// Deadlines compare instants of one clock type. A pipeline driven by another clock type
-/// sees an outer deadline as the budget it had when it was set (an upper bound).
+/// sees an outer deadline as its budget less the real (continuous-clock) time elapsed
+/// since it was set.
 public struct Deadline: Sendable, CustomStringConvertible {
     /// The deadline of the current task, bound by the innermost enclosing ``Timeout``.
     @TaskLocal public static var current: Deadline?
@@ -19,17 +20,21 @@ public struct Deadline: Sendable, CustomStringConvertible {
     private let instant: any InstantProtocol<Duration>
     /// The budget this deadline had when it was created.
     public let budget: Duration
+    /// When it was created, in real time: converts the deadline for clocks of other types.
+    private let createdAt: ContinuousClock.Instant
 
     /// Creates a deadline `budget` from the clock's current instant.
     public init<C: Clock>(after budget: Duration, on clock: C) where C.Duration == Duration {
         self.instant = clock.now.advanced(by: budget)
         self.budget = budget
+        self.createdAt = ContinuousClock.now
     }
 
     /// Creates a deadline at an instant of the given clock.
     public init<C: Clock>(at instant: C.Instant, on clock: C) where C.Duration == Duration {
         self.instant = instant
         self.budget = clock.now.duration(to: instant)
+        self.createdAt = ContinuousClock.now
     }
 
     /// The deadline as an instant of `clock`.
@@ -37,7 +42,7 @@ public struct Deadline: Sendable, CustomStringConvertible {
         if let own = instant as? C.Instant {
             return own
         }
-        return clock.now.advanced(by: budget)
+        return clock.now.advanced(by: budget - createdAt.duration(to: ContinuousClock.now))
     }
 
     /// The time left before the deadline on `clock`; negative once it has passed.
