@@ -1,6 +1,8 @@
 import ArgumentParser
 import BelayGateway
 import Foundation
+import Hummingbird
+import Logging
 
 @main
 struct BelayCommand: AsyncParsableCommand {
@@ -14,7 +16,7 @@ struct BelayCommand: AsyncParsableCommand {
             Start with `belay demo` to watch every strategy decide, live.
             """,
         version: BelayGateway.version,
-        subcommands: [CheckConfig.self, Demo.self]
+        subcommands: [Serve.self, CheckConfig.self, Demo.self]
     )
 }
 
@@ -81,4 +83,71 @@ struct CheckConfig: ParsableCommand {
 /// Writes one line to standard error.
 func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway: the resilient proxy at /proxy/{upstream}/…, health and management routes.",
+        discussion: """
+            Point an application's base URL at http://127.0.0.1:8080/proxy/<upstream> instead of the
+            provider: Belay applies that upstream's timeouts, retries, circuit breaker, bulkhead and
+            rate limit from the config. SIGTERM or SIGINT drains in-flight requests, then stops.
+
+            Exit codes: 0 clean stop, 2 invalid config or arguments, 1 anything else.
+
+            Example:
+              belay serve --config belay.yaml
+            """
+    )
+
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case json, text
+    }
+
+    @Option(name: .shortAndLong, help: "The config file.")
+    var config: String = "belay.yaml"
+
+    @Option(help: "Log format: json (default when stdout is not a terminal) or text.")
+    var logFormat: LogFormat?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
+        }
+    }
+
+    func run() async throws {
+        let format = logFormat ?? (isatty(STDOUT_FILENO) != 0 ? .text : .json)
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler =
+                format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardOutput(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "belay")
+        let loaded: GatewayConfig
+        do {
+            loaded = try ConfigLoader(environment: ProcessInfo.processInfo.environment).load(contentsOf: config)
+        } catch {
+            printError("\(config): invalid config, not starting (\(error.issues.count) problem(s))")
+            for issue in error.issues {
+                printError("  \(config)\(issue.line.map { ":\($0)" } ?? ""): \(issue.path): \(issue.message)")
+            }
+            throw ExitCode(2)
+        }
+        let app = try buildApplication(config: loaded, logger: logger) { port in
+            logger.info(
+                "belay is serving",
+                metadata: [
+                    "belay.listen": "\(loaded.server.listen.host):\(port)",
+                    "belay.upstreams": .string(loaded.upstreams.map(\.name).joined(separator: ",")),
+                ]
+            )
+        }
+        try await app.runService()
+    }
 }

@@ -1,0 +1,109 @@
+public import Belay
+import BelayHTTP
+import Foundation
+import HTTPTypes
+public import Hummingbird
+public import Logging
+import NIOCore
+
+/// Builds the gateway application for `config`: the proxy, health and management routes.
+///
+/// ```swift
+/// let app = try buildApplication(config: config, logger: logger)
+/// try await app.runService()
+/// ```
+/// - Parameters:
+///   - config: a validated configuration.
+///   - logger: where the gateway logs.
+///   - eventSink: receives every resilience decision (logs, metrics), if given.
+///   - onServerRunning: called with the bound port once the server listens.
+public func buildApplication(
+    config: GatewayConfig,
+    logger: Logger,
+    eventSink: (any ResilienceEventSink)? = nil,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) throws(ConfigurationError) -> some ApplicationProtocol {
+    let gateway = try Gateway(config: config, logger: logger, eventSink: eventSink)
+    let router = Router(context: GatewayRequestContext.self)
+    router.add(middleware: ProxyResponder(gateway: gateway))
+    router.get("healthz") { _, _ in Response.json(Array(#"{"status":"ok"}"#.utf8)) }
+    router.get("readyz") { _, _ in Response.json(Array(#"{"status":"ready"}"#.utf8)) }
+    router.get("v1/upstreams") { request, _ in
+        gateway.authorized(request, scope: "upstreams:read") ?? Response.json(gateway.upstreamsJSON())
+    }
+    router.get("v1/upstreams/:name") { request, context in
+        if let refusal = gateway.authorized(request, scope: "upstreams:read") { return refusal }
+        let name = context.parameters.get("name") ?? ""
+        guard let json = gateway.upstreamJSON(name) else {
+            return .problem(
+                ProblemDetails(
+                    .notFound,
+                    detail: "no upstream named '\(name)' is configured",
+                    requestID: Gateway.requestID(from: request.headers)
+                )
+            )
+        }
+        return Response.json(json)
+    }
+    let listen = config.server.listen
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "belay"),
+        services: [gateway],
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) },
+        logger: logger
+    )
+}
+
+extension Gateway {
+    /// A problem response if the caller may not use `scope`; nil if it may.
+    func authorized(_ request: Request, scope: String) -> Response? {
+        let requestID = Self.requestID(from: request.headers)
+        switch auth.identify(request.headers) {
+        case .failure:
+            return .problem(
+                ProblemDetails(
+                    .unauthorized,
+                    detail: "send your API key as 'Authorization: Bearer <key>'",
+                    requestID: requestID,
+                    field: "Authorization"
+                ),
+                headers: [.wwwAuthenticate: "Bearer"]
+            )
+        case .success(let identity) where !identity.allows(scope):
+            return .problem(
+                ProblemDetails(
+                    .forbidden,
+                    detail: "consumer '\(identity.name)' lacks the scope \(scope)",
+                    requestID: requestID
+                )
+            )
+        case .success:
+            return nil
+        }
+    }
+
+    func upstreamSummary(_ name: String) -> [String: Any]? {
+        guard let client = clients[name] else { return nil }
+        let usage = client.budget.usage
+        return [
+            "name": name,
+            "breaker": client.breaker.state.rawValue,
+            "endpoints": client.policy.endpoints.enumerated().map { index, endpoint in
+                ["url": endpoint.url(path: "", query: nil), "ejected": client.isEjected(endpoint: index)]
+                    as [String: Any]
+            },
+            "retry_budget": ["requests": usage.requests, "retries": usage.retries],
+        ]
+    }
+
+    func upstreamsJSON() -> Data {
+        let list = config.upstreams.compactMap { upstreamSummary($0.name) }
+        return (try? JSONSerialization.data(withJSONObject: ["upstreams": list], options: [.sortedKeys])) ?? Data()
+    }
+
+    func upstreamJSON(_ name: String) -> Data? {
+        guard let summary = upstreamSummary(name) else { return nil }
+        return try? JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
+    }
+}

@@ -1,0 +1,42 @@
+public import Belay
+public import BelayHTTP
+import Foundation
+public import Logging
+public import ServiceLifecycle
+
+/// The gateway's services and state: one policy-wrapped client per upstream, consumers.
+///
+/// It is a `Service`: it runs until graceful shutdown, then closes the upstream clients
+/// (after the HTTP server, which stops first, has drained its requests).
+public final class Gateway: Service, Sendable {
+    /// The configuration in force.
+    public let config: GatewayConfig
+    /// One client per configured upstream, by name.
+    public let clients: [String: UpstreamClient]
+    /// Who may call.
+    public let auth: ConsumerAuth
+    let logger: Logger
+
+    /// Builds every upstream client; throws if a policy's options are invalid.
+    public init(
+        config: GatewayConfig,
+        logger: Logger,
+        eventSink: (any ResilienceEventSink)? = nil
+    ) throws(ConfigurationError) {
+        var clients: [String: UpstreamClient] = [:]
+        for upstream in config.upstreams {
+            clients[upstream.name] = try UpstreamClient(policy: upstream.policy, eventSink: eventSink)
+        }
+        self.config = config
+        self.clients = clients
+        self.auth = try ConsumerAuth(consumers: config.consumers)
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        for client in clients.values {
+            try? await client.shutdown()
+        }
+    }
+}

@@ -1,0 +1,62 @@
+public import Belay
+import Crypto
+import Foundation
+public import HTTPTypes
+
+/// Who is calling, from `Authorization: Bearer <key>`, and what they may do.
+///
+/// With no consumers configured the gateway is in open mode (loopback only, enforced by
+/// the config): every caller is the anonymous consumer with every scope.
+public struct ConsumerAuth: Sendable {
+    /// An authenticated caller.
+    public struct Identity: Sendable {
+        /// The consumer's name, or `anonymous` in open mode.
+        public var name: String
+        /// Its scopes.
+        public var scopes: [String]
+        /// Its inbound rate limiter, if it has a limit.
+        var limiter: RateLimiter<ContinuousClock>?
+
+        /// Whether a scope grants `needed` (`proxy:*` grants every `proxy:<upstream>`; `admin` grants all).
+        public func allows(_ needed: String) -> Bool {
+            scopes.contains { $0 == needed || $0 == "admin" || ($0 == "proxy:*" && needed.hasPrefix("proxy:")) }
+        }
+    }
+
+    /// Why a caller was refused.
+    public enum Refusal: Error, Sendable {
+        case missingKey
+        case unknownKey
+    }
+
+    private let consumers: [String: Identity]
+
+    /// Whether consumers are configured (the `Authorization` header is Belay's, not forwarded).
+    public var isOpenMode: Bool { consumers.isEmpty }
+
+    /// Creates the authenticator for the configured consumers.
+    public init(consumers: [GatewayConfig.Consumer]) throws(ConfigurationError) {
+        var table: [String: Identity] = [:]
+        for consumer in consumers {
+            var limiter: RateLimiter<ContinuousClock>?
+            if let limit = consumer.rateLimit {
+                limiter = try RateLimiter(.init(permitsPerSecond: limit.rps, burst: limit.burst, name: consumer.name))
+            }
+            table[consumer.keySHA256] = Identity(name: consumer.name, scopes: consumer.scopes, limiter: limiter)
+        }
+        self.consumers = table
+    }
+
+    /// The caller of a request with these headers.
+    public func identify(_ headers: HTTPFields) -> Result<Identity, Refusal> {
+        if consumers.isEmpty {
+            return .success(Identity(name: "anonymous", scopes: ["admin"], limiter: nil))
+        }
+        guard let authorization = headers[.authorization], authorization.lowercased().hasPrefix("bearer "),
+            case let key = authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces), !key.isEmpty
+        else { return .failure(.missingKey) }
+        let digest = SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        guard let identity = consumers[digest] else { return .failure(.unknownKey) }
+        return .success(identity)
+    }
+}

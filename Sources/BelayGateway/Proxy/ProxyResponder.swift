@@ -1,0 +1,284 @@
+import AsyncHTTPClient
+import Belay
+import BelayHTTP
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `ANY /proxy/{upstream}/{path…}`: the synchronous resilient proxy. A middleware so that
+/// every method reaches it; everything else goes on to the router.
+struct ProxyResponder: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    let gateway: Gateway
+
+    func handle(
+        _ request: Request,
+        context: GatewayRequestContext,
+        next: (Request, GatewayRequestContext) async throws -> Response
+    ) async throws -> Response {
+        guard request.uri.path.hasPrefix("/proxy/") || request.uri.path == "/proxy" else {
+            return try await next(request, context)
+        }
+        return await gateway.proxy(request, context: context)
+    }
+}
+
+extension Gateway {
+    /// The largest request body buffered in memory (so it can be retried); larger or
+    /// unsized bodies are streamed through once.
+    static let bufferLimit = 1 << 20
+
+    func proxy(_ request: Request, context: GatewayRequestContext) async -> Response {
+        let requestID = Self.requestID(from: request.headers)
+        let instance = request.uri.path
+        func refuse(
+            _ code: ProblemCode,
+            _ detail: String,
+            upstream: String? = nil,
+            field: String? = nil,
+            headers: HTTPFields = [:]
+        ) -> Response {
+            .problem(
+                ProblemDetails(
+                    code,
+                    detail: detail,
+                    requestID: requestID,
+                    instance: instance,
+                    upstream: upstream,
+                    field: field
+                ),
+                headers: headers
+            )
+        }
+
+        let upstreamName: String
+        let path: String
+        switch ProxyPath.split(request.uri.path) {
+        case .success(let split):
+            (upstreamName, path) = split
+        case .failure(let rejection):
+            return refuse(.invalidRequest, rejection.description, field: "path")
+        }
+        guard let client = clients[upstreamName] else {
+            return refuse(.unknownUpstream, "no upstream named '\(upstreamName)' is configured", field: "path")
+        }
+
+        let identity: ConsumerAuth.Identity
+        switch auth.identify(request.headers) {
+        case .success(let found): identity = found
+        case .failure(.missingKey):
+            return refuse(
+                .unauthorized,
+                "send your API key as 'Authorization: Bearer <key>'",
+                field: "Authorization",
+                headers: [.wwwAuthenticate: "Bearer"]
+            )
+        case .failure(.unknownKey):
+            return refuse(
+                .unauthorized,
+                "the API key is not recognised",
+                field: "Authorization",
+                headers: [.wwwAuthenticate: "Bearer"]
+            )
+        }
+        guard identity.allows("proxy:\(upstreamName)") else {
+            return refuse(
+                .forbidden,
+                "consumer '\(identity.name)' lacks the scope proxy:\(upstreamName)",
+                upstream: upstreamName
+            )
+        }
+        if let limiter = identity.limiter, let wait = limiter.tryAcquire() {
+            let seconds = max(Int(wait.inSeconds.rounded(.up)), 1)
+            var headers = HTTPFields()
+            headers[.retryAfter] = String(seconds)
+            headers[HTTPField.Name("RateLimit-Policy")!] = "\"consumer\";q=\(limiter.configuration.burst);w=1"
+            headers[HTTPField.Name("RateLimit")!] = "\"consumer\";r=0;t=\(seconds)"
+            return refuse(.rateLimited, "consumer '\(identity.name)' exceeded its rate limit", headers: headers)
+        }
+
+        var budget: Duration?
+        if let value = request.headers[HTTPField.Name("Belay-Timeout")!] {
+            guard let parsed = ConfigDuration.parse(value), parsed > .zero else {
+                return refuse(
+                    .invalidRequest,
+                    "Belay-Timeout must be a duration such as 1500ms or 2s (got '\(value)')",
+                    field: "Belay-Timeout"
+                )
+            }
+            budget = parsed
+        }
+
+        // The body: buffered when small and sized (retriable), streamed otherwise.
+        let maxBody = config.server.maxBody
+        let declaredLength = request.headers[.contentLength].flatMap { Int($0) }
+        if let declaredLength, declaredLength > maxBody {
+            return refuse(
+                .payloadTooLarge,
+                "the body of \(declaredLength) bytes exceeds server.max_body (\(maxBody) bytes)",
+                upstream: upstreamName
+            )
+        }
+        let isChunked = request.headers[.transferEncoding]?.lowercased().contains("chunked") ?? false
+        var body = UpstreamRequest.Body.none
+        if let declaredLength, declaredLength <= Self.bufferLimit {
+            if declaredLength > 0 {
+                var copy = request
+                do {
+                    body = .buffered(try await copy.collectBody(upTo: maxBody))
+                } catch {
+                    return refuse(
+                        .payloadTooLarge,
+                        "the body exceeds server.max_body (\(maxBody) bytes)",
+                        upstream: upstreamName
+                    )
+                }
+            }
+        } else if declaredLength != nil || isChunked {
+            let limited = LimitedBody(base: request.body, limit: maxBody)
+            body = .stream(.stream(limited, length: declaredLength.map { .known(Int64($0)) } ?? .unknown))
+        }
+
+        var headers = HopByHopHeaders.forRequest(request.headers, stripAuthorization: !auth.isOpenMode)
+        headers[HTTPField.Name("X-Request-Id")!] = requestID
+        if let remote = context.remoteAddress?.ipAddress {
+            let existing = headers[HTTPField.Name("X-Forwarded-For")!]
+            headers[HTTPField.Name("X-Forwarded-For")!] = existing.map { "\($0), \(remote)" } ?? remote
+        }
+        let idempotencyKey = request.headers[HTTPField.Name("Idempotency-Key")!].map(Self.unquote)
+        let upstreamRequest = UpstreamRequest(
+            method: request.method,
+            path: path,
+            query: request.uri.query,
+            headers: headers,
+            body: body
+        )
+
+        let result: UpstreamResult
+        if let budget {
+            result = await Deadline.$current.withValue(Deadline(after: budget, on: ContinuousClock())) {
+                await client.send(upstreamRequest, correlationID: requestID, idempotencyKey: idempotencyKey)
+            }
+        } else {
+            result = await client.send(upstreamRequest, correlationID: requestID, idempotencyKey: idempotencyKey)
+        }
+        return response(for: result, upstream: upstreamName, requestID: requestID, instance: instance)
+    }
+
+    private func response(for result: UpstreamResult, upstream: String, requestID: String, instance: String) -> Response
+    {
+        var belay = HTTPFields()
+        belay[HTTPField.Name("Belay-Request-Id")!] = requestID
+        belay[HTTPField.Name("Belay-Attempts")!] = String(result.attempts.count)
+        if let last = result.attempts.last {
+            belay[HTTPField.Name("Belay-Endpoint")!] = last.endpoint.description
+        }
+        switch result.outcome {
+        case .success(let answer):
+            var headers = HopByHopHeaders.forResponse(answer.headers)
+            for field in belay { headers[field.name] = field.value }
+            if let age = result.staleAge {
+                headers[HTTPField.Name("Belay-Degraded")!] = "stale; age=\(Int(age.inSeconds))"
+            }
+            switch answer.body {
+            case .buffered(let bytes):
+                return Response(status: answer.status, headers: headers, body: .init(byteBuffer: bytes))
+            case .stream(let stream):
+                return Response(status: answer.status, headers: headers, body: .init(asyncSequence: stream))
+            }
+        case .failure(let error):
+            let (code, detail, retryAfter) = Self.describe(error, upstream: upstream)
+            if let retryAfter {
+                belay[.retryAfter] = String(max(Int(retryAfter.inSeconds.rounded(.up)), 1))
+            }
+            return .problem(
+                ProblemDetails(
+                    code,
+                    detail: detail,
+                    requestID: requestID,
+                    instance: instance,
+                    upstream: upstream,
+                    attempts: result.attempts.count
+                ),
+                headers: belay
+            )
+        }
+    }
+
+    /// The contract's code, a detail sentence and a `Retry-After` for a failed call.
+    static func describe(_ error: any Error, upstream: String) -> (ProblemCode, String, Duration?) {
+        switch error {
+        case let rejection as ResilienceError:
+            let code = ProblemCode(rejection.code)
+            switch rejection.code {
+            case .circuitOpen:
+                return (
+                    code, "\(upstream) is failing; calls are paused while its circuit is open", rejection.retryAfter
+                )
+            case .circuitIsolated: return (code, "\(upstream) has been isolated by an operator", nil)
+            case .timeout: return (code, "\(upstream) did not answer in time (\(rejection.message))", nil)
+            case .bulkheadFull: return (code, "too many calls to \(upstream) are in flight", nil)
+            case .rateLimited:
+                return (code, "calls to \(upstream) are paced to the provider's limit", rejection.retryAfter)
+            case .retryBudgetExhausted:
+                return (
+                    code,
+                    "\(upstream) is failing and the retry budget is spent; last: \(rejection.underlying.map { "\($0)" } ?? "unknown")",
+                    nil
+                )
+            default: return (code, rejection.message, rejection.retryAfter)
+            }
+        case let failure as UpstreamFailure:
+            if failure.kind == .timeout {
+                return (.timeout, "\(upstream) did not answer in time: \(failure.detail)", nil)
+            }
+            return (.upstreamUnreachable, "\(upstream) could not be reached: \(failure.description)", nil)
+        case is CancellationError:
+            return (.upstreamUnreachable, "the call to \(upstream) was cancelled", nil)
+        default:
+            return (.upstreamUnreachable, "the call to \(upstream) failed: \(type(of: error))", nil)
+        }
+    }
+
+    /// The caller's `X-Request-Id` when it is short and plain, otherwise a new UUID.
+    static func requestID(from headers: HTTPFields) -> String {
+        if let given = headers[HTTPField.Name("X-Request-Id")!], (1...128).contains(given.count),
+            given.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) })
+        {
+            return given
+        }
+        return UUID().uuidString.lowercased()
+    }
+
+    /// An Idempotency-Key may be sent as a Structured Field string (quoted) or bare.
+    static func unquote(_ value: String) -> String {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        guard trimmed.count >= 2, trimmed.hasPrefix("\""), trimmed.hasSuffix("\"") else { return trimmed }
+        return String(trimmed.dropFirst().dropLast())
+    }
+}
+
+/// A request body that fails once more than `limit` bytes have arrived.
+struct LimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let base: Base
+    let limit: Int
+
+    struct TooLarge: Error {}
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        var remaining: Int
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard let chunk = try await base.next() else { return nil }
+            remaining -= chunk.readableBytes
+            if remaining < 0 { throw TooLarge() }
+            return chunk
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), remaining: limit) }
+}

@@ -1,0 +1,340 @@
+public import AsyncHTTPClient
+public import Belay
+import Foundation
+import HTTPTypes
+public import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Calls one upstream through its policy: total and per-attempt timeouts, transient-only
+/// retries with full jitter under a retry budget, a circuit breaker, a bulkhead, an
+/// outbound rate limit, failover across endpoints with outlier ejection, and a
+/// stale-if-error cache for GET.
+///
+/// Unsafe methods (POST, PATCH…) are retried only when the upstream honours idempotency
+/// keys (``UpstreamPolicy/idempotencyHeader``); then every attempt carries one key.
+/// A connection that could not be established is failed over for any method (nothing was
+/// sent). Streamed request bodies are sent once.
+///
+/// ```swift
+/// let client = try UpstreamClient(policy: UpstreamPolicy(name: "payments", endpoints: [primary, backup]))
+/// let result = await client.send(UpstreamRequest(method: .get, path: "/v1/balance"), correlationID: id)
+/// ```
+public final class UpstreamClient: Sendable {
+    /// The policy in force.
+    public let policy: UpstreamPolicy
+    /// The upstream's circuit breaker.
+    public let breaker: CircuitBreaker<ContinuousClock>
+    /// The upstream's retry budget.
+    public let budget: RetryBudget<ContinuousClock>
+    let http: HTTPClient
+    let health: EndpointHealth<ContinuousClock>
+    let cache: StaleCache<ContinuousClock>?
+    private let retrying: ResiliencePipeline<UpstreamResponse>
+    private let connectOnly: ResiliencePipeline<UpstreamResponse>
+    private let once: ResiliencePipeline<UpstreamResponse>
+
+    /// Creates the client and its pipelines; throws if the policy's options are invalid.
+    public init(
+        policy: UpstreamPolicy,
+        eventSink: (any ResilienceEventSink)? = nil,
+        eventLoopGroup: any EventLoopGroup = HTTPClient.defaultEventLoopGroup
+    ) throws(ConfigurationError) {
+        var issues: [ConfigurationError.Issue] = []
+        if policy.endpoints.isEmpty {
+            issues.append(.init(option: "\(policy.name).endpoints", message: "must list at least one endpoint"))
+        }
+        var breakerConfiguration = policy.circuitBreaker
+        breakerConfiguration.name = policy.name
+        let clock = ContinuousClock()
+        let breaker: CircuitBreaker<ContinuousClock>
+        let budget: RetryBudget<ContinuousClock>
+        let bulkhead: Bulkhead
+        var limiter: RateLimiter<ContinuousClock>?
+        do {
+            breaker = try CircuitBreaker(breakerConfiguration, clock: clock)
+            budget = try RetryBudget(
+                .init(ratio: policy.retryBudget, name: "\(policy.name)-retry-budget"),
+                clock: clock
+            )
+            bulkhead = try Bulkhead(
+                .init(maxConcurrent: policy.maxConcurrent, maxQueue: policy.maxQueue, name: "\(policy.name)-bulkhead")
+            )
+            if let rate = policy.rateLimit {
+                limiter = try RateLimiter(
+                    .init(
+                        permitsPerSecond: rate.permitsPerSecond,
+                        burst: rate.burst,
+                        maxWait: policy.attemptTimeout,
+                        name: "\(policy.name)-rate-limit"
+                    ),
+                    clock: clock
+                )
+            }
+        } catch {
+            throw ConfigurationError(issues: issues + error.issues)
+        }
+        if !issues.isEmpty { throw ConfigurationError(issues: issues) }
+
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(
+                connect: .nanoseconds(Int64(policy.connectTimeout.inSeconds * 1e9)),
+                read: .nanoseconds(Int64(policy.attemptTimeout.inSeconds * 1e9))
+            )
+        )
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.decompression = .disabled
+        self.http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
+        self.policy = policy
+        self.breaker = breaker
+        self.budget = budget
+        self.health = EndpointHealth(
+            endpointCount: policy.endpoints.count,
+            ejectAfter: policy.ejectAfterFailures,
+            ejection: policy.ejectionDuration,
+            clock: clock
+        )
+        self.cache = policy.staleIfError.map { StaleCache(maxAge: $0, clock: clock) }
+
+        let conditions = policy.retryOn
+        let retryable: Retry<UpstreamResponse, ContinuousClock>.OutcomePredicate = { outcome in
+            switch outcome {
+            case .success(let response):
+                return conditions.statuses.contains(response.status.code)
+            case .failure(let error as UpstreamFailure):
+                switch error.kind {
+                case .connect: return conditions.connect
+                case .reset: return conditions.reset
+                case .timeout: return conditions.timeout
+                case .other: return false
+                }
+            case .failure(let error as ResilienceError):
+                return error.code == .timeout && conditions.timeout
+            case .failure:
+                return false
+            }
+        }
+        let connectFailure: Retry<UpstreamResponse, ContinuousClock>.OutcomePredicate = { outcome in
+            if case .failure(let error as UpstreamFailure) = outcome {
+                return error.kind == .connect && conditions.connect
+            }
+            return false
+        }
+        func build(
+            _ shouldRetry: @escaping Retry<UpstreamResponse, ContinuousClock>.OutcomePredicate,
+            attempts: Int
+        ) throws(ConfigurationError) -> ResiliencePipeline<UpstreamResponse> {
+            var builder = ResiliencePipeline<UpstreamResponse>.Builder(clock: clock)
+                .timeout(policy.totalTimeout, name: "\(policy.name)-total-timeout")
+                .retry(
+                    .init(
+                        maxAttempts: attempts,
+                        backoff: .exponentialJitter(base: policy.retryBase, cap: policy.retryCap),
+                        shouldRetry: shouldRetry,
+                        delayHint: Self.delayHint,
+                        budget: budget,
+                        describe: Self.describe,
+                        name: "\(policy.name)-retry"
+                    )
+                )
+                .circuitBreaker(breaker, isFailure: Self.isFailure)
+                .bulkhead(bulkhead)
+            if let limiter { builder = builder.rateLimiter(limiter) }
+            builder = builder.timeout(policy.attemptTimeout, name: "\(policy.name)-attempt-timeout")
+            if let eventSink { builder = builder.telemetry(eventSink) }
+            return try builder.build()
+        }
+        self.retrying = try build(retryable, attempts: policy.maxAttempts)
+        self.connectOnly = try build(connectFailure, attempts: max(policy.maxAttempts, 1))
+        self.once = try build({ _ in false }, attempts: 1)
+    }
+
+    /// Shuts the HTTP client down; call once, when the client is no longer used.
+    public func shutdown() async throws {
+        try await http.shutdown()
+    }
+
+    /// A 5xx answer, a failure to reach the upstream, or a timeout counts against the breaker.
+    static let isFailure: CircuitBreakerStrategy<UpstreamResponse, ContinuousClock>.OutcomePredicate = { outcome in
+        switch outcome {
+        case .success(let response): response.status.code >= 500
+        case .failure: true
+        }
+    }
+
+    /// `Retry-After` (seconds or date), and for 429 the reset time of `RateLimit` headers:
+    /// the retry never starts before the provider's time.
+    static let delayHint: @Sendable (Result<UpstreamResponse, any Error>) -> Duration? = { outcome in
+        guard case .success(let response) = outcome else {
+            return Retry<UpstreamResponse, ContinuousClock>.defaultDelayHint(outcome)
+        }
+        var hint: Duration?
+        if let value = response.headers[.retryAfter] {
+            hint = RetryAfter.parse(value, now: Int64(Date().timeIntervalSince1970))
+        }
+        if response.status.code == 429, let reset = RateLimitHeaders(response.headers).resetAfter {
+            hint = max(hint ?? .zero, reset)
+        }
+        return hint
+    }
+
+    static let describe: @Sendable (Result<UpstreamResponse, any Error>) -> String = { outcome in
+        switch outcome {
+        case .success(let response): "HTTP \(response.status.code) from \(response.endpoint)"
+        case .failure(let error): String(describing: error)
+        }
+    }
+
+    /// Sends `request` through the policy.
+    /// - Parameters:
+    ///   - request: the request, with hop-by-hop headers already removed.
+    ///   - correlationID: ties events and logs of this call together.
+    ///   - idempotencyKey: the caller's key, if it sent one; a UUID is generated when the
+    ///     upstream honours keys and the method is unsafe.
+    public func send(
+        _ request: UpstreamRequest,
+        correlationID: String?,
+        idempotencyKey: String? = nil
+    ) async -> UpstreamResult {
+        var request = request
+        var mayRepeat = request.isIdempotentMethod
+        if let header = policy.idempotencyHeader, !request.isIdempotentMethod {
+            let key = idempotencyKey ?? UUID().uuidString.lowercased()
+            if let name = HTTPField.Name(header) { request.headers[name] = key }
+            mayRepeat = true
+        }
+        for (name, value) in policy.headers {
+            if let field = HTTPField.Name(name) { request.headers[field] = value }
+        }
+        let pipeline: ResiliencePipeline<UpstreamResponse>
+        switch request.body {
+        case .stream: pipeline = once
+        case .none, .buffered: pipeline = mayRepeat ? retrying : connectOnly
+        }
+        let cacheKey = request.method == .get && cache != nil ? cacheKey(request) : nil
+        let log = AttemptLog()
+        let sendable = request
+        let outcome = await pipeline.executeOutcome(correlationID: correlationID) { context in
+            try await self.attempt(sendable, context: context, log: log, buffer: cacheKey != nil)
+        }
+        var result = UpstreamResult(outcome: outcome, staleAge: nil, attempts: log.records)
+        guard let cache, let cacheKey else { return result }
+        switch outcome {
+        case .success(let response) where (200..<300).contains(response.status.code):
+            if case .buffered(let body) = response.body {
+                cache.store(key: cacheKey, status: response.status, headers: response.headers, body: body)
+            }
+        case .success(let response) where response.status.code < 500:
+            break
+        default:
+            if let (entry, age) = cache.lookup(key: cacheKey) {
+                result.outcome = .success(
+                    UpstreamResponse(
+                        status: entry.status,
+                        headers: entry.headers,
+                        body: .buffered(entry.body),
+                        endpoint: policy.endpoints[0]
+                    )
+                )
+                result.staleAge = age
+            }
+        }
+        return result
+    }
+
+    private func cacheKey(_ request: UpstreamRequest) -> String {
+        request.path + (request.query.map { "?\($0)" } ?? "")
+    }
+
+    /// One attempt: pick the endpoint, send, classify.
+    private func attempt(
+        _ request: UpstreamRequest,
+        context: ResilienceContext,
+        log: AttemptLog,
+        buffer: Bool
+    ) async throws -> UpstreamResponse {
+        let order = health.order()
+        let index = order[(context.attempt - 1) % order.count]
+        let endpoint = policy.endpoints[index]
+        var outbound = HTTPClientRequest(url: endpoint.url(path: request.path, query: request.query))
+        outbound.method = HTTPMethod(rawValue: request.method.rawValue)
+        for field in request.headers {
+            outbound.headers.add(name: field.name.rawName, value: field.value)
+        }
+        outbound.headers.replaceOrAdd(
+            name: "Host",
+            value: endpoint.port == (endpoint.scheme == "https" ? 443 : 80)
+                ? endpoint.host : "\(endpoint.host):\(endpoint.port)"
+        )
+        switch request.body {
+        case .none: break
+        case .buffered(let bytes): outbound.body = .bytes(bytes)
+        case .stream(let body): outbound.body = body
+        }
+        let start = ContinuousClock.now
+        do {
+            let response = try await http.execute(outbound, deadline: .now() + .hours(1))
+            var fields = HTTPFields()
+            for header in response.headers {
+                if let name = HTTPField.Name(header.name) { fields.append(HTTPField(name: name, value: header.value)) }
+            }
+            let status = HTTPResponse.Status(code: Int(response.status.code))
+            let keepInMemory = status.code >= 300 || (buffer && (200..<300).contains(status.code))
+            let body: UpstreamResponse.Body
+            if keepInMemory {
+                body = .buffered(try await response.body.collect(upTo: 1 << 20))
+            } else {
+                body = .stream(response.body)
+            }
+            let elapsed = start.duration(to: .now)
+            log.append(
+                AttemptRecord(
+                    number: context.attempt,
+                    endpoint: endpoint,
+                    status: status.code,
+                    failure: nil,
+                    duration: elapsed
+                )
+            )
+            _ = health.record(endpoint: index, success: status.code < 500)
+            return UpstreamResponse(status: status, headers: fields, body: body, endpoint: endpoint)
+        } catch {
+            var failure = UpstreamFailure.classify(error, endpoint: endpoint)
+            if let deadline = context.deadline, deadline.hasPassed(on: ContinuousClock()) {
+                failure.kind = .timeout
+            } else if Task.isCancelled {
+                throw CancellationError()
+            }
+            log.append(
+                AttemptRecord(
+                    number: context.attempt,
+                    endpoint: endpoint,
+                    status: nil,
+                    failure: failure.kind,
+                    duration: start.duration(to: .now)
+                )
+            )
+            _ = health.record(endpoint: index, success: false)
+            throw failure
+        }
+    }
+}
+
+/// The attempts of one call, appended from the attempts' tasks.
+final class AttemptLog: Sendable {
+    private let storage = Mutex<[AttemptRecord]>([])
+
+    func append(_ record: AttemptRecord) {
+        storage.withLock { $0.append(record) }
+    }
+
+    var records: [AttemptRecord] { storage.withLock { $0 } }
+}
+
+extension UpstreamClient {
+    /// Whether the endpoint at `index` is ejected as an outlier now.
+    public func isEjected(endpoint index: Int) -> Bool {
+        health.isEjected(index)
+    }
+}

@@ -1,0 +1,79 @@
+import AsyncHTTPClient
+import Belay
+import NIOCore
+import NIOPosix
+
+/// Why an attempt to reach an upstream failed without an HTTP answer.
+public struct UpstreamFailure: Error, Sendable, CustomStringConvertible {
+    /// The class of failure, as retry conditions and the audit trail name it.
+    public enum Kind: String, Sendable, Hashable {
+        /// The connection could not be established (refused, unreachable, connect timeout).
+        case connect
+        /// The connection broke before the answer was complete.
+        case reset
+        /// The attempt ran out of time.
+        case timeout
+        /// Anything else (TLS, protocol errors).
+        case other
+    }
+
+    /// The class of failure.
+    public var kind: Kind
+    /// The endpoint that failed.
+    public var endpoint: UpstreamEndpoint
+    /// A short description without secrets.
+    public var detail: String
+
+    /// Creates a failure.
+    public init(kind: Kind, endpoint: UpstreamEndpoint, detail: String) {
+        self.kind = kind
+        self.endpoint = endpoint
+        self.detail = detail
+    }
+
+    public var description: String { "\(kind.rawValue) failure at \(endpoint): \(detail)" }
+
+    /// Classifies an error thrown while calling `endpoint`.
+    public static func classify(_ error: any Error, endpoint: UpstreamEndpoint) -> UpstreamFailure {
+        if let failure = error as? UpstreamFailure { return failure }
+        if let client = error as? HTTPClientError {
+            switch client {
+            case .connectTimeout: return .init(kind: .connect, endpoint: endpoint, detail: "connect timeout")
+            case .remoteConnectionClosed: return .init(kind: .reset, endpoint: endpoint, detail: "connection closed")
+            case .readTimeout, .deadlineExceeded: return .init(kind: .timeout, endpoint: endpoint, detail: "\(client)")
+            default: return .init(kind: .other, endpoint: endpoint, detail: "\(client)")
+            }
+        }
+        if let resilience = error as? ResilienceError, resilience.code == .timeout {
+            return .init(kind: .timeout, endpoint: endpoint, detail: resilience.message)
+        }
+        if error is NIOConnectionError {
+            return .init(kind: .connect, endpoint: endpoint, detail: "connection refused or unreachable")
+        }
+        if let channel = error as? ChannelError {
+            switch channel {
+            case .connectTimeout: return .init(kind: .connect, endpoint: endpoint, detail: "connect timeout")
+            case .ioOnClosedChannel, .outputClosed, .inputClosed, .alreadyClosed, .eof:
+                return .init(kind: .reset, endpoint: endpoint, detail: "connection closed")
+            default: return .init(kind: .other, endpoint: endpoint, detail: "\(channel)")
+            }
+        }
+        if let io = error as? IOError {
+            switch io.errnoCode {
+            case ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EHOSTDOWN, ETIMEDOUT:
+                return .init(kind: .connect, endpoint: endpoint, detail: "connect failed (errno \(io.errnoCode))")
+            case ECONNRESET, EPIPE, ECONNABORTED:
+                return .init(kind: .reset, endpoint: endpoint, detail: "connection reset (errno \(io.errnoCode))")
+            default:
+                return .init(kind: .other, endpoint: endpoint, detail: "I/O error (errno \(io.errnoCode))")
+            }
+        }
+        return .init(kind: .other, endpoint: endpoint, detail: String(describing: type(of: error)))
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

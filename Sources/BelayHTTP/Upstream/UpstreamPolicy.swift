@@ -1,0 +1,100 @@
+public import Belay
+
+/// Everything that governs calls to one upstream: its endpoints and the resilience policy.
+///
+/// The gateway builds one from `upstreams.<name>` in `belay.yaml`; library users build one
+/// directly. Defaults are the contract's (DESIGN.md).
+public struct UpstreamPolicy: Sendable {
+    /// What is retried.
+    public struct RetryConditions: Sendable, Hashable {
+        /// Statuses retried. Default 408, 429, 502, 503, 504.
+        public var statuses: Set<Int> = [408, 429, 502, 503, 504]
+        /// Retry when the connection could not be established. Default true.
+        public var connect = true
+        /// Retry when the connection was reset or closed early. Default true.
+        public var reset = true
+        /// Retry when an attempt timed out. Default true.
+        public var timeout = true
+
+        /// Creates the default conditions.
+        public init() {}
+    }
+
+    /// The upstream's name, used in metrics, errors and headers.
+    public var name: String
+    /// Base URLs in failover order.
+    public var endpoints: [UpstreamEndpoint]
+    /// Establishing a connection. Default 1 s.
+    public var connectTimeout: Duration = .seconds(1)
+    /// One attempt, until the response head arrives. Default 2 s.
+    public var attemptTimeout: Duration = .seconds(2)
+    /// The whole call, retries included; a caller's `Belay-Timeout` can only shrink it. Default 10 s.
+    public var totalTimeout: Duration = .seconds(10)
+    /// Attempts in all. Default 3.
+    public var maxAttempts = 3
+    /// Full-jitter base. Default 100 ms.
+    public var retryBase: Duration = .milliseconds(100)
+    /// Full-jitter cap. Default 5 s.
+    public var retryCap: Duration = .seconds(5)
+    /// Retries allowed as a share of requests. Default 0.2.
+    public var retryBudget = 0.2
+    /// What is retried.
+    public var retryOn = RetryConditions()
+    /// The circuit breaker's options (its name is set to the upstream's).
+    public var circuitBreaker = CircuitBreaker<ContinuousClock>.Configuration(
+        window: .seconds(60),
+        breakDuration: .seconds(30)
+    )
+    /// Calls in flight at once. Default 100.
+    public var maxConcurrent = 100
+    /// Calls waiting for a slot. Default 50.
+    public var maxQueue = 50
+    /// The outbound pace the provider allows, if limited: permits per second and burst.
+    public var rateLimit: (permitsPerSecond: Double, burst: Int)?
+    /// How long a cached GET response may be served while the upstream fails, if caching.
+    public var staleIfError: Duration?
+    /// The header the upstream reads idempotency keys from, if it honours them.
+    public var idempotencyHeader: String?
+    /// Headers added to every call (credentials). Never logged.
+    public var headers: [(name: String, value: String)] = []
+    /// Failures in a row that eject an endpoint. Default 3.
+    public var ejectAfterFailures = 3
+    /// How long an ejected endpoint is skipped before it is tried again. Default 30 s.
+    public var ejectionDuration: Duration = .seconds(30)
+
+    /// Creates a policy with the contract's defaults.
+    public init(name: String, endpoints: [UpstreamEndpoint]) {
+        self.name = name
+        self.endpoints = endpoints
+    }
+}
+
+/// One base URL of an upstream.
+public struct UpstreamEndpoint: Sendable, Hashable, CustomStringConvertible {
+    /// `http` or `https`.
+    public var scheme: String
+    /// Host name or address.
+    public var host: String
+    /// Port.
+    public var port: Int
+    /// Path prefix, empty or starting with `/`, without a trailing `/`.
+    public var basePath: String
+
+    /// Creates an endpoint.
+    public init(scheme: String, host: String, port: Int, basePath: String = "") {
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.basePath = basePath
+    }
+
+    /// The URL of `path` (starting with `/`) and `query` on this endpoint.
+    public func url(path: String, query: String?) -> String {
+        var url = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)\(basePath)\(path)"
+        if let query, !query.isEmpty { url += "?\(query)" }
+        return url
+    }
+
+    /// The endpoint as a short label for headers and metrics, e.g. `api.pay.example:443`.
+    public var description: String { "\(host):\(port)" }
+}

@@ -1,0 +1,274 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+public import Logging
+import NIOCore
+public import ServiceLifecycle
+import Synchronization
+
+/// A scriptable flaky HTTP upstream on 127.0.0.1, for tests, `belay demo` and benchmarks.
+///
+/// Run it as a `Service` (in a `ServiceGroup`, or `try await upstream.run()` in a task),
+/// wait for ``port()``, script it per path prefix with ``setBehavior(_:for:)``, and read
+/// what it received with ``requests``:
+///
+/// ```swift
+/// let upstream = TestUpstream()
+/// upstream.setBehavior(.sequence([503, 503]), for: "/charges")
+/// // … run it, send traffic …
+/// #expect(upstream.requests.count == 3)
+/// ```
+///
+/// Scripts can also drive it over HTTP: `PUT /__upstream/behavior?path=/charges` with the
+/// JSON of an ``UpstreamBehavior``, `GET /__upstream/requests`, `DELETE /__upstream/requests`.
+public final class TestUpstream: Service, Sendable {
+    private struct State {
+        var behaviors: [(prefix: String, behavior: UpstreamBehavior, served: Int)] = []
+        var fallback = UpstreamBehavior()
+        var fallbackServed = 0
+        var requests: [RecordedRequest] = []
+        var quotaUsed: [String: (windowStart: ContinuousClock.Instant, count: Int)] = [:]
+        var port: Int?
+        var portWaiters: [CheckedContinuation<Int, Never>] = []
+        var arrivals = 0
+        var arrivalWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    /// The address to bind; port 0 picks a free one.
+    public let host: String
+    private let requestedPort: Int
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    /// Creates an upstream that will listen on `host:port` (default a free loopback port).
+    public init(host: String = "127.0.0.1", port: Int = 0, logger: Logger = Logger(label: "belay.test-upstream")) {
+        self.host = host
+        self.requestedPort = port
+        self.logger = logger
+    }
+
+    /// The port it listens on, once it does.
+    public func port() async -> Int {
+        await withCheckedContinuation { continuation in
+            let port: Int? = state.withLock { state in
+                if let port = state.port { return port }
+                state.portWaiters.append(continuation)
+                return nil
+            }
+            if let port { continuation.resume(returning: port) }
+        }
+    }
+
+    /// The base URL, once it listens, e.g. `http://127.0.0.1:50123`.
+    public func baseURL() async -> String { "http://\(host):\(await port())" }
+
+    /// Sets what requests whose path starts with `prefix` get (nil: every other path).
+    public func setBehavior(_ behavior: UpstreamBehavior, for prefix: String? = nil) {
+        state.withLock { state in
+            guard let prefix else {
+                state.fallback = behavior
+                state.fallbackServed = 0
+                return
+            }
+            state.behaviors.removeAll { $0.prefix == prefix }
+            state.behaviors.append((prefix, behavior, 0))
+            state.behaviors.sort { $0.prefix.count > $1.prefix.count }
+        }
+    }
+
+    /// Every request received so far, in arrival order.
+    public var requests: [RecordedRequest] { state.withLock { $0.requests } }
+
+    /// Returns once `count` requests have arrived in all (counted on arrival, before any
+    /// latency or hang), so a test can act while a request is in flight.
+    public func waitForArrivals(_ count: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if state.arrivals >= count { return true }
+                state.arrivalWaiters.append((count, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    fileprivate func arrived() {
+        let ready = state.withLock { state in
+            state.arrivals += 1
+            let arrivals = state.arrivals
+            let ready = state.arrivalWaiters.filter { $0.count <= arrivals }.map(\.continuation)
+            state.arrivalWaiters.removeAll { $0.count <= arrivals }
+            return ready
+        }
+        for waiter in ready { waiter.resume() }
+    }
+
+    /// Forgets the requests received so far.
+    public func clearRequests() {
+        state.withLock { $0.requests.removeAll() }
+    }
+
+    public func run() async throws {
+        let router = Router(context: UpstreamRequestContext.self)
+        router.put("__upstream/behavior") { request, context -> HTTPResponse.Status in
+            let behavior = try await request.decode(as: UpstreamBehavior.self, context: context)
+            self.setBehavior(behavior, for: request.uri.queryParameters.get("path"))
+            return .noContent
+        }
+        router.get("__upstream/requests") { _, _ -> Response in
+            let data = try JSONEncoder().encode(self.requests)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data))
+            )
+        }
+        router.delete("__upstream/requests") { _, _ -> HTTPResponse.Status in
+            self.clearRequests()
+            return .noContent
+        }
+        router.addMiddleware { ScriptedResponder(upstream: self) }
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: requestedPort), serverName: "belay-test-upstream"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                let waiters = self.state.withLock { state in
+                    state.port = port
+                    defer { state.portWaiters.removeAll() }
+                    return state.portWaiters
+                }
+                for waiter in waiters { waiter.resume(returning: port) }
+            },
+            logger: logger
+        )
+        try await app.run()
+    }
+
+    /// Picks the behavior for `path` and advances its sequence.
+    fileprivate func nextAnswer(for path: String) -> (behavior: UpstreamBehavior, status: Int, quotaRemaining: Int?) {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            var behavior = state.fallback
+            var served = 0
+            var key = ""
+            if let index = state.behaviors.firstIndex(where: { path.hasPrefix($0.prefix) }) {
+                behavior = state.behaviors[index].behavior
+                served = state.behaviors[index].served
+                state.behaviors[index].served += 1
+                key = state.behaviors[index].prefix
+            } else {
+                served = state.fallbackServed
+                state.fallbackServed += 1
+            }
+            var status = behavior.status
+            if !behavior.statuses.isEmpty {
+                if served < behavior.statuses.count {
+                    status = behavior.statuses[served]
+                } else if behavior.repeats {
+                    status = behavior.statuses[served % behavior.statuses.count]
+                }
+            }
+            if behavior.errorRate > 0, Double.random(in: 0..<1) < behavior.errorRate {
+                status = behavior.errorStatus
+            }
+            var remaining: Int?
+            if let quota = behavior.quota {
+                var usage = state.quotaUsed[key] ?? (now, 0)
+                if usage.windowStart.duration(to: now) >= .seconds(behavior.quotaWindowSeconds) {
+                    usage = (now, 0)
+                }
+                usage.count += 1
+                state.quotaUsed[key] = usage
+                remaining = max(quota - usage.count, 0)
+                if usage.count > quota { status = 429 }
+            }
+            return (behavior, status, remaining)
+        }
+    }
+
+    fileprivate func record(_ request: RecordedRequest) {
+        state.withLock { $0.requests.append(request) }
+    }
+}
+
+/// Carries the channel so a behavior can reset the connection.
+struct UpstreamRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.channel = source.channel
+    }
+
+    var maxUploadSize: Int { 256 << 20 }
+}
+
+/// Answers every request that no control route took, as the behavior for its path says.
+struct ScriptedResponder: RouterMiddleware {
+    let upstream: TestUpstream
+
+    func handle(
+        _ request: Request,
+        context: UpstreamRequestContext,
+        next: (Request, UpstreamRequestContext) async throws -> Response
+    ) async throws -> Response {
+        if request.uri.path.hasPrefix("/__upstream/") {
+            return try await next(request, context)
+        }
+        upstream.arrived()
+        var bodySize = 0
+        for try await chunk in request.body {
+            bodySize += chunk.readableBytes
+        }
+        let answer = upstream.nextAnswer(for: request.uri.path)
+        var headers: [String: String] = [:]
+        for field in request.headers {
+            headers[field.name.canonicalName] = field.value
+        }
+        var recorded = RecordedRequest(
+            method: request.method.rawValue,
+            path: request.uri.description,
+            headers: headers,
+            bodySize: bodySize,
+            status: 0
+        )
+        let behavior = answer.behavior
+        if behavior.latencyMilliseconds > 0 {
+            try await Task.sleep(for: .milliseconds(behavior.latencyMilliseconds))
+        }
+        if behavior.reset {
+            upstream.record(recorded)
+            context.channel.close(promise: nil)
+            throw CancellationError()
+        }
+        if behavior.hang {
+            upstream.record(recorded)
+            try await Task.sleep(for: .seconds(3_600))
+        }
+        recorded.status = answer.status
+        upstream.record(recorded)
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        if !(200..<300).contains(answer.status), let retryAfter = behavior.retryAfter {
+            fields[.retryAfter] = retryAfter
+        }
+        if let remaining = answer.quotaRemaining, let quota = behavior.quota {
+            fields[HTTPField.Name("RateLimit-Policy")!] = "\"default\";q=\(quota);w=\(behavior.quotaWindowSeconds)"
+            fields[HTTPField.Name("RateLimit")!] = "\"default\";r=\(remaining);t=\(behavior.quotaWindowSeconds)"
+            fields[HTTPField.Name("X-RateLimit-Remaining")!] = String(remaining)
+        }
+        if let echo = request.headers[HTTPField.Name("Idempotency-Key")!] {
+            fields[HTTPField.Name("X-Received-Idempotency-Key")!] = echo
+        }
+        let body =
+            (200..<300).contains(answer.status)
+            ? behavior.body : #"{"error":"simulated \#(answer.status)"}"#
+        return Response(
+            status: HTTPResponse.Status(code: answer.status),
+            headers: fields,
+            body: .init(byteBuffer: ByteBuffer(string: body))
+        )
+    }
+}

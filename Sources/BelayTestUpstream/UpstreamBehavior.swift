@@ -1,0 +1,107 @@
+/// What a ``TestUpstream`` does with each request to a path: a status sequence, error
+/// ratio, latency, resets, hangs, `Retry-After`, quotas.
+///
+/// Behaviors are values: set one with ``TestUpstream/setBehavior(_:for:)`` (in process)
+/// or `PUT /__upstream/behavior?path=/x` with the JSON form (from scripts and `belay demo`).
+public struct UpstreamBehavior: Sendable, Codable, Hashable {
+    /// Statuses answered in order, one per request, before falling back to ``status``.
+    public var statuses: [Int]
+    /// Start the sequence again when it is used up. Default false.
+    public var repeats: Bool
+    /// The status once the sequence is used up. Default 200.
+    public var status: Int
+    /// The share of requests (`0...1`) answered with ``errorStatus`` instead. Default 0.
+    public var errorRate: Double
+    /// The status of random errors. Default 503.
+    public var errorStatus: Int
+    /// How long to wait before answering, in milliseconds. Default 0.
+    public var latencyMilliseconds: Int
+    /// The `Retry-After` header sent with non-2xx answers, if any.
+    public var retryAfter: String?
+    /// Close the connection without answering (a reset, as a client sees it). Default false.
+    public var reset: Bool
+    /// Never answer (until the client gives up or the server stops). Default false.
+    public var hang: Bool
+    /// The body of 2xx answers. Default `{"ok":true}`.
+    public var body: String
+    /// Answer 429 with `RateLimit` headers past `quota` requests per `quotaWindowSeconds`.
+    public var quota: Int?
+    /// The quota's window in seconds. Default 60.
+    public var quotaWindowSeconds: Int
+
+    /// Creates a behavior; the defaults answer 200 at once.
+    public init(
+        statuses: [Int] = [],
+        repeats: Bool = false,
+        status: Int = 200,
+        errorRate: Double = 0,
+        errorStatus: Int = 503,
+        latencyMilliseconds: Int = 0,
+        retryAfter: String? = nil,
+        reset: Bool = false,
+        hang: Bool = false,
+        body: String = #"{"ok":true}"#,
+        quota: Int? = nil,
+        quotaWindowSeconds: Int = 60
+    ) {
+        self.statuses = statuses
+        self.repeats = repeats
+        self.status = status
+        self.errorRate = errorRate
+        self.errorStatus = errorStatus
+        self.latencyMilliseconds = latencyMilliseconds
+        self.retryAfter = retryAfter
+        self.reset = reset
+        self.hang = hang
+        self.body = body
+        self.quota = quota
+        self.quotaWindowSeconds = quotaWindowSeconds
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = UpstreamBehavior()
+        statuses = try container.decodeIfPresent([Int].self, forKey: .statuses) ?? defaults.statuses
+        repeats = try container.decodeIfPresent(Bool.self, forKey: .repeats) ?? defaults.repeats
+        status = try container.decodeIfPresent(Int.self, forKey: .status) ?? defaults.status
+        errorRate = try container.decodeIfPresent(Double.self, forKey: .errorRate) ?? defaults.errorRate
+        errorStatus = try container.decodeIfPresent(Int.self, forKey: .errorStatus) ?? defaults.errorStatus
+        latencyMilliseconds =
+            try container.decodeIfPresent(Int.self, forKey: .latencyMilliseconds) ?? defaults.latencyMilliseconds
+        retryAfter = try container.decodeIfPresent(String.self, forKey: .retryAfter)
+        reset = try container.decodeIfPresent(Bool.self, forKey: .reset) ?? defaults.reset
+        hang = try container.decodeIfPresent(Bool.self, forKey: .hang) ?? defaults.hang
+        body = try container.decodeIfPresent(String.self, forKey: .body) ?? defaults.body
+        quota = try container.decodeIfPresent(Int.self, forKey: .quota)
+        quotaWindowSeconds =
+            try container.decodeIfPresent(Int.self, forKey: .quotaWindowSeconds) ?? defaults.quotaWindowSeconds
+    }
+
+    /// Always this status.
+    public static func always(_ status: Int) -> UpstreamBehavior { UpstreamBehavior(status: status) }
+
+    /// These statuses once, in order, then 200.
+    public static func sequence(_ statuses: [Int], then status: Int = 200) -> UpstreamBehavior {
+        UpstreamBehavior(statuses: statuses, status: status)
+    }
+
+    /// A hard outage: every request is reset.
+    public static var down: UpstreamBehavior { UpstreamBehavior(reset: true) }
+}
+
+/// One request as the test upstream received it.
+public struct RecordedRequest: Sendable, Hashable, Codable {
+    /// The method, e.g. `POST`.
+    public var method: String
+    /// The path with its query.
+    public var path: String
+    /// Every header, lowercased names, in order.
+    public var headers: [String: String]
+    /// The body's size in bytes.
+    public var bodySize: Int
+    /// What the upstream answered (0 for a reset or hang).
+    public var status: Int
+
+    /// The value of a header, by case-insensitive name.
+    public func header(_ name: String) -> String? { headers[name.lowercased()] }
+}

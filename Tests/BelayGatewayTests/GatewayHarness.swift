@@ -1,0 +1,107 @@
+import AsyncHTTPClient
+import Belay
+import BelayGateway
+import BelayTestUpstream
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+
+/// Runs test upstreams and a gateway on free loopback ports for one test.
+struct GatewayHarness {
+    let port: Int
+    let upstreams: [TestUpstream]
+    let client: HTTPClient
+
+    struct Answer {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: String
+
+        var problem: [String: Any]? {
+            (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+        }
+        var code: String? { problem?["code"] as? String }
+        func header(_ name: String) -> String? { headers.first(name: name) }
+    }
+
+    /// Sends a request to the gateway.
+    func send(
+        _ method: HTTPMethod = .GET,
+        _ path: String,
+        headers: [(String, String)] = [],
+        body: String? = nil,
+        timeout: TimeAmount = .seconds(30)
+    ) async throws -> Answer {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await client.execute(request, timeout: timeout)
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        return Answer(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+    }
+
+    /// Starts `upstreamCount` test upstreams, then a gateway whose config `yaml(urls)` builds
+    /// from their base URLs, runs `body`, and stops everything.
+    static func run(
+        upstreams upstreamCount: Int = 1,
+        config template: ConfigTemplate,
+        environment: [String: String] = [:],
+        _ body: @Sendable (GatewayHarness) async throws -> Void
+    ) async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let upstreams = (0..<upstreamCount).map { _ in TestUpstream(logger: logger) }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for upstream in upstreams {
+                group.addTask { try await upstream.run() }
+            }
+            var urls: [String] = []
+            for upstream in upstreams { urls.append(await upstream.baseURL()) }
+            let config = try ConfigLoader(environment: environment).load(yaml: template.yaml(urls))
+            let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+            let app = try buildApplication(config: config, logger: logger) { port in
+                portContinuation.yield(port)
+            }
+            group.addTask { try await app.run() }
+            var iterator = portStream.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw CancellationError() }
+            defer { group.cancelAll() }
+            try await body(GatewayHarness(port: port, upstreams: upstreams, client: client))
+        }
+        try await client.shutdown()
+    }
+}
+
+/// The config of a harness, made from the test upstreams' base URLs.
+enum ConfigTemplate: Sendable {
+    /// One upstream `pay` on every test upstream, with extra policy and server lines.
+    case pay(policy: String = "", server: String = "")
+    /// Any config.
+    case custom(@Sendable ([String]) -> String)
+
+    func yaml(_ urls: [String]) -> String {
+        switch self {
+        case .pay(let policy, let server): payConfig(urls, policy: policy, server: server)
+        case .custom(let make): make(urls)
+        }
+    }
+}
+
+/// A config with one upstream `pay` at `urls`, overriding its policy with `policy` lines.
+func payConfig(_ urls: [String], policy: String = "", server: String = "") -> String {
+    let endpoints = urls.map { "\"\($0)\"" }.joined(separator: ", ")
+    return """
+        server: { listen: "127.0.0.1:0"\(server.isEmpty ? "" : ", \(server)") }
+        upstreams:
+          pay:
+            endpoints: [\(endpoints)]
+        \(policy.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n"))
+        """
+}

@@ -1,0 +1,302 @@
+import BelayGateway
+import BelayTestUpstream
+import Crypto
+import Foundation
+import NIOHTTP1
+import Testing
+
+@Suite(.timeLimit(.minutes(2))) struct ProxyTests {
+    @Test func passesAnswersThroughWithBelayHeaders() async throws {
+        try await GatewayHarness.run(config: .pay()) { gateway in
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(status: 201, body: #"{"id":"ch_1"}"#))
+            let answer = try await gateway.send(
+                .GET,
+                "/proxy/pay/v1/charges?limit=2",
+                headers: [("X-Request-Id", "req-42")]
+            )
+            #expect(answer.status == 201)
+            #expect(answer.body == #"{"id":"ch_1"}"#)
+            #expect(answer.header("Belay-Request-Id") == "req-42")
+            #expect(answer.header("Belay-Attempts") == "1")
+            #expect(answer.header("Belay-Endpoint")?.hasPrefix("127.0.0.1:") == true)
+            let received = try #require(gateway.upstreams[0].requests.first)
+            #expect(received.path == "/v1/charges?limit=2")
+            #expect(received.header("X-Request-Id") == "req-42")
+            #expect(received.header("X-Forwarded-For") == "127.0.0.1")
+        }
+    }
+
+    @Test func transient503sAreRetriedUntilSuccess() async throws {
+        try await GatewayHarness.run(config: .pay(policy: "retry: { max_attempts: 3, base: 1ms, cap: 5ms }")) {
+            gateway in
+            gateway.upstreams[0].setBehavior(.sequence([503, 503]))
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/balance")
+            #expect(answer.status == 200)
+            #expect(answer.header("Belay-Attempts") == "3")
+            #expect(gateway.upstreams[0].requests.map(\.status) == [503, 503, 200])
+        }
+    }
+
+    @Test func theLastAnswerPassesThroughWhenRetriesAreUsedUp() async throws {
+        try await GatewayHarness.run(config: .pay(policy: "retry: { max_attempts: 2, base: 1ms, cap: 5ms }")) {
+            gateway in
+            gateway.upstreams[0].setBehavior(.always(503))
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/balance")
+            #expect(answer.status == 503)
+            #expect(answer.body == #"{"error":"simulated 503"}"#)
+            #expect(answer.header("Belay-Attempts") == "2")
+        }
+    }
+
+    @Test func failsOverToTheNextEndpoint() async throws {
+        try await GatewayHarness.run(upstreams: 2, config: .pay(policy: "retry: { base: 1ms, cap: 5ms }")) {
+            gateway in
+            gateway.upstreams[0].setBehavior(.down)
+            gateway.upstreams[1].setBehavior(UpstreamBehavior(body: "backup"))
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/balance")
+            #expect(answer.status == 200)
+            #expect(answer.body == "backup")
+            #expect(answer.header("Belay-Attempts") == "2")
+            #expect(
+                answer.header("Belay-Endpoint") == gateway.upstreams[1].host + ":\(await gateway.upstreams[1].port())"
+            )
+        }
+    }
+
+    @Test func postIsNotRetriedWithoutIdempotencyConfig() async throws {
+        try await GatewayHarness.run(config: .pay(policy: "retry: { base: 1ms, cap: 5ms }")) { gateway in
+            gateway.upstreams[0].setBehavior(.sequence([503]))
+            let answer = try await gateway.send(.POST, "/proxy/pay/v1/charges", body: #"{"amount":100}"#)
+            #expect(answer.status == 503)
+            #expect(gateway.upstreams[0].requests.count == 1)
+        }
+    }
+
+    @Test func postIsRetriedWithOneKeyWhenTheUpstreamHonoursKeys() async throws {
+        let policy = """
+            retry: { base: 1ms, cap: 5ms }
+            idempotency: { header: "Idempotency-Key" }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            gateway.upstreams[0].setBehavior(.sequence([503, 502]))
+            let answer = try await gateway.send(.POST, "/proxy/pay/v1/charges", body: #"{"amount":100}"#)
+            #expect(answer.status == 200)
+            let keys = gateway.upstreams[0].requests.map { $0.header("Idempotency-Key") }
+            #expect(keys.count == 3)
+            #expect(Set(keys).count == 1)
+            #expect(keys.first??.isEmpty == false)
+            #expect(gateway.upstreams[0].requests.allSatisfy { $0.bodySize == 14 })
+
+            // The caller's own key, quoted as a Structured Field string, is the one sent.
+            gateway.upstreams[0].clearRequests()
+            _ = try await gateway.send(
+                .POST,
+                "/proxy/pay/v1/charges",
+                headers: [("Idempotency-Key", "\"abc-123\"")],
+                body: "{}"
+            )
+            #expect(gateway.upstreams[0].requests.map { $0.header("Idempotency-Key") } == ["abc-123"])
+        }
+    }
+
+    @Test func retryAfterIsHonoured() async throws {
+        try await GatewayHarness.run(config: .pay(policy: "retry: { base: 1ms, cap: 5ms }")) { gateway in
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(statuses: [429], retryAfter: "1"))
+            let start = ContinuousClock.now
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/balance")
+            #expect(answer.status == 200)
+            #expect(start.duration(to: .now) >= .seconds(1))
+        }
+    }
+
+    @Test func aRetryAfterBeyondTheDeadlinePassesThe429ThroughAtOnce() async throws {
+        try await GatewayHarness.run(config: .pay(policy: "timeouts: { total: 2s }")) { gateway in
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(statuses: [429], retryAfter: "30"))
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/balance")
+            #expect(answer.status == 429)
+            #expect(answer.header("Retry-After") == "30")
+            #expect(gateway.upstreams[0].requests.count == 1)
+        }
+    }
+
+    @Test func anAttemptTimeoutMovesOnAndATotalTimeoutAnswers504() async throws {
+        let policy = """
+            timeouts: { connect: 200ms, attempt: 300ms, total: 700ms }
+            retry: { max_attempts: 5, base: 1ms, cap: 5ms }
+            """
+        try await GatewayHarness.run(upstreams: 2, config: .pay(policy: policy)) { gateway in
+            // The primary is too slow: its attempt times out and the backup answers.
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(latencyMilliseconds: 2_000))
+            let first = try await gateway.send(.GET, "/proxy/pay/v1/slow-primary")
+            #expect(first.status == 200)
+            #expect(first.header("Belay-Attempts") == "2")
+
+            // Both hang: attempts time out until the total timeout answers 504.
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(hang: true))
+            gateway.upstreams[1].setBehavior(UpstreamBehavior(hang: true))
+            let start = ContinuousClock.now
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/hangs")
+            #expect(answer.status == 504)
+            #expect(answer.code == "timeout")
+            #expect(answer.header("Content-Type") == "application/problem+json")
+            #expect(start.duration(to: .now) < .seconds(2))
+        }
+    }
+
+    @Test func theCallersBelayTimeoutShrinksTheTotal() async throws {
+        try await GatewayHarness.run(config: .pay(policy: "timeouts: { attempt: 5s, total: 10s }")) {
+            gateway in
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(hang: true))
+            let start = ContinuousClock.now
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: [("Belay-Timeout", "300ms")])
+            #expect(answer.status == 504)
+            #expect(start.duration(to: .now) < .seconds(3))
+            let bad = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: [("Belay-Timeout", "soon")])
+            #expect(bad.status == 400)
+            #expect(bad.problem?["field"] as? String == "Belay-Timeout")
+        }
+    }
+
+    @Test func anOutageOpensTheBreakerThenOneProbeClosesIt() async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 4, window: 60s, break: 500ms }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            let upstream = gateway.upstreams[0]
+            upstream.setBehavior(.always(503))
+            for _ in 0..<4 { _ = try await gateway.send(.GET, "/proxy/pay/v1/x") }
+            #expect(upstream.requests.count == 4)
+
+            // Open: rejected at once, the upstream untouched, with Retry-After.
+            let rejected = try await gateway.send(.GET, "/proxy/pay/v1/x")
+            #expect(rejected.status == 503)
+            #expect(rejected.code == "circuit-open")
+            #expect(rejected.header("Retry-After") == "1")
+            #expect(rejected.problem?["retryable"] as? Bool == true)
+            #expect(upstream.requests.count == 4)
+
+            // The upstream recovers; after the break exactly one probe goes through and closes it.
+            upstream.setBehavior(UpstreamBehavior(latencyMilliseconds: 200))
+            try await Task.sleep(for: .milliseconds(600))
+            async let probe = gateway.send(.GET, "/proxy/pay/v1/probe")
+            await upstream.waitForArrivals(5)  // the probe is in flight
+            let meanwhile = try await gateway.send(.GET, "/proxy/pay/v1/other")
+            #expect(meanwhile.code == "circuit-open")
+            #expect(try await probe.status == 200)
+            #expect(upstream.requests.count == 5)
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/x").status == 200)
+            let state = try await gateway.send(.GET, "/v1/upstreams/pay")
+            #expect(state.problem?["breaker"] as? String == "closed")
+        }
+    }
+
+    @Test func staleIfErrorServesTheLastGoodAnswer() async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            cache: { stale_if_error: 10m }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(body: #"{"rates":[1,2]}"#))
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/rates").header("Belay-Degraded") == nil)
+            gateway.upstreams[0].setBehavior(.always(502))
+            let stale = try await gateway.send(.GET, "/proxy/pay/v1/rates")
+            #expect(stale.status == 200)
+            #expect(stale.body == #"{"rates":[1,2]}"#)
+            #expect(stale.header("Belay-Degraded")?.hasPrefix("stale; age=") == true)
+            // Nothing cached for another path: the failure passes through.
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/other").status == 502)
+        }
+    }
+
+    @Test func unknownUpstreamIs404ProblemJSON() async throws {
+        try await GatewayHarness.run(config: .pay()) { gateway in
+            let answer = try await gateway.send(.GET, "/proxy/nope/v1/x")
+            #expect(answer.status == 404)
+            #expect(answer.code == "unknown-upstream")
+            #expect(answer.problem?["request_id"] as? String == answer.header("Belay-Request-Id"))
+        }
+    }
+
+    @Test(arguments: [
+        "/proxy/pay/../admin", "/proxy/pay/v1/%2e%2e/admin", "/proxy/pay/v1/%2E%2E/%2E%2E/etc",
+        "/proxy/pay/v1/..%2fadmin", "/proxy/pay/v1/%5c..%5cadmin", "/proxy/pay/v1/./x",
+    ])
+    func pathEscapesAreRefused(path: String) async throws {
+        try await GatewayHarness.run(config: .pay()) { gateway in
+            let answer = try await gateway.send(.GET, path)
+            #expect(answer.status == 400 || answer.status == 404, "\(path) → \(answer.status)")
+            #expect(gateway.upstreams[0].requests.isEmpty)
+        }
+    }
+
+    @Test func anOversizedBodyIs413() async throws {
+        try await GatewayHarness.run(config: .pay(server: "max_body: 1KiB")) { gateway in
+            let answer = try await gateway.send(
+                .POST,
+                "/proxy/pay/v1/upload",
+                body: String(repeating: "x", count: 2_000)
+            )
+            #expect(answer.status == 413)
+            #expect(answer.code == "payload-too-large")
+            #expect(gateway.upstreams[0].requests.isEmpty)
+        }
+    }
+
+    @Test func hopByHopHeadersAreStripped() async throws {
+        try await GatewayHarness.run(config: .pay()) { gateway in
+            _ = try await gateway.send(
+                .GET,
+                "/proxy/pay/v1/x",
+                headers: [
+                    ("Connection", "X-Secret-Hop"), ("X-Secret-Hop", "1"), ("Proxy-Authorization", "Basic abc"),
+                    ("TE", "trailers"), ("Belay-Timeout", "5s"),
+                    ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+                ]
+            )
+            let received = try #require(gateway.upstreams[0].requests.first)
+            #expect(received.header("X-Secret-Hop") == nil)
+            #expect(received.header("Proxy-Authorization") == nil)
+            #expect(received.header("TE") == nil)
+            #expect(received.header("Belay-Timeout") == nil)
+            #expect(received.header("traceparent") == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        }
+    }
+
+    @Test func credentialsComeFromConfigAndConsumersMustAuthenticate() async throws {
+        let key = "orders-secret-key"
+        let digest = sha256Hex(key)
+        let yaml: @Sendable ([String]) -> String = { urls in
+            """
+            server: { listen: "127.0.0.1:0" }
+            consumers:
+              orders: { key_sha256: "\(digest)", scopes: ["proxy:pay"] }
+              reporting: { key_sha256: "\(sha256Hex("reporting-key"))", scopes: ["deliveries:read"] }
+            upstreams:
+              pay:
+                endpoints: ["\(urls[0])"]
+                headers: { Authorization: "Bearer ${PAY_TOKEN}" }
+            """
+        }
+        try await GatewayHarness.run(config: .custom(yaml), environment: ["PAY_TOKEN": "upstream-token"]) { gateway in
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/x").code == "unauthorized")
+            #expect(
+                try await gateway.send(.GET, "/proxy/pay/v1/x", headers: [("Authorization", "Bearer wrong")]).status
+                    == 401
+            )
+            #expect(
+                try await gateway.send(.GET, "/proxy/pay/v1/x", headers: [("Authorization", "Bearer reporting-key")])
+                    .code == "forbidden"
+            )
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: [("Authorization", "Bearer \(key)")])
+            #expect(answer.status == 200)
+            let received = try #require(gateway.upstreams[0].requests.last)
+            #expect(received.header("Authorization") == "Bearer upstream-token")
+            #expect(!answer.body.contains("upstream-token"))
+        }
+    }
+}
+
+func sha256Hex(_ text: String) -> String {
+    SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+}
