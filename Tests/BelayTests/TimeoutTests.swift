@@ -134,6 +134,35 @@ import Testing
         #expect(deadline.instant(on: clock) == .at(.seconds(30)))
     }
 
+    @Test func aCooperativeTimeoutBindsTheDeadlineWithoutATimer() async throws {
+        let pipeline = try ResiliencePipeline<Int>.Builder(clock: clock)
+            .timeout(.seconds(3), enforcement: .cooperative)
+            .build()
+        let value = try await pipeline.execute { context in
+            #expect(context.deadline?.instant(on: clock) == .at(.seconds(3)))
+            #expect(Deadline.current?.instant(on: clock) == .at(.seconds(3)))
+            return 5
+        }
+        #expect(value == 5)
+        #expect(clock.unclaimedSleeps == 0)
+    }
+
+    @Test func aCooperativeTimeoutReportsAFailureAfterTheDeadlineAsTimeout() async throws {
+        let events = RecordingEventSink()
+        let pipeline = try ResiliencePipeline<Int>.Builder(clock: clock)
+            .timeout(.seconds(3), enforcement: .cooperative)
+            .telemetry(events)
+            .build()
+        let late = await pipeline.executeOutcome { _ in
+            clock.advance(by: .seconds(3))
+            throw TestError()
+        }
+        #expect(late.resilienceCode == .timeout)
+        #expect(events.names == ["timeout"])
+        let early = await pipeline.executeOutcome { _ in throw TestError() }
+        #expect(early.error is TestError)
+    }
+
     @Test func zeroTimeoutIsRejected() {
         #expect {
             _ = try ResiliencePipeline<Int>.Builder(clock: clock).timeout(.zero).build()

@@ -53,8 +53,9 @@ let benchmarks: @Sendable () -> Void = {
     // a bare `.init()` would pick the overload taking a shared `Bulkhead`/`CircuitBreaker`
     // object, whose initialiser throws. The timeout (10 s) and hedging delay (1 s) never fire.
     successBenchmark("timeout", pipeline { $0.timeout(.seconds(10)) })
+    successBenchmark("timeout-cooperative", pipeline { $0.timeout(.seconds(10), enforcement: .cooperative) })
     successBenchmark("retry", pipeline { $0.retry() })
-    successBenchmark("retry+budget", pipeline { try $0.retry(.init(budget: RetryBudget())) })
+    successBenchmark("retry+budget", pipeline { try $0.retry(.init(budget: RetryBudget(.init()))) })
     successBenchmark("circuitBreaker", pipeline { $0.circuitBreaker(CircuitBreaker<ContinuousClock>.Configuration()) })
     successBenchmark("bulkhead", pipeline { $0.bulkhead(Bulkhead.Configuration()) })
     successBenchmark("rateLimiter", pipeline { $0.rateLimiter(neverWaits) })
@@ -70,6 +71,16 @@ let benchmarks: @Sendable () -> Void = {
         "pipeline5",
         pipeline {
             $0.timeout(.seconds(10))
+                .retry()
+                .circuitBreaker(CircuitBreaker<ContinuousClock>.Configuration())
+                .bulkhead(Bulkhead.Configuration())
+                .rateLimiter(neverWaits)
+        }
+    )
+    successBenchmark(
+        "pipeline5-cooperative",
+        pipeline {
+            $0.timeout(.seconds(10), enforcement: .cooperative)
                 .retry()
                 .circuitBreaker(CircuitBreaker<ContinuousClock>.Configuration())
                 .bulkhead(Bulkhead.Configuration())

@@ -44,7 +44,7 @@ public final class Bulkhead: Sendable {
     private let nextWaiterID = Atomic<UInt64>(0)
 
     /// Creates a bulkhead, validating its options.
-    public init(_ configuration: Configuration = .init()) throws(ConfigurationError) {
+    public init(_ configuration: Configuration) throws(ConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
         self.machine = Mutex(
@@ -56,6 +56,11 @@ public final class Bulkhead: Sendable {
     public var active: Int { machine.withLock { $0.active } }
     /// Calls waiting for a slot now.
     public var queued: Int { machine.withLock { $0.queued } }
+
+    /// Takes a free slot if there is one, without waiting.
+    func tryAcquire() -> Bool {
+        machine.withLock { $0.tryAcquire() }
+    }
 
     /// Takes a slot, waiting in the queue if needed. Throws ``ResilienceError`` when the
     /// queue is full, `CancellationError` when cancelled while waiting.

@@ -14,6 +14,10 @@ public struct BulkheadStrategy<Output: Sendable>: ResilienceStrategy {
     ) async -> Result<
         Output, any Error
     > {
+        if bulkhead.tryAcquire() {
+            defer { bulkhead.release() }
+            return await next(context)
+        }
         do {
             try await bulkhead.acquire(context: context)
         } catch {

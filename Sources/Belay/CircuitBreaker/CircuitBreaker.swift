@@ -108,11 +108,12 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
         }
     }
 
-    typealias StateMachine = CircuitBreakerStateMachine<C.Instant>
+    typealias StateMachine = CircuitBreakerStateMachine
 
     /// The options in force.
     public let configuration: Configuration
     let clock: C
+    private let origin: C.Instant
     private let machine: Mutex<StateMachine>
 
     /// Creates a breaker on `clock`, validating its options.
@@ -133,10 +134,10 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
                     maxBreakDuration: configuration.maxBreakDuration,
                     halfOpenProbes: configuration.halfOpenProbes
                 ),
-                window: configuration.window,
-                origin: clock.now
+                window: configuration.window
             )
         )
+        self.origin = clock.now
     }
 
     /// The breaker's state now. An open breaker whose break has ended still reads `open`
@@ -162,8 +163,7 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
 
     /// Asks to run one call. On rejection, returns the error to report.
     func acquire(context: ResilienceContext) -> Result<StateMachine.Permit, ResilienceError> {
-        let clock = self.clock
-        let decision = machine.withLock { $0.acquire(now: { clock.now }) }
+        let decision = machine.withLock { $0.acquire(now: { self.elapsed() }) }
         switch decision {
         case .permitted(let permit, let transition):
             notify(transition, context: context)
@@ -185,9 +185,14 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
     /// Records the result of a permitted call.
     func record(_ result: StateMachine.CallResult, slow: Bool, permit: StateMachine.Permit, context: ResilienceContext)
     {
-        let now = clock.now
+        let now = elapsed()
         let transition = machine.withLock { $0.record(result, slow: slow, permit: permit, now: now) }
         notify(transition, context: context)
+    }
+
+    /// Time since the breaker was created, on its clock.
+    private func elapsed() -> Duration {
+        origin.duration(to: clock.now)
     }
 
     private func notify(_ transition: CircuitTransition?, context: ResilienceContext?) {
@@ -199,7 +204,7 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
 
 extension CircuitBreaker where C == ContinuousClock {
     /// Creates a breaker on the continuous clock.
-    public convenience init(_ configuration: Configuration = .init()) throws(ConfigurationError) {
+    public convenience init(_ configuration: Configuration) throws(ConfigurationError) {
         try self.init(configuration, clock: ContinuousClock())
     }
 }

@@ -1,5 +1,6 @@
-/// The sans-IO core of ``CircuitBreaker``: takes instants and outcomes, returns decisions.
-struct CircuitBreakerStateMachine<Instant: InstantProtocol<Duration>>: Sendable {
+/// The sans-IO core of ``CircuitBreaker``: takes times (elapsed since the breaker's
+/// origin) and outcomes, returns decisions.
+struct CircuitBreakerStateMachine: Sendable {
     struct Settings: Sendable {
         var failureRatio: Double
         var minimumThroughput: Int
@@ -30,7 +31,7 @@ struct CircuitBreakerStateMachine<Instant: InstantProtocol<Duration>>: Sendable 
 
     enum State: Sendable {
         case closed
-        case open(until: Instant)
+        case open(until: Duration)
         case halfOpen(admitted: Int, succeeded: Int)
         case isolated
     }
@@ -56,17 +57,17 @@ struct CircuitBreakerStateMachine<Instant: InstantProtocol<Duration>>: Sendable 
     private let name: String
     private let settings: Settings
     private(set) var state: State = .closed
-    private var window: SlidingWindow<Counts, Instant>
+    private var window: SlidingWindow<Counts>
     private var consecutive = 0
     /// Consecutive trips without a successful close; grows the break duration.
     private var trips = 0
     /// Bumped on every transition so late results of an older state are not counted.
     private var generation: UInt64 = 0
 
-    init(name: String, settings: Settings, window: Duration, origin: Instant) {
+    init(name: String, settings: Settings, window: Duration) {
         self.name = name
         self.settings = settings
-        self.window = SlidingWindow(window: window, bucketCount: 10, origin: origin)
+        self.window = SlidingWindow(window: window, bucketCount: 10)
     }
 
     var publicState: CircuitState {
@@ -79,14 +80,14 @@ struct CircuitBreakerStateMachine<Instant: InstantProtocol<Duration>>: Sendable 
     }
 
     /// Asks to run one call. `now` is only read when the state needs it.
-    mutating func acquire(now: () -> Instant) -> Acquire {
+    mutating func acquire(now: () -> Duration) -> Acquire {
         switch state {
         case .closed:
             return .permitted(Permit(generation: generation, isProbe: false), nil)
         case .open(let until):
             let now = now()
             guard now >= until else {
-                return .rejected(isolated: false, retryAfter: now.duration(to: until))
+                return .rejected(isolated: false, retryAfter: until - now)
             }
             let transition = move(to: .halfOpen(admitted: 1, succeeded: 0), reason: "break of \(name) ended")
             return .permitted(Permit(generation: generation, isProbe: true), transition)
@@ -102,7 +103,7 @@ struct CircuitBreakerStateMachine<Instant: InstantProtocol<Duration>>: Sendable 
     }
 
     /// Records the result of a permitted call; returns the transition it caused, if any.
-    mutating func record(_ result: CallResult, slow: Bool, permit: Permit, now: Instant) -> CircuitTransition? {
+    mutating func record(_ result: CallResult, slow: Bool, permit: Permit, now: Duration) -> CircuitTransition? {
         guard permit.generation == generation else { return nil }
         switch state {
         case .closed:
@@ -169,14 +170,14 @@ struct CircuitBreakerStateMachine<Instant: InstantProtocol<Duration>>: Sendable 
         return move(to: .closed, reason: "reset by hand")
     }
 
-    private mutating func trip(now: Instant, reason: String) -> CircuitTransition? {
+    private mutating func trip(now: Duration, reason: String) -> CircuitTransition? {
         var duration = settings.breakDuration
         if trips > 0 && settings.breakDurationMultiplier > 1 {
             let grown = settings.breakDuration.inSeconds * pow(settings.breakDurationMultiplier, trips)
             duration = min(settings.maxBreakDuration, grown.isFinite ? .seconds(grown) : settings.maxBreakDuration)
         }
         trips += 1
-        var transition = move(to: .open(until: now.advanced(by: duration)), reason: reason)
+        var transition = move(to: .open(until: now + duration), reason: reason)
         transition?.breakDuration = duration
         return transition
     }

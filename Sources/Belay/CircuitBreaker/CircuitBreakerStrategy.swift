@@ -43,7 +43,7 @@ public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStra
     ) async -> Result<
         Output, any Error
     > {
-        let permit: CircuitBreakerStateMachine<C.Instant>.Permit
+        let permit: CircuitBreakerStateMachine.Permit
         switch breaker.acquire(context: context) {
         case .success(let granted): permit = granted
         case .failure(let rejection): return .failure(rejection)
@@ -51,7 +51,7 @@ public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStra
         let slowThreshold = breaker.configuration.slowCallDuration
         let start = slowThreshold == nil ? nil : breaker.clock.now
         let outcome = await next(context)
-        let result: CircuitBreakerStateMachine<C.Instant>.CallResult
+        let result: CircuitBreakerStateMachine.CallResult
         if case .failure(let error) = outcome, Self.neverReachedTheDependency(error) {
             result = .ignored
         } else {

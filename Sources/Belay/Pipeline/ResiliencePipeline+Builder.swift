@@ -39,10 +39,14 @@ extension ResiliencePipeline {
         }
 
         /// Adds a ``Timeout``: total if added before ``retry(_:)``, per attempt if after.
-        public func timeout(_ timeout: Duration, name: String = "timeout") -> Self {
+        public func timeout(
+            _ timeout: Duration,
+            enforcement: Timeout<Output, C>.Enforcement = .cancel,
+            name: String = "timeout"
+        ) -> Self {
             let clock = self.clock
             return adding { () throws(ConfigurationError) in
-                try Timeout<Output, C>(.init(timeout, name: name), clock: clock)
+                try Timeout<Output, C>(.init(timeout, enforcement: enforcement, name: name), clock: clock)
             }
         }
 

@@ -62,13 +62,14 @@ public final class RateLimiter<C: Clock>: Sendable where C.Duration == Duration 
     }
 
     private struct State: Sendable {
-        var shared: TokenBucket<C.Instant>
-        var partitions: [String: TokenBucket<C.Instant>] = [:]
+        var shared: TokenBucket
+        var partitions: [String: TokenBucket] = [:]
     }
 
     /// The options in force.
     public let configuration: Configuration
     let clock: C
+    private let origin: C.Instant
     private let state: Mutex<State>
 
     /// Creates a rate limiter on `clock`, validating its options.
@@ -77,15 +78,16 @@ public final class RateLimiter<C: Clock>: Sendable where C.Duration == Duration 
         self.configuration = configuration
         self.clock = clock
         self.state = Mutex(
-            State(shared: TokenBucket(rate: configuration.permitsPerSecond, burst: configuration.burst, now: clock.now))
+            State(shared: TokenBucket(rate: configuration.permitsPerSecond, burst: configuration.burst, now: .zero))
         )
+        self.origin = clock.now
     }
 
     /// Takes a permit for `partition`, reserving a future one if it comes within `maxWait`.
     ///
     /// `.wait(d)` means the caller must wait `d` before it acts; the permit is already its own.
-    func decide(partition: String?, maxWait: Duration) -> TokenBucket<C.Instant>.Decision {
-        let now = clock.now
+    func decide(partition: String?, maxWait: Duration) -> TokenBucket.Decision {
+        let now = origin.duration(to: clock.now)
         let configuration = self.configuration
         return state.withLock { state in
             guard configuration.partitioned, let partition else {
@@ -119,7 +121,7 @@ public final class RateLimiter<C: Clock>: Sendable where C.Duration == Duration 
     }
 
     func refund(partition: String?) {
-        let now = clock.now
+        let now = origin.duration(to: clock.now)
         let partitioned = configuration.partitioned
         state.withLock { state in
             if partitioned, let partition {

@@ -119,15 +119,31 @@ public struct Retry<Output: Sendable, C: Clock>: ResilienceStrategy where C.Dura
     ) async -> Result<
         Output, any Error
     > {
-        let configuration = self.configuration
         configuration.budget?.recordRequest()
+        // The success path: one attempt, no copies of the configuration or context.
+        var context = context
+        if context.attempt != 1 { context.attempt = 1 }
+        let first = await next(context)
+        guard configuration.shouldRetry(first) else { return first }
+        return await retry(after: first, context, next: next)
+    }
+
+    private func retry(
+        after first: Result<Output, any Error>,
+        _ context: ResilienceContext,
+        next: ResiliencePipeline<Output>.Next
+    ) async -> Result<Output, any Error> {
+        let configuration = self.configuration
         var attemptContext = context
         var previousDelay: Duration?
         var attempt = 1
+        var outcome = first
         while true {
-            attemptContext.attempt = attempt
-            let outcome = await next(attemptContext)
-            guard configuration.shouldRetry(outcome) else { return outcome }
+            if attempt > 1 {
+                attemptContext.attempt = attempt
+                outcome = await next(attemptContext)
+                guard configuration.shouldRetry(outcome) else { return outcome }
+            }
             guard attempt < configuration.maxAttempts else {
                 if configuration.maxAttempts > 1 {
                     abandon(.attemptsExhausted, outcome, attemptContext)

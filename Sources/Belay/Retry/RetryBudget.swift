@@ -51,7 +51,8 @@ public final class RetryBudget<C: Clock>: Sendable where C.Duration == Duration 
     /// The options in force.
     public let configuration: Configuration
     let clock: C
-    private let state: Mutex<RetryBudgetStateMachine<C.Instant>>
+    private let origin: C.Instant
+    private let state: Mutex<RetryBudgetStateMachine>
 
     /// Creates a budget on `clock`, validating its options.
     public init(_ configuration: Configuration, clock: C) throws(ConfigurationError) {
@@ -62,27 +63,27 @@ public final class RetryBudget<C: Clock>: Sendable where C.Duration == Duration 
             RetryBudgetStateMachine(
                 ratio: configuration.ratio,
                 minimumPerSecond: configuration.minimumPerSecond,
-                window: configuration.window,
-                origin: clock.now
+                window: configuration.window
             )
         )
+        self.origin = clock.now
     }
 
     /// Counts one request (not a retry) against the budget.
     public func recordRequest() {
-        let now = clock.now
+        let now = origin.duration(to: clock.now)
         state.withLock { $0.recordRequest(at: now) }
     }
 
     /// Takes one retry from the budget; `false` if none is left.
     public func tryWithdrawRetry() -> Bool {
-        let now = clock.now
+        let now = origin.duration(to: clock.now)
         return state.withLock { $0.tryWithdraw(at: now) }
     }
 
     /// Requests and retries counted in the current window.
     public var usage: (requests: Int, retries: Int) {
-        let now = clock.now
+        let now = origin.duration(to: clock.now)
         return state.withLock {
             $0.advance(to: now)
             return ($0.counts.requests, $0.counts.retries)
@@ -92,7 +93,7 @@ public final class RetryBudget<C: Clock>: Sendable where C.Duration == Duration 
 
 extension RetryBudget where C == ContinuousClock {
     /// Creates a budget on the continuous clock.
-    public convenience init(_ configuration: Configuration = .init()) throws(ConfigurationError) {
+    public convenience init(_ configuration: Configuration) throws(ConfigurationError) {
         try self.init(configuration, clock: ContinuousClock())
     }
 }

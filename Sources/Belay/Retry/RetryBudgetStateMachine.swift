@@ -1,5 +1,5 @@
 /// The sans-IO core of ``RetryBudget``: requests and retries per time bucket.
-struct RetryBudgetStateMachine<Instant: InstantProtocol<Duration>>: Sendable {
+struct RetryBudgetStateMachine: Sendable {
     struct Counts: WindowCounts {
         var requests: Int
         var retries: Int
@@ -14,12 +14,12 @@ struct RetryBudgetStateMachine<Instant: InstantProtocol<Duration>>: Sendable {
         }
     }
 
-    private var window: SlidingWindow<Counts, Instant>
+    private var window: SlidingWindow<Counts>
     private let ratio: Double
     private let reserve: Double
 
-    init(ratio: Double, minimumPerSecond: Int, window: Duration, origin: Instant) {
-        self.window = SlidingWindow(window: window, bucketCount: 10, origin: origin)
+    init(ratio: Double, minimumPerSecond: Int, window: Duration) {
+        self.window = SlidingWindow(window: window, bucketCount: 10)
         self.ratio = ratio
         self.reserve = Double(minimumPerSecond) * window.inSeconds
     }
@@ -29,19 +29,19 @@ struct RetryBudgetStateMachine<Instant: InstantProtocol<Duration>>: Sendable {
         ratio * Double(window.total.requests) + reserve
     }
 
-    mutating func recordRequest(at now: Instant) {
+    mutating func recordRequest(at now: Duration) {
         window.record(Counts(requests: 1, retries: 0), at: now)
     }
 
     /// Withdraws one retry if the allowance has room for it.
-    mutating func tryWithdraw(at now: Instant) -> Bool {
+    mutating func tryWithdraw(at now: Duration) -> Bool {
         window.advance(to: now)
         guard Double(window.total.retries + 1) <= allowance() else { return false }
         window.record(Counts(requests: 0, retries: 1), at: now)
         return true
     }
 
-    mutating func advance(to now: Instant) {
+    mutating func advance(to now: Duration) {
         window.advance(to: now)
     }
 

@@ -6,46 +6,42 @@ protocol WindowCounts: Sendable {
 }
 
 /// A time-based sliding window: `bucketCount` buckets, each `bucketWidth` wide, with a
-/// running total over the live buckets. Sans-IO: callers pass instants.
-struct SlidingWindow<Counts: WindowCounts, Instant: InstantProtocol<Duration>>: Sendable {
+/// running total over the live buckets. Sans-IO and clock-agnostic: callers pass the
+/// time elapsed since an origin of their choosing.
+struct SlidingWindow<Counts: WindowCounts>: Sendable {
     private var buckets: [Counts]
     private let bucketWidth: Duration
-    private let origin: Instant
     /// The absolute index of the newest live bucket.
-    private var newest: Int
+    private var newest = 0
+    /// Where the newest bucket ends: times before it need no division.
+    private var newestEnd: Duration
     /// The sum of every live bucket.
     private(set) var total: Counts
 
-    init(window: Duration, bucketCount: Int, origin: Instant) {
+    init(window: Duration, bucketCount: Int) {
         precondition(bucketCount > 0 && window > .zero)
         self.buckets = Array(repeating: .zero, count: bucketCount)
         self.bucketWidth = window / bucketCount
-        self.origin = origin
-        self.newest = 0
+        self.newestEnd = bucketWidth
         self.total = .zero
     }
 
-    private func index(of instant: Instant) -> Int {
-        let elapsed = origin.duration(to: instant)
-        if elapsed <= .zero { return 0 }
-        return Int(elapsed / bucketWidth)
-    }
-
     /// Drops the buckets that have slid out of the window at `now`.
-    mutating func advance(to now: Instant) {
-        let target = index(of: now)
-        guard target > newest else { return }
+    mutating func advance(to now: Duration) {
+        guard now >= newestEnd else { return }
+        let target = Int(now / bucketWidth)
         let steps = min(target - newest, buckets.count)
-        for step in 1...steps {
+        for step in 1...max(steps, 1) {
             let slot = (newest + step) % buckets.count
             total.subtract(buckets[slot])
             buckets[slot] = .zero
         }
         newest = target
+        newestEnd = bucketWidth * (target + 1)
     }
 
-    /// Adds `counts` to the bucket of `now`.
-    mutating func record(_ counts: Counts, at now: Instant) {
+    /// Adds `counts` to the bucket of `now` (a time before the newest bucket counts in it).
+    mutating func record(_ counts: Counts, at now: Duration) {
         advance(to: now)
         buckets[newest % buckets.count].add(counts)
         total.add(counts)

@@ -17,7 +17,14 @@ public struct Deadline: Sendable, CustomStringConvertible {
     /// The deadline of the current task, bound by the innermost enclosing ``Timeout``.
     @TaskLocal public static var current: Deadline?
 
-    private let instant: any InstantProtocol<Duration>
+    /// The deadline on the clock that set it. `ContinuousClock` (the common case) is kept
+    /// unboxed so reading it needs no dynamic cast.
+    private enum Storage: Sendable {
+        case continuous(ContinuousClock.Instant)
+        case other(any Sendable)
+    }
+
+    private let storage: Storage
     /// The budget this deadline had when it was created.
     public let budget: Duration
     /// When it was created, in real time: converts the deadline for clocks of other types.
@@ -25,22 +32,34 @@ public struct Deadline: Sendable, CustomStringConvertible {
 
     /// Creates a deadline `budget` from the clock's current instant.
     public init<C: Clock>(after budget: Duration, on clock: C) where C.Duration == Duration {
-        self.instant = clock.now.advanced(by: budget)
-        self.budget = budget
-        self.createdAt = ContinuousClock.now
+        self.init(instant: clock.now.advanced(by: budget), budget: budget)
     }
 
     /// Creates a deadline at an instant of the given clock.
     public init<C: Clock>(at instant: C.Instant, on clock: C) where C.Duration == Duration {
-        self.instant = instant
-        self.budget = clock.now.duration(to: instant)
-        self.createdAt = ContinuousClock.now
+        self.init(instant: instant, budget: clock.now.duration(to: instant))
+    }
+
+    init<Instant: InstantProtocol<Duration>>(instant: Instant, budget: Duration) {
+        if let continuous = instant as? ContinuousClock.Instant {
+            self.storage = .continuous(continuous)
+            self.createdAt = continuous.advanced(by: .zero - budget)
+        } else {
+            self.storage = .other(instant)
+            self.createdAt = ContinuousClock.now
+        }
+        self.budget = budget
     }
 
     /// The deadline as an instant of `clock`.
     public func instant<C: Clock>(on clock: C) -> C.Instant where C.Duration == Duration {
-        if let own = instant as? C.Instant {
-            return own
+        switch storage {
+        case .continuous(let instant):
+            if C.Instant.self == ContinuousClock.Instant.self {
+                return unsafeBitCast(instant, to: C.Instant.self)
+            }
+        case .other(let instant):
+            if let own = instant as? C.Instant { return own }
         }
         return clock.now.advanced(by: budget - createdAt.duration(to: ContinuousClock.now))
     }

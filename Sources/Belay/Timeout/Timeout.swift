@@ -20,10 +20,13 @@ public struct Timeout<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
         public var name: String
         /// How long the inner work may take. Must be greater than zero.
         public var timeout: Duration
+        /// How the deadline is enforced. Default ``Enforcement/cancel``.
+        public var enforcement: Enforcement
 
         /// Creates a configuration.
-        public init(_ timeout: Duration, name: String = "timeout") {
+        public init(_ timeout: Duration, enforcement: Enforcement = .cancel, name: String = "timeout") {
             self.timeout = timeout
+            self.enforcement = enforcement
             self.name = name
         }
 
@@ -33,6 +36,19 @@ public struct Timeout<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
             validator.positive(timeout, "timeout")
             try validator.check()
         }
+    }
+
+    /// How a timeout makes the deadline hold.
+    public enum Enforcement: Sendable, Hashable {
+        /// Run the inner work in a child task and cancel it when the deadline passes: the
+        /// deadline holds whatever the work does. Costs a child task and a timer per call
+        /// (microseconds, see docs/BENCHMARKS.md).
+        case cancel
+        /// Only bind the deadline (``Deadline/current`` and the context): the work is trusted
+        /// to honour it (an HTTP client given the deadline, inner strategies, nested
+        /// pipelines). Costs nothing measurable. A failure that ends after the deadline is
+        /// reported as `timeout`.
+        case cooperative
     }
 
     /// The options in force.
@@ -68,7 +84,16 @@ public struct Timeout<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
         if budget <= .zero {
             return timedOut(context, after: .zero)
         }
-        let deadline = Deadline(at: deadlineInstant, on: clock)
+        let deadline = Deadline(instant: deadlineInstant, budget: budget)
+        if configuration.enforcement == .cooperative {
+            var inner = context
+            inner.deadline = deadline
+            let outcome = await Deadline.$current.withValue(deadline) { await next(inner) }
+            if case .failure(let error) = outcome, !(error is CancellationError), clock.now >= deadlineInstant {
+                return timedOut(context, after: budget)
+            }
+            return outcome
+        }
         let inner = {
             var inner = context
             inner.deadline = deadline
