@@ -10,10 +10,10 @@ struct BelayCommand: AsyncParsableCommand {
         commandName: "belay",
         abstract: "Make the third-party HTTP APIs your application depends on safe to depend on.",
         discussion: """
-            Belay applies timeouts, retries with jitter under a retry budget, circuit breakers,
-            bulkheads, rate limits, hedging and fallbacks to the calls an application makes.
+            Belay applies timeouts, retries with jitter under a retry budget, circuit breakers, \
+            bulkheads, rate limits and failover to the calls an application makes to third-party APIs.
 
-            Start with `belay demo` to watch every strategy decide, live.
+            Start with `belay demo` to watch it work, then `belay check-config` and `belay serve`.
             """,
         version: BelayGateway.version,
         subcommands: [Serve.self, CheckConfig.self, Demo.self]
@@ -22,26 +22,42 @@ struct BelayCommand: AsyncParsableCommand {
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the resilience strategies against simulated flaky operations and print each decision.",
+        abstract: "Watch Belay work: the gateway in front of simulated flaky upstreams, offline.",
         discussion: """
-            Offline and self-contained: a payment API failing 2 calls in 3 (retry with full
-            jitter), a shipping API that goes down and recovers (circuit breaker), a stalling
-            quote API (hedging and timeouts), a crowded CRM (bulkhead) and a rate-limited SMS
-            provider. Finishes in about two seconds.
+            Starts the gateway on 127.0.0.1 with four simulated upstreams (healthy; flaky with 1 call
+            in 3 failing; a primary endpoint that is down with a healthy backup; one that fails
+            halfway and is served from cache), sends traffic through /proxy/<upstream>/…, and prints
+            what Belay did: retries, failovers, breaker transitions, stale answers served.
+            Finishes in a few seconds.
+
+            `belay demo --library` instead tours the resilience library's strategies one by one.
             """
     )
 
-    @Option(help: "Multiply every simulated duration by this factor (0.1 runs ten times faster).")
+    @Flag(help: "Tour the library's strategies (retry, breaker, hedging, bulkhead, rate limiter) instead.")
+    var library = false
+
+    @Option(help: "Requests sent to each simulated upstream.")
+    var requests: Int = 40
+
+    @Option(help: "With --library: multiply every simulated duration by this factor (0.1 runs ten times faster).")
     var pace: Double = 1
 
     func validate() throws {
         guard pace > 0, pace <= 10 else {
             throw ValidationError("--pace must be greater than 0 and at most 10 (got \(pace)).")
         }
+        guard (1...10_000).contains(requests) else {
+            throw ValidationError("--requests must be between 1 and 10000 (got \(requests)).")
+        }
     }
 
     func run() async throws {
-        try await LibraryDemo(pace: pace) { line in print(line) }.run()
+        if library {
+            try await LibraryDemo(pace: pace) { line in print(line) }.run()
+        } else {
+            try await GatewayDemo(requestsPerUpstream: requests) { line in print(line) }.run()
+        }
     }
 }
 

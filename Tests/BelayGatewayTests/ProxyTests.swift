@@ -243,6 +243,21 @@ import Testing
         }
     }
 
+    @Test func largeBodiesStreamThroughBothWays() async throws {
+        try await GatewayHarness.run(config: .pay(server: "max_body: 64MiB")) { gateway in
+            let big = String(repeating: "x", count: 8 << 20)
+            let upload = try await gateway.send(.PUT, "/proxy/pay/v1/files/a", body: big)
+            #expect(upload.status == 200)
+            #expect(gateway.upstreams[0].requests.first?.bodySize == 8 << 20)
+
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(body: String(repeating: "y", count: 3 << 20)))
+            let download = try await gateway.send(.GET, "/proxy/pay/v1/files/a")
+            #expect(download.status == 200)
+            #expect(download.body.utf8.count == 3 << 20)
+            #expect(download.header("Content-Length") == String(3 << 20))
+        }
+    }
+
     @Test func hopByHopHeadersAreStripped() async throws {
         try await GatewayHarness.run(config: .pay()) { gateway in
             _ = try await gateway.send(

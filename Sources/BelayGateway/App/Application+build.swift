@@ -99,11 +99,15 @@ extension Gateway {
 
     func upstreamsJSON() -> Data {
         let list = config.upstreams.compactMap { upstreamSummary($0.name) }
-        return (try? JSONSerialization.data(withJSONObject: ["upstreams": list], options: [.sortedKeys])) ?? Data()
+        return
+            (try? JSONSerialization.data(
+                withJSONObject: ["upstreams": list],
+                options: [.sortedKeys, .withoutEscapingSlashes]
+            )) ?? Data()
     }
 
     func upstreamJSON(_ name: String) -> Data? {
         guard let summary = upstreamSummary(name) else { return nil }
-        return try? JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
+        return try? JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .withoutEscapingSlashes])
     }
 }

@@ -186,7 +186,13 @@ extension Gateway {
             case .buffered(let bytes):
                 return Response(status: answer.status, headers: headers, body: .init(byteBuffer: bytes))
             case .stream(let stream):
-                return Response(status: answer.status, headers: headers, body: .init(asyncSequence: stream))
+                // Keep the upstream's Content-Length: the body is relayed, not re-chunked.
+                let length = answer.headers[.contentLength].flatMap { Int($0) }
+                let body = ResponseBody(contentLength: length) { writer in
+                    try await writer.write(stream)
+                    try await writer.finish(nil)
+                }
+                return Response(status: answer.status, headers: headers, body: body)
             }
         case .failure(let error):
             let (code, detail, retryAfter) = Self.describe(error, upstream: upstream)

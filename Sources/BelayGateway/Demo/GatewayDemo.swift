@@ -1,0 +1,232 @@
+import AsyncHTTPClient
+import Belay
+import BelayTestUpstream
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+
+/// `belay demo`: the gateway on an example config with simulated upstreams — one healthy,
+/// one flaky, one whose primary endpoint is down, one that fails halfway and is served
+/// from cache — traffic through the proxy, and a plain summary of what Belay did.
+public struct GatewayDemo: Sendable {
+    /// Where each line of output goes.
+    public let print: @Sendable (String) -> Void
+    /// Requests sent to each upstream.
+    public let requestsPerUpstream: Int
+
+    /// Creates the demo.
+    public init(requestsPerUpstream: Int = 40, print: @escaping @Sendable (String) -> Void) {
+        self.requestsPerUpstream = requestsPerUpstream
+        self.print = print
+    }
+
+    private struct Scenario: Sendable {
+        var name: String
+        var story: String
+        var upstreams: [TestUpstream]
+        var policy: String
+    }
+
+    /// What one upstream saw through the gateway.
+    public struct Tally: Sendable, Hashable {
+        /// Requests sent.
+        public var requests = 0
+        /// Answered 2xx (live or stale).
+        public var succeeded = 0
+        /// Needed more than one attempt.
+        public var retried = 0
+        /// Answered by an endpoint other than the first.
+        public var failedOver = 0
+        /// Served from the stale-if-error cache.
+        public var stale = 0
+        /// Refused at once because the circuit was open.
+        public var circuitOpen = 0
+        /// Any other failure the application saw.
+        public var failed = 0
+        /// Failures the upstream itself produced (what the application would have seen without Belay).
+        public var upstreamFailures = 0
+    }
+
+    /// Runs the demo and returns each upstream's tally.
+    @discardableResult
+    public func run() async throws -> [String: Tally] {
+        var logger = Logger(label: "belay.demo")
+        logger.logLevel = .critical
+        let healthy = TestUpstream(logger: logger)
+        let flaky = TestUpstream(logger: logger)
+        let primaryDown = TestUpstream(logger: logger)
+        let backup = TestUpstream(logger: logger)
+        let rates = TestUpstream(logger: logger)
+        flaky.setBehavior(UpstreamBehavior(statuses: [200, 503, 200, 200, 503, 200, 502, 200, 200], repeats: true))
+        primaryDown.setBehavior(.down)
+        rates.setBehavior(UpstreamBehavior(body: #"{"EUR":1.08,"GBP":0.86}"#))
+        let scenarios = [
+            Scenario(name: "catalog", story: "healthy", upstreams: [healthy], policy: ""),
+            Scenario(
+                name: "payments",
+                story: "flaky: 1 call in 3 answers 502/503",
+                upstreams: [flaky],
+                policy: "retry: { max_attempts: 3, base: 20ms, cap: 200ms }"
+            ),
+            Scenario(
+                name: "shipping",
+                story: "primary endpoint down, backup healthy",
+                upstreams: [primaryDown, backup],
+                policy: "retry: { base: 10ms, cap: 100ms }"
+            ),
+            Scenario(
+                name: "rates",
+                story: "cached; goes down halfway through",
+                upstreams: [rates],
+                policy: """
+                    retry: { max_attempts: 2, base: 10ms, cap: 50ms }
+                    circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 4, window: 30s, break: 30s }
+                    cache: { stale_if_error: 10m }
+                    """
+            ),
+        ]
+        let events = DemoEventCounter()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let tallies = try await drive(scenarios, rates: rates, client: client, events: events, logger: logger)
+            try await client.shutdown()
+            return tallies
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    private func drive(
+        _ scenarios: [Scenario],
+        rates: TestUpstream,
+        client: HTTPClient,
+        events: DemoEventCounter,
+        logger: Logger
+    ) async throws -> [String: Tally] {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for upstream in scenarios.flatMap(\.upstreams) {
+                group.addTask { try await upstream.run() }
+            }
+            var yaml = "server: { listen: \"127.0.0.1:0\" }\nupstreams:\n"
+            for scenario in scenarios {
+                var endpoints: [String] = []
+                for upstream in scenario.upstreams { endpoints.append("\"\(await upstream.baseURL())\"") }
+                yaml += "  \(scenario.name):\n    endpoints: [\(endpoints.joined(separator: ", "))]\n"
+                for line in scenario.policy.split(separator: "\n") { yaml += "    \(line)\n" }
+            }
+            let config = try ConfigLoader(environment: [:]).load(yaml: yaml)
+            let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+            let app = try buildApplication(config: config, logger: logger, eventSink: events) { port in
+                portContinuation.yield(port)
+            }
+            group.addTask { try await app.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw CancellationError() }
+            defer { group.cancelAll() }
+
+            print("Belay demo: the gateway listens on 127.0.0.1:\(port) in front of 4 simulated upstreams")
+            for scenario in scenarios {
+                print("  \(scenario.name.padded(10)) \(scenario.story)")
+            }
+            print("")
+            print(
+                "Sending \(requestsPerUpstream) requests to each, as an application would: GET http://127.0.0.1:\(port)/proxy/<upstream>/…"
+            )
+            var tallies: [String: Tally] = [:]
+            for scenario in scenarios {
+                var tally = Tally()
+                let firstEndpoint = await scenario.upstreams[0].port()
+                for index in 0..<requestsPerUpstream {
+                    if scenario.name == "rates" && index == requestsPerUpstream / 2 {
+                        rates.setBehavior(.always(503))
+                        print("  … rates goes down now")
+                    }
+                    let request = HTTPClientRequest(
+                        url: "http://127.0.0.1:\(port)/proxy/\(scenario.name)/v1/items/\(index % 5)"
+                    )
+                    let response = try await client.execute(request, timeout: .seconds(30))
+                    let body = try await response.body.collect(upTo: 1 << 20)
+                    _ = body
+                    tally.requests += 1
+                    let attempts = Int(response.headers.first(name: "Belay-Attempts") ?? "1") ?? 1
+                    if attempts > 1 { tally.retried += 1 }
+                    if let endpoint = response.headers.first(name: "Belay-Endpoint"),
+                        !endpoint.hasSuffix(":\(firstEndpoint)")
+                    {
+                        tally.failedOver += 1
+                    }
+                    if response.headers.first(name: "Belay-Degraded") != nil { tally.stale += 1 }
+                    if (200..<300).contains(Int(response.status.code)) {
+                        tally.succeeded += 1
+                    } else if String(buffer: body).contains("\"circuit-open\"") {
+                        tally.circuitOpen += 1
+                    } else {
+                        tally.failed += 1
+                    }
+                }
+                tally.upstreamFailures =
+                    scenario.upstreams.flatMap(\.requests).filter { !(200..<300).contains($0.status) }.count
+                tallies[scenario.name] = tally
+            }
+            report(tallies, scenarios: scenarios.map(\.name), events: events)
+            return tallies
+        }
+    }
+
+    private func report(_ tallies: [String: Tally], scenarios: [String], events: DemoEventCounter) {
+        print("")
+        print("upstream    requests  ok   retried  failed over  served stale  circuit-open  failed")
+        for name in scenarios {
+            guard let tally = tallies[name] else { continue }
+            print(
+                "\(name.padded(11)) \(String(tally.requests).padded(9)) \(String(tally.succeeded).padded(4)) "
+                    + "\(String(tally.retried).padded(8)) \(String(tally.failedOver).padded(12)) "
+                    + "\(String(tally.stale).padded(13)) \(String(tally.circuitOpen).padded(13)) \(tally.failed)"
+            )
+        }
+        let all = tallies.values
+        let requests = all.map(\.requests).reduce(0, +)
+        let succeeded = all.map(\.succeeded).reduce(0, +)
+        let upstreamFailures = all.map(\.upstreamFailures).reduce(0, +)
+        print("")
+        print("Decisions Belay took:")
+        print("  retries scheduled       \(events.count("retry_scheduled"))")
+        print(
+            "  breaker transitions     \(events.transitions.isEmpty ? "none" : events.transitions.joined(separator: ", "))"
+        )
+        print("  calls refused by the open breaker without touching the upstream: \(events.count("rejected"))")
+        print("")
+        print(
+            "Summary: \(requests) requests, \(succeeded) succeeded (\(all.map(\.stale).reduce(0, +)) served stale from cache), "
+                + "\(all.map(\.retried).reduce(0, +)) needed retries, \(all.map(\.failedOver).reduce(0, +)) failed over. "
+                + "The upstreams failed \(upstreamFailures) times; the application saw \(requests - succeeded) failures."
+        )
+    }
+}
+
+/// Counts resilience decisions for the demo's summary.
+private final class DemoEventCounter: ResilienceEventSink {
+    private let state = Mutex<(counts: [String: Int], transitions: [String])>(([:], []))
+
+    func receive(_ event: ResilienceEvent) {
+        state.withLock { state in
+            state.counts[event.kind.name, default: 0] += 1
+            if case .circuitStateChanged(let from, let to) = event.kind {
+                state.transitions.append("\(event.strategy): \(from) → \(to)")
+            }
+        }
+    }
+
+    func count(_ name: String) -> Int { state.withLock { $0.counts[name] ?? 0 } }
+    var transitions: [String] { state.withLock { $0.transitions } }
+}
+
+extension String {
+    fileprivate func padded(_ width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
+}

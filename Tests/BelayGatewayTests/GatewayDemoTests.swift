@@ -1,0 +1,22 @@
+import BelayGateway
+import Synchronization
+import Testing
+
+@Suite(.timeLimit(.minutes(2))) struct GatewayDemoTests {
+    @Test func theDemoShowsRetriesFailoverAndStaleAnswersWithNoFailureReachingTheApplication() async throws {
+        let lines = Mutex<[String]>([])
+        let tallies = try await GatewayDemo(requestsPerUpstream: 20) { line in lines.withLock { $0.append(line) } }
+            .run()
+        let payments = try #require(tallies["payments"])
+        let shipping = try #require(tallies["shipping"])
+        let rates = try #require(tallies["rates"])
+        #expect(tallies.values.allSatisfy { $0.succeeded == $0.requests })
+        #expect(payments.retried > 0)
+        #expect(payments.upstreamFailures > 0)
+        #expect(shipping.failedOver == shipping.requests)
+        #expect(rates.stale > 0)
+        let output = lines.withLock { $0 }.joined(separator: "\n")
+        #expect(output.contains("rates: closed → open"))
+        #expect(output.contains("the application saw 0 failures"))
+    }
+}
