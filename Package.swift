@@ -131,7 +131,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BelayHTTPTests",
-            dependencies: ["BelayHTTP", .product(name: "HTTPTypes", package: "swift-http-types")],
+            dependencies: ["BelayHTTP", "BelayTestKit", .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: swiftSettings
         ),
     ]

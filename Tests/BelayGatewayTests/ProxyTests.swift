@@ -191,6 +191,24 @@ import Testing
         }
     }
 
+    @Test func slowsDownBeforeTheProvidersQuotaIsSpent() async throws {
+        try await GatewayHarness.run(config: .pay(policy: "retry: { max_attempts: 1 }")) { gateway in
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(quota: 10, quotaWindowSeconds: 60))
+            var answers: [GatewayHarness.Answer] = []
+            for _ in 0..<12 { answers.append(try await gateway.send(.GET, "/proxy/pay/v1/x")) }
+            // The provider's quota is never exceeded: Belay refuses the excess itself.
+            #expect(gateway.upstreams[0].requests.allSatisfy { $0.status == 200 })
+            #expect(gateway.upstreams[0].requests.count == 10)
+            #expect(answers.prefix(10).allSatisfy { $0.status == 200 })
+            let refused = answers[10]
+            #expect(refused.status == 429)
+            #expect(refused.code == "rate-limited")
+            #expect(Int(refused.header("Retry-After") ?? "") ?? 0 >= 30)
+            let state = try await gateway.send(.GET, "/v1/upstreams/pay")
+            #expect(state.problem?["quota_pacing"] as? Bool == true)
+        }
+    }
+
     @Test func staleIfErrorServesTheLastGoodAnswer() async throws {
         let policy = """
             retry: { max_attempts: 1 }

@@ -94,6 +94,7 @@ extension Gateway {
                     as [String: Any]
             },
             "retry_budget": ["requests": usage.requests, "retries": usage.retries],
+            "quota_pacing": client.isPacingForQuota,
         ]
     }
 

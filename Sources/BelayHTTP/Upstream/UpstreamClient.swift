@@ -30,6 +30,7 @@ public final class UpstreamClient: Sendable {
     let http: HTTPClient
     let health: EndpointHealth<ContinuousClock>
     let cache: StaleCache<ContinuousClock>?
+    let pacer: QuotaPacer<ContinuousClock>
     private let retrying: ResiliencePipeline<UpstreamResponse>
     private let connectOnly: ResiliencePipeline<UpstreamResponse>
     private let once: ResiliencePipeline<UpstreamResponse>
@@ -96,6 +97,8 @@ public final class UpstreamClient: Sendable {
             clock: clock
         )
         self.cache = policy.staleIfError.map { StaleCache(maxAge: $0, clock: clock) }
+        let pacer = QuotaPacer(name: "\(policy.name)-quota", clock: clock)
+        self.pacer = pacer
 
         let conditions = policy.retryOn
         let retryable: Retry<UpstreamResponse, ContinuousClock>.OutcomePredicate = { outcome in
@@ -141,6 +144,7 @@ public final class UpstreamClient: Sendable {
                 .circuitBreaker(breaker, isFailure: Self.isFailure)
                 .bulkhead(bulkhead)
             if let limiter { builder = builder.rateLimiter(limiter) }
+            builder = builder.strategy(QuotaPacingStrategy(pacer: pacer, clock: clock, maxWait: policy.attemptTimeout))
             builder = builder.timeout(policy.attemptTimeout, name: "\(policy.name)-attempt-timeout")
             if let eventSink { builder = builder.telemetry(eventSink) }
             return try builder.build()
@@ -280,6 +284,7 @@ public final class UpstreamClient: Sendable {
                 if let name = HTTPField.Name(header.name) { fields.append(HTTPField(name: name, value: header.value)) }
             }
             let status = HTTPResponse.Status(code: Int(response.status.code))
+            pacer.observe(RateLimitHeaders(fields))
             let keepInMemory = status.code >= 300 || (buffer && (200..<300).contains(status.code))
             let body: UpstreamResponse.Body
             if keepInMemory {
@@ -333,6 +338,9 @@ final class AttemptLog: Sendable {
 }
 
 extension UpstreamClient {
+    /// Whether calls are being paced because the provider's quota is nearly spent.
+    public var isPacingForQuota: Bool { pacer.isPacing }
+
     /// Whether the endpoint at `index` is ejected as an outlier now.
     public func isEjected(endpoint index: Int) -> Bool {
         health.isEjected(index)

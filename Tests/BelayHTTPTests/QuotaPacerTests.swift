@@ -1,0 +1,58 @@
+import BelayTestKit
+import HTTPTypes
+import Testing
+
+@testable import BelayHTTP
+
+@Suite struct QuotaPacerTests {
+    private func headers(limit: Int, remaining: Int, reset: Int) -> RateLimitHeaders {
+        var fields = HTTPFields()
+        fields[HTTPField.Name("RateLimit-Policy")!] = "\"default\";q=\(limit);w=60"
+        fields[HTTPField.Name("RateLimit")!] = "\"default\";r=\(remaining);t=\(reset)"
+        return RateLimitHeaders(fields)
+    }
+
+    @Test func doesNothingWhileMoreThanATenthOfTheQuotaIsLeft() {
+        let clock = ManualClock()
+        let pacer = QuotaPacer(name: "q", clock: clock)
+        pacer.observe(headers(limit: 100, remaining: 11, reset: 30))
+        #expect(!pacer.isPacing)
+        #expect(pacer.decide(maxWait: .seconds(1)) == .go)
+    }
+
+    @Test func spreadsTheLastTenthEvenlyOverTheTimeToReset() {
+        let clock = ManualClock()
+        let pacer = QuotaPacer(name: "q", clock: clock)
+        // 10 of 100 left, reset in 22 s: one call every 22 / (10 + 1) = 2 s.
+        pacer.observe(headers(limit: 100, remaining: 10, reset: 22))
+        #expect(pacer.isPacing)
+        #expect(pacer.decide(maxWait: .seconds(5)) == .go)
+        #expect(pacer.decide(maxWait: .seconds(5)) == .wait(.seconds(2)))
+        #expect(pacer.decide(maxWait: .seconds(5)) == .wait(.seconds(4)))
+        // The next slot is 6 s away: more than the call may wait, so it is refused.
+        #expect(pacer.decide(maxWait: .seconds(5)) == .refuse(retryAfter: .seconds(6)))
+        clock.advance(by: .seconds(5))
+        #expect(pacer.decide(maxWait: .seconds(5)) == .wait(.seconds(1)))
+    }
+
+    @Test func withNothingLeftCallsWaitForTheResetAndPacingEndsThen() {
+        let clock = ManualClock()
+        let pacer = QuotaPacer(name: "q", clock: clock)
+        pacer.observe(headers(limit: 100, remaining: 0, reset: 30))
+        #expect(pacer.decide(maxWait: .seconds(2)) == .refuse(retryAfter: .seconds(30)))
+        clock.advance(by: .seconds(29))
+        #expect(pacer.decide(maxWait: .seconds(2)) == .wait(.seconds(1)))
+        clock.advance(by: .seconds(1))
+        #expect(!pacer.isPacing)
+        #expect(pacer.decide(maxWait: .zero) == .go)
+    }
+
+    @Test func aHealthyQuotaEndsPacingAtOnce() {
+        let clock = ManualClock()
+        let pacer = QuotaPacer(name: "q", clock: clock)
+        pacer.observe(headers(limit: 100, remaining: 1, reset: 60))
+        #expect(pacer.isPacing)
+        pacer.observe(headers(limit: 100, remaining: 100, reset: 60))
+        #expect(!pacer.isPacing)
+    }
+}
