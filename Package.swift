@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Layer 1: the resilience library. No networking.
@@ -63,7 +64,7 @@ let package = Package(
         // Layer 3: durable records (SQLite, PostgreSQL).
         .target(
             name: "BelayStore",
-            dependencies: ["Belay"],
+            dependencies: ["Belay", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         // Layer 4: the gateway application.
@@ -121,12 +122,19 @@ let package = Package(
             dependencies: [
                 "BelayGateway",
                 "Belay",
+                "BelayStore",
+                "BelayTestKit",
                 "BelayTestUpstream",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BelayStoreTests",
+            dependencies: ["BelayStore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

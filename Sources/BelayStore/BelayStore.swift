@@ -1,10 +1,9 @@
-/// Durable records for the gateway: deliveries and their attempts, idempotency records,
-/// webhook events and the audit log, behind one set of protocols with SQLite and
-/// PostgreSQL implementations.
+/// Durable records for the gateway: deliveries and their attempts (``DeliveryStore``),
+/// accepted through ``DeliveryIntake`` with group commit. ``SQLiteStore`` is the embedded
+/// implementation; a PostgreSQL one fits behind the same protocols.
 ///
-/// This layer arrives with the durable-delivery issue; until then it only fixes its place
-/// in the layering (it may import `Belay`, GRDB and postgres-nio, never Hummingbird).
+/// This layer imports `Belay`, GRDB and (later) postgres-nio, never Hummingbird.
 public enum BelayStore {
-    /// The store layer's schema version; migrations bump it.
-    public static let schemaVersion = 0
+    /// The newest schema migration this version of Belay knows.
+    public static let latestMigration = "v1-deliveries"
 }

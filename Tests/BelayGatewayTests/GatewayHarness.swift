@@ -64,16 +64,37 @@ struct GatewayHarness {
             }
             var urls: [String] = []
             for upstream in upstreams { urls.append(await upstream.baseURL()) }
-            let config = try ConfigLoader(environment: environment).load(yaml: template.yaml(urls))
+            var config = try ConfigLoader(environment: environment).load(yaml: template.yaml(urls))
+            // A fresh database per test, removed afterwards.
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "belay-test-\(UUID().uuidString)"
+            )
+            defer { try? FileManager.default.removeItem(at: folder) }
+            config.storage = .sqlite(path: folder.appendingPathComponent("belay.db").path)
             let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
             let app = try buildApplication(config: config, logger: logger) { port in
                 portContinuation.yield(port)
             }
-            group.addTask { try await app.run() }
+            // The gateway stops gracefully (cancelling a NIO server while a connection is
+            // being accepted traps: swift-nio#3481); the upstreams are cancelled after it,
+            // when nothing calls them any more.
+            let gateway = ServiceGroup(
+                configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [], logger: logger)
+            )
+            group.addTask { try await gateway.run() }
             var iterator = portStream.makeAsyncIterator()
             guard let port = await iterator.next() else { throw CancellationError() }
-            defer { group.cancelAll() }
-            try await body(GatewayHarness(port: port, upstreams: upstreams, client: client))
+            let outcome: Result<Void, any Error>
+            do {
+                try await body(GatewayHarness(port: port, upstreams: upstreams, client: client))
+                outcome = .success(())
+            } catch {
+                outcome = .failure(error)
+            }
+            await gateway.triggerGracefulShutdown()
+            _ = try? await group.next()
+            group.cancelAll()
+            try outcome.get()
         }
         try await client.shutdown()
     }

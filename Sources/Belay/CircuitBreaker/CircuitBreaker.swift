@@ -146,6 +146,16 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
         machine.withLock { $0.publicState }
     }
 
+    /// While the breaker is open, the time left before its break ends and a probe may run
+    /// (zero once it has ended); nil in every other state.
+    public var remainingBreak: Duration? {
+        let now = origin.duration(to: clock.now)
+        return machine.withLock { machine in
+            guard case .open(let until) = machine.state else { return nil }
+            return max(until - now, .zero)
+        }
+    }
+
     /// Holds the breaker open: every call is rejected with `circuit-isolated` until ``reset()``.
     ///
     /// Manual transitions reach ``Configuration/onStateChange``, not a pipeline's event sink

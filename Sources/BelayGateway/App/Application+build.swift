@@ -1,12 +1,16 @@
 public import Belay
 import BelayHTTP
+import BelayStore
 import Foundation
 import HTTPTypes
 public import Hummingbird
 public import Logging
 import NIOCore
 
-/// Builds the gateway application for `config`: the proxy, health and management routes.
+/// Builds the gateway application for `config`: the proxy, the durable delivery queue
+/// and its workers, alerts, health and management routes.
+///
+/// Opens (and migrates) the store first, so the application is ready once it serves.
 ///
 /// ```swift
 /// let app = try buildApplication(config: config, logger: logger)
@@ -17,13 +21,36 @@ import NIOCore
 ///   - logger: where the gateway logs.
 ///   - eventSink: receives every resilience decision (logs, metrics), if given.
 ///   - onServerRunning: called with the bound port once the server listens.
+/// - Throws: `ConfigurationError` for an invalid policy, ``StoreError`` when the store
+///   cannot be opened or migrated.
 public func buildApplication(
     config: GatewayConfig,
     logger: Logger,
     eventSink: (any ResilienceEventSink)? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) throws(ConfigurationError) -> some ApplicationProtocol {
+) throws -> some ApplicationProtocol {
     let gateway = try Gateway(config: config, logger: logger, eventSink: eventSink)
+    let store = try openStore(config.storage)
+    let wall = WallClock(clock: ContinuousClock())
+    let alerter = Alerter(sinks: config.alerts.map(\.url), clock: ContinuousClock(), logger: logger)
+    var workerConfiguration = DeliveryWorker<ContinuousClock>.Configuration()
+    workerConfiguration.concurrency = config.deliveries.concurrency
+    workerConfiguration.keyRetention = config.deliveries.keyRetention
+    // A lease outlives the longest call an upstream's policy allows.
+    let longest = config.upstreams.map(\.policy.totalTimeout).max() ?? .seconds(10)
+    workerConfiguration.lease = longest + .seconds(20)
+    let worker = DeliveryWorker(
+        store: store,
+        sender: UpstreamDeliverySender(clients: gateway.clients),
+        planner: DeliveryPlanner(config.deliveries),
+        configuration: workerConfiguration,
+        upstreams: config.upstreams.map(\.name),
+        wall: wall,
+        alert: { alerter.raise($0) },
+        logger: logger
+    )
+    let deliveries = DeliveryService(store: store, config: config, wall: wall, wake: { worker.wake() })
+
     let router = Router(context: GatewayRequestContext.self)
     router.add(middleware: ProxyResponder(gateway: gateway))
     router.get("healthz") { _, _ in Response.json(Array(#"{"status":"ok"}"#.utf8)) }
@@ -45,14 +72,27 @@ public func buildApplication(
         }
         return Response.json(json)
     }
+    router.addDeliveryRoutes(deliveries, gateway: gateway)
     let listen = config.server.listen
     return Application(
         router: router,
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "belay"),
-        services: [gateway],
+        // Started in this order; stopped in reverse, after the HTTP server has drained:
+        // the worker lets attempts in flight finish, then alerts flush, then clients close.
+        services: [gateway, alerter, worker],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) },
         logger: logger
     )
+}
+
+/// Opens the configured store.
+func openStore(_ storage: GatewayConfig.Storage) throws -> any DeliveryStore {
+    switch storage {
+    case .sqlite(let path):
+        return try SQLiteStore(path: path)
+    case .postgres:
+        throw StoreError(.open, "PostgreSQL storage is not available in this version; use sqlite:<path>")
+    }
 }
 
 extension Gateway {

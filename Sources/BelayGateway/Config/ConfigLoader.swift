@@ -193,7 +193,8 @@ public struct ConfigLoader: Sendable {
     }
 
     static let knownScopes: Set<String> = [
-        "proxy:*", "deliveries:read", "deliveries:write", "webhooks:read", "webhooks:write", "upstreams:read",
+        "proxy:*", "deliveries:read", "deliveries:write", "deliveries:ack", "webhooks:read", "webhooks:write",
+        "upstreams:read",
         "requests:read", "admin",
     ]
 
@@ -209,7 +210,7 @@ public struct ConfigLoader: Sendable {
         for (key, value) in reader.mapping(
             node,
             at: "deliveries",
-            allowed: ["schedule", "notify_after", "ack_timeout"]
+            allowed: ["schedule", "notify_after", "ack_timeout", "key_retention", "concurrency"]
         ) ?? [] {
             let path = "deliveries.\(key)"
             switch key {
@@ -227,6 +228,10 @@ public struct ConfigLoader: Sendable {
                 if let count = reader.int(value, at: path, atLeast: 1) { config.deliveries.notifyAfter = count }
             case "ack_timeout":
                 if let timeout = reader.duration(value, at: path) { config.deliveries.ackTimeout = timeout }
+            case "key_retention":
+                if let retention = reader.duration(value, at: path) { config.deliveries.keyRetention = retention }
+            case "concurrency":
+                if let count = reader.int(value, at: path, atLeast: 1) { config.deliveries.concurrency = count }
             default: break
             }
         }

@@ -88,6 +88,10 @@ public struct GatewayConfig: Sendable {
         public var notifyAfter: Int = 3
         /// How long a delivery that requires an acknowledgement waits for it. Default 1 h.
         public var ackTimeout: Duration = .seconds(3_600)
+        /// How long a caller's `Idempotency-Key` is remembered after its accept. Default 24 h.
+        public var keyRetention: Duration = .seconds(86_400)
+        /// Deliveries sent at once to one upstream. Default 8.
+        public var concurrency: Int = 8
 
         /// Creates the default delivery settings.
         public init() {}

@@ -118,7 +118,13 @@ public struct GatewayDemo: Sendable {
                 yaml += "  \(scenario.name):\n    endpoints: [\(endpoints.joined(separator: ", "))]\n"
                 for line in scenario.policy.split(separator: "\n") { yaml += "    \(line)\n" }
             }
-            let config = try ConfigLoader(environment: [:]).load(yaml: yaml)
+            var config = try ConfigLoader(environment: [:]).load(yaml: yaml)
+            // The demo's queue lives in a throwaway folder, removed at the end.
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "belay-demo-\(UUID().uuidString)"
+            )
+            defer { try? FileManager.default.removeItem(at: folder) }
+            config.storage = .sqlite(path: folder.appendingPathComponent("belay.db").path)
             let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
             let app = try buildApplication(config: config, logger: logger, eventSink: events) { port in
                 portContinuation.yield(port)

@@ -81,11 +81,21 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
     public static let signatureInvalid = ProblemCode("signature-invalid", 401, "Signature invalid", retryable: false)
     /// The resource does not exist (404).
     public static let notFound = ProblemCode("not-found", 404, "Not found", retryable: false)
+    /// The resource's current state does not allow the operation, e.g. cancelling a
+    /// delivered delivery (409).
+    public static let conflict = ProblemCode("conflict", 409, "Conflict with the current state", retryable: false)
+    /// Belay's own store failed to read or write; nothing was changed (503, with `Retry-After`).
+    public static let storeUnavailable = ProblemCode(
+        "store-unavailable",
+        503,
+        "Store unavailable",
+        retryable: true
+    )
 
     /// Every code of the contract.
     public static let all: [ProblemCode] = [
         .unknownUpstream, .circuitOpen, .bulkheadFull, .retryBudgetExhausted, .timeout, .upstreamUnreachable,
         .rateLimited, .unauthorized, .forbidden, .payloadTooLarge, .invalidRequest, .idempotencyKeyMissing,
-        .idempotencyKeyReused, .idempotencyKeyInFlight, .signatureInvalid, .notFound,
+        .idempotencyKeyReused, .idempotencyKeyInFlight, .signatureInvalid, .notFound, .conflict, .storeUnavailable,
     ]
 }

@@ -169,7 +169,7 @@ public final class UpstreamClient: Sendable {
 
     /// `Retry-After` (seconds or date), and for 429 the reset time of `RateLimit` headers:
     /// the retry never starts before the provider's time.
-    static let delayHint: @Sendable (Result<UpstreamResponse, any Error>) -> Duration? = { outcome in
+    public static let delayHint: @Sendable (Result<UpstreamResponse, any Error>) -> Duration? = { outcome in
         guard case .success(let response) = outcome else {
             return Retry<UpstreamResponse, ContinuousClock>.defaultDelayHint(outcome)
         }

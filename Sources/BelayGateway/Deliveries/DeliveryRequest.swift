@@ -1,0 +1,225 @@
+import BelayHTTP
+import BelayStore
+import Crypto
+import Foundation
+import HTTPTypes
+
+/// The body of `POST /v1/deliveries`, checked field by field.
+///
+/// ```json
+/// {"upstream": "payments", "method": "POST", "path": "/v1/charges",
+///  "headers": {"Content-Type": "application/json"},
+///  "body": {"amount": 1000},            // any JSON value but a string is sent as JSON;
+///                                       // a string is base64 of the raw bytes to send
+///  "idempotency_key": "order-42",       // or the Idempotency-Key header; else generated
+///  "require_ack": false, "not_before": "2026-11-23T10:00:00Z"}
+/// ```
+struct DeliveryRequest {
+    /// A field at fault, as problem+json reports it.
+    struct Problem: Error {
+        var code: ProblemCode
+        var field: String
+        var detail: String
+    }
+
+    /// Headers a queued request may not carry: Belay sets or manages them.
+    static let refusedHeaders: Set<String> = [
+        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade",
+        "proxy-connection",
+    ]
+
+    /// Reads and checks `data`; the key header, if sent, is the caller's idempotency key.
+    static func parse(
+        _ data: Data,
+        keyHeader: String?,
+        config: GatewayConfig,
+        now: Date,
+        id: String
+    ) -> Result<NewDelivery, Problem> {
+        func problem(
+            _ field: String,
+            _ detail: String,
+            _ code: ProblemCode = .invalidRequest
+        ) -> Result<NewDelivery, Problem> {
+            .failure(Problem(code: code, field: field, detail: detail))
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) else {
+            return problem("/", "the body must be a JSON object")
+        }
+        guard let fields = object as? [String: Any] else {
+            return problem("/", "the body must be a JSON object, not \(Self.kind(of: object))")
+        }
+        let known: Set<String> = [
+            "upstream", "method", "path", "headers", "body", "idempotency_key", "require_ack", "not_before",
+        ]
+        if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
+            return problem(
+                "/\(unknown)",
+                "unknown field '\(unknown)'; expected one of \(known.sorted().joined(separator: ", "))"
+            )
+        }
+
+        guard let upstream = fields["upstream"] as? String, !upstream.isEmpty else {
+            return problem("/upstream", "upstream is required: the name of a configured upstream")
+        }
+        guard config.upstream(named: upstream) != nil else {
+            let names = config.upstreams.map(\.name).joined(separator: ", ")
+            return problem(
+                "/upstream",
+                "no upstream named '\(upstream)' is configured (have: \(names))",
+                .unknownUpstream
+            )
+        }
+
+        guard let method = fields["method"] as? String, !method.isEmpty else {
+            return problem("/method", "method is required, e.g. POST")
+        }
+        guard HTTPRequest.Method(method) != nil, method.allSatisfy({ $0.isUppercase || $0 == "-" }) else {
+            return problem("/method", "method must be an upper-case HTTP method such as POST or PUT (got '\(method)')")
+        }
+
+        guard let target = fields["path"] as? String, !target.isEmpty else {
+            return problem("/path", "path is required: the path below the upstream's base URL, e.g. /v1/charges")
+        }
+        guard target.hasPrefix("/") else {
+            return problem("/path", "path must start with '/' (got '\(target)')")
+        }
+        let pathOnly = String(target.prefix { $0 != "?" })
+        if case .failure(let rejection) = ProxyPath.split("/proxy/\(upstream)\(pathOnly)") {
+            return problem("/path", rejection.description)
+        }
+
+        var headers: [DeliveryHeader] = []
+        if let value = fields["headers"] {
+            guard let map = value as? [String: Any] else {
+                return problem("/headers", "headers must be an object of header names to string values")
+            }
+            for name in map.keys.sorted() {
+                guard let text = map[name] as? String else {
+                    return problem("/headers/\(name)", "a header value must be a string")
+                }
+                guard HTTPField.Name(name) != nil, HTTPField.isValidValue(text) else {
+                    return problem("/headers/\(name)", "not a valid HTTP header name and value")
+                }
+                guard !refusedHeaders.contains(name.lowercased()) else {
+                    return problem("/headers/\(name)", "\(name) is set by Belay and may not be given")
+                }
+                headers.append(DeliveryHeader(name: name, value: text))
+            }
+        }
+
+        var body: Data?
+        if let value = fields["body"], !(value is NSNull) {
+            if let text = value as? String {
+                guard let bytes = Data(base64Encoded: text) else {
+                    return problem(
+                        "/body",
+                        "a string body must be base64 of the bytes to send; send JSON as an object or array"
+                    )
+                }
+                body = bytes
+            } else {
+                guard
+                    let json = try? JSONSerialization.data(
+                        withJSONObject: value,
+                        options: [.fragmentsAllowed, .withoutEscapingSlashes]
+                    )
+                else { return problem("/body", "the body could not be encoded as JSON") }
+                body = json
+                if !headers.contains(where: { $0.name.lowercased() == "content-type" }) {
+                    headers.append(DeliveryHeader(name: "Content-Type", value: "application/json"))
+                }
+            }
+        }
+
+        var callerKey = keyHeader.map(Gateway.unquote)
+        if let value = fields["idempotency_key"] {
+            guard let key = value as? String else { return problem("/idempotency_key", "must be a string") }
+            if let header = callerKey, header != key {
+                return problem(
+                    "/idempotency_key",
+                    "differs from the Idempotency-Key header; send one key, in either place"
+                )
+            }
+            callerKey = key
+        }
+        if let key = callerKey {
+            guard (1...255).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "\"" })
+            else {
+                return problem("/idempotency_key", "must be 1 to 255 printable ASCII characters without spaces")
+            }
+        }
+
+        var requireAck = false
+        if let value = fields["require_ack"] {
+            guard let flag = value as? Bool else { return problem("/require_ack", "must be true or false") }
+            requireAck = flag
+        }
+
+        var notBefore = now
+        var notBeforeText = ""
+        if let value = fields["not_before"] {
+            guard let text = value as? String, let date = Self.date(text) else {
+                return problem("/not_before", "must be an RFC 3339 date-time such as 2026-11-23T10:00:00Z")
+            }
+            notBefore = max(date, now)
+            notBeforeText = text
+        }
+
+        let key = callerKey ?? UUID().uuidString.lowercased()
+        var digest = SHA256()
+        for part in [upstream, method, target, notBeforeText, requireAck ? "ack" : "-"] {
+            digest.update(data: Data(part.utf8))
+            digest.update(data: [0])
+        }
+        for header in headers {
+            digest.update(data: Data("\(header.name.lowercased()):\(header.value)".utf8))
+            digest.update(data: [0])
+        }
+        digest.update(data: body ?? Data())
+        let fingerprint = digest.finalize().map { String(format: "%02x", $0) }.joined()
+
+        return .success(
+            NewDelivery(
+                id: id,
+                upstream: upstream,
+                method: method,
+                path: target,
+                headers: headers,
+                body: body,
+                idempotencyKey: key,
+                keyFromCaller: callerKey != nil,
+                fingerprint: fingerprint,
+                requireAck: requireAck,
+                notBefore: notBefore,
+                createdAt: now
+            )
+        )
+    }
+
+    /// A new delivery id: `dlv_` + the time in milliseconds (12 hex digits) + 16 random hex
+    /// digits, so ids sort by creation time.
+    static func newID(at date: Date) -> String {
+        let milliseconds = UInt64(max(0, (date.timeIntervalSince1970 * 1_000).rounded()))
+        let time = String(milliseconds, radix: 16)
+        let random = String(UInt64.random(in: .min ... .max), radix: 16)
+        return "dlv_" + String(repeating: "0", count: max(0, 12 - time.count)) + time
+            + String(repeating: "0", count: 16 - random.count) + random
+    }
+
+    /// Parses an RFC 3339 date-time, with or without fractional seconds.
+    static func date(_ text: String) -> Date? {
+        if let date = try? Date(text, strategy: .iso8601) { return date }
+        return try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true))
+    }
+
+    private static func kind(of value: Any) -> String {
+        switch value {
+        case is [Any]: "an array"
+        case is String: "a string"
+        case is NSNumber: "a number"
+        case is NSNull: "null"
+        default: "\(type(of: value))"
+        }
+    }
+}

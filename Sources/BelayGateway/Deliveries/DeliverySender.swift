@@ -1,0 +1,97 @@
+import AsyncHTTPClient
+import Belay
+public import BelayHTTP
+public import BelayStore
+import Foundation
+import HTTPTypes
+import NIOCore
+
+/// Sends one attempt of a delivery to its upstream.
+public protocol DeliverySender: Sendable {
+    /// Sends `delivery` once through its upstream's policy and says what came of it.
+    func send(_ delivery: Delivery) async -> SendResult
+
+    /// How long `upstream` is paused (its breaker is open), if it is: its deliveries wait
+    /// without spending attempts.
+    func pause(of upstream: String) -> Duration?
+}
+
+/// Sends deliveries through the gateway's upstream clients, so every attempt gets the
+/// upstream's whole policy (timeouts, breaker, bulkhead, pace, failover) and carries the
+/// delivery's one idempotency key.
+public struct UpstreamDeliverySender: DeliverySender {
+    /// The clients by upstream name.
+    public let clients: [String: UpstreamClient]
+
+    /// Creates a sender over `clients`.
+    public init(clients: [String: UpstreamClient]) {
+        self.clients = clients
+    }
+
+    public func pause(of upstream: String) -> Duration? {
+        guard let breaker = clients[upstream]?.breaker else { return nil }
+        switch breaker.state {
+        case .isolated: return .seconds(5)
+        case .open: return breaker.remainingBreak.map { $0 > .zero ? $0 : nil } ?? nil
+        case .closed, .halfOpen: return nil
+        }
+    }
+
+    public func send(_ delivery: Delivery) async -> SendResult {
+        guard let client = clients[delivery.upstream] else {
+            return .failed(
+                errorClass: "other",
+                detail: "the upstream '\(delivery.upstream)' is no longer configured",
+                endpoint: nil
+            )
+        }
+        var headers = HTTPFields()
+        for header in delivery.headers {
+            if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
+        }
+        let keyHeader = client.policy.idempotencyHeader ?? "Idempotency-Key"
+        if let name = HTTPField.Name(keyHeader) { headers[name] = delivery.idempotencyKey }
+        let (path, query) = Self.split(delivery.path)
+        let request = UpstreamRequest(
+            method: HTTPRequest.Method(delivery.method) ?? .post,
+            path: path,
+            query: query,
+            headers: headers,
+            body: delivery.body.map { .buffered(ByteBuffer(bytes: $0)) } ?? .none
+        )
+        let result = await client.send(request, correlationID: delivery.id, idempotencyKey: delivery.idempotencyKey)
+        let endpoint = result.attempts.last?.endpoint.description
+        switch result.outcome {
+        case .success(let response):
+            if case .stream(let body) = response.body {
+                // Read and discard the answer so the connection can be reused.
+                do { for try await _ in body {} } catch {}
+            }
+            return .answered(
+                status: response.status.code,
+                retryAfter: UpstreamClient.delayHint(.success(response)),
+                endpoint: response.endpoint.description
+            )
+        case .failure(let error as ResilienceError):
+            switch error.code {
+            case .circuitOpen, .circuitIsolated, .bulkheadFull, .rateLimited:
+                return .held(reason: "\(delivery.upstream): \(error.message)", retryAfter: error.retryAfter)
+            case .timeout:
+                return .failed(errorClass: "timeout", detail: error.message, endpoint: endpoint)
+            default:
+                let underlying = error.underlying.map { "\($0)" } ?? error.message
+                return .failed(errorClass: error.code.description, detail: underlying, endpoint: endpoint)
+            }
+        case .failure(let failure as UpstreamFailure):
+            return .failed(errorClass: failure.kind.rawValue, detail: failure.detail, endpoint: endpoint)
+        case .failure(let error):
+            return .failed(errorClass: "other", detail: "\(type(of: error))", endpoint: endpoint)
+        }
+    }
+
+    /// `/v1/orders?x=1` → (`/v1/orders`, `x=1`).
+    static func split(_ target: String) -> (String, String?) {
+        guard let mark = target.firstIndex(of: "?") else { return (target, nil) }
+        return (String(target[..<mark]), String(target[target.index(after: mark)...]))
+    }
+}

@@ -1,0 +1,238 @@
+import BelayHTTP
+public import BelayStore
+public import Foundation
+public import HTTPTypes
+
+/// An answer of the management API, ready for any HTTP server to send.
+public struct APIAnswer: Sendable {
+    /// The status code.
+    public var status: Int
+    /// The headers (Content-Type included).
+    public var headers: HTTPFields
+    /// The JSON body.
+    public var body: Data
+
+    /// A JSON answer.
+    static func json(_ status: Int, _ object: Any, headers: HTTPFields = [:]) -> APIAnswer {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        let body =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data()
+        return APIAnswer(status: status, headers: headers, body: body)
+    }
+
+    /// A problem+json answer.
+    static func problem(_ problem: ProblemDetails, headers: HTTPFields = [:]) -> APIAnswer {
+        var headers = headers
+        headers[.contentType] = ProblemDetails.mediaType
+        headers[HTTPField.Name("Belay-Request-Id")!] = problem.requestID
+        return APIAnswer(status: problem.status, headers: headers, body: problem.json())
+    }
+}
+
+/// The durable delivery queue's management API: accept, show, list, retry, cancel and
+/// acknowledge. Routes call it and only translate HTTP; the behaviour is here.
+public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
+    /// The store.
+    public let store: any DeliveryStore
+    let intake: DeliveryIntake
+    let config: GatewayConfig
+    let wall: WallClock<C>
+    let wake: @Sendable () -> Void
+
+    /// - Parameter wake: called after an accept, so a worker looks for due work at once.
+    public init(
+        store: any DeliveryStore,
+        config: GatewayConfig,
+        wall: WallClock<C>,
+        wake: @escaping @Sendable () -> Void = {}
+    ) {
+        self.store = store
+        self.intake = DeliveryIntake(store: store)
+        self.config = config
+        self.wall = wall
+        self.wake = wake
+    }
+
+    /// `POST /v1/deliveries`: 202 once the delivery is durable.
+    public func accept(_ body: Data, headers: HTTPFields, requestID: String) async -> APIAnswer {
+        let now = wall.now()
+        let parsed = DeliveryRequest.parse(
+            body,
+            keyHeader: headers[HTTPField.Name("Idempotency-Key")!],
+            config: config,
+            now: now,
+            id: DeliveryRequest.newID(at: now)
+        )
+        let delivery: NewDelivery
+        switch parsed {
+        case .success(let value): delivery = value
+        case .failure(let problem):
+            return .problem(
+                ProblemDetails(problem.code, detail: problem.detail, requestID: requestID, field: problem.field)
+            )
+        }
+        let outcome: AcceptOutcome
+        do {
+            outcome = try await intake.accept(delivery)
+        } catch {
+            return storeFailure(error, requestID: requestID)
+        }
+        switch outcome {
+        case .accepted(let stored):
+            wake()
+            return accepted(stored, replayed: false)
+        case .repeated(let stored):
+            return accepted(stored, replayed: true)
+        case .keyReused(let existing):
+            return .problem(
+                ProblemDetails(
+                    .idempotencyKeyReused,
+                    detail: "this Idempotency-Key was used for delivery \(existing) with another payload",
+                    requestID: requestID,
+                    field: "Idempotency-Key"
+                )
+            )
+        case .keyInFlight:
+            return .problem(
+                ProblemDetails(
+                    .idempotencyKeyInFlight,
+                    detail: "a request with this Idempotency-Key is still being accepted; retry shortly",
+                    requestID: requestID,
+                    field: "Idempotency-Key"
+                ),
+                headers: [.retryAfter: "1"]
+            )
+        }
+    }
+
+    private func accepted(_ delivery: Delivery, replayed: Bool) -> APIAnswer {
+        let location = "/v1/deliveries/\(delivery.id)"
+        var headers: HTTPFields = [.location: location]
+        if replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
+        return .json(
+            202,
+            ["id": delivery.id, "status": delivery.status.rawValue, "location": location],
+            headers: headers
+        )
+    }
+
+    /// `GET /v1/deliveries/{id}`: the delivery with every attempt.
+    public func show(_ id: String, requestID: String) async -> APIAnswer {
+        do {
+            guard let (delivery, attempts) = try await store.delivery(id: id) else {
+                return notFound(id, requestID: requestID)
+            }
+            return .json(200, DeliveryView.full(delivery, attempts: attempts))
+        } catch {
+            return storeFailure(error, requestID: requestID)
+        }
+    }
+
+    /// `GET /v1/deliveries?status=&upstream=&cursor=&limit=`: a page, newest first.
+    public func list(_ parameters: [String: String], requestID: String) async -> APIAnswer {
+        var query = DeliveryQuery()
+        if let status = parameters["status"] {
+            guard let value = DeliveryStatus(rawValue: status) else {
+                let names = DeliveryStatus.allCases.map(\.rawValue).joined(separator: ", ")
+                return invalid("status", "unknown status '\(status)'; use one of \(names)", requestID: requestID)
+            }
+            query.status = value
+        }
+        query.upstream = parameters["upstream"]
+        query.cursor = parameters["cursor"]
+        if let limit = parameters["limit"] {
+            guard let value = Int(limit), (1...500).contains(value) else {
+                return invalid(
+                    "limit",
+                    "limit must be a whole number from 1 to 500 (got '\(limit)')",
+                    requestID: requestID
+                )
+            }
+            query.limit = value
+        }
+        do {
+            let page = try await store.deliveries(query)
+            var body: [String: Any] = ["deliveries": page.deliveries.map(DeliveryView.summary)]
+            body["next_cursor"] = page.nextCursor ?? NSNull()
+            return .json(200, body)
+        } catch {
+            return storeFailure(error, requestID: requestID)
+        }
+    }
+
+    /// `POST /v1/deliveries/{id}/retry`: replays a dead (or cancelled) delivery now.
+    public func retry(_ id: String, requestID: String) async -> APIAnswer {
+        await transition(id, "retry", requestID: requestID) {
+            try await store.retry(id: id, now: $0)
+        } done: {
+            wake()
+        }
+    }
+
+    /// `POST /v1/deliveries/{id}/cancel`: cancels a pending or dead delivery.
+    public func cancel(_ id: String, requestID: String) async -> APIAnswer {
+        await transition(id, "cancel", requestID: requestID) {
+            try await store.cancel(id: id, now: $0)
+        } done: {
+        }
+    }
+
+    /// `POST /v1/deliveries/{id}/ack`: the receiving system acknowledges it.
+    public func acknowledge(_ id: String, requestID: String) async -> APIAnswer {
+        await transition(id, "acknowledge", requestID: requestID) {
+            try await store.acknowledge(id: id, now: $0)
+        } done: {
+        }
+    }
+
+    private func transition(
+        _ id: String,
+        _ verb: String,
+        requestID: String,
+        _ change: (Date) async throws -> TransitionOutcome,
+        done: () -> Void
+    ) async -> APIAnswer {
+        do {
+            switch try await change(wall.now()) {
+            case .changed(let delivery):
+                done()
+                return .json(200, DeliveryView.summary(delivery))
+            case .notFound:
+                return notFound(id, requestID: requestID)
+            case .conflict(let status):
+                return .problem(
+                    ProblemDetails(
+                        .conflict,
+                        detail: "cannot \(verb) delivery \(id) while it is \(status.rawValue)",
+                        requestID: requestID,
+                        field: "status"
+                    )
+                )
+            }
+        } catch {
+            return storeFailure(error, requestID: requestID)
+        }
+    }
+
+    private func notFound(_ id: String, requestID: String) -> APIAnswer {
+        .problem(ProblemDetails(.notFound, detail: "no delivery has the id '\(id)'", requestID: requestID))
+    }
+
+    private func invalid(_ field: String, _ detail: String, requestID: String) -> APIAnswer {
+        .problem(ProblemDetails(.invalidRequest, detail: detail, requestID: requestID, field: field))
+    }
+
+    private func storeFailure(_ error: any Error, requestID: String) -> APIAnswer {
+        let code = (error as? StoreError)?.code.description ?? "unknown"
+        return .problem(
+            ProblemDetails(
+                .storeUnavailable,
+                detail: "the delivery store failed (\(code)); nothing was changed",
+                requestID: requestID
+            ),
+            headers: [.retryAfter: "1"]
+        )
+    }
+}

@@ -1,0 +1,68 @@
+import BelayStore
+import Foundation
+
+/// How deliveries look in the management API's JSON.
+enum DeliveryView {
+    /// Header values never shown back: they may carry credentials.
+    static let redactedHeaders: Set<String> = [
+        "authorization", "proxy-authorization", "cookie", "x-api-key", "api-key",
+    ]
+
+    /// A delivery without its body, headers or attempts (list pages, transitions).
+    static func summary(_ delivery: Delivery) -> [String: Any] {
+        var view: [String: Any] = [
+            "id": delivery.id,
+            "upstream": delivery.upstream,
+            "method": delivery.method,
+            "path": delivery.path,
+            "status": delivery.status.rawValue,
+            "require_ack": delivery.requireAck,
+            "idempotency_key": delivery.idempotencyKey,
+            "attempt_count": delivery.attemptCount,
+            "created_at": delivery.createdAt.iso8601,
+            "updated_at": delivery.updatedAt.iso8601,
+            "location": "/v1/deliveries/\(delivery.id)",
+        ]
+        view["next_attempt_at"] = delivery.nextAttemptAt.map { $0.iso8601 as Any } ?? NSNull()
+        if let deliveredAt = delivery.deliveredAt { view["delivered_at"] = deliveredAt.iso8601 }
+        if let acknowledgedAt = delivery.acknowledgedAt { view["acknowledged_at"] = acknowledgedAt.iso8601 }
+        if let lastError = delivery.lastError { view["last_error"] = lastError }
+        if let leaseExpiresAt = delivery.leaseExpiresAt { view["lease_expires_at"] = leaseExpiresAt.iso8601 }
+        if delivery.escalated { view["escalated"] = true }
+        return view
+    }
+
+    /// A delivery with its headers (credentials redacted), body and every attempt.
+    static func full(_ delivery: Delivery, attempts: [DeliveryAttempt]) -> [String: Any] {
+        var view = summary(delivery)
+        var headers: [String: String] = [:]
+        for header in delivery.headers {
+            headers[header.name] = redactedHeaders.contains(header.name.lowercased()) ? "<redacted>" : header.value
+        }
+        view["headers"] = headers
+        if let body = delivery.body {
+            if let json = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]),
+                delivery.headers.contains(where: {
+                    $0.name.lowercased() == "content-type" && $0.value.lowercased().contains("json")
+                })
+            {
+                view["body"] = json
+            } else {
+                view["body_base64"] = body.base64EncodedString()
+            }
+        }
+        view["attempts"] = attempts.map { attempt -> [String: Any] in
+            var item: [String: Any] = [
+                "number": attempt.number,
+                "started_at": attempt.startedAt.iso8601,
+                "duration_ms": attempt.durationMilliseconds,
+                "decision": attempt.decision,
+            ]
+            if let endpoint = attempt.endpoint { item["endpoint"] = endpoint }
+            if let status = attempt.statusCode { item["status_code"] = status }
+            if let errorClass = attempt.errorClass { item["error_class"] = errorClass }
+            return item
+        }
+        return view
+    }
+}

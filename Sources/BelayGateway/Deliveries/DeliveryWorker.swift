@@ -1,0 +1,313 @@
+public import BelayStore
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// Delivers the queue: leases due deliveries, sends each through its upstream's policy,
+/// and records the attempt and the decision (delivered, retry at T, dead, held back).
+///
+/// - At most ``Configuration/concurrency`` deliveries per upstream are in flight at once.
+/// - An upstream whose breaker is open is not claimed from: its deliveries wait without
+///   spending attempts until the break ends.
+/// - A lease outlives the longest attempt; a worker that dies leaves leases that expire,
+///   and any worker then resumes those deliveries (with the same idempotency key).
+/// - It sleeps until the next delivery is due, and wakes at once on ``wake()`` (an accept).
+/// - On graceful shutdown it stops claiming, lets attempts in flight finish, and releases
+///   whatever it still holds so a restart resumes at once.
+public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration == Duration {
+    /// The worker's options.
+    public struct Configuration: Sendable {
+        /// Deliveries in flight per upstream. Default 8.
+        public var concurrency = 8
+        /// How long a claim is held before another worker may take it over. Default 30 s.
+        public var lease: Duration = .seconds(30)
+        /// The longest sleep when nothing is due (other instances may add work). Default 5 s.
+        public var idlePoll: Duration = .seconds(5)
+        /// How long caller keys are remembered. Default 24 h.
+        public var keyRetention: Duration = .seconds(86_400)
+        /// How often forgotten keys are swept. Default 10 minutes.
+        public var sweepEvery: Duration = .seconds(600)
+
+        /// Creates the default options.
+        public init() {}
+    }
+
+    private let store: any DeliveryStore
+    private let sender: any DeliverySender
+    private let planner: DeliveryPlanner
+    private let configuration: Configuration
+    private let upstreams: [String]
+    private let wall: WallClock<C>
+    private let owner: String
+    private let alert: @Sendable (Alert) -> Void
+    private let random: @Sendable () -> Double
+    private let logger: Logger
+    private let doorbell = Doorbell()
+    private let inFlight = Mutex<[String: Int]>([:])
+    private let nextSweep = Mutex<Date?>(nil)
+
+    /// - Parameters:
+    ///   - upstreams: the upstreams whose deliveries this worker sends.
+    ///   - owner: this worker's lease name; unique per process.
+    ///   - alert: receives "still trying", "dead" and "ack overdue" alerts.
+    ///   - random: numbers in `0..<1` placing each delay's jitter.
+    public init(
+        store: any DeliveryStore,
+        sender: any DeliverySender,
+        planner: DeliveryPlanner,
+        configuration: Configuration = .init(),
+        upstreams: [String],
+        wall: WallClock<C>,
+        owner: String = "worker-\(UUID().uuidString.lowercased().prefix(8))",
+        alert: @escaping @Sendable (Alert) -> Void = { _ in },
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        logger: Logger
+    ) {
+        self.store = store
+        self.sender = sender
+        self.planner = planner
+        self.configuration = configuration
+        self.upstreams = upstreams
+        self.wall = wall
+        self.owner = owner
+        self.alert = alert
+        self.random = random
+        self.logger = logger
+    }
+
+    /// Tells the worker new work may be due now.
+    public func wake() {
+        doorbell.ring()
+    }
+
+    public func run() async throws {
+        let stopping = Mutex(false)
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                while !stopping.withLock({ $0 }) && !Task.isCancelled {
+                    await sweepKeysIfDue()
+                    let claimed = await claimDue()
+                    for item in claimed {
+                        group.addTask {
+                            await self.handle(item)
+                            self.doorbell.ring()
+                        }
+                    }
+                    if !claimed.isEmpty { continue }
+                    let wake = await nextWake()
+                    if stopping.withLock({ $0 }) { break }
+                    await doorbell.wait(until: wall.instant(at: wake), clock: wall.clock)
+                }
+            }
+        } onGracefulShutdown: {
+            stopping.withLock { $0 = true }
+            self.doorbell.ring()
+        }
+        do {
+            try await store.release(owner: owner, now: wall.now())
+        } catch {
+            logger.error("could not release delivery leases", metadata: ["belay.error": "\(error)"])
+        }
+    }
+
+    /// Claims what is due, within each available upstream's free capacity, and counts it
+    /// as in flight.
+    func claimDue() async -> [ClaimedDelivery] {
+        var limits: [String: Int] = [:]
+        let busy = inFlight.withLock { $0 }
+        for upstream in upstreams where sender.pause(of: upstream) == nil {
+            let free = configuration.concurrency - busy[upstream, default: 0]
+            if free > 0 { limits[upstream] = free }
+        }
+        guard !limits.isEmpty else { return [] }
+        let now = wall.now()
+        do {
+            let claimed = try await store.claim(
+                limits: limits,
+                now: now,
+                leaseUntil: now.adding(configuration.lease),
+                owner: owner
+            )
+            inFlight.withLock { counts in
+                for item in claimed { counts[item.delivery.upstream, default: 0] += 1 }
+            }
+            return claimed
+        } catch {
+            logger.error("could not claim due deliveries", metadata: ["belay.error": "\(error)"])
+            return []
+        }
+    }
+
+    /// When to look again: the next due delivery of an upstream with free capacity, the
+    /// end of a paused upstream's break, or the idle poll, whichever is first.
+    func nextWake() async -> Date {
+        let now = wall.now()
+        var wake = now.adding(configuration.idlePoll)
+        let busy = inFlight.withLock { $0 }
+        var ready: [String] = []
+        for upstream in upstreams where busy[upstream, default: 0] < configuration.concurrency {
+            if let pause = sender.pause(of: upstream) {
+                wake = min(wake, now.adding(pause))
+            } else {
+                ready.append(upstream)
+            }
+        }
+        do {
+            if let due = try await store.nextDue(upstreams: ready) { wake = min(wake, max(due, now)) }
+        } catch {
+            logger.error("could not read the next due delivery", metadata: ["belay.error": "\(error)"])
+        }
+        return wake
+    }
+
+    /// Sends one claimed delivery, records what came of it and frees its slot.
+    func handle(_ claimed: ClaimedDelivery) async {
+        let delivery = claimed.delivery
+        defer { inFlight.withLock { $0[delivery.upstream, default: 1] -= 1 } }
+        if claimed.reason == .ackOverdue {
+            if let end = planner.decideOverdueAck(for: delivery) {
+                await record(end, attempt: nil, for: delivery, at: wall.now())
+                return
+            }
+            alert(
+                Alert(
+                    kind: .ackOverdue,
+                    severity: "warning",
+                    summary: "\(delivery.upstream) delivery \(delivery.id) was not acknowledged within "
+                        + "\(planner.ackTimeout); delivering it again with the same idempotency key",
+                    upstream: delivery.upstream,
+                    subject: delivery.id,
+                    since: delivery.deliveredAt,
+                    attempts: delivery.attemptCount,
+                    link: "/v1/deliveries/\(delivery.id)",
+                    at: wall.now()
+                )
+            )
+        }
+        let startedAt = wall.now()
+        let start = wall.clock.now
+        let result = await sender.send(delivery)
+        let elapsed = start.duration(to: wall.clock.now)
+        let now = wall.now()
+        let decision = planner.decide(after: result, for: delivery, now: now, unit: random())
+        var attempt: DeliveryAttempt?
+        switch result {
+        case .answered(let status, _, let endpoint):
+            attempt = DeliveryAttempt(
+                number: delivery.attemptCount + 1,
+                startedAt: startedAt,
+                durationMilliseconds: elapsed.milliseconds,
+                endpoint: endpoint,
+                statusCode: status,
+                errorClass: nil,
+                decision: decision.summary
+            )
+        case .failed(let errorClass, _, let endpoint):
+            attempt = DeliveryAttempt(
+                number: delivery.attemptCount + 1,
+                startedAt: startedAt,
+                durationMilliseconds: elapsed.milliseconds,
+                endpoint: endpoint,
+                statusCode: nil,
+                errorClass: errorClass,
+                decision: decision.summary
+            )
+        case .held:
+            attempt = nil
+        }
+        await record(decision, attempt: attempt, for: delivery, at: now)
+    }
+
+    private func record(
+        _ decision: DeliveryPlanner.Decision,
+        attempt: DeliveryAttempt?,
+        for delivery: Delivery,
+        at now: Date
+    ) async {
+        let outcome = DeliveryOutcome(
+            status: decision.status,
+            attempt: attempt,
+            nextAttemptAt: decision.nextAttemptAt,
+            lastError: decision.lastError,
+            escalated: delivery.escalated || decision.alert == .stillTrying,
+            at: now
+        )
+        let metadata: Logger.Metadata = [
+            "belay.delivery.id": "\(delivery.id)",
+            "belay.upstream": "\(delivery.upstream)",
+            "belay.decision": "\(decision.summary)",
+        ]
+        do {
+            guard try await store.finish(id: delivery.id, owner: owner, outcome: outcome) else {
+                logger.notice(
+                    "a delivery changed while it was being sent; its attempt was not recorded",
+                    metadata: metadata
+                )
+                return
+            }
+        } catch {
+            logger.error(
+                "could not record a delivery attempt; it will be retried when its lease ends",
+                metadata: metadata.merging(["belay.error": "\(error)"]) { $1 }
+            )
+            return
+        }
+        logger.debug("delivery attempt recorded", metadata: metadata)
+        guard let kind = decision.alert else { return }
+        let attempts = delivery.attemptCount + (attempt == nil ? 0 : 1)
+        let summary: String
+        switch kind {
+        case .stillTrying:
+            summary =
+                "\(delivery.upstream) delivery \(delivery.id) failed \(attempts) attempts since "
+                + "\(delivery.createdAt.iso8601) (last: \(decision.lastError ?? "unknown")); still trying, next at "
+                + "\(decision.nextAttemptAt?.iso8601 ?? "?")"
+        default:
+            summary =
+                "\(delivery.upstream) delivery \(delivery.id) is dead after \(attempts) attempts "
+                + "(\(decision.summary)); replay it with POST /v1/deliveries/\(delivery.id)/retry"
+        }
+        alert(
+            Alert(
+                kind: kind,
+                severity: kind == .dead ? "critical" : "warning",
+                summary: summary,
+                upstream: delivery.upstream,
+                subject: delivery.id,
+                since: delivery.createdAt,
+                lastError: decision.lastError,
+                nextAttemptAt: decision.nextAttemptAt,
+                attempts: attempts,
+                link: "/v1/deliveries/\(delivery.id)",
+                at: now
+            )
+        )
+    }
+
+    private func sweepKeysIfDue() async {
+        let now = wall.now()
+        let due = nextSweep.withLock { next -> Bool in
+            guard next.map({ $0 <= now }) ?? true else { return false }
+            next = now.adding(configuration.sweepEvery)
+            return true
+        }
+        guard due else { return }
+        do {
+            let forgotten = try await store.forgetKeys(acceptedBefore: now.adding(.zero - configuration.keyRetention))
+            if forgotten > 0 {
+                logger.debug("forgot expired idempotency keys", metadata: ["belay.count": "\(forgotten)"])
+            }
+        } catch {
+            logger.error("could not forget expired idempotency keys", metadata: ["belay.error": "\(error)"])
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded down.
+    var milliseconds: Int {
+        let (seconds, attoseconds) = components
+        return Int(seconds) * 1_000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}

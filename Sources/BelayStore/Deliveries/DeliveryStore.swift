@@ -1,0 +1,63 @@
+public import Foundation
+
+/// Durable deliveries and their attempts. SQLite and PostgreSQL implement it alike.
+///
+/// The protocol assumes nothing a shared database cannot give: work is handed out under
+/// leases that expire (a crashed worker's deliveries are taken over), uniqueness comes
+/// from unique keys (two instances accepting one key see one row), pages are cursors,
+/// and every write a worker makes after a claim is fenced by its lease owner.
+///
+/// Accept through ``DeliveryIntake``, which batches concurrent accepts into one
+/// transaction (group commit) and answers 409 for a key already being accepted.
+public protocol DeliveryStore: Sendable {
+    /// Stores a batch of new deliveries in one durable transaction and returns one
+    /// outcome per delivery, in order. A delivery whose caller key was stored before is
+    /// not stored again: ``AcceptOutcome/repeated(_:)`` or ``AcceptOutcome/keyReused(existingID:)``.
+    func insert(_ batch: [NewDelivery]) async throws(StoreError) -> [AcceptOutcome]
+
+    /// Leases up to `limit[upstream]` due deliveries of each listed upstream to `owner`
+    /// until `leaseUntil`, oldest due first, and marks them `in_flight`. Due means a
+    /// `pending` one whose time has come, an `in_flight` one whose lease ran out, or a
+    /// `delivered` one still awaiting its acknowledgement past the wait.
+    func claim(
+        limits: [String: Int],
+        now: Date,
+        leaseUntil: Date,
+        owner: String
+    ) async throws(StoreError) -> [ClaimedDelivery]
+
+    /// Records what a worker did with a delivery it leased and releases the lease.
+    /// Returns false (and changes nothing) if `owner` no longer holds the lease.
+    func finish(id: String, owner: String, outcome: DeliveryOutcome) async throws(StoreError) -> Bool
+
+    /// Returns every lease `owner` holds to `pending` (due at once), on shutdown. Runs even
+    /// when the calling task is cancelled.
+    func release(owner: String, now: Date) async throws(StoreError)
+
+    /// The earliest time anything of these upstreams becomes due (nil: nothing waits).
+    func nextDue(upstreams: [String]) async throws(StoreError) -> Date?
+
+    /// One delivery and its attempts, oldest first.
+    func delivery(id: String) async throws(StoreError) -> (Delivery, [DeliveryAttempt])?
+
+    /// A page of deliveries, newest first.
+    func deliveries(_ query: DeliveryQuery) async throws(StoreError) -> DeliveryPage
+
+    /// Replays a `dead` or `cancelled` delivery: `pending`, due at `now`, attempts kept.
+    func retry(id: String, now: Date) async throws(StoreError) -> TransitionOutcome
+
+    /// Cancels a `pending` or `dead` delivery (one in flight finishes its attempt first).
+    func cancel(id: String, now: Date) async throws(StoreError) -> TransitionOutcome
+
+    /// Acknowledges a delivery (`delivered`, or still `pending`/`in_flight` when the
+    /// receiving system answered before the 2xx was recorded). Acknowledging twice is not
+    /// an error.
+    func acknowledge(id: String, now: Date) async throws(StoreError) -> TransitionOutcome
+
+    /// How many deliveries there are in each status.
+    func counts() async throws(StoreError) -> [DeliveryStatus: Int]
+
+    /// Forgets caller keys accepted before `date` (a later accept with one is new).
+    /// Returns how many were forgotten.
+    func forgetKeys(acceptedBefore date: Date) async throws(StoreError) -> Int
+}

@@ -1,0 +1,376 @@
+public import Foundation
+import GRDB
+
+extension SQLiteStore: DeliveryStore {
+    private static let columns = """
+        id, upstream, method, path, headers, body, idempotency_key, require_ack, status, attempt_count,
+        schedule_step, due_at, created_at, updated_at, delivered_at, acknowledged_at, last_error, escalated,
+        lease_owner
+        """
+
+    public func insert(_ batch: [NewDelivery]) async throws(StoreError) -> [AcceptOutcome] {
+        try await writing("store \(batch.count) deliveries") { db in
+            var outcomes: [AcceptOutcome] = []
+            outcomes.reserveCapacity(batch.count)
+            for item in batch {
+                if item.keyFromCaller,
+                    let existing = try Row.fetchOne(
+                        db,
+                        sql:
+                            "SELECT \(Self.columns), fingerprint FROM deliveries WHERE upstream = ? AND caller_key = ?",
+                        arguments: [item.upstream, item.idempotencyKey]
+                    )
+                {
+                    let fingerprint: String = existing["fingerprint"]
+                    if fingerprint == item.fingerprint {
+                        outcomes.append(.repeated(try Self.delivery(existing)))
+                    } else {
+                        outcomes.append(.keyReused(existingID: existing["id"]))
+                    }
+                    continue
+                }
+                let created = item.createdAt.storeMilliseconds
+                try db.execute(
+                    sql: """
+                        INSERT INTO deliveries (id, upstream, method, path, headers, body, idempotency_key, caller_key,
+                            fingerprint, require_ack, status, due_at, created_at, updated_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
+                        """,
+                    arguments: [
+                        item.id, item.upstream, item.method, item.path, try Self.encode(item.headers), item.body,
+                        item.idempotencyKey, item.keyFromCaller ? item.idempotencyKey : nil, item.fingerprint,
+                        item.requireAck, item.notBefore.storeMilliseconds, created, created,
+                    ]
+                )
+                outcomes.append(
+                    .accepted(
+                        Delivery(
+                            id: item.id,
+                            upstream: item.upstream,
+                            method: item.method,
+                            path: item.path,
+                            headers: item.headers,
+                            body: item.body,
+                            idempotencyKey: item.idempotencyKey,
+                            requireAck: item.requireAck,
+                            status: .pending,
+                            attemptCount: 0,
+                            scheduleStep: 0,
+                            nextAttemptAt: item.notBefore,
+                            createdAt: item.createdAt,
+                            updatedAt: item.createdAt
+                        )
+                    )
+                )
+            }
+            return outcomes
+        }
+    }
+
+    public func claim(
+        limits: [String: Int],
+        now: Date,
+        leaseUntil: Date,
+        owner: String
+    ) async throws(StoreError) -> [ClaimedDelivery] {
+        try await writing("claim due deliveries") { db in
+            var claimed: [ClaimedDelivery] = []
+            let nowMS = now.storeMilliseconds
+            for (upstream, limit) in limits.sorted(by: { $0.key < $1.key }) where limit > 0 {
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT \(Self.columns) FROM deliveries
+                        WHERE upstream = ? AND due_at IS NOT NULL AND due_at <= ?
+                        ORDER BY due_at LIMIT ?
+                        """,
+                    arguments: [upstream, nowMS, limit]
+                )
+                for row in rows {
+                    var delivery = try Self.delivery(row)
+                    let reason: ClaimReason
+                    switch delivery.status {
+                    case .inFlight: reason = .leaseExpired
+                    case .delivered: reason = .ackOverdue
+                    default: reason = .due
+                    }
+                    try db.execute(
+                        sql: """
+                            UPDATE deliveries SET status = 'in_flight', lease_owner = ?, due_at = ?, updated_at = ?
+                            WHERE id = ?
+                            """,
+                        arguments: [owner, leaseUntil.storeMilliseconds, nowMS, delivery.id]
+                    )
+                    delivery.status = .inFlight
+                    delivery.leaseOwner = owner
+                    delivery.leaseExpiresAt = leaseUntil
+                    delivery.nextAttemptAt = nil
+                    delivery.updatedAt = now
+                    claimed.append(ClaimedDelivery(delivery: delivery, reason: reason))
+                }
+            }
+            return claimed
+        }
+    }
+
+    public func finish(id: String, owner: String, outcome: DeliveryOutcome) async throws(StoreError) -> Bool {
+        try await writing("record the attempt of delivery \(id)") { db in
+            let at = outcome.at.storeMilliseconds
+            let counted = outcome.attempt == nil ? 0 : 1
+            try db.execute(
+                sql: """
+                    UPDATE deliveries SET status = ?, due_at = ?, last_error = COALESCE(?, last_error),
+                        escalated = ?, attempt_count = attempt_count + ?, schedule_step = schedule_step + ?,
+                        delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END,
+                        lease_owner = NULL, updated_at = ?
+                    WHERE id = ? AND lease_owner = ? AND status = 'in_flight'
+                    """,
+                arguments: [
+                    outcome.status.rawValue, outcome.nextAttemptAt?.storeMilliseconds, outcome.lastError,
+                    outcome.escalated, counted, counted, outcome.status.rawValue, at, at, id, owner,
+                ]
+            )
+            guard db.changesCount == 1 else { return false }
+            if let attempt = outcome.attempt {
+                try db.execute(
+                    sql: """
+                        INSERT INTO delivery_attempts (delivery_id, number, started_at, duration_ms, endpoint,
+                            status_code, error_class, decision)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        id, attempt.number, attempt.startedAt.storeMilliseconds, attempt.durationMilliseconds,
+                        attempt.endpoint, attempt.statusCode, attempt.errorClass, attempt.decision,
+                    ]
+                )
+            }
+            return true
+        }
+    }
+
+    public func release(owner: String, now: Date) async throws(StoreError) {
+        // A synchronous write: it must happen even when the caller's task is cancelled
+        // (shutdown), which GRDB's async write would refuse.
+        do {
+            try releaseNow(owner: owner, now: now)
+        } catch {
+            throw StoreError(.io, "cannot release the leases of \(owner)", underlying: error)
+        }
+    }
+
+    private func releaseNow(owner: String, now: Date) throws {
+        try pool.write { db in
+            let nowMS = now.storeMilliseconds
+            try db.execute(
+                sql: """
+                    UPDATE deliveries SET status = 'pending', lease_owner = NULL, due_at = ?, updated_at = ?
+                    WHERE lease_owner = ? AND status = 'in_flight'
+                    """,
+                arguments: [nowMS, nowMS, owner]
+            )
+        }
+    }
+
+    public func nextDue(upstreams: [String]) async throws(StoreError) -> Date? {
+        guard !upstreams.isEmpty else { return nil }
+        return try await reading("find the next due delivery") { db in
+            var earliest: Int64?
+            for upstream in upstreams {
+                let due = try Int64.fetchOne(
+                    db,
+                    sql: "SELECT MIN(due_at) FROM deliveries WHERE upstream = ? AND due_at IS NOT NULL",
+                    arguments: [upstream]
+                )
+                if let due { earliest = min(earliest ?? due, due) }
+            }
+            return earliest.map(Date.init(storeMilliseconds:))
+        }
+    }
+
+    public func delivery(id: String) async throws(StoreError) -> (Delivery, [DeliveryAttempt])? {
+        try await reading("read delivery \(id)") { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "SELECT \(Self.columns) FROM deliveries WHERE id = ?",
+                    arguments: [id]
+                )
+            else { return nil }
+            let attempts = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT number, started_at, duration_ms, endpoint, status_code, error_class, decision
+                    FROM delivery_attempts WHERE delivery_id = ? ORDER BY seq
+                    """,
+                arguments: [id]
+            ).map { row in
+                DeliveryAttempt(
+                    number: row["number"],
+                    startedAt: Date(storeMilliseconds: row["started_at"]),
+                    durationMilliseconds: row["duration_ms"],
+                    endpoint: row["endpoint"],
+                    statusCode: row["status_code"],
+                    errorClass: row["error_class"],
+                    decision: row["decision"]
+                )
+            }
+            return (try Self.delivery(row), attempts)
+        }
+    }
+
+    public func deliveries(_ query: DeliveryQuery) async throws(StoreError) -> DeliveryPage {
+        try await reading("list deliveries") { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let status = query.status {
+                conditions.append("status = ?")
+                arguments += [status.rawValue]
+            }
+            if let upstream = query.upstream {
+                conditions.append("upstream = ?")
+                arguments += [upstream]
+            }
+            if let cursor = query.cursor {
+                conditions.append("id < ?")
+                arguments += [cursor]
+            }
+            let limit = max(1, min(query.limit, 500))
+            arguments += [limit + 1]
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            var rows = try Row.fetchAll(
+                db,
+                sql: "SELECT \(Self.columns) FROM deliveries \(filter) ORDER BY id DESC LIMIT ?",
+                arguments: arguments
+            )
+            let more = rows.count > limit
+            if more { rows.removeLast() }
+            let deliveries = try rows.map(Self.delivery)
+            return DeliveryPage(deliveries: deliveries, nextCursor: more ? deliveries.last?.id : nil)
+        }
+    }
+
+    public func retry(id: String, now: Date) async throws(StoreError) -> TransitionOutcome {
+        try await transition(id, now: now, allowed: [.dead, .cancelled]) { db, nowMS in
+            try db.execute(
+                sql: """
+                    UPDATE deliveries SET status = 'pending', due_at = ?, schedule_step = 0, escalated = 0,
+                        updated_at = ? WHERE id = ?
+                    """,
+                arguments: [nowMS, nowMS, id]
+            )
+        }
+    }
+
+    public func cancel(id: String, now: Date) async throws(StoreError) -> TransitionOutcome {
+        try await transition(id, now: now, allowed: [.pending, .dead]) { db, nowMS in
+            try db.execute(
+                sql: "UPDATE deliveries SET status = 'cancelled', due_at = NULL, updated_at = ? WHERE id = ?",
+                arguments: [nowMS, id]
+            )
+        }
+    }
+
+    public func acknowledge(id: String, now: Date) async throws(StoreError) -> TransitionOutcome {
+        try await transition(id, now: now, allowed: [.pending, .inFlight, .delivered, .acknowledged]) { db, nowMS in
+            try db.execute(
+                sql: """
+                    UPDATE deliveries SET status = 'acknowledged', due_at = NULL, lease_owner = NULL,
+                        acknowledged_at = COALESCE(acknowledged_at, ?), updated_at = ?
+                    WHERE id = ?
+                    """,
+                arguments: [nowMS, nowMS, id]
+            )
+        }
+    }
+
+    public func counts() async throws(StoreError) -> [DeliveryStatus: Int] {
+        try await reading("count deliveries") { db in
+            var counts: [DeliveryStatus: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status") {
+                if let status = DeliveryStatus(rawValue: row["status"]) { counts[status] = row["n"] }
+            }
+            return counts
+        }
+    }
+
+    public func forgetKeys(acceptedBefore date: Date) async throws(StoreError) -> Int {
+        try await writing("forget old idempotency keys") { db in
+            try db.execute(
+                sql: "UPDATE deliveries SET caller_key = NULL WHERE caller_key IS NOT NULL AND created_at < ?",
+                arguments: [date.storeMilliseconds]
+            )
+            return db.changesCount
+        }
+    }
+
+    // MARK: helpers
+
+    private func transition(
+        _ id: String,
+        now: Date,
+        allowed: Set<DeliveryStatus>,
+        _ change: @escaping @Sendable (Database, Int64) throws -> Void
+    ) async throws(StoreError) -> TransitionOutcome {
+        try await writing("change delivery \(id)") { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "SELECT \(Self.columns) FROM deliveries WHERE id = ?",
+                    arguments: [id]
+                )
+            else { return .notFound }
+            let current = try Self.delivery(row)
+            guard allowed.contains(current.status) else { return .conflict(current.status) }
+            try change(db, now.storeMilliseconds)
+            guard
+                let updated = try Row.fetchOne(
+                    db,
+                    sql: "SELECT \(Self.columns) FROM deliveries WHERE id = ?",
+                    arguments: [id]
+                )
+            else { return .notFound }
+            return .changed(try Self.delivery(updated))
+        }
+    }
+
+    private static func encode(_ headers: [DeliveryHeader]) throws -> String {
+        String(decoding: try JSONEncoder().encode(headers), as: UTF8.self)
+    }
+
+    private static func delivery(_ row: Row) throws -> Delivery {
+        let statusText: String = row["status"]
+        guard let status = DeliveryStatus(rawValue: statusText) else {
+            throw StoreError(.corrupt, "delivery \(row["id"] as String) has an unknown status '\(statusText)'")
+        }
+        let headersText: String = row["headers"]
+        let headers: [DeliveryHeader]
+        do {
+            headers = try JSONDecoder().decode([DeliveryHeader].self, from: Data(headersText.utf8))
+        } catch {
+            throw StoreError(.corrupt, "delivery \(row["id"] as String) has unreadable headers", underlying: error)
+        }
+        let due = (row["due_at"] as Int64?).map(Date.init(storeMilliseconds:))
+        return Delivery(
+            id: row["id"],
+            upstream: row["upstream"],
+            method: row["method"],
+            path: row["path"],
+            headers: headers,
+            body: row["body"],
+            idempotencyKey: row["idempotency_key"],
+            requireAck: row["require_ack"],
+            status: status,
+            attemptCount: row["attempt_count"],
+            scheduleStep: row["schedule_step"],
+            nextAttemptAt: status == .inFlight ? nil : due,
+            createdAt: Date(storeMilliseconds: row["created_at"]),
+            updatedAt: Date(storeMilliseconds: row["updated_at"]),
+            deliveredAt: (row["delivered_at"] as Int64?).map(Date.init(storeMilliseconds:)),
+            acknowledgedAt: (row["acknowledged_at"] as Int64?).map(Date.init(storeMilliseconds:)),
+            lastError: row["last_error"],
+            escalated: row["escalated"],
+            leaseOwner: row["lease_owner"],
+            leaseExpiresAt: status == .inFlight ? due : nil
+        )
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import GRDB
+
+/// The embedded store: one SQLite database file in WAL mode, opened and migrated on init.
+///
+/// Durability: `synchronous = FULL`, so every commit fsyncs the write-ahead log before it
+/// returns and a committed delivery survives a crash of the process *and* of the machine
+/// (power loss). Concurrent accepts share one commit through ``DeliveryIntake``, which is
+/// what keeps that affordable. Readers never block the writer (WAL).
+///
+/// ```swift
+/// let store = try SQLiteStore(path: "./belay-data/belay.db")
+/// let intake = DeliveryIntake(store: store)
+/// ```
+public final class SQLiteStore: Sendable {
+    let pool: DatabasePool
+    /// The database file.
+    public let path: String
+
+    /// Opens (creating it and its folder if needed) and migrates the database at `path`.
+    public init(path: String) throws(StoreError) {
+        self.path = path
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(.open, "cannot create the folder \(folder)", underlying: error)
+        }
+        var configuration = Configuration()
+        configuration.label = "belay"
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw StoreError(.open, "cannot open the SQLite database at \(path)", underlying: error)
+        }
+        do {
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw StoreError(.migration, "cannot migrate the SQLite database at \(path)", underlying: error)
+        }
+    }
+
+    /// The migrations applied so far, oldest first.
+    public func appliedMigrations() throws(StoreError) -> [String] {
+        do {
+            return try pool.read { db in try Self.migrator.appliedMigrations(db) }
+        } catch {
+            throw StoreError(.io, "cannot read the applied migrations", underlying: error)
+        }
+    }
+
+    /// Every migration, in order. A released migration is never edited; add a new one.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-deliveries") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE deliveries (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        upstream TEXT NOT NULL,
+                        method TEXT NOT NULL,
+                        path TEXT NOT NULL,
+                        headers TEXT NOT NULL,
+                        body BLOB,
+                        idempotency_key TEXT NOT NULL,
+                        caller_key TEXT,
+                        fingerprint TEXT NOT NULL,
+                        require_ack INTEGER NOT NULL,
+                        status TEXT NOT NULL,
+                        attempt_count INTEGER NOT NULL DEFAULT 0,
+                        schedule_step INTEGER NOT NULL DEFAULT 0,
+                        due_at INTEGER,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        delivered_at INTEGER,
+                        acknowledged_at INTEGER,
+                        last_error TEXT,
+                        escalated INTEGER NOT NULL DEFAULT 0,
+                        lease_owner TEXT
+                    );
+                    CREATE UNIQUE INDEX deliveries_caller_key ON deliveries(upstream, caller_key)
+                        WHERE caller_key IS NOT NULL;
+                    CREATE INDEX deliveries_due ON deliveries(upstream, due_at) WHERE due_at IS NOT NULL;
+                    CREATE INDEX deliveries_status ON deliveries(status, id);
+                    CREATE INDEX deliveries_upstream ON deliveries(upstream, id);
+                    CREATE TABLE delivery_attempts (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        delivery_id TEXT NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+                        number INTEGER NOT NULL,
+                        started_at INTEGER NOT NULL,
+                        duration_ms INTEGER NOT NULL,
+                        endpoint TEXT,
+                        status_code INTEGER,
+                        error_class TEXT,
+                        decision TEXT NOT NULL
+                    );
+                    CREATE INDEX delivery_attempts_delivery ON delivery_attempts(delivery_id, seq);
+                    """
+            )
+        }
+        return migrator
+    }
+
+    /// Runs `body` in a write transaction, turning database errors into ``StoreError``.
+    func writing<T: Sendable>(
+        _ what: String,
+        _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws(StoreError) -> T {
+        do {
+            return try await pool.write(body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.io, "cannot \(what)", underlying: error)
+        }
+    }
+
+    /// Runs `body` on a reader, turning database errors into ``StoreError``.
+    func reading<T: Sendable>(
+        _ what: String,
+        _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws(StoreError) -> T {
+        do {
+            return try await pool.read(body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.io, "cannot \(what)", underlying: error)
+        }
+    }
+}
+
+extension Date {
+    /// Milliseconds since 1970, as the SQLite schema stores instants.
+    var storeMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1_000).rounded()) }
+
+    init(storeMilliseconds: Int64) {
+        self.init(timeIntervalSince1970: Double(storeMilliseconds) / 1_000)
+    }
+}

@@ -1,0 +1,301 @@
+import Foundation
+import Testing
+
+@testable import BelayStore
+
+/// A fresh database per test, removed afterwards.
+func withStore<T>(_ body: (SQLiteStore) async throws -> T) async throws -> T {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("belay-store-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let store = try SQLiteStore(path: folder.appendingPathComponent("belay.db").path)
+    return try await body(store)
+}
+
+let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+func newDelivery(
+    _ id: String,
+    upstream: String = "pay",
+    key: String? = nil,
+    fingerprint: String = "f1",
+    requireAck: Bool = false,
+    at: Date = t0
+) -> NewDelivery {
+    NewDelivery(
+        id: id,
+        upstream: upstream,
+        method: "POST",
+        path: "/v1/orders",
+        headers: [DeliveryHeader(name: "Content-Type", value: "application/json")],
+        body: Data(#"{"order":1}"#.utf8),
+        idempotencyKey: key ?? "gen-\(id)",
+        keyFromCaller: key != nil,
+        fingerprint: fingerprint,
+        requireAck: requireAck,
+        notBefore: at,
+        createdAt: at
+    )
+}
+
+extension AcceptOutcome {
+    var delivery: Delivery? {
+        switch self {
+        case .accepted(let delivery), .repeated(let delivery): delivery
+        case .keyReused, .keyInFlight: nil
+        }
+    }
+}
+
+@Suite struct SQLiteDeliveryStoreTests {
+    @Test func anAcceptedDeliveryReadsBackWhole() async throws {
+        try await withStore { store in
+            let outcomes = try await store.insert([newDelivery("dlv_1")])
+            guard case .accepted(let accepted) = outcomes.first else {
+                Issue.record("not accepted: \(outcomes)")
+                return
+            }
+            #expect(accepted.status == .pending)
+            let (stored, attempts) = try #require(try await store.delivery(id: "dlv_1"))
+            #expect(stored == accepted)
+            #expect(stored.headers == [DeliveryHeader(name: "Content-Type", value: "application/json")])
+            #expect(stored.body == Data(#"{"order":1}"#.utf8))
+            #expect(stored.nextAttemptAt == t0)
+            #expect(attempts.isEmpty)
+            #expect(try await store.delivery(id: "dlv_missing") == nil)
+        }
+    }
+
+    @Test func aCallerKeyRepeatsTheFirstAcceptOrIsRefusedWithAnotherPayload() async throws {
+        try await withStore { store in
+            _ = try await store.insert([newDelivery("dlv_1", key: "k1", fingerprint: "a")])
+            let outcomes = try await store.insert([
+                newDelivery("dlv_2", key: "k1", fingerprint: "a"),
+                newDelivery("dlv_3", key: "k1", fingerprint: "b"),
+                newDelivery("dlv_4", upstream: "ship", key: "k1", fingerprint: "b"),
+                newDelivery("dlv_5", key: "k2", fingerprint: "a"),
+                newDelivery("dlv_6", key: "k2", fingerprint: "a"),
+            ])
+            #expect(outcomes[0].delivery?.id == "dlv_1")
+            guard case .repeated = outcomes[0] else { throw Failure("expected repeated") }
+            #expect(outcomes[1] == .keyReused(existingID: "dlv_1"))
+            guard case .accepted = outcomes[2] else { throw Failure("a key is scoped to its upstream") }
+            guard case .accepted = outcomes[3] else { throw Failure("expected accepted") }
+            // The same key twice in one batch: the second repeats the first.
+            guard case .repeated(let repeated) = outcomes[4], repeated.id == "dlv_5" else {
+                throw Failure("expected dlv_5 repeated")
+            }
+            #expect(try await store.counts() == [.pending: 3])
+        }
+    }
+
+    @Test func forgottenKeysAcceptAgain() async throws {
+        try await withStore { store in
+            _ = try await store.insert([newDelivery("dlv_1", key: "k1", at: t0)])
+            _ = try await store.insert([newDelivery("dlv_2", key: "k2", at: t0.addingTimeInterval(100))])
+            #expect(try await store.forgetKeys(acceptedBefore: t0.addingTimeInterval(50)) == 1)
+            let again = try await store.insert([
+                newDelivery("dlv_3", key: "k1", fingerprint: "z"), newDelivery("dlv_4", key: "k2", fingerprint: "z"),
+            ])
+            guard case .accepted = again[0] else { throw Failure("k1 was forgotten") }
+            #expect(again[1] == .keyReused(existingID: "dlv_2"))
+        }
+    }
+
+    @Test func claimsOnlyWhatIsDueUpToEachUpstreamsLimitOldestFirst() async throws {
+        try await withStore { store in
+            _ = try await store.insert([
+                newDelivery("dlv_1", at: t0.addingTimeInterval(2)),
+                newDelivery("dlv_2", at: t0.addingTimeInterval(1)),
+                newDelivery("dlv_3", at: t0.addingTimeInterval(3)),
+                newDelivery("dlv_4", at: t0.addingTimeInterval(60)),
+                newDelivery("dlv_5", upstream: "ship", at: t0),
+            ])
+            let now = t0.addingTimeInterval(10)
+            let lease = now.addingTimeInterval(30)
+            let claimed = try await store.claim(limits: ["pay": 2], now: now, leaseUntil: lease, owner: "w1")
+            #expect(claimed.map(\.delivery.id) == ["dlv_2", "dlv_1"])
+            #expect(claimed.allSatisfy { $0.reason == .due && $0.delivery.status == .inFlight })
+            #expect(claimed.allSatisfy { $0.delivery.leaseOwner == "w1" && $0.delivery.leaseExpiresAt == lease })
+            let next = try await store.claim(limits: ["pay": 5], now: now, leaseUntil: lease, owner: "w2")
+            #expect(next.map(\.delivery.id) == ["dlv_3"])
+            #expect(try await store.nextDue(upstreams: ["pay"]) == t0.addingTimeInterval(40))
+            #expect(try await store.nextDue(upstreams: ["ship"]) == t0)
+            #expect(try await store.nextDue(upstreams: []) == nil)
+        }
+    }
+
+    @Test func anExpiredLeaseIsTakenOverAndTheOldOwnerIsFencedOut() async throws {
+        try await withStore { store in
+            _ = try await store.insert([newDelivery("dlv_1")])
+            let first = try await store.claim(
+                limits: ["pay": 1],
+                now: t0,
+                leaseUntil: t0.addingTimeInterval(30),
+                owner: "crashed"
+            )
+            #expect(first.count == 1)
+            #expect(
+                try await store.claim(limits: ["pay": 1], now: t0.addingTimeInterval(29), leaseUntil: t0, owner: "w2")
+                    .isEmpty
+            )
+            let taken = try await store.claim(
+                limits: ["pay": 1],
+                now: t0.addingTimeInterval(30),
+                leaseUntil: t0.addingTimeInterval(60),
+                owner: "w2"
+            )
+            #expect(taken.map(\.reason) == [.leaseExpired])
+            let late = DeliveryOutcome(
+                status: .delivered,
+                attempt: nil,
+                nextAttemptAt: nil,
+                lastError: nil,
+                escalated: false,
+                at: t0
+            )
+            #expect(try await store.finish(id: "dlv_1", owner: "crashed", outcome: late) == false)
+            #expect(try await store.finish(id: "dlv_1", owner: "w2", outcome: late) == true)
+            #expect(try await store.delivery(id: "dlv_1")?.0.status == .delivered)
+        }
+    }
+
+    @Test func finishingRecordsTheAttemptAndTheNextTime() async throws {
+        try await withStore { store in
+            _ = try await store.insert([newDelivery("dlv_1")])
+            _ = try await store.claim(limits: ["pay": 1], now: t0, leaseUntil: t0.addingTimeInterval(30), owner: "w")
+            let attempt = DeliveryAttempt(
+                number: 1,
+                startedAt: t0,
+                durationMilliseconds: 12,
+                endpoint: "127.0.0.1:9",
+                statusCode: 503,
+                errorClass: nil,
+                decision: "retry in 5s"
+            )
+            let outcome = DeliveryOutcome(
+                status: .pending,
+                attempt: attempt,
+                nextAttemptAt: t0.addingTimeInterval(5),
+                lastError: "HTTP 503",
+                escalated: false,
+                at: t0
+            )
+            #expect(try await store.finish(id: "dlv_1", owner: "w", outcome: outcome))
+            let (delivery, attempts) = try #require(try await store.delivery(id: "dlv_1"))
+            #expect(delivery.status == .pending)
+            #expect(delivery.attemptCount == 1 && delivery.scheduleStep == 1)
+            #expect(delivery.nextAttemptAt == t0.addingTimeInterval(5))
+            #expect(delivery.lastError == "HTTP 503")
+            #expect(delivery.leaseOwner == nil)
+            #expect(attempts == [attempt])
+            // A wait for an open breaker is not an attempt.
+            _ = try await store.claim(
+                limits: ["pay": 1],
+                now: t0.addingTimeInterval(5),
+                leaseUntil: t0.addingTimeInterval(35),
+                owner: "w"
+            )
+            let wait = DeliveryOutcome(
+                status: .pending,
+                attempt: nil,
+                nextAttemptAt: t0.addingTimeInterval(30),
+                lastError: nil,
+                escalated: false,
+                at: t0.addingTimeInterval(5)
+            )
+            #expect(try await store.finish(id: "dlv_1", owner: "w", outcome: wait))
+            let after = try #require(try await store.delivery(id: "dlv_1"))
+            #expect(after.0.attemptCount == 1 && after.1.count == 1 && after.0.lastError == "HTTP 503")
+        }
+    }
+
+    @Test func aDeliveredOneAwaitingItsAckIsClaimedAgainWhenTheWaitEnds() async throws {
+        try await withStore { store in
+            _ = try await store.insert([newDelivery("dlv_1", requireAck: true)])
+            _ = try await store.claim(limits: ["pay": 1], now: t0, leaseUntil: t0.addingTimeInterval(30), owner: "w")
+            let delivered = DeliveryOutcome(
+                status: .delivered,
+                attempt: nil,
+                nextAttemptAt: t0.addingTimeInterval(3_600),
+                lastError: nil,
+                escalated: false,
+                at: t0
+            )
+            #expect(try await store.finish(id: "dlv_1", owner: "w", outcome: delivered))
+            let stored = try #require(try await store.delivery(id: "dlv_1")?.0)
+            #expect(stored.deliveredAt == t0)
+            let overdue = try await store.claim(
+                limits: ["pay": 1],
+                now: t0.addingTimeInterval(3_600),
+                leaseUntil: t0.addingTimeInterval(3_630),
+                owner: "w"
+            )
+            #expect(overdue.map(\.reason) == [.ackOverdue])
+            // The ack arriving during the re-delivery wins; the worker's write is fenced out.
+            guard case .changed(let acked) = try await store.acknowledge(id: "dlv_1", now: t0.addingTimeInterval(3_601))
+            else { throw Failure("ack refused") }
+            #expect(acked.status == .acknowledged && acked.acknowledgedAt == t0.addingTimeInterval(3_601))
+            #expect(try await store.finish(id: "dlv_1", owner: "w", outcome: delivered) == false)
+            #expect(try await store.nextDue(upstreams: ["pay"]) == nil)
+        }
+    }
+
+    @Test func operatorTransitionsFollowTheStatus() async throws {
+        try await withStore { store in
+            _ = try await store.insert([newDelivery("dlv_1"), newDelivery("dlv_2")])
+            #expect(try await store.retry(id: "dlv_1", now: t0) == .conflict(.pending))
+            #expect(try await store.cancel(id: "dlv_missing", now: t0) == .notFound)
+            guard case .changed(let cancelled) = try await store.cancel(id: "dlv_1", now: t0) else {
+                throw Failure("cancel refused")
+            }
+            #expect(cancelled.status == .cancelled && cancelled.nextAttemptAt == nil)
+            #expect(try await store.acknowledge(id: "dlv_1", now: t0) == .conflict(.cancelled))
+            guard case .changed(let replayed) = try await store.retry(id: "dlv_1", now: t0.addingTimeInterval(9)) else {
+                throw Failure("retry refused")
+            }
+            #expect(replayed.status == .pending && replayed.nextAttemptAt == t0.addingTimeInterval(9))
+            _ = try await store.claim(limits: ["pay": 5], now: t0, leaseUntil: t0.addingTimeInterval(30), owner: "w")
+            #expect(try await store.cancel(id: "dlv_2", now: t0) == .conflict(.inFlight))
+            try await store.release(owner: "w", now: t0.addingTimeInterval(1))
+            let released = try #require(try await store.delivery(id: "dlv_2")?.0)
+            #expect(released.status == .pending && released.nextAttemptAt == t0.addingTimeInterval(1))
+        }
+    }
+
+    @Test func pagesWalkNewestFirstWithACursor() async throws {
+        try await withStore { store in
+            _ = try await store.insert((1...7).map { newDelivery("dlv_\($0)", upstream: $0 % 2 == 0 ? "ship" : "pay") })
+            var seen: [String] = []
+            var cursor: String?
+            repeat {
+                let page = try await store.deliveries(DeliveryQuery(cursor: cursor, limit: 3))
+                seen += page.deliveries.map(\.id)
+                cursor = page.nextCursor
+            } while cursor != nil
+            #expect(seen == (1...7).reversed().map { "dlv_\($0)" })
+            let ship = try await store.deliveries(DeliveryQuery(upstream: "ship"))
+            #expect(ship.deliveries.map(\.id) == ["dlv_6", "dlv_4", "dlv_2"] && ship.nextCursor == nil)
+            let pending = try await store.deliveries(DeliveryQuery(status: .dead))
+            #expect(pending.deliveries.isEmpty)
+        }
+    }
+
+    @Test func whatWasCommittedIsThereAfterReopening() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("belay-store-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("nested/belay.db").path
+        do {
+            let store = try SQLiteStore(path: path)
+            _ = try await store.insert([newDelivery("dlv_1")])
+            #expect(try store.appliedMigrations() == [BelayStore.latestMigration])
+        }
+        let reopened = try SQLiteStore(path: path)
+        #expect(try reopened.appliedMigrations() == [BelayStore.latestMigration])
+        #expect(try await reopened.delivery(id: "dlv_1")?.0.status == .pending)
+    }
+}
+
+struct Failure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
