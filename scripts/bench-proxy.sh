@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Proxy benchmark: an nginx origin answering a small JSON body on 127.0.0.1, then wrk
+# through (a) nginx as a keep-alive reverse proxy and (b) `belay serve` (release build,
+# default policy: timeouts, retry, breaker on), rounds alternating A B A B in one run.
+# Prints requests/s, p50/p99 latency and the proxy's CPU µs per request (from /proc) for
+# both, and the ratios. Everything listens on 127.0.0.1 and stops by itself.
+#
+# Usage: scripts/bench-proxy.sh            (DURATION=10s CONNECTIONS=32 ROUNDS=2 to change)
+# Needs nginx and wrk (installed with apt-get when missing and running as root).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+duration="${DURATION:-10s}"
+connections="${CONNECTIONS:-32}"
+rounds="${ROUNDS:-2}"
+origin_port=18181
+nginx_proxy_port=18182
+belay_port=18183
+
+for tool in nginx wrk; do
+    if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
+        if [ "$(id -u)" = 0 ]; then
+            echo "installing $tool..." >&2
+            apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null
+        else
+            echo "error: $tool is needed (apt-get install $tool)" >&2
+            exit 2
+        fi
+    fi
+done
+nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+nginx_conf() { # name port body
+    cat > "$work/$1.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $work/$1.pid;
+error_log $work/$1.error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $work/$1.body;
+    proxy_temp_path $work/$1.proxy;
+    fastcgi_temp_path $work/$1.fastcgi;
+    uwsgi_temp_path $work/$1.uwsgi;
+    scgi_temp_path $work/$1.scgi;
+    keepalive_requests 1000000;
+    $3
+    server { listen 127.0.0.1:$2; $4 }
+}
+CONF
+}
+
+nginx_conf origin "$origin_port" "" 'location / { default_type application/json; return 200 "{\"ok\":true,\"id\":\"ch_1\",\"amount\":1000}"; }'
+nginx_conf proxy "$nginx_proxy_port" "upstream origin { server 127.0.0.1:$origin_port; keepalive 64; }" \
+    'location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }'
+
+"$nginx_bin" -c "$work/origin.conf" & pids+=($!)
+"$nginx_bin" -c "$work/proxy.conf" & nginx_pid=$!; pids+=($nginx_pid)
+
+echo "building belay (release)..." >&2
+(cd "$root" && swift build -c release --product belay >"$work/build.log" 2>&1) || { cat "$work/build.log" >&2; exit 1; }
+cat > "$work/belay.yaml" <<YAML
+server: { listen: "127.0.0.1:$belay_port" }
+upstreams:
+  origin:
+    endpoints: ["http://127.0.0.1:$origin_port"]
+YAML
+"$root/.build/release/belay" serve --config "$work/belay.yaml" --log-level warning --log-format json >"$work/belay.log" 2>&1 &
+belay_pid=$!; pids+=($belay_pid)
+
+wait_for() { for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "error: $1 did not answer" >&2; exit 1; }
+wait_for "http://127.0.0.1:$nginx_proxy_port/v1/charges"
+wait_for "http://127.0.0.1:$belay_port/proxy/origin/v1/charges"
+
+ticks="$(getconf CLK_TCK)"
+cpu_ticks() { # pid and its children: utime + stime
+    local total=0
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        [ -r "/proc/$pid/stat" ] || continue
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+to_ms() { # wrk latency like 1.23ms / 456.00us / 1.01s -> ms
+    awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 } else { sub(/s$/, "", v); print v * 1000 } }'
+}
+run() { # label url pid -> "rps p50ms p99ms cpu_us_per_request"
+    local before after out requests
+    before="$(cpu_ticks "$3")"
+    out="$(wrk -t2 -c"$connections" -d"$duration" --latency "$2")"
+    after="$(cpu_ticks "$3")"
+    requests="$(echo "$out" | awk '/requests in/ {print $1}')"
+    local rps p50 p99 errors
+    rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')"
+    p50="$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')")"
+    p99="$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")"
+    errors="$(echo "$out" | awk '/Non-2xx/ {print $NF}')"
+    [ -z "$errors" ] || echo "warning: $1 had $errors non-2xx answers" >&2
+    awk -v r="$rps" -v a="$p50" -v b="$p99" -v t="$((after - before))" -v hz="$ticks" -v n="$requests" \
+        'BEGIN { printf "%.0f %.3f %.3f %.1f\n", r, a, b, (t / hz) * 1e6 / n }'
+}
+
+printf "%-7s %-6s %10s %9s %9s %13s\n" round proxy "req/s" "p50 ms" "p99 ms" "CPU µs/req" >&2
+results_a=(); results_b=()
+for round in $(seq 1 "$rounds"); do
+    a="$(run nginx "http://127.0.0.1:$nginx_proxy_port/v1/charges" "$nginx_pid")"
+    printf "%-7s %-6s %10s %9s %9s %13s\n" "$round" nginx $a >&2
+    b="$(run belay "http://127.0.0.1:$belay_port/proxy/origin/v1/charges" "$belay_pid")"
+    printf "%-7s %-6s %10s %9s %9s %13s\n" "$round" belay $b >&2
+    results_a+=("$a"); results_b+=("$b")
+done
+
+mean() { printf "%s\n" "$@" | awk -v col="$COL" '{ s += $col; n++ } END { printf "%.3f", s / n }'; }
+summary() {
+    local name="$1"; shift
+    COL=1 rps="$(mean "$@")"; COL=2 p50="$(mean "$@")"; COL=3 p99="$(mean "$@")"; COL=4 cpu="$(mean "$@")"
+    echo "$name $rps $p50 $p99 $cpu"
+}
+sa="$(summary nginx "${results_a[@]}")"
+sb="$(summary belay "${results_b[@]}")"
+echo
+echo "| proxy | req/s | p50 ms | p99 ms | CPU µs/request |"
+echo "|:--|--:|--:|--:|--:|"
+for s in "$sa" "$sb"; do
+    set -- $s
+    printf "| %s | %.0f | %.3f | %.3f | %.1f |\n" "$1" "$2" "$3" "$4" "$5"
+done
+set -- $sa; a_rps=$2; a_cpu=$5
+set -- $sb; b_rps=$2; b_cpu=$5
+awk -v ar="$a_rps" -v br="$b_rps" -v ac="$a_cpu" -v bc="$b_cpu" 'BEGIN {
+    printf "\nbelay / nginx: %.2fx the requests/s (target >= 0.7), %.2fx the CPU per request (target <= 2)\n", br / ar, bc / ac }'
+echo "($rounds rounds of $duration each, $connections connections, wrk -t2; $(date -u '+%Y-%m-%d %H:%M UTC'))"
