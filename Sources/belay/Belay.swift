@@ -16,7 +16,7 @@ struct BelayCommand: AsyncParsableCommand {
             Start with `belay demo` to watch it work, then `belay check-config` and `belay serve`.
             """,
         version: BelayGateway.version,
-        subcommands: [Serve.self, CheckConfig.self, Demo.self]
+        subcommands: [Serve.self, CheckConfig.self, Demo.self, Deliveries.self]
     )
 }
 

@@ -1,3 +1,4 @@
+import BelayGateway
 import BelayTestUpstream
 import Foundation
 import NIOHTTP1
@@ -189,6 +190,33 @@ extension GatewayHarness {
             #expect(accepted.status == 202)
             let read = try await gateway.send(.GET, "/v1/deliveries", headers: [("Authorization", "Bearer reader-key")])
             #expect(read.status == 200)
+        }
+    }
+
+    @Test func theCLIClientRendersListsAndDeliveriesAsTables() async throws {
+        try await GatewayHarness.run(config: .pay()) { gateway in
+            let id = try #require(
+                try await gateway.queue(
+                    #"{"upstream":"pay","method":"POST","path":"/v1/orders","idempotency_key":"o-1"}"#
+                )
+                .problem?["id"] as? String
+            )
+            _ = try await gateway.delivery(id) { $0["status"] as? String == "delivered" }
+            let client = ManagementClient(baseURL: "http://127.0.0.1:\(gateway.port)/", apiKey: nil)
+            let list = DeliveryTable.list(try #require(try await client.get("/v1/deliveries").object))
+            let lines = list.split(separator: "\n")
+            #expect(lines.count == 2)
+            #expect(lines[0].hasPrefix("ID") && lines[0].contains("STATUS") && lines[0].contains("LAST ERROR"))
+            #expect(lines[1].hasPrefix(id) && lines[1].contains("delivered") && lines[1].contains("POST /v1/orders"))
+            let shown = DeliveryTable.show(try #require(try await client.get("/v1/deliveries/\(id)").object))
+            #expect(shown.contains("idempotency key o-1"))
+            #expect(shown.contains("require ack     no"))
+            #expect(shown.contains("HTTP 200") && shown.contains("delivered (HTTP 200)"))
+            // The attempt row starts with its number (JSON numbers are not flags).
+            #expect(shown.split(separator: "\n").last?.hasPrefix("1 ") == true)
+            let missing = try await client.post("/v1/deliveries/dlv_nope/retry")
+            #expect(missing.status == 404 && missing.problemSummary.hasPrefix("not-found: "))
+            #expect(DeliveryTable.list(["deliveries": [Any]()]) == "no deliveries")
         }
     }
 }

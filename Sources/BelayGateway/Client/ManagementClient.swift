@@ -1,0 +1,64 @@
+import AsyncHTTPClient
+public import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Calls a running gateway's management API (what `belay deliveries …` uses).
+///
+/// ```swift
+/// let client = ManagementClient(baseURL: "http://127.0.0.1:8080", apiKey: nil)
+/// let answer = try await client.get("/v1/deliveries?status=dead")
+/// ```
+public struct ManagementClient: Sendable {
+    /// An answer: the status and the JSON body, parsed when it is JSON.
+    public struct Answer: Sendable {
+        /// The HTTP status.
+        public var status: Int
+        /// The raw body.
+        public var body: Data
+
+        /// The body as a JSON object, if it is one.
+        public var object: [String: Any]? {
+            (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
+        }
+
+        /// A one-line description of a problem+json answer.
+        public var problemSummary: String {
+            guard let problem = object else { return "HTTP \(status)" }
+            let code = problem["code"] as? String ?? "HTTP \(status)"
+            let detail = problem["detail"] as? String ?? ""
+            return "\(code): \(detail)"
+        }
+    }
+
+    /// The gateway's base URL, e.g. `http://127.0.0.1:8080`.
+    public var baseURL: String
+    /// The API key sent as `Authorization: Bearer …`, if the gateway has consumers.
+    public var apiKey: String?
+
+    /// Creates a client.
+    public init(baseURL: String, apiKey: String?) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.apiKey = apiKey
+    }
+
+    /// `GET path`.
+    public func get(_ path: String) async throws -> Answer {
+        try await call(.GET, path)
+    }
+
+    /// `POST path` with no body.
+    public func post(_ path: String) async throws -> Answer {
+        try await call(.POST, path)
+    }
+
+    private func call(_ method: HTTPMethod, _ path: String) async throws -> Answer {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        request.headers.add(name: "Accept", value: "application/json")
+        if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        return Answer(status: Int(response.status.code), body: Data(body.readableBytesView))
+    }
+}

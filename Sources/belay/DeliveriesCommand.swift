@@ -1,0 +1,121 @@
+import ArgumentParser
+import BelayGateway
+import Foundation
+
+struct Deliveries: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Inspect and operate the durable delivery queue of a running gateway.",
+        discussion: """
+            Talks to a running `belay serve` over its management API. Set the API key with
+            --api-key or BELAY_API_KEY when the gateway has consumers configured.
+
+            Examples:
+              belay deliveries list --status dead
+              belay deliveries show dlv_0194f2a1c3b2…
+              belay deliveries retry dlv_0194f2a1c3b2…
+            """,
+        subcommands: [List.self, Show.self, Retry.self, Cancel.self, Ack.self]
+    )
+
+    typealias Answer = ManagementClient.Answer
+
+    struct Connection: ParsableArguments {
+        @Option(help: "The gateway's base URL.")
+        var url: String = "http://127.0.0.1:8080"
+
+        @Option(help: "The API key (default: $BELAY_API_KEY).")
+        var apiKey: String?
+
+        var client: ManagementClient {
+            ManagementClient(baseURL: url, apiKey: apiKey ?? ProcessInfo.processInfo.environment["BELAY_API_KEY"])
+        }
+
+        /// Calls the gateway; prints a problem and exits 1 unless it answered 2xx.
+        func call(_ body: (ManagementClient) async throws -> Answer) async throws -> Answer {
+            let answer: Answer
+            do {
+                answer = try await body(client)
+            } catch {
+                printError("cannot reach the gateway at \(url): \(error)")
+                throw ExitCode(1)
+            }
+            guard (200..<300).contains(answer.status) else {
+                printError(answer.problemSummary)
+                throw ExitCode(1)
+            }
+            return answer
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List deliveries, newest first.")
+
+        @OptionGroup var connection: Connection
+        @Option(help: "Only this status: pending, in_flight, delivered, acknowledged, dead, cancelled.")
+        var status: String?
+        @Option(help: "Only this upstream.")
+        var upstream: String?
+        @Option(help: "How many (1–500).")
+        var limit: Int = 50
+        @Option(help: "Continue from a previous page's cursor.")
+        var cursor: String?
+
+        func run() async throws {
+            var query = ["limit=\(limit)"]
+            if let status { query.append("status=\(status)") }
+            if let upstream { query.append("upstream=\(upstream)") }
+            if let cursor { query.append("cursor=\(cursor)") }
+            let path = "/v1/deliveries?" + query.joined(separator: "&")
+            let answer = try await connection.call { try await $0.get(path) }
+            print(DeliveryTable.list(answer.object ?? [:]))
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one delivery and every attempt.")
+
+        @OptionGroup var connection: Connection
+        @Argument(help: "The delivery's id.") var id: String
+
+        func run() async throws {
+            let answer = try await connection.call { try await $0.get("/v1/deliveries/\(id)") }
+            print(DeliveryTable.show(answer.object ?? [:]))
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Replay a dead or cancelled delivery now.")
+
+        @OptionGroup var connection: Connection
+        @Argument(help: "The delivery's id.") var id: String
+
+        func run() async throws {
+            let answer = try await connection.call { try await $0.post("/v1/deliveries/\(id)/retry") }
+            print("\(id): \(answer.object?["status"] as? String ?? "?")")
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel a pending or dead delivery.")
+
+        @OptionGroup var connection: Connection
+        @Argument(help: "The delivery's id.") var id: String
+
+        func run() async throws {
+            let answer = try await connection.call { try await $0.post("/v1/deliveries/\(id)/cancel") }
+            print("\(id): \(answer.object?["status"] as? String ?? "?")")
+        }
+    }
+
+    struct Ack: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Acknowledge a delivery.")
+
+        @OptionGroup var connection: Connection
+        @Argument(help: "The delivery's id.") var id: String
+
+        func run() async throws {
+            let answer = try await connection.call { try await $0.post("/v1/deliveries/\(id)/ack") }
+            print("\(id): \(answer.object?["status"] as? String ?? "?")")
+        }
+    }
+}
