@@ -143,7 +143,8 @@ final class GatedStore: DeliveryStore {
     { [] }
     func finish(id: String, owner: String, outcome: DeliveryOutcome) async throws(StoreError) -> Bool { false }
     func release(owner: String, now: Date) async throws(StoreError) {}
-    func nextDue(upstreams: [String]) async throws(StoreError) -> Date? { nil }
+    func releaseAbandoned(now: Date) async throws(StoreError) -> Int { 0 }
+    func nextDue(upstreams: [String], owner: String) async throws(StoreError) -> Date? { nil }
     func delivery(id: String) async throws(StoreError) -> (Delivery, [DeliveryAttempt])? { nil }
     func deliveries(_ query: DeliveryQuery) async throws(StoreError) -> DeliveryPage {
         DeliveryPage(deliveries: [], nextCursor: nil)

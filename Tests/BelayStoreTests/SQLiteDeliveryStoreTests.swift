@@ -118,9 +118,11 @@ extension AcceptOutcome {
             #expect(claimed.allSatisfy { $0.delivery.leaseOwner == "w1" && $0.delivery.leaseExpiresAt == lease })
             let next = try await store.claim(limits: ["pay": 5], now: now, leaseUntil: lease, owner: "w2")
             #expect(next.map(\.delivery.id) == ["dlv_3"])
-            #expect(try await store.nextDue(upstreams: ["pay"]) == t0.addingTimeInterval(40))
-            #expect(try await store.nextDue(upstreams: ["ship"]) == t0)
-            #expect(try await store.nextDue(upstreams: []) == nil)
+            // w1's and w2's leases end at t0+40s; dlv_4 is due at t0+60s.
+            #expect(try await store.nextDue(upstreams: ["pay"], owner: "w9") == t0.addingTimeInterval(40))
+            #expect(try await store.nextDue(upstreams: ["pay"], owner: "w1") == t0.addingTimeInterval(40))
+            #expect(try await store.nextDue(upstreams: ["ship"], owner: "w1") == t0)
+            #expect(try await store.nextDue(upstreams: [], owner: "w1") == nil)
         }
     }
 
@@ -236,7 +238,7 @@ extension AcceptOutcome {
             else { throw Failure("ack refused") }
             #expect(acked.status == .acknowledged && acked.acknowledgedAt == t0.addingTimeInterval(3_601))
             #expect(try await store.finish(id: "dlv_1", owner: "w", outcome: delivered) == false)
-            #expect(try await store.nextDue(upstreams: ["pay"]) == nil)
+            #expect(try await store.nextDue(upstreams: ["pay"], owner: "w") == nil)
         }
     }
 
@@ -277,6 +279,28 @@ extension AcceptOutcome {
             #expect(ship.deliveries.map(\.id) == ["dlv_6", "dlv_4", "dlv_2"] && ship.nextCursor == nil)
             let pending = try await store.deliveries(DeliveryQuery(status: .dead))
             #expect(pending.deliveries.isEmpty)
+        }
+    }
+
+    @Test func oneProcessAtATimeAndItsAbandonedLeasesResumeAtOnce() async throws {
+        try await withStore { store in
+            #expect {
+                _ = try SQLiteStore(path: store.path)
+            } throws: { error in
+                (error as? StoreError)?.code == .open && "\(error)".contains("another process")
+            }
+            _ = try await store.insert([newDelivery("dlv_1"), newDelivery("dlv_2")])
+            _ = try await store.claim(
+                limits: ["pay": 1],
+                now: t0,
+                leaseUntil: t0.addingTimeInterval(3_600),
+                owner: "crashed"
+            )
+            #expect(try await store.releaseAbandoned(now: t0.addingTimeInterval(1)) == 1)
+            let resumed = try #require(try await store.delivery(id: "dlv_1")?.0)
+            #expect(resumed.status == .pending && resumed.leaseOwner == nil)
+            #expect(resumed.nextAttemptAt == t0.addingTimeInterval(1))
+            #expect(try await store.releaseAbandoned(now: t0) == 0)
         }
     }
 

@@ -82,6 +82,17 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
     }
 
     public func run() async throws {
+        do {
+            let resumed = try await store.releaseAbandoned(now: wall.now())
+            if resumed > 0 {
+                logger.notice(
+                    "resuming deliveries a previous run left in flight",
+                    metadata: ["belay.count": "\(resumed)"]
+                )
+            }
+        } catch {
+            logger.error("could not resume abandoned deliveries", metadata: ["belay.error": "\(error)"])
+        }
         let stopping = Mutex(false)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
@@ -154,7 +165,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
             }
         }
         do {
-            if let due = try await store.nextDue(upstreams: ready) { wake = min(wake, max(due, now)) }
+            if let due = try await store.nextDue(upstreams: ready, owner: owner) { wake = min(wake, max(due, now)) }
         } catch {
             logger.error("could not read the next due delivery", metadata: ["belay.error": "\(error)"])
         }

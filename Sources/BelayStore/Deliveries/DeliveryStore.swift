@@ -34,8 +34,16 @@ public protocol DeliveryStore: Sendable {
     /// when the calling task is cancelled.
     func release(owner: String, now: Date) async throws(StoreError)
 
-    /// The earliest time anything of these upstreams becomes due (nil: nothing waits).
-    func nextDue(upstreams: [String]) async throws(StoreError) -> Date?
+    /// Returns to `pending` (due at `now`) every lease no running worker can hold, and
+    /// says how many. A store used by one process at a time (SQLite, enforced by a lock)
+    /// releases every lease when a worker starts, so a restart after a crash resumes at
+    /// once; a shared database releases none (another instance may hold them) and relies
+    /// on leases expiring.
+    func releaseAbandoned(now: Date) async throws(StoreError) -> Int
+
+    /// The earliest time anything of these upstreams becomes due (nil: nothing waits),
+    /// not counting the leases `owner` holds (it learns of those when they finish).
+    func nextDue(upstreams: [String], owner: String) async throws(StoreError) -> Date?
 
     /// One delivery and its attempts, oldest first.
     func delivery(id: String) async throws(StoreError) -> (Delivery, [DeliveryAttempt])?

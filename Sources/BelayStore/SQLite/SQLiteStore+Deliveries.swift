@@ -171,15 +171,33 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
-    public func nextDue(upstreams: [String]) async throws(StoreError) -> Date? {
+    public func releaseAbandoned(now: Date) async throws(StoreError) -> Int {
+        // This process holds the database's exclusive lock: no other worker can hold a lease.
+        try await writing("release abandoned leases") { db in
+            let nowMS = now.storeMilliseconds
+            try db.execute(
+                sql: """
+                    UPDATE deliveries SET status = 'pending', lease_owner = NULL, due_at = ?, updated_at = ?
+                    WHERE status = 'in_flight'
+                    """,
+                arguments: [nowMS, nowMS]
+            )
+            return db.changesCount
+        }
+    }
+
+    public func nextDue(upstreams: [String], owner: String) async throws(StoreError) -> Date? {
         guard !upstreams.isEmpty else { return nil }
         return try await reading("find the next due delivery") { db in
             var earliest: Int64?
             for upstream in upstreams {
                 let due = try Int64.fetchOne(
                     db,
-                    sql: "SELECT MIN(due_at) FROM deliveries WHERE upstream = ? AND due_at IS NOT NULL",
-                    arguments: [upstream]
+                    sql: """
+                        SELECT MIN(due_at) FROM deliveries
+                        WHERE upstream = ? AND due_at IS NOT NULL AND (lease_owner IS NULL OR lease_owner != ?)
+                        """,
+                    arguments: [upstream, owner]
                 )
                 if let due { earliest = min(earliest ?? due, due) }
             }

@@ -1,6 +1,12 @@
 import Foundation
 import GRDB
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The embedded store: one SQLite database file in WAL mode, opened and migrated on init.
 ///
 /// Durability: `synchronous = FULL`, so every commit fsyncs the write-ahead log before it
@@ -16,8 +22,14 @@ public final class SQLiteStore: Sendable {
     let pool: DatabasePool
     /// The database file.
     public let path: String
+    /// The open `<path>.lock` file whose exclusive lock marks this process as the database's
+    /// only user; the kernel drops the lock when the process dies, even by SIGKILL.
+    private let lockDescriptor: Int32
 
     /// Opens (creating it and its folder if needed) and migrates the database at `path`.
+    ///
+    /// One process at a time: a second one gets ``StoreError/Code/open`` (several gateway
+    /// instances share work through PostgreSQL, not one SQLite file).
     public init(path: String) throws(StoreError) {
         self.path = path
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -26,6 +38,19 @@ public final class SQLiteStore: Sendable {
         } catch {
             throw StoreError(.open, "cannot create the folder \(folder)", underlying: error)
         }
+        let descriptor = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw StoreError(.open, "cannot create the lock file \(path).lock (errno \(errno))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw StoreError(
+                .open,
+                "another process is using the SQLite database at \(path); run one gateway per SQLite file, "
+                    + "or share a PostgreSQL database"
+            )
+        }
+        self.lockDescriptor = descriptor
         var configuration = Configuration()
         configuration.label = "belay"
         configuration.busyMode = .timeout(10)
@@ -35,13 +60,19 @@ public final class SQLiteStore: Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
+            close(descriptor)
             throw StoreError(.open, "cannot open the SQLite database at \(path)", underlying: error)
         }
         do {
             try Self.migrator.migrate(pool)
         } catch {
+            close(descriptor)
             throw StoreError(.migration, "cannot migrate the SQLite database at \(path)", underlying: error)
         }
+    }
+
+    deinit {
+        close(lockDescriptor)
     }
 
     /// The migrations applied so far, oldest first.

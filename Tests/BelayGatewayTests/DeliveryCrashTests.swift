@@ -1,0 +1,218 @@
+import AsyncHTTPClient
+import BelayTestUpstream
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `belay` binary, when `swift build` has built it from the current sources.
+enum BelayBinary {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let path = root.appendingPathComponent(".build/debug/belay").path
+
+    /// Whether the binary exists and is newer than every source file (`swift test` does
+    /// not rebuild executables; `swift build` and `.ci/run` do).
+    static var isFresh: Bool {
+        guard let built = modified(path) else { return false }
+        let sources = root.appendingPathComponent("Sources")
+        guard let files = FileManager.default.enumerator(atPath: sources.path) else { return false }
+        for case let file as String in files where file.hasSuffix(".swift") {
+            if let changed = modified(sources.appendingPathComponent(file).path), changed > built { return false }
+        }
+        return true
+    }
+
+    private static func modified(_ path: String) -> Date? {
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+func freeLoopbackPort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+    }
+    guard bound == 0 else { throw CancellationError() }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// What the clients of one crash run share.
+final class CrashRun: Sendable {
+    let accepted = Mutex<Set<Int>>([])
+    let next = Mutex(0)
+    let killed = Mutex(false)
+    let deliveredAtKill = Mutex(0)
+    let remaining = Mutex<[Int]>([])
+}
+
+@Suite(.serialized) struct DeliveryCrashTests: Sendable {
+    /// Starts `belay serve` and waits until it answers `/healthz`.
+    func startGateway(config: String, port: Int, client: HTTPClient) async throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: BelayBinary.path)
+        process.arguments = ["serve", "--config", config, "--log-format", "json", "--log-level", "error"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<500 {
+            if let response = try? await client.execute(
+                HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"),
+                timeout: .seconds(1)
+            ), response.status == .ok {
+                return process
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        process.terminate()
+        throw CancellationError()
+    }
+
+    /// Queues one delivery with `key`; true when the gateway answered 202.
+    func queue(_ index: Int, port: Int, client: HTTPClient) async -> Bool {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/deliveries")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Idempotency-Key", value: "crash-\(index)")
+        request.body = .bytes(
+            ByteBuffer(
+                string: #"{"upstream":"sink","method":"POST","path":"/orders/\#(index)","body":{"i":\#(index)}}"#
+            )
+        )
+        // Short: a request caught by the kill may hang on its pooled connection.
+        guard let response = try? await client.execute(request, timeout: .seconds(2)) else { return false }
+        _ = try? await response.body.collect(upTo: 1 << 16)
+        return response.status == .accepted
+    }
+
+    @Test(
+        .enabled(if: BelayBinary.isFresh, "needs .build/debug/belay built from the current sources: run swift build"),
+        .timeLimit(.minutes(2))
+    )
+    func aSIGKILLWhileAcceptingAndDeliveringLosesNothingThatGotA202() async throws {
+        let total = 2_000
+        let killAfter = 800
+        var logger = Logger(label: "crash-test")
+        logger.logLevel = .critical
+        let upstream = TestUpstream(logger: logger)
+        // Slow enough that a backlog of accepted, undelivered deliveries exists at the kill.
+        upstream.setBehavior(UpstreamBehavior(latencyMilliseconds: 10))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("belay-crash-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let upstreams = ServiceGroup(
+            configuration: .init(services: [.init(service: upstream)], gracefulShutdownSignals: [], logger: logger)
+        )
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await upstreams.run() }
+            let port = try freeLoopbackPort()
+            let config = folder.appendingPathComponent("belay.yaml").path
+            try """
+            server: { listen: "127.0.0.1:\(port)" }
+            storage: { url: "sqlite:\(folder.path)/data/belay.db" }
+            upstreams:
+              sink:
+                endpoints: ["\(await upstream.baseURL())"]
+                idempotency: { header: "Idempotency-Key" }
+            deliveries: { schedule: [0s, 100ms, 200ms, 500ms, 1s, 2s, 5s], concurrency: 16 }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+
+            // Phase 1: 32 clients queue deliveries; the gateway is killed with SIGKILL
+            // once 800 have been accepted, while it still accepts and delivers.
+            var gateway = try await startGateway(config: config, port: port, client: client)
+            let run = CrashRun()
+            let victim = gateway.processIdentifier
+            await withTaskGroup(of: Void.self) { clients in
+                for _ in 0..<32 {
+                    clients.addTask {
+                        while !run.killed.withLock({ $0 }) {
+                            let index = run.next.withLock { value -> Int in
+                                defer { value += 1 }
+                                return value
+                            }
+                            guard index < total else { return }
+                            guard await queue(index, port: port, client: client) else { continue }
+                            let count = run.accepted.withLock { set in
+                                set.insert(index)
+                                return set.count
+                            }
+                            if count == killAfter {
+                                kill(victim, SIGKILL)
+                                run.deliveredAtKill.withLock { $0 = upstream.requests.count }
+                                run.killed.withLock { $0 = true }
+                            }
+                        }
+                    }
+                }
+            }
+            gateway.waitUntilExit()
+            #expect(gateway.terminationReason == .uncaughtSignal)
+            let acceptedBeforeKill = run.accepted.withLock { $0.count }
+            #expect(acceptedBeforeKill >= killAfter)
+            // The kill interrupted delivery: some accepted deliveries had not arrived yet.
+            #expect(run.deliveredAtKill.withLock { $0 } < acceptedBeforeKill)
+
+            // Phase 2: restart on the same database and queue, from a new client, what never
+            // got a 202 (a request cut off by the kill is repeated with its key, as a
+            // client would).
+            let retryClient = HTTPClient(eventLoopGroupProvider: .singleton)
+            gateway = try await startGateway(config: config, port: port, client: retryClient)
+            defer {
+                gateway.terminate()
+                gateway.waitUntilExit()
+            }
+            let missed = (0..<total).filter { index in !run.accepted.withLock { $0.contains(index) } }
+            run.remaining.withLock { $0 = missed }
+            await withTaskGroup(of: Void.self) { clients in
+                for _ in 0..<32 {
+                    clients.addTask {
+                        while let index = run.remaining.withLock({ $0.popLast() }) {
+                            var ok = false
+                            for _ in 0..<3 where !ok { ok = await queue(index, port: port, client: retryClient) }
+                            if ok { run.accepted.withLock { _ = $0.insert(index) } }
+                        }
+                    }
+                }
+            }
+            try await retryClient.shutdown()
+            #expect(run.accepted.withLock { $0.count } == total)
+
+            // Every delivery that got a 202 reaches the upstream, counted by idempotency key.
+            let expected = Set(run.accepted.withLock { $0 }.map { "crash-\($0)" })
+            var received = Set<String>()
+            for _ in 0..<3_000 {
+                received = Set(upstream.requests.compactMap { $0.headers["idempotency-key"] })
+                if expected.isSubset(of: received) { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let missing = expected.subtracting(received)
+            #expect(missing.isEmpty, "\(missing.count) accepted deliveries never reached the upstream")
+            let arrivals = upstream.requests.count
+            // At-least-once: a delivery in flight at the kill may arrive twice, never zero times.
+            #expect(arrivals >= expected.count)
+
+            await upstreams.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+        try await client.shutdown()
+    }
+}
