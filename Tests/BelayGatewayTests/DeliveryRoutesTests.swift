@@ -137,6 +137,30 @@ extension GatewayHarness {
         }
     }
 
+    @Test func whileTheBreakerIsOpenPendingDeliveriesSayTheyWaitWithoutSpendingAttempts() async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 2, window: 60s, break: 60s }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            gateway.upstreams[0].setBehavior(.always(503))
+            var ids: [String] = []
+            for index in 0..<2 {
+                let answer = try await gateway.queue(#"{"upstream":"pay","method":"PUT","path":"/v1/\#(index)"}"#)
+                ids.append(answer.problem?["id"] as? String ?? "")
+            }
+            // Both fail once; the breaker opens; neither is tried again for the break.
+            let held = try await gateway.delivery(ids[0]) { $0["waiting"] is String }
+            let waiting = held["waiting"] as? String ?? ""
+            #expect(waiting.hasPrefix("pay's circuit breaker is open; attempts resume in about "))
+            #expect(held["status"] as? String == "pending" && held["attempt_count"] as? Int == 1)
+            let list = try await gateway.send(.GET, "/v1/deliveries?status=pending")
+            let rows = list.problem?["deliveries"] as? [[String: Any]] ?? []
+            #expect(rows.count == 2 && rows.allSatisfy { $0["waiting"] is String })
+            #expect(gateway.upstreams[0].requests.count == 2)
+        }
+    }
+
     @Test func aRequiredAckIsRecorded() async throws {
         try await GatewayHarness.run(config: .pay()) { gateway in
             let id = try #require(

@@ -5,8 +5,9 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct GatewayDemoTests {
     @Test func theDemoShowsRetriesFailoverAndStaleAnswersWithNoFailureReachingTheApplication() async throws {
         let lines = Mutex<[String]>([])
-        let tallies = try await GatewayDemo(requestsPerUpstream: 20) { line in lines.withLock { $0.append(line) } }
+        let report = try await GatewayDemo(requestsPerUpstream: 20) { line in lines.withLock { $0.append(line) } }
             .run()
+        let tallies = report.upstreams
         let payments = try #require(tallies["payments"])
         let shipping = try #require(tallies["shipping"])
         let rates = try #require(tallies["rates"])
@@ -18,5 +19,11 @@ import Testing
         let output = lines.withLock { $0 }.joined(separator: "\n")
         #expect(output.contains("rates: closed → open"))
         #expect(output.contains("the application saw 0 failures"))
+        // The queue: every order delivered despite the warehouse's outage, one key each.
+        let deliveries = report.deliveries
+        #expect(deliveries.queued == 10 && deliveries.delivered == 10)
+        #expect(deliveries.attempts > deliveries.delivered)
+        #expect(deliveries.arrivals == deliveries.attempts)
+        #expect(deliveries.distinctKeys == 10)
     }
 }

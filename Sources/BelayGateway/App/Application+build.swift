@@ -39,9 +39,10 @@ public func buildApplication(
     // A lease outlives the longest call an upstream's policy allows.
     let longest = config.upstreams.map(\.policy.totalTimeout).max() ?? .seconds(10)
     workerConfiguration.lease = longest + .seconds(20)
+    let sender = UpstreamDeliverySender(clients: gateway.clients)
     let worker = DeliveryWorker(
         store: store,
-        sender: UpstreamDeliverySender(clients: gateway.clients),
+        sender: sender,
         planner: DeliveryPlanner(config.deliveries),
         configuration: workerConfiguration,
         upstreams: config.upstreams.map(\.name),
@@ -49,7 +50,13 @@ public func buildApplication(
         alert: { alerter.raise($0) },
         logger: logger
     )
-    let deliveries = DeliveryService(store: store, config: config, wall: wall, wake: { worker.wake() })
+    let deliveries = DeliveryService(
+        store: store,
+        config: config,
+        wall: wall,
+        wake: { worker.wake() },
+        pause: { sender.pause(of: $0) }
+    )
 
     let router = Router(context: GatewayRequestContext.self)
     router.add(middleware: ProxyResponder(gateway: gateway))

@@ -32,7 +32,7 @@ public enum DeliveryTable {
             ("idempotency key", "idempotency_key"), ("require ack", "require_ack"), ("attempts", "attempt_count"),
             ("created", "created_at"), ("updated", "updated_at"), ("next attempt", "next_attempt_at"),
             ("delivered", "delivered_at"), ("acknowledged", "acknowledged_at"), ("last error", "last_error"),
-            ("lease until", "lease_expires_at"),
+            ("lease until", "lease_expires_at"), ("waiting", "waiting"),
         ]
         var lines: [String] = []
         for (label, key) in fields {

@@ -1,3 +1,4 @@
+import Belay
 import BelayHTTP
 public import BelayStore
 public import Foundation
@@ -40,19 +41,32 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
     let config: GatewayConfig
     let wall: WallClock<C>
     let wake: @Sendable () -> Void
+    let pause: @Sendable (String) -> Duration?
 
-    /// - Parameter wake: called after an accept, so a worker looks for due work at once.
+    /// - Parameters:
+    ///   - wake: called after an accept, so a worker looks for due work at once.
+    ///   - pause: how long an upstream's deliveries are held (its breaker is open), shown
+    ///     on its pending deliveries as `waiting`.
     public init(
         store: any DeliveryStore,
         config: GatewayConfig,
         wall: WallClock<C>,
-        wake: @escaping @Sendable () -> Void = {}
+        wake: @escaping @Sendable () -> Void = {},
+        pause: @escaping @Sendable (String) -> Duration? = { _ in nil }
     ) {
         self.store = store
         self.intake = DeliveryIntake(store: store)
         self.config = config
         self.wall = wall
         self.wake = wake
+        self.pause = pause
+    }
+
+    /// Why a pending delivery is not being sent now, if its upstream holds it.
+    private func waiting(_ delivery: Delivery) -> String? {
+        guard delivery.status == .pending, let held = pause(delivery.upstream) else { return nil }
+        return "\(delivery.upstream)'s circuit breaker is open; attempts resume in about "
+            + "\(max(Int(held.inSeconds.rounded(.up)), 1)) s, without spending this delivery's attempts"
     }
 
     /// `POST /v1/deliveries`: 202 once the delivery is durable.
@@ -124,7 +138,9 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
             guard let (delivery, attempts) = try await store.delivery(id: id) else {
                 return notFound(id, requestID: requestID)
             }
-            return .json(200, DeliveryView.full(delivery, attempts: attempts))
+            var view = DeliveryView.full(delivery, attempts: attempts)
+            if let waiting = waiting(delivery) { view["waiting"] = waiting }
+            return .json(200, view)
         } catch {
             return storeFailure(error, requestID: requestID)
         }
@@ -154,7 +170,12 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
         }
         do {
             let page = try await store.deliveries(query)
-            var body: [String: Any] = ["deliveries": page.deliveries.map(DeliveryView.summary)]
+            let views = page.deliveries.map { delivery in
+                var view = DeliveryView.summary(delivery)
+                if let waiting = waiting(delivery) { view["waiting"] = waiting }
+                return view
+            }
+            var body: [String: Any] = ["deliveries": views]
             body["next_cursor"] = page.nextCursor ?? NSNull()
             return .json(200, body)
         } catch {

@@ -50,9 +50,31 @@ public struct GatewayDemo: Sendable {
         public var upstreamFailures = 0
     }
 
-    /// Runs the demo and returns each upstream's tally.
+    /// What the durable delivery part of the demo saw.
+    public struct DeliveryTally: Sendable, Hashable {
+        /// Deliveries queued (each answered 202 once durable).
+        public var queued = 0
+        /// Deliveries that reached `delivered`.
+        public var delivered = 0
+        /// Attempts made in all.
+        public var attempts = 0
+        /// Requests the warehouse received.
+        public var arrivals = 0
+        /// Distinct idempotency keys among them (one per order: one effect each).
+        public var distinctKeys = 0
+    }
+
+    /// What the demo saw: each proxied upstream's tally and the deliveries'.
+    public struct Report: Sendable {
+        /// Per proxied upstream.
+        public var upstreams: [String: Tally]
+        /// The durable deliveries.
+        public var deliveries: DeliveryTally
+    }
+
+    /// Runs the demo and returns what it saw.
     @discardableResult
-    public func run() async throws -> [String: Tally] {
+    public func run() async throws -> Report {
         var logger = Logger(label: "belay.demo")
         logger.logLevel = .critical
         let healthy = TestUpstream(logger: logger)
@@ -63,6 +85,9 @@ public struct GatewayDemo: Sendable {
         flaky.setBehavior(UpstreamBehavior(statuses: [200, 503, 200, 200, 503, 200, 502, 200, 200], repeats: true))
         primaryDown.setBehavior(.down)
         rates.setBehavior(UpstreamBehavior(body: #"{"EUR":1.08,"GBP":0.86}"#))
+        let warehouse = TestUpstream(logger: logger)
+        // Down for its first 12 calls, then back.
+        warehouse.setBehavior(UpstreamBehavior(statuses: Array(repeating: 503, count: 12), status: 201))
         let scenarios = [
             Scenario(name: "catalog", story: "healthy", upstreams: [healthy], policy: ""),
             Scenario(
@@ -91,9 +116,16 @@ public struct GatewayDemo: Sendable {
         let events = DemoEventCounter()
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
-            let tallies = try await drive(scenarios, rates: rates, client: client, events: events, logger: logger)
+            let report = try await drive(
+                scenarios,
+                rates: rates,
+                warehouse: warehouse,
+                client: client,
+                events: events,
+                logger: logger
+            )
             try await client.shutdown()
-            return tallies
+            return report
         } catch {
             try? await client.shutdown()
             throw error
@@ -103,12 +135,13 @@ public struct GatewayDemo: Sendable {
     private func drive(
         _ scenarios: [Scenario],
         rates: TestUpstream,
+        warehouse: TestUpstream,
         client: HTTPClient,
         events: DemoEventCounter,
         logger: Logger
-    ) async throws -> [String: Tally] {
+    ) async throws -> Report {
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for upstream in scenarios.flatMap(\.upstreams) {
+            for upstream in scenarios.flatMap(\.upstreams) + [warehouse] {
                 group.addTask { try await upstream.run() }
             }
             var yaml = "server: { listen: \"127.0.0.1:0\" }\nupstreams:\n"
@@ -118,6 +151,17 @@ public struct GatewayDemo: Sendable {
                 yaml += "  \(scenario.name):\n    endpoints: [\(endpoints.joined(separator: ", "))]\n"
                 for line in scenario.policy.split(separator: "\n") { yaml += "    \(line)\n" }
             }
+            // The queue's upstream: one call per attempt, and a demo-speed schedule (the
+            // default is 0s, 5s, 5m, 20m, 4h, 1d).
+            yaml += """
+                  warehouse:
+                    endpoints: ["\(await warehouse.baseURL())"]
+                    retry: { max_attempts: 1 }
+                    circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 6, window: 10s, break: 300ms }
+                    idempotency: { header: "Idempotency-Key" }
+                deliveries: { schedule: [0s, 200ms, 400ms, 800ms, 1s, 2s], notify_after: 3 }
+
+                """
             var config = try ConfigLoader(environment: [:]).load(yaml: yaml)
             // The demo's queue lives in a throwaway folder, removed at the end.
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -129,15 +173,20 @@ public struct GatewayDemo: Sendable {
             let app = try buildApplication(config: config, logger: logger, eventSink: events) { port in
                 portContinuation.yield(port)
             }
-            group.addTask { try await app.run() }
+            // Stopped gracefully at the end, so deliveries in flight finish cleanly.
+            let gateway = ServiceGroup(
+                configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [], logger: logger)
+            )
+            group.addTask { try await gateway.run() }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { throw CancellationError() }
             defer { group.cancelAll() }
 
-            print("Belay demo: the gateway listens on 127.0.0.1:\(port) in front of 4 simulated upstreams")
+            print("Belay demo: the gateway listens on 127.0.0.1:\(port) in front of 5 simulated upstreams")
             for scenario in scenarios {
                 print("  \(scenario.name.padded(10)) \(scenario.story)")
             }
+            print("  \("warehouse".padded(10)) takes orders through the durable queue; down for its first 12 calls")
             print("")
             print(
                 "Sending \(requestsPerUpstream) requests to each, as an application would: GET http://127.0.0.1:\(port)/proxy/<upstream>/…"
@@ -179,8 +228,80 @@ public struct GatewayDemo: Sendable {
                 tallies[scenario.name] = tally
             }
             report(tallies, scenarios: scenarios.map(\.name), events: events)
-            return tallies
+            let deliveries = try await queueOrders(port: port, warehouse: warehouse, client: client)
+            await gateway.triggerGracefulShutdown()
+            return Report(upstreams: tallies, deliveries: deliveries)
         }
+    }
+
+    /// Queues orders for the warehouse through `POST /v1/deliveries` and waits until the
+    /// queue has delivered them all (bounded), then says what happened.
+    private func queueOrders(port: Int, warehouse: TestUpstream, client: HTTPClient) async throws -> DeliveryTally {
+        let orders = 10
+        let base = "http://127.0.0.1:\(port)"
+        print("")
+        print("Queueing \(orders) orders for the warehouse: POST \(base)/v1/deliveries, one Idempotency-Key each")
+        var tally = DeliveryTally()
+        var ids: [String] = []
+        for order in 1...orders {
+            var request = HTTPClientRequest(url: "\(base)/v1/deliveries")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "Idempotency-Key", value: "order-\(order)")
+            request.body = .bytes(
+                ByteBuffer(
+                    string: #"{"upstream":"warehouse","method":"POST","path":"/v1/orders","body":{"order":\#(order)}}"#
+                )
+            )
+            let response = try await client.execute(request, timeout: .seconds(30))
+            let body = try await response.body.collect(upTo: 1 << 16)
+            if response.status == .accepted,
+                let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
+                let id = object["id"] as? String
+            {
+                ids.append(id)
+                tally.queued += 1
+            }
+        }
+        print("  \(tally.queued) answered 202 Accepted, each only once it was on disk")
+        var page: [String: Any] = [:]
+        for _ in 0..<300 {
+            let response = try await client.execute(
+                HTTPClientRequest(url: "\(base)/v1/deliveries?upstream=warehouse"),
+                timeout: .seconds(30)
+            )
+            let body = try await response.body.collect(upTo: 1 << 20)
+            page = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
+            let deliveries = page["deliveries"] as? [[String: Any]] ?? []
+            tally.delivered = deliveries.filter { $0["status"] as? String == "delivered" }.count
+            tally.attempts = deliveries.compactMap { $0["attempt_count"] as? Int }.reduce(0, +)
+            if tally.delivered == ids.count { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let arrivals = warehouse.requests
+        tally.arrivals = arrivals.count
+        tally.distinctKeys = Set(arrivals.compactMap { $0.headers["idempotency-key"] }).count
+        print("")
+        print(DeliveryTable.list(page))
+        if let first = ids.first {
+            let response = try await client.execute(
+                HTTPClientRequest(url: "\(base)/v1/deliveries/\(first)"),
+                timeout: .seconds(30)
+            )
+            let body = try await response.body.collect(upTo: 1 << 20)
+            if let delivery = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] {
+                print("")
+                print("One of them, with every attempt and the decision Belay took (GET /v1/deliveries/\(first)):")
+                print(DeliveryTable.show(delivery).split(separator: "\n").map { "  \($0)" }.joined(separator: "\n"))
+            }
+        }
+        print("")
+        print(
+            "Deliveries: \(tally.queued) queued, \(tally.delivered) delivered after \(tally.attempts) attempts; "
+                + "the warehouse received \(tally.arrivals) requests carrying \(tally.distinctKeys) distinct "
+                + "idempotency keys: one effect per order."
+        )
+        return tally
     }
 
     private func report(_ tallies: [String: Tally], scenarios: [String], events: DemoEventCounter) {
