@@ -157,6 +157,19 @@ import Testing
         }
     }
 
+    @Test(arguments: ["9999999999999999d", "99999999999999999999s", "36501d"])
+    func anOutOfRangeBelayTimeoutIs400(value: String) async throws {
+        try await GatewayHarness.run(config: .pay()) { gateway in
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: [("Belay-Timeout", value)])
+            #expect(answer.status == 400)
+            #expect(answer.code == "invalid-request")
+            #expect(answer.problem?["field"] as? String == "Belay-Timeout")
+            #expect(gateway.upstreams[0].requests.isEmpty)
+            // The gateway is still serving.
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/x").status == 200)
+        }
+    }
+
     @Test func anOutageOpensTheBreakerThenOneProbeClosesIt() async throws {
         let policy = """
             retry: { max_attempts: 1 }

@@ -101,14 +101,22 @@ extension Gateway {
 
         var budget: Duration?
         if let value = request.headers[HTTPField.Name("Belay-Timeout")!] {
-            guard let parsed = ConfigDuration.parse(value), parsed > .zero else {
+            switch ConfigDuration.read(value) {
+            case .success(let parsed) where parsed > .zero:
+                budget = parsed
+            case .failure(.outOfRange):
+                return refuse(
+                    .invalidRequest,
+                    "Belay-Timeout is out of range: at most 36500d (got '\(value)')",
+                    field: "Belay-Timeout"
+                )
+            case .success, .failure(.malformed):
                 return refuse(
                     .invalidRequest,
                     "Belay-Timeout must be a duration such as 1500ms or 2s (got '\(value)')",
                     field: "Belay-Timeout"
                 )
             }
-            budget = parsed
         }
 
         // The body: buffered when small and sized (retriable), streamed otherwise.
