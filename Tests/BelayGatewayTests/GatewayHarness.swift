@@ -46,6 +46,26 @@ struct GatewayHarness {
         return Answer(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
     }
 
+    /// Sends a request whose body is streamed in `chunks` with no declared length (chunked).
+    func sendStreamed(
+        _ method: HTTPMethod = .POST,
+        _ path: String,
+        headers: [(String, String)] = [],
+        chunks: [String],
+        timeout: TimeAmount = .seconds(30)
+    ) async throws -> Answer {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+        for chunk in chunks { continuation.yield(ByteBuffer(string: chunk)) }
+        continuation.finish()
+        request.body = .stream(stream, length: .unknown)
+        let response = try await client.execute(request, timeout: timeout)
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        return Answer(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+    }
+
     /// Starts `upstreamCount` test upstreams, then a gateway whose config `yaml(urls)` builds
     /// from their base URLs, runs `body`, and stops everything.
     static func run(

@@ -274,6 +274,35 @@ import Testing
         }
     }
 
+    @Test func aStreamedBodyGrowingPastMaxBodyIs413AndNotTheUpstreamsFault() async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 1, window: 60s, break: 60s }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy, server: "max_body: 1KiB")) { gateway in
+            // Within the limit, a chunked body streams through.
+            let small = try await gateway.sendStreamed(.POST, "/proxy/pay/v1/upload", chunks: ["abc", "def"])
+            #expect(small.status == 200)
+            #expect(gateway.upstreams[0].requests.last?.bodySize == 6)
+
+            // Past it: 413, three times (enough to eject the endpoint if it counted).
+            let chunks = Array(repeating: String(repeating: "x", count: 512), count: 6)
+            for _ in 0..<3 {
+                let answer = try await gateway.sendStreamed(.POST, "/proxy/pay/v1/upload", chunks: chunks)
+                #expect(answer.status == 413)
+                #expect(answer.code == "payload-too-large")
+                #expect(answer.problem?["upstream"] as? String == "pay")
+            }
+
+            // Neither the breaker nor outlier ejection counted it against the upstream.
+            let state = try await gateway.send(.GET, "/v1/upstreams/pay")
+            #expect(state.problem?["breaker"] as? String == "closed")
+            let endpoints = state.problem?["endpoints"] as? [[String: Any]]
+            #expect(endpoints?.first?["ejected"] as? Bool == false)
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/x").status == 200)
+        }
+    }
+
     @Test func largeBodiesStreamThroughBothWays() async throws {
         try await GatewayHarness.run(config: .pay(server: "max_body: 64MiB")) { gateway in
             let big = String(repeating: "x", count: 8 << 20)

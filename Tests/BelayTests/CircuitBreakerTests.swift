@@ -210,6 +210,23 @@ import Testing
         #expect(breaker.state == .closed)
     }
 
+    @Test func ignoredOutcomesAreNeitherCountedNorHoldAProbeSlot() async throws {
+        struct CallersFault: Error {}
+        let breaker = try breaker(.init(minimumThroughput: 1, breakDuration: .seconds(5)))
+        let pipeline = try ResiliencePipeline<Int>.Builder(clock: clock)
+            .circuitBreaker(breaker, isIgnored: { $0.error is CallersFault })
+            .build()
+        for _ in 0..<3 { _ = await pipeline.executeOutcome { _ in throw CallersFault() } }
+        #expect(breaker.state == .closed)
+
+        _ = await run(pipeline, failing: true)
+        clock.advance(by: .seconds(5))
+        _ = await pipeline.executeOutcome { _ in throw CallersFault() }  // the probe, ignored
+        #expect(breaker.state == .halfOpen)
+        #expect(try await run(pipeline, failing: false).get() == 1)  // its slot was given back
+        #expect(breaker.state == .closed)
+    }
+
     @Test func isolateAndReset() async throws {
         let events = RecordingEventSink()
         let breaker = try breaker(.init())

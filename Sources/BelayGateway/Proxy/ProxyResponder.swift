@@ -145,7 +145,7 @@ extension Gateway {
                 }
             }
         } else if declaredLength != nil || isChunked {
-            let limited = LimitedBody(base: request.body, limit: maxBody)
+            let limited = LimitedBody(request.body, limit: maxBody)
             body = .stream(.stream(limited, length: declaredLength.map { .known(Int64($0)) } ?? .unknown))
         }
 
@@ -244,6 +244,11 @@ extension Gateway {
                 )
             default: return (code, rejection.message, rejection.retryAfter)
             }
+        case let bodyError as RequestBodyError:
+            if bodyError.code == .tooLarge {
+                return (.payloadTooLarge, "the body exceeds server.max_body (\(bodyError.limit ?? 0) bytes)", nil)
+            }
+            return (.invalidRequest, "the request body could not be read", nil)
         case let failure as UpstreamFailure:
             if failure.kind == .timeout {
                 return (.timeout, "\(upstream) did not answer in time: \(failure.detail)", nil)
@@ -272,27 +277,4 @@ extension Gateway {
         guard trimmed.count >= 2, trimmed.hasPrefix("\""), trimmed.hasSuffix("\"") else { return trimmed }
         return String(trimmed.dropFirst().dropLast())
     }
-}
-
-/// A request body that fails once more than `limit` bytes have arrived.
-struct LimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
-    typealias Element = ByteBuffer
-    let base: Base
-    let limit: Int
-
-    struct TooLarge: Error {}
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var base: Base.AsyncIterator
-        var remaining: Int
-
-        mutating func next() async throws -> ByteBuffer? {
-            guard let chunk = try await base.next() else { return nil }
-            remaining -= chunk.readableBytes
-            if remaining < 0 { throw TooLarge() }
-            return chunk
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), remaining: limit) }
 }

@@ -141,7 +141,7 @@ public final class UpstreamClient: Sendable {
                         name: "\(policy.name)-retry"
                     )
                 )
-                .circuitBreaker(breaker, isFailure: Self.isFailure)
+                .circuitBreaker(breaker, isFailure: Self.isFailure, isIgnored: Self.isCallersFault)
                 .bulkhead(bulkhead)
             if let limiter { builder = builder.rateLimiter(limiter) }
             builder = builder.strategy(QuotaPacingStrategy(pacer: pacer, clock: clock, maxWait: policy.attemptTimeout))
@@ -165,6 +165,13 @@ public final class UpstreamClient: Sendable {
         case .success(let response): response.status.code >= 500
         case .failure: true
         }
+    }
+
+    /// The caller's request body failing is not the upstream's doing: the breaker ignores it.
+    static let isCallersFault: CircuitBreakerStrategy<UpstreamResponse, ContinuousClock>.OutcomePredicate = {
+        outcome in
+        if case .failure(let error) = outcome { return error is RequestBodyError }
+        return false
     }
 
     /// `Retry-After` (seconds or date), and for 429 the reset time of `RateLimit` headers:
@@ -304,6 +311,19 @@ public final class UpstreamClient: Sendable {
             )
             _ = health.record(endpoint: index, success: status.code < 500)
             return UpstreamResponse(status: status, headers: fields, body: body, endpoint: endpoint)
+        } catch let bodyError as RequestBodyError {
+            // The caller's body failed (too large, or the caller went away): sent, but not the
+            // endpoint's failure, so it is neither ejected nor counted by the breaker.
+            log.append(
+                AttemptRecord(
+                    number: context.attempt,
+                    endpoint: endpoint,
+                    status: nil,
+                    failure: nil,
+                    duration: start.duration(to: .now)
+                )
+            )
+            throw bodyError
         } catch {
             var failure = UpstreamFailure.classify(error, endpoint: endpoint)
             if let deadline = context.deadline, deadline.hasPassed(on: ContinuousClock()) {
