@@ -264,11 +264,23 @@ struct ScriptedResponder: RouterMiddleware {
         }
         let body =
             (200..<300).contains(answer.status)
-            ? behavior.body : #"{"error":"simulated \#(answer.status)"}"#
-        return Response(
-            status: HTTPResponse.Status(code: answer.status),
-            headers: fields,
-            body: .init(byteBuffer: ByteBuffer(string: body))
-        )
+            ? behavior.body : behavior.errorBody ?? #"{"error":"simulated \#(answer.status)"}"#
+        let bytes = ByteBuffer(string: body)
+        guard behavior.chunked else {
+            return Response(
+                status: HTTPResponse.Status(code: answer.status),
+                headers: fields,
+                body: .init(byteBuffer: bytes)
+            )
+        }
+        // No Content-Length: the body goes out in 64 KiB pieces, chunked.
+        let streamed = ResponseBody { writer in
+            var rest = bytes
+            while let piece = rest.readSlice(length: min(rest.readableBytes, 64 << 10)), piece.readableBytes > 0 {
+                try await writer.write(piece)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: HTTPResponse.Status(code: answer.status), headers: fields, body: streamed)
     }
 }

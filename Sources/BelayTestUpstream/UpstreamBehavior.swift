@@ -24,6 +24,10 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
     public var hang: Bool
     /// The body of 2xx answers. Default `{"ok":true}`.
     public var body: String
+    /// The body of other answers, if set. Default `{"error":"simulated <status>"}`.
+    public var errorBody: String?
+    /// Send the body in pieces without `Content-Length` (chunked). Default false.
+    public var chunked: Bool
     /// Answer 429 with `RateLimit` headers past `quota` requests per `quotaWindowSeconds`.
     public var quota: Int?
     /// The quota's window in seconds. Default 60.
@@ -41,6 +45,8 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         reset: Bool = false,
         hang: Bool = false,
         body: String = #"{"ok":true}"#,
+        errorBody: String? = nil,
+        chunked: Bool = false,
         quota: Int? = nil,
         quotaWindowSeconds: Int = 60
     ) {
@@ -54,6 +60,8 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         self.reset = reset
         self.hang = hang
         self.body = body
+        self.errorBody = errorBody
+        self.chunked = chunked
         self.quota = quota
         self.quotaWindowSeconds = quotaWindowSeconds
     }
@@ -72,6 +80,8 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         reset = try container.decodeIfPresent(Bool.self, forKey: .reset) ?? defaults.reset
         hang = try container.decodeIfPresent(Bool.self, forKey: .hang) ?? defaults.hang
         body = try container.decodeIfPresent(String.self, forKey: .body) ?? defaults.body
+        errorBody = try container.decodeIfPresent(String.self, forKey: .errorBody)
+        chunked = try container.decodeIfPresent(Bool.self, forKey: .chunked) ?? defaults.chunked
         quota = try container.decodeIfPresent(Int.self, forKey: .quota)
         quotaWindowSeconds =
             try container.decodeIfPresent(Int.self, forKey: .quotaWindowSeconds) ?? defaults.quotaWindowSeconds

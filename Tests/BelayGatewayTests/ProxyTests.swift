@@ -318,6 +318,58 @@ import Testing
         }
     }
 
+    @Test(arguments: [false, true])
+    func largeErrorAnswersPassThrough(chunked: Bool) async throws {
+        let policy = """
+            retry: { max_attempts: 2, base: 1ms, cap: 5ms }
+            circuit_breaker: { minimum_throughput: 100 }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            let big = String(repeating: "e", count: 2 << 20)
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(status: 404, errorBody: big, chunked: chunked))
+            let notFound = try await gateway.send(.GET, "/proxy/pay/v1/missing")
+            #expect(notFound.status == 404)
+            #expect(notFound.body.utf8.count == 2 << 20)
+            #expect(notFound.header("Belay-Attempts") == "1")
+
+            // A retried status too: the last answer reaches the caller whole.
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(status: 503, errorBody: big, chunked: chunked))
+            let unavailable = try await gateway.send(.GET, "/proxy/pay/v1/busy")
+            #expect(unavailable.status == 503)
+            #expect(unavailable.body.utf8.count == 2 << 20)
+            #expect(unavailable.header("Belay-Attempts") == "2")
+            #expect(unavailable.header("Content-Length") == (chunked ? nil : String(2 << 20)))
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func answersTooLargeToCacheStillReachTheCaller(chunked: Bool) async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            cache: { stale_if_error: 10m }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            let upstream = gateway.upstreams[0]
+            let big = String(repeating: "y", count: 2 << 20)
+            upstream.setBehavior(UpstreamBehavior(body: big, chunked: chunked), for: "/v1/big")
+            upstream.setBehavior(UpstreamBehavior(body: "small", chunked: chunked), for: "/v1/small")
+            let large = try await gateway.send(.GET, "/proxy/pay/v1/big")
+            #expect(large.status == 200)
+            let whole = large.body == big
+            #expect(whole, "got \(large.body.utf8.count) bytes")
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/small").body == "small")
+
+            // The small answer was cached, the large one was not.
+            upstream.setBehavior(.always(502), for: "/v1/big")
+            upstream.setBehavior(.always(502), for: "/v1/small")
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/big").status == 502)
+            let stale = try await gateway.send(.GET, "/proxy/pay/v1/small")
+            #expect(stale.status == 200)
+            #expect(stale.body == "small")
+            #expect(stale.header("Belay-Degraded")?.hasPrefix("stale; age=") == true)
+        }
+    }
+
     @Test func hopByHopHeadersAreStripped() async throws {
         try await GatewayHarness.run(config: .pay()) { gateway in
             _ = try await gateway.send(

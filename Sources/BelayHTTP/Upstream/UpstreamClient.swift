@@ -226,8 +226,13 @@ public final class UpstreamClient: Sendable {
         let cacheKey = request.method == .get && cache != nil ? cacheKey(request) : nil
         let log = AttemptLog()
         let sendable = request
+        // Answers a retry may discard are held in memory when they fit, and so are answers to cache.
+        let hold = Holding(
+            retriedStatuses: mayRepeat && !request.isStreamed ? policy.retryOn.statuses : [],
+            cacheable: cacheKey != nil
+        )
         let outcome = await pipeline.executeOutcome(correlationID: correlationID) { context in
-            try await self.attempt(sendable, context: context, log: log, buffer: cacheKey != nil)
+            try await self.attempt(sendable, context: context, log: log, hold: hold)
         }
         var result = UpstreamResult(outcome: outcome, staleAge: nil, attempts: log.records)
         guard let cache, let cacheKey else { return result }
@@ -258,12 +263,27 @@ public final class UpstreamClient: Sendable {
         request.path + (request.query.map { "?\($0)" } ?? "")
     }
 
+    /// The largest answer held in memory, to retry past it or to cache it; larger ones stream.
+    static let bufferLimit = 1 << 20
+
+    /// Which answers of a call are read into memory (when they fit in ``bufferLimit``).
+    struct Holding: Sendable {
+        /// Statuses the policy may retry on, discarding the answer.
+        var retriedStatuses: Set<Int>
+        /// Whether a 2xx answer may be stored in the stale-if-error cache.
+        var cacheable: Bool
+
+        func applies(to status: Int) -> Bool {
+            retriedStatuses.contains(status) || (cacheable && (200..<300).contains(status))
+        }
+    }
+
     /// One attempt: pick the endpoint, send, classify.
     private func attempt(
         _ request: UpstreamRequest,
         context: ResilienceContext,
         log: AttemptLog,
-        buffer: Bool
+        hold: Holding
     ) async throws -> UpstreamResponse {
         let order = health.order()
         let index = order[(context.attempt - 1) % order.count]
@@ -292,10 +312,14 @@ public final class UpstreamClient: Sendable {
             }
             let status = HTTPResponse.Status(code: Int(response.status.code))
             pacer.observe(RateLimitHeaders(fields))
-            let keepInMemory = status.code >= 300 || (buffer && (200..<300).contains(status.code))
             let body: UpstreamResponse.Body
-            if keepInMemory {
-                body = .buffered(try await response.body.collect(upTo: 1 << 20))
+            if hold.applies(to: status.code) {
+                let bodiless = request.method == .head || status.code == 204 || status.code == 304
+                body = try await .holding(
+                    response.body,
+                    declaredLength: bodiless ? 0 : fields[.contentLength].flatMap { Int($0) },
+                    upTo: Self.bufferLimit
+                )
             } else {
                 body = .stream(response.body)
             }
