@@ -63,6 +63,24 @@ import Testing
         }
     }
 
+    @Test func eachAttemptGoesToAnEndpointNotYetTriedEvenWhenOneIsEjected() async throws {
+        try await GatewayHarness.run(upstreams: 2, config: .pay(policy: "retry: { base: 1ms, cap: 5ms }")) {
+            gateway in
+            gateway.upstreams[0].setBehavior(.down)
+            var attempts: [String?] = []
+            for _ in 0..<4 {
+                let answer = try await gateway.send(.GET, "/proxy/pay/v1/balance")
+                #expect(answer.status == 200)
+                attempts.append(answer.header("Belay-Attempts"))
+            }
+            // The third call's first attempt ejects the primary (3 failures in a row); its
+            // second goes to the backup, not back to the primary. The fourth skips the primary.
+            #expect(attempts == ["2", "2", "2", "1"])
+            #expect(gateway.upstreams[0].requests.count == 3)
+            #expect(gateway.upstreams[1].requests.count == 4)
+        }
+    }
+
     @Test func postIsNotRetriedWithoutIdempotencyConfig() async throws {
         try await GatewayHarness.run(config: .pay(policy: "retry: { base: 1ms, cap: 5ms }")) { gateway in
             gateway.upstreams[0].setBehavior(.sequence([503]))

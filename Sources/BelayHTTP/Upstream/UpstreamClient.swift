@@ -285,8 +285,7 @@ public final class UpstreamClient: Sendable {
         log: AttemptLog,
         hold: Holding
     ) async throws -> UpstreamResponse {
-        let order = health.order()
-        let index = order[(context.attempt - 1) % order.count]
+        let index = log.chooseEndpoint(from: health.order())
         let endpoint = policy.endpoints[index]
         var outbound = HTTPClientRequest(url: endpoint.url(path: request.path, query: request.query))
         outbound.method = HTTPMethod(rawValue: request.method.rawValue)
@@ -370,15 +369,34 @@ public final class UpstreamClient: Sendable {
     }
 }
 
-/// The attempts of one call, appended from the attempts' tasks.
+/// The attempts of one call, appended from the attempts' tasks, and the endpoints it tried.
 final class AttemptLog: Sendable {
-    private let storage = Mutex<[AttemptRecord]>([])
-
-    func append(_ record: AttemptRecord) {
-        storage.withLock { $0.append(record) }
+    private struct State {
+        var records: [AttemptRecord] = []
+        var tries: [Int: Int] = [:]
     }
 
-    var records: [AttemptRecord] { storage.withLock { $0 } }
+    private let storage = Mutex(State())
+
+    func append(_ record: AttemptRecord) {
+        storage.withLock { $0.records.append(record) }
+    }
+
+    var records: [AttemptRecord] { storage.withLock { $0.records } }
+
+    /// The endpoint for the next attempt: the first in `order` (healthy ones first, in
+    /// configured order) that this call has tried least, so every endpoint is tried once
+    /// before any is tried again, however the order changes between attempts.
+    func chooseEndpoint(from order: [Int]) -> Int {
+        storage.withLock { state in
+            var chosen = order[0]
+            for index in order where state.tries[index, default: 0] < state.tries[chosen, default: 0] {
+                chosen = index
+            }
+            state.tries[chosen, default: 0] += 1
+            return chosen
+        }
+    }
 }
 
 extension UpstreamClient {
