@@ -259,6 +259,9 @@ struct ScriptedResponder: RouterMiddleware {
             fields[HTTPField.Name("RateLimit")!] = "\"default\";r=\(remaining);t=\(behavior.quotaWindowSeconds)"
             fields[HTTPField.Name("X-RateLimit-Remaining")!] = String(remaining)
         }
+        for (name, value) in behavior.headers {
+            if let field = HTTPField.Name(name) { fields[field] = value }
+        }
         if let echo = request.headers[HTTPField.Name("Idempotency-Key")!] {
             fields[HTTPField.Name("X-Received-Idempotency-Key")!] = echo
         }

@@ -28,6 +28,8 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
     public var errorBody: String?
     /// Send the body in pieces without `Content-Length` (chunked). Default false.
     public var chunked: Bool
+    /// Extra headers on every answer, e.g. `["Set-Cookie": "session=1"]`. Default none.
+    public var headers: [String: String]
     /// Answer 429 with `RateLimit` headers past `quota` requests per `quotaWindowSeconds`.
     public var quota: Int?
     /// The quota's window in seconds. Default 60.
@@ -47,6 +49,7 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         body: String = #"{"ok":true}"#,
         errorBody: String? = nil,
         chunked: Bool = false,
+        headers: [String: String] = [:],
         quota: Int? = nil,
         quotaWindowSeconds: Int = 60
     ) {
@@ -62,6 +65,7 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         self.body = body
         self.errorBody = errorBody
         self.chunked = chunked
+        self.headers = headers
         self.quota = quota
         self.quotaWindowSeconds = quotaWindowSeconds
     }
@@ -82,6 +86,7 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         body = try container.decodeIfPresent(String.self, forKey: .body) ?? defaults.body
         errorBody = try container.decodeIfPresent(String.self, forKey: .errorBody)
         chunked = try container.decodeIfPresent(Bool.self, forKey: .chunked) ?? defaults.chunked
+        headers = try container.decodeIfPresent([String: String].self, forKey: .headers) ?? defaults.headers
         quota = try container.decodeIfPresent(Int.self, forKey: .quota)
         quotaWindowSeconds =
             try container.decodeIfPresent(Int.self, forKey: .quotaWindowSeconds) ?? defaults.quotaWindowSeconds

@@ -258,6 +258,88 @@ import Testing
         }
     }
 
+    @Test func oneConsumersCachedAnswerIsNeverServedToAnother() async throws {
+        let yaml: @Sendable ([String]) -> String = { urls in
+            """
+            server: { listen: "127.0.0.1:0" }
+            consumers:
+              alice: { key_sha256: "\(sha256Hex("alice-key"))", scopes: ["proxy:*"] }
+              bob: { key_sha256: "\(sha256Hex("bob-key"))", scopes: ["proxy:*"] }
+            upstreams:
+              pay:
+                endpoints: ["\(urls[0])"]
+                retry: { max_attempts: 1 }
+                cache: { stale_if_error: 10m }
+            """
+        }
+        try await GatewayHarness.run(config: .custom(yaml)) { gateway in
+            let alice = [("Authorization", "Bearer alice-key")]
+            let bob = [("Authorization", "Bearer bob-key")]
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(body: #"{"me":"alice"}"#))
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/me", headers: alice).status == 200)
+            gateway.upstreams[0].setBehavior(.always(502))
+            let forBob = try await gateway.send(.GET, "/proxy/pay/v1/me", headers: bob)
+            #expect(forBob.status == 502)
+            #expect(!forBob.body.contains("alice"))
+            let forAlice = try await gateway.send(.GET, "/proxy/pay/v1/me", headers: alice)
+            #expect(forAlice.status == 200)
+            #expect(forAlice.body == #"{"me":"alice"}"#)
+            #expect(forAlice.header("Belay-Degraded") != nil)
+        }
+    }
+
+    @Test func inOpenModeCachedAnswersAreKeptPerForwardedCredentials() async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            cache: { stale_if_error: 10m }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            let user1 = [("Authorization", "Bearer user-1")]
+            let cookie1 = [("Cookie", "s=1")]
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(body: "user-1"))
+            for headers in [user1, cookie1] {
+                let fresh = try await gateway.send(.GET, "/proxy/pay/v1/me", headers: headers)
+                #expect(fresh.body == "user-1")
+            }
+            gateway.upstreams[0].setBehavior(.always(502))
+            for other in [[("Authorization", "Bearer user-2")], [("Cookie", "s=2")], []] {
+                let answer = try await gateway.send(.GET, "/proxy/pay/v1/me", headers: other)
+                #expect(answer.status == 502, "\(other)")
+            }
+            for headers in [user1, cookie1] {
+                let stale = try await gateway.send(.GET, "/proxy/pay/v1/me", headers: headers)
+                #expect(stale.body == "user-1")
+                #expect(stale.header("Belay-Degraded") != nil)
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("Set-Cookie", "session=abc; HttpOnly"), ("Cache-Control", "private"), ("Cache-Control", "no-store"),
+        ("Cache-Control", "max-age=0, Private=\"Set-Cookie\""),
+    ])
+    func answersThatArePersonalAreNeverCached(header: String, value: String) async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            cache: { stale_if_error: 10m }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            let upstream = gateway.upstreams[0]
+            upstream.setBehavior(UpstreamBehavior(body: "personal", headers: [header: value]), for: "/v1/personal")
+            upstream.setBehavior(UpstreamBehavior(body: "public", headers: ["Cache-Control": "max-age=60"]))
+            let personal = try await gateway.send(.GET, "/proxy/pay/v1/personal")
+            #expect(personal.body == "personal")
+            let shared = try await gateway.send(.GET, "/proxy/pay/v1/public")
+            #expect(shared.body == "public")
+            upstream.setBehavior(.always(502), for: "/v1/personal")
+            upstream.setBehavior(.always(502))
+            let personalAgain = try await gateway.send(.GET, "/proxy/pay/v1/personal")
+            #expect(personalAgain.status == 502)
+            let sharedAgain = try await gateway.send(.GET, "/proxy/pay/v1/public")
+            #expect(sharedAgain.body == "public")
+        }
+    }
+
     @Test func unknownUpstreamIs404ProblemJSON() async throws {
         try await GatewayHarness.run(config: .pay()) { gateway in
             let answer = try await gateway.send(.GET, "/proxy/nope/v1/x")

@@ -156,6 +156,7 @@ extension Gateway {
             headers[HTTPField.Name("X-Forwarded-For")!] = existing.map { "\($0), \(remote)" } ?? remote
         }
         let idempotencyKey = request.headers[HTTPField.Name("Idempotency-Key")!].map(Self.unquote)
+        let consumer = identity.cacheScope(forwarding: headers)
         let upstreamRequest = UpstreamRequest(
             method: request.method,
             path: path,
@@ -167,10 +168,20 @@ extension Gateway {
         let result: UpstreamResult
         if let budget {
             result = await Deadline.$current.withValue(Deadline(after: budget, on: ContinuousClock())) {
-                await client.send(upstreamRequest, correlationID: requestID, idempotencyKey: idempotencyKey)
+                await client.send(
+                    upstreamRequest,
+                    correlationID: requestID,
+                    idempotencyKey: idempotencyKey,
+                    consumer: consumer
+                )
             }
         } else {
-            result = await client.send(upstreamRequest, correlationID: requestID, idempotencyKey: idempotencyKey)
+            result = await client.send(
+                upstreamRequest,
+                correlationID: requestID,
+                idempotencyKey: idempotencyKey,
+                consumer: consumer
+            )
         }
         return response(for: result, upstream: upstreamName, requestID: requestID, instance: instance)
     }

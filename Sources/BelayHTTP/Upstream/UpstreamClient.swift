@@ -203,10 +203,15 @@ public final class UpstreamClient: Sendable {
     ///   - correlationID: ties events and logs of this call together.
     ///   - idempotencyKey: the caller's key, if it sent one; a UUID is generated when the
     ///     upstream honours keys and the method is unsafe.
+    ///   - consumer: who the call is made for: a consumer's name, or a digest of the
+    ///     credentials it forwards (never a raw key). The stale-if-error cache keeps answers
+    ///     per consumer, so one consumer's answer is never served to another; without it, a
+    ///     request carrying `Authorization` or `Cookie` is not cached.
     public func send(
         _ request: UpstreamRequest,
         correlationID: String?,
-        idempotencyKey: String? = nil
+        idempotencyKey: String? = nil,
+        consumer: String? = nil
     ) async -> UpstreamResult {
         var request = request
         var mayRepeat = request.isIdempotentMethod
@@ -223,7 +228,7 @@ public final class UpstreamClient: Sendable {
         case .stream: pipeline = once
         case .none, .buffered: pipeline = mayRepeat ? retrying : connectOnly
         }
-        let cacheKey = request.method == .get && cache != nil ? cacheKey(request) : nil
+        let cacheKey = request.method == .get && cache != nil ? Self.cacheKey(request, consumer: consumer) : nil
         let log = AttemptLog()
         let sendable = request
         // Answers a retry may discard are held in memory when they fit, and so are answers to cache.
@@ -259,8 +264,14 @@ public final class UpstreamClient: Sendable {
         return result
     }
 
-    private func cacheKey(_ request: UpstreamRequest) -> String {
-        request.path + (request.query.map { "?\($0)" } ?? "")
+    /// The consumer (length-prefixed, so no two consumers' keys can collide), the path and the
+    /// query; nil (not cached) for a request with credentials but no consumer to key it by.
+    static func cacheKey(_ request: UpstreamRequest, consumer: String?) -> String? {
+        if consumer == nil, request.headers[.authorization] != nil || request.headers[.cookie] != nil {
+            return nil
+        }
+        let scope = consumer ?? ""
+        return "\(scope.utf8.count):\(scope)" + request.path + (request.query.map { "?\($0)" } ?? "")
     }
 
     /// The largest answer held in memory, to retry past it or to cache it; larger ones stream.
@@ -273,8 +284,9 @@ public final class UpstreamClient: Sendable {
         /// Whether a 2xx answer may be stored in the stale-if-error cache.
         var cacheable: Bool
 
-        func applies(to status: Int) -> Bool {
-            retriedStatuses.contains(status) || (cacheable && (200..<300).contains(status))
+        func applies(to status: Int, headers: HTTPFields) -> Bool {
+            if retriedStatuses.contains(status) { return true }
+            return cacheable && (200..<300).contains(status) && StaleCache<ContinuousClock>.mayStore(headers)
         }
     }
 
@@ -312,7 +324,7 @@ public final class UpstreamClient: Sendable {
             let status = HTTPResponse.Status(code: Int(response.status.code))
             pacer.observe(RateLimitHeaders(fields))
             let body: UpstreamResponse.Body
-            if hold.applies(to: status.code) {
+            if hold.applies(to: status.code, headers: fields) {
                 let bodiless = request.method == .head || status.code == 204 || status.code == 304
                 body = try await .holding(
                     response.body,
