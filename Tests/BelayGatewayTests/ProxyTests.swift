@@ -234,9 +234,54 @@ import Testing
             let refused = answers[10]
             #expect(refused.status == 429)
             #expect(refused.code == "rate-limited")
-            #expect(Int(refused.header("Retry-After") ?? "") ?? 0 >= 30)
+            let retryAfter = try #require(refused.header("Retry-After"))
+            #expect(Int(retryAfter) ?? 0 >= 30)
+            // The provider's policy, and nothing left until the wait is over.
+            #expect(refused.header("RateLimit-Policy") == #""pay-quota";q=10;w=60"#)
+            #expect(refused.header("RateLimit") == #""pay-quota";r=0;t="# + retryAfter)
             let state = try await gateway.send(.GET, "/v1/upstreams/pay")
             #expect(state.problem?["quota_pacing"] as? Bool == true)
+        }
+    }
+
+    @Test func theOutboundRateLimitStatesItsPolicyWhenItRefuses() async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            rate_limit: { rps: 0.1, burst: 1 }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/x").status == 200)
+            // The next permit is 10 s away, more than the 2 s attempt timeout may wait.
+            let refused = try await gateway.send(.GET, "/proxy/pay/v1/x")
+            #expect(refused.status == 429)
+            #expect(refused.code == "rate-limited")
+            #expect(refused.header("Retry-After") == "10")
+            #expect(refused.header("RateLimit-Policy") == #""pay-rate-limit";q=1;w=10"#)
+            #expect(refused.header("RateLimit") == #""pay-rate-limit";r=0;t=10"#)
+            #expect(gateway.upstreams[0].requests.count == 1)
+        }
+    }
+
+    @Test func theConsumerRateLimitStatesItsRateNotItsBurstPerSecond() async throws {
+        let yaml: @Sendable ([String]) -> String = { urls in
+            """
+            server: { listen: "127.0.0.1:0" }
+            consumers:
+              app: { key_sha256: "\(sha256Hex("app-key"))", scopes: ["proxy:*"], rate_limit: { rps: 0.1, burst: 2 } }
+            upstreams:
+              pay: { endpoints: ["\(urls[0])"] }
+            """
+        }
+        try await GatewayHarness.run(config: .custom(yaml)) { gateway in
+            let key = [("Authorization", "Bearer app-key")]
+            for _ in 0..<2 { #expect(try await gateway.send(.GET, "/proxy/pay/v1/x", headers: key).status == 200) }
+            let refused = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: key)
+            #expect(refused.status == 429)
+            #expect(refused.code == "rate-limited")
+            // 0.1 per second, 2 at once: 2 per 20 s (not 2 per second).
+            #expect(refused.header("RateLimit-Policy") == #""consumer";q=2;w=20"#)
+            let retryAfter = try #require(refused.header("Retry-After"))
+            #expect(refused.header("RateLimit") == #""consumer";r=0;t="# + retryAfter)
         }
     }
 

@@ -91,11 +91,18 @@ extension Gateway {
             )
         }
         if let limiter = identity.limiter, let wait = limiter.tryAcquire() {
-            let seconds = max(Int(wait.inSeconds.rounded(.up)), 1)
-            var headers = HTTPFields()
-            headers[.retryAfter] = String(seconds)
-            headers[HTTPField.Name("RateLimit-Policy")!] = "\"consumer\";q=\(limiter.configuration.burst);w=1"
-            headers[HTTPField.Name("RateLimit")!] = "\"consumer\";r=0;t=\(seconds)"
+            let stated = RateLimitHeaders.policy(
+                permitsPerSecond: limiter.configuration.permitsPerSecond,
+                burst: limiter.configuration.burst
+            )
+            var headers = RateLimitHeaders.fields(
+                policy: "consumer",
+                quota: stated.quota,
+                window: stated.window,
+                remaining: 0,
+                reset: wait
+            )
+            headers[.retryAfter] = String(wait.wholeSecondsRoundedUp)
             return refuse(.rateLimited, "consumer '\(identity.name)' exceeded its rate limit", headers: headers)
         }
 
@@ -183,11 +190,16 @@ extension Gateway {
                 consumer: consumer
             )
         }
-        return response(for: result, upstream: upstreamName, requestID: requestID, instance: instance)
+        return response(for: result, from: client, upstream: upstreamName, requestID: requestID, instance: instance)
     }
 
-    private func response(for result: UpstreamResult, upstream: String, requestID: String, instance: String) -> Response
-    {
+    private func response(
+        for result: UpstreamResult,
+        from client: UpstreamClient,
+        upstream: String,
+        requestID: String,
+        instance: String
+    ) -> Response {
         var belay = HTTPFields()
         belay[HTTPField.Name("Belay-Request-Id")!] = requestID
         belay[HTTPField.Name("Belay-Attempts")!] = String(result.attempts.count)
@@ -216,7 +228,10 @@ extension Gateway {
         case .failure(let error):
             let (code, detail, retryAfter) = Self.describe(error, upstream: upstream)
             if let retryAfter {
-                belay[.retryAfter] = String(max(Int(retryAfter.inSeconds.rounded(.up)), 1))
+                belay[.retryAfter] = String(retryAfter.wholeSecondsRoundedUp)
+            }
+            if let rejection = error as? ResilienceError, let fields = client.rateLimitFields(for: rejection) {
+                for field in fields { belay[field.name] = field.value }
             }
             return .problem(
                 ProblemDetails(

@@ -1,7 +1,7 @@
 public import AsyncHTTPClient
 public import Belay
 import Foundation
-import HTTPTypes
+public import HTTPTypes
 public import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -67,7 +67,7 @@ public final class UpstreamClient: Sendable {
                         permitsPerSecond: rate.permitsPerSecond,
                         burst: rate.burst,
                         maxWait: policy.attemptTimeout,
-                        name: "\(policy.name)-rate-limit"
+                        name: Self.rateLimiterName(policy)
                     ),
                     clock: clock
                 )
@@ -412,6 +412,30 @@ final class AttemptLog: Sendable {
 }
 
 extension UpstreamClient {
+    /// `RateLimit-Policy` and `RateLimit` fields describing the limit that refused a call with
+    /// `rate-limited`: the upstream's `rate_limit` (as a quota per refill window) or the
+    /// provider's quota that is being paced. Nil for any other error.
+    public func rateLimitFields(for error: ResilienceError) -> HTTPFields? {
+        guard error.code == .rateLimited else { return nil }
+        let policyStated: (quota: Int, window: Int)
+        if error.strategy == pacer.name {
+            policyStated = pacer.statedPolicy
+        } else if error.strategy == Self.rateLimiterName(policy), let rate = policy.rateLimit {
+            policyStated = RateLimitHeaders.policy(permitsPerSecond: rate.permitsPerSecond, burst: rate.burst)
+        } else {
+            return nil
+        }
+        return RateLimitHeaders.fields(
+            policy: error.strategy,
+            quota: policyStated.quota,
+            window: policyStated.window,
+            remaining: 0,
+            reset: error.retryAfter ?? .seconds(1)
+        )
+    }
+
+    static func rateLimiterName(_ policy: UpstreamPolicy) -> String { "\(policy.name)-rate-limit" }
+
     /// Whether calls are being paced because the provider's quota is nearly spent.
     public var isPacingForQuota: Bool { pacer.isPacing }
 
