@@ -71,6 +71,28 @@ import Testing
         #expect(fields[HTTPField.Name("RateLimit")!] == #""p";r=0;t=1"#)
     }
 
+    @Test(arguments: [
+        #""d";r=-1;t=5"#, #""d";r=0;t=-5"#, #""d";r=0;t=9223372036854775807"#, #""d";r=9223372036854775807;t=5"#,
+        #""d";r=0;t=99999999999999999999"#,
+    ])
+    func nonsenseFromAProviderIsIgnoredNotTrappedOn(rateLimit: String) {
+        var fields = HTTPFields()
+        fields[HTTPField.Name("RateLimit")!] = rateLimit
+        let clock = ManualClock()
+        let pacer = QuotaPacer(name: "q", clock: clock)
+        pacer.observe(RateLimitHeaders(fields))
+        #expect(!pacer.isPacing)
+        #expect(pacer.decide(maxWait: .zero) == .go)
+    }
+
+    @Test func legacyHeadersWithNegativeOrHugeValuesAreIgnored() {
+        var fields = HTTPFields()
+        fields[HTTPField.Name("X-RateLimit-Limit")!] = "-10"
+        fields[HTTPField.Name("X-RateLimit-Remaining")!] = "-1"
+        fields[HTTPField.Name("X-RateLimit-Reset")!] = "1700000000"
+        #expect(RateLimitHeaders(fields) == RateLimitHeaders(HTTPFields()))
+    }
+
     @Test func aHealthyQuotaEndsPacingAtOnce() {
         let clock = ManualClock()
         let pacer = QuotaPacer(name: "q", clock: clock)

@@ -14,32 +14,44 @@ public struct RateLimitHeaders: Sendable, Hashable {
     /// The quota's window, if stated (`w` of `RateLimit-Policy`).
     public var window: Duration?
 
-    /// Reads whichever of the forms are present; the current form wins.
+    /// The largest count read (requests); anything larger or negative is ignored.
+    static let maxCount = 1_000_000_000_000
+    /// The longest time read, in seconds (about 31 years); longer values are ignored (an
+    /// `X-RateLimit-Reset` above it is a Unix time, not a delay).
+    static let maxSeconds = 1_000_000_000
+
+    /// Reads whichever of the forms are present; the current form wins. Negative values and
+    /// absurdly large ones are ignored, as if not stated.
     public init(_ headers: HTTPFields) {
         if let value = headers[HTTPField.Name("RateLimit")!] {
             let parameters = Self.parameters(value)
-            remaining = parameters["r"]
-            resetAfter = parameters["t"].map { .seconds($0) }
+            remaining = parameters["r"].flatMap(Self.count)
+            resetAfter = parameters["t"].flatMap(Self.seconds)
         }
         if let policy = headers[HTTPField.Name("RateLimit-Policy")!] {
             let parameters = Self.parameters(policy)
-            limit = parameters["q"]
-            window = parameters["w"].map { .seconds($0) }
+            limit = parameters["q"].flatMap(Self.count)
+            window = parameters["w"].flatMap(Self.seconds)
         }
         for prefix in ["RateLimit-", "X-RateLimit-"] {
             if limit == nil, let value = headers[HTTPField.Name(prefix + "Limit")!] {
-                limit = Int(Self.firstNumber(value))
+                limit = Int(Self.firstNumber(value)).flatMap(Self.count)
             }
             if remaining == nil, let value = headers[HTTPField.Name(prefix + "Remaining")!] {
-                remaining = Int(Self.firstNumber(value))
+                remaining = Int(Self.firstNumber(value)).flatMap(Self.count)
             }
-            if resetAfter == nil, let value = headers[HTTPField.Name(prefix + "Reset")!],
-                let seconds = Int64(Self.firstNumber(value))
-            {
-                // X-RateLimit-Reset is sometimes a Unix time: treat huge values as such.
-                resetAfter = seconds > 1_000_000_000 ? nil : .seconds(seconds)
+            if resetAfter == nil, let value = headers[HTTPField.Name(prefix + "Reset")!] {
+                resetAfter = Int(Self.firstNumber(value)).flatMap(Self.seconds)
             }
         }
+    }
+
+    static func count(_ value: Int) -> Int? {
+        (0...maxCount).contains(value) ? value : nil
+    }
+
+    static func seconds(_ value: Int) -> Duration? {
+        (0...maxSeconds).contains(value) ? .seconds(value) : nil
     }
 
     /// `;key=value` integer parameters of the first list member of a structured field.
