@@ -214,6 +214,7 @@ import Testing
             await upstream.waitForArrivals(5)  // the probe is in flight
             let meanwhile = try await gateway.send(.GET, "/proxy/pay/v1/other")
             #expect(meanwhile.code == "circuit-open")
+            #expect(meanwhile.header("Retry-After") == "1")
             #expect(try await probe.status == 200)
             #expect(upstream.requests.count == 5)
             #expect(try await gateway.send(.GET, "/proxy/pay/v1/x").status == 200)
