@@ -395,6 +395,29 @@ import Testing
         }
     }
 
+    @Test func unmatchedRoutesAreProblemJSON() async throws {
+        try await GatewayHarness.run(config: .pay()) { gateway in
+            for path in ["/nope", "/v1/upstreams/pay/extra", "/v1"] {
+                let answer = try await gateway.send(.GET, path, headers: [("X-Request-Id", "req-404")])
+                #expect(answer.status == 404, "\(path)")
+                #expect(answer.code == "not-found", "\(path)")
+                #expect(answer.header("Content-Type") == "application/problem+json")
+                #expect(answer.problem?["request_id"] as? String == "req-404")
+                #expect(answer.header("Belay-Request-Id") == "req-404")
+            }
+            let post = try await gateway.send(.POST, "/v1/upstreams", body: "{}")
+            #expect(post.status == 405)
+            #expect(post.code == "method-not-allowed")
+            #expect(post.header("Allow") == "GET")
+            #expect(post.header("Content-Type") == "application/problem+json")
+            let delete = try await gateway.send(.DELETE, "/v1/upstreams/pay")
+            #expect(delete.status == 405)
+            #expect(delete.header("Allow") == "GET")
+            #expect(try await gateway.send(.GET, "/healthz").status == 200)
+            #expect(try await gateway.send(.GET, "/v1/upstreams/pay").status == 200)
+        }
+    }
+
     @Test(arguments: [
         "/proxy/pay/../admin", "/proxy/pay/v1/%2e%2e/admin", "/proxy/pay/v1/%2E%2E/%2E%2E/etc",
         "/proxy/pay/v1/..%2fadmin", "/proxy/pay/v1/%5c..%5cadmin", "/proxy/pay/v1/./x",

@@ -45,6 +45,8 @@ public func buildApplication(
         }
         return Response.json(json)
     }
+    // Last, so that it sees exactly the requests no route took.
+    router.add(middleware: UnmatchedRouteMiddleware(routes: router.routeTable))
     let listen = config.server.listen
     return Application(
         router: router,

@@ -81,11 +81,14 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
     public static let signatureInvalid = ProblemCode("signature-invalid", 401, "Signature invalid", retryable: false)
     /// The resource does not exist (404).
     public static let notFound = ProblemCode("not-found", 404, "Not found", retryable: false)
+    /// The route exists but not for this method (405, with `Allow`). An extension of the
+    /// contract's codes.
+    public static let methodNotAllowed = ProblemCode("method-not-allowed", 405, "Method not allowed", retryable: false)
 
     /// Every code of the contract.
     public static let all: [ProblemCode] = [
         .unknownUpstream, .circuitOpen, .bulkheadFull, .retryBudgetExhausted, .timeout, .upstreamUnreachable,
         .rateLimited, .unauthorized, .forbidden, .payloadTooLarge, .invalidRequest, .idempotencyKeyMissing,
-        .idempotencyKeyReused, .idempotencyKeyInFlight, .signatureInvalid, .notFound,
+        .idempotencyKeyReused, .idempotencyKeyInFlight, .signatureInvalid, .notFound, .methodNotAllowed,
     ]
 }
