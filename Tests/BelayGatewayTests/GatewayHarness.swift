@@ -72,11 +72,16 @@ struct GatewayHarness {
         upstreams upstreamCount: Int = 1,
         config template: ConfigTemplate,
         environment: [String: String] = [:],
+        logs: LogStore? = nil,
         _ body: @Sendable (GatewayHarness) async throws -> Void
     ) async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let upstreams = (0..<upstreamCount).map { _ in TestUpstream(logger: logger) }
+        if let logs {
+            logger = Logger(label: "belay") { _ in LogStore.Handler(store: logs) }
+            logger.logLevel = .info
+        }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for upstream in upstreams {
@@ -124,4 +129,38 @@ func payConfig(_ urls: [String], policy: String = "", server: String = "") -> St
             endpoints: [\(endpoints)]
         \(policy.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n"))
         """
+}
+
+/// Keeps every log record of a harness's gateway, for assertions.
+final class LogStore: Sendable {
+    struct Record: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: Logger.Metadata
+
+        /// The message and every metadata value, to search for text that must not appear.
+        var text: String { ([message] + metadata.map { "\($0.key)=\($0.value)" }).joined(separator: " ") }
+    }
+
+    struct Handler: LogHandler {
+        let store: LogStore
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+            store.storage.withLock {
+                $0.append(Record(level: event.level, message: event.message.description, metadata: merged))
+            }
+        }
+    }
+
+    fileprivate let storage = Mutex<[Record]>([])
+
+    var records: [Record] { storage.withLock { $0 } }
 }

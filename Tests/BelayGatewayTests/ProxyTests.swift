@@ -2,6 +2,7 @@ import BelayGateway
 import BelayTestUpstream
 import Crypto
 import Foundation
+import Logging
 import NIOHTTP1
 import Testing
 
@@ -114,6 +115,41 @@ import Testing
                 body: "{}"
             )
             #expect(gateway.upstreams[0].requests.map { $0.header("Idempotency-Key") } == ["abc-123"])
+        }
+    }
+
+    @Test func everyDecisionIsLoggedWithTheRequestIDAndUpstreamButNoSecret() async throws {
+        let logs = LogStore()
+        let policy = """
+            retry: { max_attempts: 3, base: 1ms, cap: 5ms }
+            circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 4 }
+            headers: { Authorization: "Bearer ${PAY_TOKEN}" }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy), environment: ["PAY_TOKEN": "sekrit"], logs: logs) {
+            gateway in
+            gateway.upstreams[0].setBehavior(.sequence([503]))
+            let caller = [("Authorization", "Bearer caller-key"), ("Cookie", "session=cookie-value")]
+            let retried = try await gateway.send(
+                .GET,
+                "/proxy/pay/v1/x",
+                headers: caller + [("X-Request-Id", "req-log-1")]
+            )
+            #expect(retried.status == 200)
+            gateway.upstreams[0].setBehavior(.always(503))
+            _ = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: caller + [("X-Request-Id", "req-log-2")])
+        }
+        let records = logs.records
+        let retry = try #require(records.first { $0.metadata["belay.event"] == "retry_scheduled" })
+        #expect(retry.level == .info)
+        #expect(retry.metadata["belay.request.id"] == "req-log-1")
+        #expect(retry.metadata["belay.upstream"] == "pay")
+        #expect(retry.message.contains("HTTP 503"))
+        let opened = try #require(records.first { $0.metadata["belay.event"] == "circuit_opened" })
+        #expect(opened.level == .notice)
+        #expect(opened.metadata["belay.request.id"] == "req-log-2")
+        #expect(opened.metadata["belay.upstream"] == "pay")
+        for secret in ["sekrit", "caller-key", "cookie-value"] {
+            #expect(!records.contains { $0.text.contains(secret) }, "\(secret) was logged")
         }
     }
 

@@ -15,7 +15,8 @@ import NIOCore
 /// - Parameters:
 ///   - config: a validated configuration.
 ///   - logger: where the gateway logs.
-///   - eventSink: receives every resilience decision (logs, metrics), if given.
+///   - eventSink: also receives every resilience decision (metrics, say), if given; the
+///     gateway logs each decision to `logger` in any case (`info`, transitions `notice`).
 ///   - onServerRunning: called with the bound port once the server listens.
 public func buildApplication(
     config: GatewayConfig,
