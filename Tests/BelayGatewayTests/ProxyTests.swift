@@ -153,6 +153,36 @@ import Testing
         }
     }
 
+    @Test func theCallersKeyIsReadFromTheConfiguredHeaderAndKept() async throws {
+        let policy = """
+            retry: { base: 1ms, cap: 5ms }
+            idempotency: { header: "X-Idem-Key" }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            let upstream = gateway.upstreams[0]
+            let cases: [(headers: [(String, String)], key: String?)] = [
+                ([("X-Idem-Key", "\"k-1\"")], "k-1"),  // the configured header, quoted
+                ([("X-Idem-Key", "k-2")], "k-2"),  // bare
+                ([("Idempotency-Key", "\"k-3\"")], "k-3"),  // the standard header
+                ([], nil),  // none: one new key for every attempt
+            ]
+            for (headers, key) in cases {
+                upstream.clearRequests()
+                upstream.setBehavior(.sequence([503]))
+                let answer = try await gateway.send(.POST, "/proxy/pay/v1/charges", headers: headers, body: "{}")
+                #expect(answer.status == 200)
+                let sent = upstream.requests.map { $0.header("X-Idem-Key") }
+                #expect(sent.count == 2)
+                #expect(Set(sent).count == 1, "\(sent)")
+                if let key {
+                    #expect(sent.first == key)
+                } else {
+                    #expect(sent.first??.isEmpty == false)
+                }
+            }
+        }
+    }
+
     @Test func retryAfterIsHonoured() async throws {
         try await GatewayHarness.run(config: .pay(policy: "retry: { base: 1ms, cap: 5ms }")) { gateway in
             gateway.upstreams[0].setBehavior(UpstreamBehavior(statuses: [429], retryAfter: "1"))

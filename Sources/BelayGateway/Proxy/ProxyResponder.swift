@@ -162,7 +162,7 @@ extension Gateway {
             let existing = headers[HTTPField.Name("X-Forwarded-For")!]
             headers[HTTPField.Name("X-Forwarded-For")!] = existing.map { "\($0), \(remote)" } ?? remote
         }
-        let idempotencyKey = request.headers[HTTPField.Name("Idempotency-Key")!].map(Self.unquote)
+        let idempotencyKey = client.callerIdempotencyKey(in: request.headers)
         let consumer = identity.cacheScope(forwarding: headers)
         let upstreamRequest = UpstreamRequest(
             method: request.method,
@@ -295,12 +295,5 @@ extension Gateway {
             return given
         }
         return UUID().uuidString.lowercased()
-    }
-
-    /// An Idempotency-Key may be sent as a Structured Field string (quoted) or bare.
-    static func unquote(_ value: String) -> String {
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
-        guard trimmed.count >= 2, trimmed.hasPrefix("\""), trimmed.hasSuffix("\"") else { return trimmed }
-        return String(trimmed.dropFirst().dropLast())
     }
 }

@@ -201,8 +201,9 @@ public final class UpstreamClient: Sendable {
     /// - Parameters:
     ///   - request: the request, with hop-by-hop headers already removed.
     ///   - correlationID: ties events and logs of this call together.
-    ///   - idempotencyKey: the caller's key, if it sent one; a UUID is generated when the
-    ///     upstream honours keys and the method is unsafe.
+    ///   - idempotencyKey: the caller's key, if it sent one; by default the one in the
+    ///     request's headers (``callerIdempotencyKey(in:)``). A UUID is generated when the
+    ///     upstream honours keys, the method is unsafe and there is none.
     ///   - consumer: who the call is made for: a consumer's name, or a digest of the
     ///     credentials it forwards (never a raw key). The stale-if-error cache keeps answers
     ///     per consumer, so one consumer's answer is never served to another; without it, a
@@ -216,7 +217,7 @@ public final class UpstreamClient: Sendable {
         var request = request
         var mayRepeat = request.isIdempotentMethod
         if let header = policy.idempotencyHeader, !request.isIdempotentMethod {
-            let key = idempotencyKey ?? UUID().uuidString.lowercased()
+            let key = idempotencyKey ?? callerIdempotencyKey(in: request.headers) ?? UUID().uuidString.lowercased()
             if let name = HTTPField.Name(header) { request.headers[name] = key }
             mayRepeat = true
         }
@@ -412,6 +413,29 @@ final class AttemptLog: Sendable {
 }
 
 extension UpstreamClient {
+    /// The caller's idempotency key in `headers`: the value of the header the upstream reads
+    /// keys from (``UpstreamPolicy/idempotencyHeader``), else of `Idempotency-Key`. Either may
+    /// be a Structured Field string (`"8e03…"`) or bare; the quotes are removed. Nil if none
+    /// (or empty).
+    public func callerIdempotencyKey(in headers: HTTPFields) -> String? {
+        var names: [String] = []
+        if let configured = policy.idempotencyHeader { names.append(configured) }
+        names.append("Idempotency-Key")
+        for name in names {
+            guard let field = HTTPField.Name(name), let value = headers[field] else { continue }
+            let key = Self.unquote(value)
+            if !key.isEmpty { return key }
+        }
+        return nil
+    }
+
+    /// A Structured Field string (quoted) or a bare token, without quotes or surrounding spaces.
+    static func unquote(_ value: String) -> String {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        guard trimmed.count >= 2, trimmed.hasPrefix("\""), trimmed.hasSuffix("\"") else { return trimmed }
+        return String(trimmed.dropFirst().dropLast())
+    }
+
     /// `RateLimit-Policy` and `RateLimit` fields describing the limit that refused a call with
     /// `rate-limited`: the upstream's `rate_limit` (as a quota per refill window) or the
     /// provider's quota that is being paced. Nil for any other error.
