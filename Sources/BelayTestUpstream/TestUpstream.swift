@@ -59,8 +59,10 @@ public final class TestUpstream: Service, Sendable {
         }
     }
 
-    /// The base URL, once it listens, e.g. `http://127.0.0.1:50123`.
-    public func baseURL() async -> String { "http://\(host):\(await port())" }
+    /// The base URL, once it listens, e.g. `http://127.0.0.1:50123` or `http://[::1]:50123`.
+    public func baseURL() async -> String {
+        "http://\(host.contains(":") ? "[\(host)]" : host):\(await port())"
+    }
 
     /// Sets what requests whose path starts with `prefix` get (nil: every other path).
     public func setBehavior(_ behavior: UpstreamBehavior, for prefix: String? = nil) {
@@ -227,6 +229,8 @@ struct ScriptedResponder: RouterMiddleware {
         for field in request.headers {
             headers[field.name.canonicalName] = field.value
         }
+        // HTTP/1.1's Host arrives as the request's authority.
+        if let authority = request.head.authority { headers["host"] = authority }
         var recorded = RecordedRequest(
             method: request.method.rawValue,
             path: request.uri.description,

@@ -110,7 +110,7 @@ public struct RecordedRequest: Sendable, Hashable, Codable {
     public var method: String
     /// The path with its query.
     public var path: String
-    /// Every header, lowercased names, in order.
+    /// Every header, lowercased names, in order; `host` is the request's authority.
     public var headers: [String: String]
     /// The body's size in bytes.
     public var bodySize: Int

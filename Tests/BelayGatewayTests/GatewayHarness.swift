@@ -70,6 +70,7 @@ struct GatewayHarness {
     /// from their base URLs, runs `body`, and stops everything.
     static func run(
         upstreams upstreamCount: Int = 1,
+        upstreamHost: String = "127.0.0.1",
         config template: ConfigTemplate,
         environment: [String: String] = [:],
         logs: LogStore? = nil,
@@ -77,12 +78,30 @@ struct GatewayHarness {
     ) async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let upstreams = (0..<upstreamCount).map { _ in TestUpstream(logger: logger) }
+        let upstreams = (0..<upstreamCount).map { _ in TestUpstream(host: upstreamHost, logger: logger) }
         if let logs {
             logger = Logger(label: "belay") { _ in LogStore.Handler(store: logs) }
             logger.logLevel = .info
         }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            try await serve(upstreams, client: client, template, environment, logger, body)
+        } catch {
+            // Shut the client down on failure too (a failed #require), or its deinit traps.
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    private static func serve(
+        _ upstreams: [TestUpstream],
+        client: HTTPClient,
+        _ template: ConfigTemplate,
+        _ environment: [String: String],
+        _ logger: Logger,
+        _ body: @Sendable (GatewayHarness) async throws -> Void
+    ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for upstream in upstreams {
                 group.addTask { try await upstream.run() }
@@ -100,7 +119,6 @@ struct GatewayHarness {
             defer { group.cancelAll() }
             try await body(GatewayHarness(port: port, upstreams: upstreams, client: client))
         }
-        try await client.shutdown()
     }
 }
 
@@ -164,3 +182,13 @@ final class LogStore: Sendable {
 
     var records: [Record] { storage.withLock { $0 } }
 }
+
+/// Whether the machine has an IPv6 loopback address (`::1`) to listen on.
+let ipv6LoopbackAvailable: Bool = {
+    #if os(Linux)
+    let interfaces = (try? String(contentsOfFile: "/proc/net/if_inet6", encoding: .utf8)) ?? ""
+    return interfaces.contains("00000000000000000000000000000001")
+    #else
+    return true
+    #endif
+}()

@@ -452,6 +452,48 @@ import Testing
         }
     }
 
+    @Test func upstreamNamesAreNotRevealedBeforeAuthenticationOrBeyondScopes() async throws {
+        let yaml: @Sendable ([String]) -> String = { urls in
+            """
+            server: { listen: "127.0.0.1:0" }
+            consumers:
+              narrow: { key_sha256: "\(sha256Hex("narrow-key"))", scopes: ["proxy:pay"] }
+              wide: { key_sha256: "\(sha256Hex("wide-key"))", scopes: ["proxy:*"] }
+            upstreams:
+              pay: { endpoints: ["\(urls[0])"] }
+            """
+        }
+        try await GatewayHarness.run(config: .custom(yaml)) { gateway in
+            for path in ["/proxy/pay/v1/x", "/proxy/nope/v1/x", "/proxy/../x"] {
+                let anonymous = try await gateway.send(.GET, path)
+                #expect(anonymous.status == 401, "\(path)")
+                #expect(anonymous.code == "unauthorized", "\(path)")
+            }
+            let narrow = try await gateway.send(
+                .GET,
+                "/proxy/nope/v1/x",
+                headers: [("Authorization", "Bearer narrow-key")]
+            )
+            #expect(narrow.code == "forbidden")
+            let wide = try await gateway.send(.GET, "/proxy/nope/v1/x", headers: [("Authorization", "Bearer wide-key")])
+            #expect(wide.code == "unknown-upstream")
+            #expect(gateway.upstreams[0].requests.isEmpty)
+        }
+    }
+
+    @Test(.enabled(if: ipv6LoopbackAvailable, "needs an IPv6 loopback address"))
+    func ipv6EndpointsAreBracketedInTheURLTheHostHeaderAndBelayEndpoint() async throws {
+        try await GatewayHarness.run(upstreamHost: "::1", config: .pay()) { gateway in
+            let port = await gateway.upstreams[0].port()
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/x")
+            #expect(answer.status == 200)
+            #expect(answer.header("Belay-Endpoint") == "[::1]:\(port)")
+            let received = try #require(gateway.upstreams[0].requests.first)
+            #expect(received.header("Host") == "[::1]:\(port)")
+            #expect(received.path == "/v1/x")
+        }
+    }
+
     @Test func unknownUpstreamIs404ProblemJSON() async throws {
         try await GatewayHarness.run(config: .pay()) { gateway in
             let answer = try await gateway.send(.GET, "/proxy/nope/v1/x")

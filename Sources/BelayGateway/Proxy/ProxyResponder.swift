@@ -53,18 +53,7 @@ extension Gateway {
             )
         }
 
-        let upstreamName: String
-        let path: String
-        switch ProxyPath.split(request.uri.path) {
-        case .success(let split):
-            (upstreamName, path) = split
-        case .failure(let rejection):
-            return refuse(.invalidRequest, rejection.description, field: "path")
-        }
-        guard let client = clients[upstreamName] else {
-            return refuse(.unknownUpstream, "no upstream named '\(upstreamName)' is configured", field: "path")
-        }
-
+        // Authenticate first: nothing about the upstreams is revealed to a caller without a key.
         let identity: ConsumerAuth.Identity
         switch auth.identify(request.headers) {
         case .success(let found): identity = found
@@ -83,12 +72,25 @@ extension Gateway {
                 headers: [.wwwAuthenticate: "Bearer"]
             )
         }
+
+        let upstreamName: String
+        let path: String
+        switch ProxyPath.split(request.uri.path) {
+        case .success(let split):
+            (upstreamName, path) = split
+        case .failure(let rejection):
+            return refuse(.invalidRequest, rejection.description, field: "path")
+        }
+        // The scope before the name: a consumer learns only about the upstreams it may call.
         guard identity.allows("proxy:\(upstreamName)") else {
             return refuse(
                 .forbidden,
                 "consumer '\(identity.name)' lacks the scope proxy:\(upstreamName)",
                 upstream: upstreamName
             )
+        }
+        guard let client = clients[upstreamName] else {
+            return refuse(.unknownUpstream, "no upstream named '\(upstreamName)' is configured", field: "path")
         }
         if let limiter = identity.limiter, let wait = limiter.tryAcquire() {
             let stated = RateLimitHeaders.policy(

@@ -305,11 +305,7 @@ public final class UpstreamClient: Sendable {
         for field in request.headers {
             outbound.headers.add(name: field.name.rawName, value: field.value)
         }
-        outbound.headers.replaceOrAdd(
-            name: "Host",
-            value: endpoint.port == (endpoint.scheme == "https" ? 443 : 80)
-                ? endpoint.host : "\(endpoint.host):\(endpoint.port)"
-        )
+        outbound.headers.replaceOrAdd(name: "Host", value: endpoint.hostHeader)
         switch request.body {
         case .none: break
         case .buffered(let bytes): outbound.body = .bytes(bytes)
