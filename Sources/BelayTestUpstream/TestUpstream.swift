@@ -59,8 +59,10 @@ public final class TestUpstream: Service, Sendable {
         }
     }
 
-    /// The base URL, once it listens, e.g. `http://127.0.0.1:50123`.
-    public func baseURL() async -> String { "http://\(host):\(await port())" }
+    /// The base URL, once it listens, e.g. `http://127.0.0.1:50123` or `http://[::1]:50123`.
+    public func baseURL() async -> String {
+        "http://\(host.contains(":") ? "[\(host)]" : host):\(await port())"
+    }
 
     /// Sets what requests whose path starts with `prefix` get (nil: every other path).
     public func setBehavior(_ behavior: UpstreamBehavior, for prefix: String? = nil) {
@@ -227,6 +229,8 @@ struct ScriptedResponder: RouterMiddleware {
         for field in request.headers {
             headers[field.name.canonicalName] = field.value
         }
+        // HTTP/1.1's Host arrives as the request's authority.
+        if let authority = request.head.authority { headers["host"] = authority }
         var recorded = RecordedRequest(
             method: request.method.rawValue,
             path: request.uri.description,
@@ -259,16 +263,31 @@ struct ScriptedResponder: RouterMiddleware {
             fields[HTTPField.Name("RateLimit")!] = "\"default\";r=\(remaining);t=\(behavior.quotaWindowSeconds)"
             fields[HTTPField.Name("X-RateLimit-Remaining")!] = String(remaining)
         }
+        for (name, value) in behavior.headers {
+            if let field = HTTPField.Name(name) { fields[field] = value }
+        }
         if let echo = request.headers[HTTPField.Name("Idempotency-Key")!] {
             fields[HTTPField.Name("X-Received-Idempotency-Key")!] = echo
         }
         let body =
             (200..<300).contains(answer.status)
-            ? behavior.body : #"{"error":"simulated \#(answer.status)"}"#
-        return Response(
-            status: HTTPResponse.Status(code: answer.status),
-            headers: fields,
-            body: .init(byteBuffer: ByteBuffer(string: body))
-        )
+            ? behavior.body : behavior.errorBody ?? #"{"error":"simulated \#(answer.status)"}"#
+        let bytes = ByteBuffer(string: body)
+        guard behavior.chunked else {
+            return Response(
+                status: HTTPResponse.Status(code: answer.status),
+                headers: fields,
+                body: .init(byteBuffer: bytes)
+            )
+        }
+        // No Content-Length: the body goes out in 64 KiB pieces, chunked.
+        let streamed = ResponseBody { writer in
+            var rest = bytes
+            while let piece = rest.readSlice(length: min(rest.readableBytes, 64 << 10)), piece.readableBytes > 0 {
+                try await writer.write(piece)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: HTTPResponse.Status(code: answer.status), headers: fields, body: streamed)
     }
 }

@@ -24,6 +24,12 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
     public var hang: Bool
     /// The body of 2xx answers. Default `{"ok":true}`.
     public var body: String
+    /// The body of other answers, if set. Default `{"error":"simulated <status>"}`.
+    public var errorBody: String?
+    /// Send the body in pieces without `Content-Length` (chunked). Default false.
+    public var chunked: Bool
+    /// Extra headers on every answer, e.g. `["Set-Cookie": "session=1"]`. Default none.
+    public var headers: [String: String]
     /// Answer 429 with `RateLimit` headers past `quota` requests per `quotaWindowSeconds`.
     public var quota: Int?
     /// The quota's window in seconds. Default 60.
@@ -41,6 +47,9 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         reset: Bool = false,
         hang: Bool = false,
         body: String = #"{"ok":true}"#,
+        errorBody: String? = nil,
+        chunked: Bool = false,
+        headers: [String: String] = [:],
         quota: Int? = nil,
         quotaWindowSeconds: Int = 60
     ) {
@@ -54,6 +63,9 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         self.reset = reset
         self.hang = hang
         self.body = body
+        self.errorBody = errorBody
+        self.chunked = chunked
+        self.headers = headers
         self.quota = quota
         self.quotaWindowSeconds = quotaWindowSeconds
     }
@@ -72,6 +84,9 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         reset = try container.decodeIfPresent(Bool.self, forKey: .reset) ?? defaults.reset
         hang = try container.decodeIfPresent(Bool.self, forKey: .hang) ?? defaults.hang
         body = try container.decodeIfPresent(String.self, forKey: .body) ?? defaults.body
+        errorBody = try container.decodeIfPresent(String.self, forKey: .errorBody)
+        chunked = try container.decodeIfPresent(Bool.self, forKey: .chunked) ?? defaults.chunked
+        headers = try container.decodeIfPresent([String: String].self, forKey: .headers) ?? defaults.headers
         quota = try container.decodeIfPresent(Int.self, forKey: .quota)
         quotaWindowSeconds =
             try container.decodeIfPresent(Int.self, forKey: .quotaWindowSeconds) ?? defaults.quotaWindowSeconds
@@ -95,7 +110,7 @@ public struct RecordedRequest: Sendable, Hashable, Codable {
     public var method: String
     /// The path with its query.
     public var path: String
-    /// Every header, lowercased names, in order.
+    /// Every header, lowercased names, in order; `host` is the request's authority.
     public var headers: [String: String]
     /// The body's size in bytes.
     public var bodySize: Int

@@ -18,6 +18,24 @@ struct BelayCommand: AsyncParsableCommand {
         version: BelayGateway.version,
         subcommands: [Serve.self, CheckConfig.self, Demo.self, Deliveries.self]
     )
+
+    /// Runs the command line as swift-argument-parser does, except that invalid arguments exit
+    /// 2 (with the same message and usage), not 64: DESIGN.md's exit codes are 0 clean stop,
+    /// 2 invalid config or arguments, 1 anything else. `--help` and `--version` still exit 0.
+    static func main() async {
+        do {
+            var command = try await asyncParseAsRoot(nil)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            printError(fullMessage(for: error))
+            Foundation.exit(2)
+        }
+    }
 }
 
 struct Demo: AsyncParsableCommand {

@@ -137,6 +137,22 @@ import Testing
             "line 1: upstreams.pay.timeouts.total: must be greater than zero"
         ),
         (
+            "upstreams: { pay: { endpoints: [\"http://a.example\"], timeouts: { total: 9999999999999999d } } }",
+            "line 1: upstreams.pay.timeouts.total: is out of range: at most 36500d (got '9999999999999999d')"
+        ),
+        (
+            "deliveries: { schedule: [0s, 99999999999999999999s] }",
+            "line 1: deliveries.schedule[1]: is out of range: at most 36500d (got '99999999999999999999s')"
+        ),
+        (
+            "server: { max_body: 99999999999GiB }",
+            "line 1: server.max_body: is out of range (got '99999999999GiB')"
+        ),
+        (
+            "server: { max_body: 99999999999999999999 }",
+            "line 1: server.max_body: is out of range (got '99999999999999999999')"
+        ),
+        (
             "color: blue",
             "line 1: color: unknown key (allowed: alerts, consumers, deliveries, server, storage, upstreams, webhooks)"
         ),
@@ -166,5 +182,19 @@ import Testing
         #expect(ConfigByteSize.parse("10MB") == 10_000_000)
         #expect(ConfigByteSize.parse("12") == 12)
         #expect(ConfigByteSize.parse("1TB") == nil)
+    }
+
+    @Test func outOfRangeValuesAreRefusedNotWrappedOrTrappedOn() {
+        #expect(ConfigDuration.parse("36500d") == .seconds(36_500 * 86_400))
+        #expect(ConfigDuration.read("36501d") == .failure(.outOfRange))
+        #expect(ConfigDuration.read("9999999999999999d") == .failure(.outOfRange))
+        #expect(ConfigDuration.read("153722867280912931m") == .failure(.outOfRange))
+        #expect(ConfigDuration.read("99999999999999999999ms") == .failure(.outOfRange))
+        #expect(ConfigDuration.read("9223372036854775807ms") == .failure(.outOfRange))
+        #expect(ConfigDuration.read("5 s") == .failure(.malformed))
+        #expect(ConfigByteSize.read("8589934591GiB") == .success(8_589_934_591 << 30))
+        #expect(ConfigByteSize.read("8589934592GiB") == .failure(.outOfRange))
+        #expect(ConfigByteSize.read("99999999999999999999") == .failure(.outOfRange))
+        #expect(ConfigByteSize.read("1 TiB") == .failure(.malformed))
     }
 }

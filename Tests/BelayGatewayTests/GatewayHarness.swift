@@ -46,18 +46,62 @@ struct GatewayHarness {
         return Answer(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
     }
 
+    /// Sends a request whose body is streamed in `chunks` with no declared length (chunked).
+    func sendStreamed(
+        _ method: HTTPMethod = .POST,
+        _ path: String,
+        headers: [(String, String)] = [],
+        chunks: [String],
+        timeout: TimeAmount = .seconds(30)
+    ) async throws -> Answer {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+        for chunk in chunks { continuation.yield(ByteBuffer(string: chunk)) }
+        continuation.finish()
+        request.body = .stream(stream, length: .unknown)
+        let response = try await client.execute(request, timeout: timeout)
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        return Answer(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+    }
+
     /// Starts `upstreamCount` test upstreams, then a gateway whose config `yaml(urls)` builds
     /// from their base URLs, runs `body`, and stops everything.
     static func run(
         upstreams upstreamCount: Int = 1,
+        upstreamHost: String = "127.0.0.1",
         config template: ConfigTemplate,
         environment: [String: String] = [:],
+        logs: LogStore? = nil,
         _ body: @Sendable (GatewayHarness) async throws -> Void
     ) async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let upstreams = (0..<upstreamCount).map { _ in TestUpstream(logger: logger) }
+        let upstreams = (0..<upstreamCount).map { _ in TestUpstream(host: upstreamHost, logger: logger) }
+        if let logs {
+            logger = Logger(label: "belay") { _ in LogStore.Handler(store: logs) }
+            logger.logLevel = .info
+        }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            try await serve(upstreams, client: client, template, environment, logger, body)
+        } catch {
+            // Shut the client down on failure too (a failed #require), or its deinit traps.
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    private static func serve(
+        _ upstreams: [TestUpstream],
+        client: HTTPClient,
+        _ template: ConfigTemplate,
+        _ environment: [String: String],
+        _ logger: Logger,
+        _ body: @Sendable (GatewayHarness) async throws -> Void
+    ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for upstream in upstreams {
                 group.addTask { try await upstream.run() }
@@ -96,7 +140,6 @@ struct GatewayHarness {
             group.cancelAll()
             try outcome.get()
         }
-        try await client.shutdown()
     }
 }
 
@@ -126,3 +169,47 @@ func payConfig(_ urls: [String], policy: String = "", server: String = "") -> St
         \(policy.split(separator: "\n").map { "    \($0)" }.joined(separator: "\n"))
         """
 }
+
+/// Keeps every log record of a harness's gateway, for assertions.
+final class LogStore: Sendable {
+    struct Record: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: Logger.Metadata
+
+        /// The message and every metadata value, to search for text that must not appear.
+        var text: String { ([message] + metadata.map { "\($0.key)=\($0.value)" }).joined(separator: " ") }
+    }
+
+    struct Handler: LogHandler {
+        let store: LogStore
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+            store.storage.withLock {
+                $0.append(Record(level: event.level, message: event.message.description, metadata: merged))
+            }
+        }
+    }
+
+    fileprivate let storage = Mutex<[Record]>([])
+
+    var records: [Record] { storage.withLock { $0 } }
+}
+
+/// Whether the machine has an IPv6 loopback address (`::1`) to listen on.
+let ipv6LoopbackAvailable: Bool = {
+    #if os(Linux)
+    let interfaces = (try? String(contentsOfFile: "/proc/net/if_inet6", encoding: .utf8)) ?? ""
+    return interfaces.contains("00000000000000000000000000000001")
+    #else
+    return true
+    #endif
+}()

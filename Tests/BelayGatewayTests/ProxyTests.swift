@@ -2,6 +2,7 @@ import BelayGateway
 import BelayTestUpstream
 import Crypto
 import Foundation
+import Logging
 import NIOHTTP1
 import Testing
 
@@ -63,6 +64,24 @@ import Testing
         }
     }
 
+    @Test func eachAttemptGoesToAnEndpointNotYetTriedEvenWhenOneIsEjected() async throws {
+        try await GatewayHarness.run(upstreams: 2, config: .pay(policy: "retry: { base: 1ms, cap: 5ms }")) {
+            gateway in
+            gateway.upstreams[0].setBehavior(.down)
+            var attempts: [String?] = []
+            for _ in 0..<4 {
+                let answer = try await gateway.send(.GET, "/proxy/pay/v1/balance")
+                #expect(answer.status == 200)
+                attempts.append(answer.header("Belay-Attempts"))
+            }
+            // The third call's first attempt ejects the primary (3 failures in a row); its
+            // second goes to the backup, not back to the primary. The fourth skips the primary.
+            #expect(attempts == ["2", "2", "2", "1"])
+            #expect(gateway.upstreams[0].requests.count == 3)
+            #expect(gateway.upstreams[1].requests.count == 4)
+        }
+    }
+
     @Test func postIsNotRetriedWithoutIdempotencyConfig() async throws {
         try await GatewayHarness.run(config: .pay(policy: "retry: { base: 1ms, cap: 5ms }")) { gateway in
             gateway.upstreams[0].setBehavior(.sequence([503]))
@@ -96,6 +115,71 @@ import Testing
                 body: "{}"
             )
             #expect(gateway.upstreams[0].requests.map { $0.header("Idempotency-Key") } == ["abc-123"])
+        }
+    }
+
+    @Test func everyDecisionIsLoggedWithTheRequestIDAndUpstreamButNoSecret() async throws {
+        let logs = LogStore()
+        let policy = """
+            retry: { max_attempts: 3, base: 1ms, cap: 5ms }
+            circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 4 }
+            headers: { Authorization: "Bearer ${PAY_TOKEN}" }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy), environment: ["PAY_TOKEN": "sekrit"], logs: logs) {
+            gateway in
+            gateway.upstreams[0].setBehavior(.sequence([503]))
+            let caller = [("Authorization", "Bearer caller-key"), ("Cookie", "session=cookie-value")]
+            let retried = try await gateway.send(
+                .GET,
+                "/proxy/pay/v1/x",
+                headers: caller + [("X-Request-Id", "req-log-1")]
+            )
+            #expect(retried.status == 200)
+            gateway.upstreams[0].setBehavior(.always(503))
+            _ = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: caller + [("X-Request-Id", "req-log-2")])
+        }
+        let records = logs.records
+        let retry = try #require(records.first { $0.metadata["belay.event"] == "retry_scheduled" })
+        #expect(retry.level == .info)
+        #expect(retry.metadata["belay.request.id"] == "req-log-1")
+        #expect(retry.metadata["belay.upstream"] == "pay")
+        #expect(retry.message.contains("HTTP 503"))
+        let opened = try #require(records.first { $0.metadata["belay.event"] == "circuit_opened" })
+        #expect(opened.level == .notice)
+        #expect(opened.metadata["belay.request.id"] == "req-log-2")
+        #expect(opened.metadata["belay.upstream"] == "pay")
+        for secret in ["sekrit", "caller-key", "cookie-value"] {
+            #expect(!records.contains { $0.text.contains(secret) }, "\(secret) was logged")
+        }
+    }
+
+    @Test func theCallersKeyIsReadFromTheConfiguredHeaderAndKept() async throws {
+        let policy = """
+            retry: { base: 1ms, cap: 5ms }
+            idempotency: { header: "X-Idem-Key" }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            let upstream = gateway.upstreams[0]
+            let cases: [(headers: [(String, String)], key: String?)] = [
+                ([("X-Idem-Key", "\"k-1\"")], "k-1"),  // the configured header, quoted
+                ([("X-Idem-Key", "k-2")], "k-2"),  // bare
+                ([("Idempotency-Key", "\"k-3\"")], "k-3"),  // the standard header
+                ([], nil),  // none: one new key for every attempt
+            ]
+            for (headers, key) in cases {
+                upstream.clearRequests()
+                upstream.setBehavior(.sequence([503]))
+                let answer = try await gateway.send(.POST, "/proxy/pay/v1/charges", headers: headers, body: "{}")
+                #expect(answer.status == 200)
+                let sent = upstream.requests.map { $0.header("X-Idem-Key") }
+                #expect(sent.count == 2)
+                #expect(Set(sent).count == 1, "\(sent)")
+                if let key {
+                    #expect(sent.first == key)
+                } else {
+                    #expect(sent.first??.isEmpty == false)
+                }
+            }
         }
     }
 
@@ -157,6 +241,19 @@ import Testing
         }
     }
 
+    @Test(arguments: ["9999999999999999d", "99999999999999999999s", "36501d"])
+    func anOutOfRangeBelayTimeoutIs400(value: String) async throws {
+        try await GatewayHarness.run(config: .pay()) { gateway in
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: [("Belay-Timeout", value)])
+            #expect(answer.status == 400)
+            #expect(answer.code == "invalid-request")
+            #expect(answer.problem?["field"] as? String == "Belay-Timeout")
+            #expect(gateway.upstreams[0].requests.isEmpty)
+            // The gateway is still serving.
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/x").status == 200)
+        }
+    }
+
     @Test func anOutageOpensTheBreakerThenOneProbeClosesIt() async throws {
         let policy = """
             retry: { max_attempts: 1 }
@@ -183,6 +280,7 @@ import Testing
             await upstream.waitForArrivals(5)  // the probe is in flight
             let meanwhile = try await gateway.send(.GET, "/proxy/pay/v1/other")
             #expect(meanwhile.code == "circuit-open")
+            #expect(meanwhile.header("Retry-After") == "1")
             #expect(try await probe.status == 200)
             #expect(upstream.requests.count == 5)
             #expect(try await gateway.send(.GET, "/proxy/pay/v1/x").status == 200)
@@ -203,9 +301,54 @@ import Testing
             let refused = answers[10]
             #expect(refused.status == 429)
             #expect(refused.code == "rate-limited")
-            #expect(Int(refused.header("Retry-After") ?? "") ?? 0 >= 30)
+            let retryAfter = try #require(refused.header("Retry-After"))
+            #expect(Int(retryAfter) ?? 0 >= 30)
+            // The provider's policy, and nothing left until the wait is over.
+            #expect(refused.header("RateLimit-Policy") == #""pay-quota";q=10;w=60"#)
+            #expect(refused.header("RateLimit") == #""pay-quota";r=0;t="# + retryAfter)
             let state = try await gateway.send(.GET, "/v1/upstreams/pay")
             #expect(state.problem?["quota_pacing"] as? Bool == true)
+        }
+    }
+
+    @Test func theOutboundRateLimitStatesItsPolicyWhenItRefuses() async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            rate_limit: { rps: 0.1, burst: 1 }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/x").status == 200)
+            // The next permit is 10 s away, more than the 2 s attempt timeout may wait.
+            let refused = try await gateway.send(.GET, "/proxy/pay/v1/x")
+            #expect(refused.status == 429)
+            #expect(refused.code == "rate-limited")
+            #expect(refused.header("Retry-After") == "10")
+            #expect(refused.header("RateLimit-Policy") == #""pay-rate-limit";q=1;w=10"#)
+            #expect(refused.header("RateLimit") == #""pay-rate-limit";r=0;t=10"#)
+            #expect(gateway.upstreams[0].requests.count == 1)
+        }
+    }
+
+    @Test func theConsumerRateLimitStatesItsRateNotItsBurstPerSecond() async throws {
+        let yaml: @Sendable ([String]) -> String = { urls in
+            """
+            server: { listen: "127.0.0.1:0" }
+            consumers:
+              app: { key_sha256: "\(sha256Hex("app-key"))", scopes: ["proxy:*"], rate_limit: { rps: 0.1, burst: 2 } }
+            upstreams:
+              pay: { endpoints: ["\(urls[0])"] }
+            """
+        }
+        try await GatewayHarness.run(config: .custom(yaml)) { gateway in
+            let key = [("Authorization", "Bearer app-key")]
+            for _ in 0..<2 { #expect(try await gateway.send(.GET, "/proxy/pay/v1/x", headers: key).status == 200) }
+            let refused = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: key)
+            #expect(refused.status == 429)
+            #expect(refused.code == "rate-limited")
+            // 0.1 per second, 2 at once: 2 per 20 s (not 2 per second).
+            #expect(refused.header("RateLimit-Policy") == #""consumer";q=2;w=20"#)
+            let retryAfter = try #require(refused.header("Retry-After"))
+            #expect(refused.header("RateLimit") == #""consumer";r=0;t="# + retryAfter)
         }
     }
 
@@ -227,12 +370,159 @@ import Testing
         }
     }
 
+    @Test func oneConsumersCachedAnswerIsNeverServedToAnother() async throws {
+        let yaml: @Sendable ([String]) -> String = { urls in
+            """
+            server: { listen: "127.0.0.1:0" }
+            consumers:
+              alice: { key_sha256: "\(sha256Hex("alice-key"))", scopes: ["proxy:*"] }
+              bob: { key_sha256: "\(sha256Hex("bob-key"))", scopes: ["proxy:*"] }
+            upstreams:
+              pay:
+                endpoints: ["\(urls[0])"]
+                retry: { max_attempts: 1 }
+                cache: { stale_if_error: 10m }
+            """
+        }
+        try await GatewayHarness.run(config: .custom(yaml)) { gateway in
+            let alice = [("Authorization", "Bearer alice-key")]
+            let bob = [("Authorization", "Bearer bob-key")]
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(body: #"{"me":"alice"}"#))
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/me", headers: alice).status == 200)
+            gateway.upstreams[0].setBehavior(.always(502))
+            let forBob = try await gateway.send(.GET, "/proxy/pay/v1/me", headers: bob)
+            #expect(forBob.status == 502)
+            #expect(!forBob.body.contains("alice"))
+            let forAlice = try await gateway.send(.GET, "/proxy/pay/v1/me", headers: alice)
+            #expect(forAlice.status == 200)
+            #expect(forAlice.body == #"{"me":"alice"}"#)
+            #expect(forAlice.header("Belay-Degraded") != nil)
+        }
+    }
+
+    @Test func inOpenModeCachedAnswersAreKeptPerForwardedCredentials() async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            cache: { stale_if_error: 10m }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            let user1 = [("Authorization", "Bearer user-1")]
+            let cookie1 = [("Cookie", "s=1")]
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(body: "user-1"))
+            for headers in [user1, cookie1] {
+                let fresh = try await gateway.send(.GET, "/proxy/pay/v1/me", headers: headers)
+                #expect(fresh.body == "user-1")
+            }
+            gateway.upstreams[0].setBehavior(.always(502))
+            for other in [[("Authorization", "Bearer user-2")], [("Cookie", "s=2")], []] {
+                let answer = try await gateway.send(.GET, "/proxy/pay/v1/me", headers: other)
+                #expect(answer.status == 502, "\(other)")
+            }
+            for headers in [user1, cookie1] {
+                let stale = try await gateway.send(.GET, "/proxy/pay/v1/me", headers: headers)
+                #expect(stale.body == "user-1")
+                #expect(stale.header("Belay-Degraded") != nil)
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("Set-Cookie", "session=abc; HttpOnly"), ("Cache-Control", "private"), ("Cache-Control", "no-store"),
+        ("Cache-Control", "max-age=0, Private=\"Set-Cookie\""),
+    ])
+    func answersThatArePersonalAreNeverCached(header: String, value: String) async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            cache: { stale_if_error: 10m }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            let upstream = gateway.upstreams[0]
+            upstream.setBehavior(UpstreamBehavior(body: "personal", headers: [header: value]), for: "/v1/personal")
+            upstream.setBehavior(UpstreamBehavior(body: "public", headers: ["Cache-Control": "max-age=60"]))
+            let personal = try await gateway.send(.GET, "/proxy/pay/v1/personal")
+            #expect(personal.body == "personal")
+            let shared = try await gateway.send(.GET, "/proxy/pay/v1/public")
+            #expect(shared.body == "public")
+            upstream.setBehavior(.always(502), for: "/v1/personal")
+            upstream.setBehavior(.always(502))
+            let personalAgain = try await gateway.send(.GET, "/proxy/pay/v1/personal")
+            #expect(personalAgain.status == 502)
+            let sharedAgain = try await gateway.send(.GET, "/proxy/pay/v1/public")
+            #expect(sharedAgain.body == "public")
+        }
+    }
+
+    @Test func upstreamNamesAreNotRevealedBeforeAuthenticationOrBeyondScopes() async throws {
+        let yaml: @Sendable ([String]) -> String = { urls in
+            """
+            server: { listen: "127.0.0.1:0" }
+            consumers:
+              narrow: { key_sha256: "\(sha256Hex("narrow-key"))", scopes: ["proxy:pay"] }
+              wide: { key_sha256: "\(sha256Hex("wide-key"))", scopes: ["proxy:*"] }
+            upstreams:
+              pay: { endpoints: ["\(urls[0])"] }
+            """
+        }
+        try await GatewayHarness.run(config: .custom(yaml)) { gateway in
+            for path in ["/proxy/pay/v1/x", "/proxy/nope/v1/x", "/proxy/../x"] {
+                let anonymous = try await gateway.send(.GET, path)
+                #expect(anonymous.status == 401, "\(path)")
+                #expect(anonymous.code == "unauthorized", "\(path)")
+            }
+            let narrow = try await gateway.send(
+                .GET,
+                "/proxy/nope/v1/x",
+                headers: [("Authorization", "Bearer narrow-key")]
+            )
+            #expect(narrow.code == "forbidden")
+            let wide = try await gateway.send(.GET, "/proxy/nope/v1/x", headers: [("Authorization", "Bearer wide-key")])
+            #expect(wide.code == "unknown-upstream")
+            #expect(gateway.upstreams[0].requests.isEmpty)
+        }
+    }
+
+    @Test(.enabled(if: ipv6LoopbackAvailable, "needs an IPv6 loopback address"))
+    func ipv6EndpointsAreBracketedInTheURLTheHostHeaderAndBelayEndpoint() async throws {
+        try await GatewayHarness.run(upstreamHost: "::1", config: .pay()) { gateway in
+            let port = await gateway.upstreams[0].port()
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/x")
+            #expect(answer.status == 200)
+            #expect(answer.header("Belay-Endpoint") == "[::1]:\(port)")
+            let received = try #require(gateway.upstreams[0].requests.first)
+            #expect(received.header("Host") == "[::1]:\(port)")
+            #expect(received.path == "/v1/x")
+        }
+    }
+
     @Test func unknownUpstreamIs404ProblemJSON() async throws {
         try await GatewayHarness.run(config: .pay()) { gateway in
             let answer = try await gateway.send(.GET, "/proxy/nope/v1/x")
             #expect(answer.status == 404)
             #expect(answer.code == "unknown-upstream")
             #expect(answer.problem?["request_id"] as? String == answer.header("Belay-Request-Id"))
+        }
+    }
+
+    @Test func unmatchedRoutesAreProblemJSON() async throws {
+        try await GatewayHarness.run(config: .pay()) { gateway in
+            for path in ["/nope", "/v1/upstreams/pay/extra", "/v1"] {
+                let answer = try await gateway.send(.GET, path, headers: [("X-Request-Id", "req-404")])
+                #expect(answer.status == 404, "\(path)")
+                #expect(answer.code == "not-found", "\(path)")
+                #expect(answer.header("Content-Type") == "application/problem+json")
+                #expect(answer.problem?["request_id"] as? String == "req-404")
+                #expect(answer.header("Belay-Request-Id") == "req-404")
+            }
+            let post = try await gateway.send(.POST, "/v1/upstreams", body: "{}")
+            #expect(post.status == 405)
+            #expect(post.code == "method-not-allowed")
+            #expect(post.header("Allow") == "GET")
+            #expect(post.header("Content-Type") == "application/problem+json")
+            let delete = try await gateway.send(.DELETE, "/v1/upstreams/pay")
+            #expect(delete.status == 405)
+            #expect(delete.header("Allow") == "GET")
+            #expect(try await gateway.send(.GET, "/healthz").status == 200)
+            #expect(try await gateway.send(.GET, "/v1/upstreams/pay").status == 200)
         }
     }
 
@@ -261,6 +551,35 @@ import Testing
         }
     }
 
+    @Test func aStreamedBodyGrowingPastMaxBodyIs413AndNotTheUpstreamsFault() async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 1, window: 60s, break: 60s }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy, server: "max_body: 1KiB")) { gateway in
+            // Within the limit, a chunked body streams through.
+            let small = try await gateway.sendStreamed(.POST, "/proxy/pay/v1/upload", chunks: ["abc", "def"])
+            #expect(small.status == 200)
+            #expect(gateway.upstreams[0].requests.last?.bodySize == 6)
+
+            // Past it: 413, three times (enough to eject the endpoint if it counted).
+            let chunks = Array(repeating: String(repeating: "x", count: 512), count: 6)
+            for _ in 0..<3 {
+                let answer = try await gateway.sendStreamed(.POST, "/proxy/pay/v1/upload", chunks: chunks)
+                #expect(answer.status == 413)
+                #expect(answer.code == "payload-too-large")
+                #expect(answer.problem?["upstream"] as? String == "pay")
+            }
+
+            // Neither the breaker nor outlier ejection counted it against the upstream.
+            let state = try await gateway.send(.GET, "/v1/upstreams/pay")
+            #expect(state.problem?["breaker"] as? String == "closed")
+            let endpoints = state.problem?["endpoints"] as? [[String: Any]]
+            #expect(endpoints?.first?["ejected"] as? Bool == false)
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/x").status == 200)
+        }
+    }
+
     @Test func largeBodiesStreamThroughBothWays() async throws {
         try await GatewayHarness.run(config: .pay(server: "max_body: 64MiB")) { gateway in
             let big = String(repeating: "x", count: 8 << 20)
@@ -273,6 +592,58 @@ import Testing
             #expect(download.status == 200)
             #expect(download.body.utf8.count == 3 << 20)
             #expect(download.header("Content-Length") == String(3 << 20))
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func largeErrorAnswersPassThrough(chunked: Bool) async throws {
+        let policy = """
+            retry: { max_attempts: 2, base: 1ms, cap: 5ms }
+            circuit_breaker: { minimum_throughput: 100 }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            let big = String(repeating: "e", count: 2 << 20)
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(status: 404, errorBody: big, chunked: chunked))
+            let notFound = try await gateway.send(.GET, "/proxy/pay/v1/missing")
+            #expect(notFound.status == 404)
+            #expect(notFound.body.utf8.count == 2 << 20)
+            #expect(notFound.header("Belay-Attempts") == "1")
+
+            // A retried status too: the last answer reaches the caller whole.
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(status: 503, errorBody: big, chunked: chunked))
+            let unavailable = try await gateway.send(.GET, "/proxy/pay/v1/busy")
+            #expect(unavailable.status == 503)
+            #expect(unavailable.body.utf8.count == 2 << 20)
+            #expect(unavailable.header("Belay-Attempts") == "2")
+            #expect(unavailable.header("Content-Length") == (chunked ? nil : String(2 << 20)))
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func answersTooLargeToCacheStillReachTheCaller(chunked: Bool) async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            cache: { stale_if_error: 10m }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            let upstream = gateway.upstreams[0]
+            let big = String(repeating: "y", count: 2 << 20)
+            upstream.setBehavior(UpstreamBehavior(body: big, chunked: chunked), for: "/v1/big")
+            upstream.setBehavior(UpstreamBehavior(body: "small", chunked: chunked), for: "/v1/small")
+            let large = try await gateway.send(.GET, "/proxy/pay/v1/big")
+            #expect(large.status == 200)
+            let whole = large.body == big
+            #expect(whole, "got \(large.body.utf8.count) bytes")
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/small").body == "small")
+
+            // The small answer was cached, the large one was not.
+            upstream.setBehavior(.always(502), for: "/v1/big")
+            upstream.setBehavior(.always(502), for: "/v1/small")
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/big").status == 502)
+            let stale = try await gateway.send(.GET, "/proxy/pay/v1/small")
+            #expect(stale.status == 200)
+            #expect(stale.body == "small")
+            #expect(stale.header("Belay-Degraded")?.hasPrefix("stale; age=") == true)
         }
     }
 

@@ -159,6 +159,28 @@ import Testing
         #expect(breaker.state == .closed)
     }
 
+    @Test(arguments: [(Duration.seconds(5), Duration.seconds(1)), (.milliseconds(300), .milliseconds(300))])
+    func aCallRefusedWhileTheProbesRunIsToldWhenToComeBack(breakDuration: Duration, expected: Duration) async throws {
+        let events = RecordingEventSink()
+        let breaker = try breaker(.init(minimumThroughput: 1, breakDuration: breakDuration))
+        let pipeline = try pipeline(breaker, events: events)
+        _ = await run(pipeline, failing: true)
+        clock.advance(by: breakDuration)
+
+        let gate = Gate()
+        async let probe = pipeline.executeOutcome { _ in
+            await gate.wait()
+            return 1
+        }
+        await gate.waitForArrivals(1)
+        let refused = try #require(await run(pipeline, failing: false).error as? ResilienceError)
+        #expect(refused.code == .circuitOpen)
+        #expect(refused.retryAfter == expected)
+        gate.open()
+        #expect(try await probe.get() == 1)
+        #expect(breaker.state == .closed)
+    }
+
     @Test func oneFailedProbeAmongSeveralReopens() async throws {
         let breaker = try breaker(.init(minimumThroughput: 1, breakDuration: .seconds(5), halfOpenProbes: 2))
         let pipeline = try pipeline(breaker)
@@ -207,6 +229,23 @@ import Testing
         let breaker = try breaker(.init(minimumThroughput: 1))
         let pipeline = try pipeline(breaker)
         _ = await pipeline.executeOutcome { _ in throw CancellationError() }
+        #expect(breaker.state == .closed)
+    }
+
+    @Test func ignoredOutcomesAreNeitherCountedNorHoldAProbeSlot() async throws {
+        struct CallersFault: Error {}
+        let breaker = try breaker(.init(minimumThroughput: 1, breakDuration: .seconds(5)))
+        let pipeline = try ResiliencePipeline<Int>.Builder(clock: clock)
+            .circuitBreaker(breaker, isIgnored: { $0.error is CallersFault })
+            .build()
+        for _ in 0..<3 { _ = await pipeline.executeOutcome { _ in throw CallersFault() } }
+        #expect(breaker.state == .closed)
+
+        _ = await run(pipeline, failing: true)
+        clock.advance(by: .seconds(5))
+        _ = await pipeline.executeOutcome { _ in throw CallersFault() }  // the probe, ignored
+        #expect(breaker.state == .halfOpen)
+        #expect(try await run(pipeline, failing: false).get() == 1)  // its slot was given back
         #expect(breaker.state == .closed)
     }
 

@@ -93,13 +93,19 @@ struct CircuitBreakerStateMachine: Sendable {
             return .permitted(Permit(generation: generation, isProbe: true), transition)
         case .halfOpen(let admitted, let succeeded):
             guard admitted < settings.halfOpenProbes else {
-                return .rejected(isolated: false, retryAfter: nil)
+                return .rejected(isolated: false, retryAfter: Self.probeRetryAfter(settings))
             }
             state = .halfOpen(admitted: admitted + 1, succeeded: succeeded)
             return .permitted(Permit(generation: generation, isProbe: true), nil)
         case .isolated:
             return .rejected(isolated: true, retryAfter: nil)
         }
+    }
+
+    /// What a call refused while every probe slot is taken is told: come back in a second
+    /// (or after one break, if that is shorter), when the probes have likely settled it.
+    static func probeRetryAfter(_ settings: Settings) -> Duration {
+        min(settings.breakDuration, .seconds(1))
     }
 
     /// Records the result of a permitted call; returns the transition it caused, if any.

@@ -4,6 +4,8 @@
 /// Cancelled calls and rejections by inner strategies that never reached the dependency
 /// (`bulkhead-full`, `rate-limited`, another breaker's `circuit-open`) are not counted at
 /// all. An inner per-attempt `timeout` does count: the dependency was too slow.
+/// ``isIgnored`` names further outcomes that are not the dependency's doing (a caller's
+/// own error), which are then not counted either (Resilience4j's `ignoreExceptions`).
 public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStrategy where C.Duration == Duration {
     /// Which outcomes count against the breaker.
     public typealias OutcomePredicate = @Sendable (Result<Output, any Error>) -> Bool
@@ -12,11 +14,22 @@ public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStra
     public let breaker: CircuitBreaker<C>
     /// Which outcomes are failures.
     public let isFailure: OutcomePredicate
+    /// Which outcomes are neither successes nor failures of the dependency, if any.
+    public let isIgnored: OutcomePredicate?
 
     /// Creates the strategy for `breaker`.
-    public init(breaker: CircuitBreaker<C>, isFailure: @escaping OutcomePredicate = Self.defaultIsFailure) {
+    /// - Parameters:
+    ///   - isFailure: which outcomes count as failures. Default any thrown error.
+    ///   - isIgnored: outcomes not counted at all, checked first (a half-open probe gives its
+    ///     slot back). Default none beyond cancellation and inner rejections.
+    public init(
+        breaker: CircuitBreaker<C>,
+        isFailure: @escaping OutcomePredicate = Self.defaultIsFailure,
+        isIgnored: OutcomePredicate? = nil
+    ) {
         self.breaker = breaker
         self.isFailure = isFailure
+        self.isIgnored = isIgnored
     }
 
     /// Any thrown error. (Cancellations and inner rejections are never counted, whatever
@@ -53,6 +66,8 @@ public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStra
         let outcome = await next(context)
         let result: CircuitBreakerStateMachine.CallResult
         if case .failure(let error) = outcome, Self.neverReachedTheDependency(error) {
+            result = .ignored
+        } else if let isIgnored, isIgnored(outcome) {
             result = .ignored
         } else {
             result = isFailure(outcome) ? .failure : .success

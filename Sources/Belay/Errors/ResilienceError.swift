@@ -30,7 +30,8 @@ public struct ResilienceError: Error, Sendable, CustomStringConvertible {
 
         /// A timeout strategy's deadline (its own or an outer one) passed first.
         public static let timeout = Code(.timeout)
-        /// The circuit breaker is open (or half-open with every probe slot taken).
+        /// The circuit breaker is open (or half-open with every probe slot taken); always
+        /// comes with a `retryAfter`.
         public static let circuitOpen = Code(.circuitOpen)
         /// The circuit breaker was isolated by hand and rejects every call until reset.
         public static let circuitIsolated = Code(.circuitIsolated)

@@ -56,14 +56,16 @@ extension ResiliencePipeline {
             return adding { () throws(ConfigurationError) in try Retry(configuration, clock: clock) }
         }
 
-        /// Adds a shared ``CircuitBreaker``; `isFailure` says which outcomes count against it.
+        /// Adds a shared ``CircuitBreaker``; `isFailure` says which outcomes count against it,
+        /// `isIgnored` which are not counted at all.
         public func circuitBreaker(
             _ breaker: CircuitBreaker<C>,
             isFailure: @escaping CircuitBreakerStrategy<Output, C>.OutcomePredicate = CircuitBreakerStrategy<
                 Output, C
-            >.defaultIsFailure
+            >.defaultIsFailure,
+            isIgnored: CircuitBreakerStrategy<Output, C>.OutcomePredicate? = nil
         ) -> Self {
-            adding { CircuitBreakerStrategy(breaker: breaker, isFailure: isFailure) }
+            adding { CircuitBreakerStrategy(breaker: breaker, isFailure: isFailure, isIgnored: isIgnored) }
         }
 
         /// Adds a new ``CircuitBreaker`` with these options. To read its state, isolate or

@@ -19,7 +19,8 @@ import NIOCore
 /// - Parameters:
 ///   - config: a validated configuration.
 ///   - logger: where the gateway logs.
-///   - eventSink: receives every resilience decision (logs, metrics), if given.
+///   - eventSink: also receives every resilience decision (metrics, say), if given; the
+///     gateway logs each decision to `logger` in any case (`info`, transitions `notice`).
 ///   - onServerRunning: called with the bound port once the server listens.
 /// - Throws: `ConfigurationError` for an invalid policy, ``StoreError`` when the store
 ///   cannot be opened or migrated.
@@ -80,6 +81,8 @@ public func buildApplication(
         return Response.json(json)
     }
     router.addDeliveryRoutes(deliveries, gateway: gateway)
+    // Last, so that it sees exactly the requests no route took.
+    router.add(middleware: UnmatchedRouteMiddleware(routes: router.routeTable))
     let listen = config.server.listen
     return Application(
         router: router,

@@ -18,6 +18,10 @@ public final class Gateway: Service, Sendable {
     let logger: Logger
 
     /// Builds every upstream client; throws if a policy's options are invalid.
+    ///
+    /// Every resilience decision (retry, timeout, rejection, breaker transition) is logged to
+    /// `logger` through a ``LoggingEventSink``: at `info`, transitions at `notice`, with
+    /// `belay.request.id` and `belay.upstream`; `eventSink`, if given, receives them too.
     public init(
         config: GatewayConfig,
         logger: Logger,
@@ -25,7 +29,16 @@ public final class Gateway: Service, Sendable {
     ) throws(ConfigurationError) {
         var clients: [String: UpstreamClient] = [:]
         for upstream in config.upstreams {
-            clients[upstream.name] = try UpstreamClient(policy: upstream.policy, eventSink: eventSink)
+            var upstreamLogger = logger
+            upstreamLogger[metadataKey: "belay.upstream"] = .string(upstream.name)
+            let logging = LoggingEventSink(
+                logger: upstreamLogger,
+                level: .info,
+                transitionLevel: .notice,
+                correlationKey: "belay.request.id"
+            )
+            let sink: any ResilienceEventSink = eventSink.map { MultiplexEventSink([logging, $0]) } ?? logging
+            clients[upstream.name] = try UpstreamClient(policy: upstream.policy, eventSink: sink)
         }
         self.config = config
         self.clients = clients

@@ -119,8 +119,14 @@ struct ConfigReader {
 
     mutating func duration(_ node: Node, at path: String, allowZero: Bool = false) -> Duration? {
         guard let text = string(node, at: path) else { return nil }
-        guard let value = ConfigDuration.parse(text) else {
+        let value: Duration
+        switch ConfigDuration.read(text) {
+        case .success(let parsed): value = parsed
+        case .failure(.malformed):
             report(path, node, "must be a duration such as 250ms, 5s, 20m, 4h or 1d (got '\(text)')")
+            return nil
+        case .failure(.outOfRange):
+            report(path, node, "is out of range: at most 36500d (got '\(text)')")
             return nil
         }
         if !allowZero && value == .zero {
@@ -132,11 +138,16 @@ struct ConfigReader {
 
     mutating func byteSize(_ node: Node, at path: String) -> Int? {
         guard let text = string(node, at: path) else { return nil }
-        guard let value = ConfigByteSize.parse(text), value > 0 else {
+        switch ConfigByteSize.read(text) {
+        case .success(let value) where value > 0:
+            return value
+        case .failure(.outOfRange):
+            report(path, node, "is out of range (got '\(text)')")
+            return nil
+        case .success, .failure(.malformed):
             report(path, node, "must be a size such as 512KiB or 1MiB (got '\(text)')")
             return nil
         }
-        return value
     }
 
     mutating func bool(_ node: Node, at path: String) -> Bool? {

@@ -4,7 +4,7 @@ public struct UpstreamConfig: Sendable, Hashable {
     public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         /// `http` or `https`.
         public var scheme: String
-        /// The host name or address.
+        /// The host name or address; an IPv6 address without brackets.
         public var host: String
         /// The port (the scheme's default when the URL names none).
         public var port: Int
@@ -14,7 +14,8 @@ public struct UpstreamConfig: Sendable, Hashable {
         /// The endpoint as a URL string.
         public var description: String {
             let defaultPort = scheme == "https" ? 443 : 80
-            return "\(scheme)://\(host)\(port == defaultPort ? "" : ":\(port)")\(basePath)"
+            let bracketed = host.contains(":") ? "[\(host)]" : host
+            return "\(scheme)://\(bracketed)\(port == defaultPort ? "" : ":\(port)")\(basePath)"
         }
     }
 

@@ -135,7 +135,8 @@ struct UpstreamConfigReader {
         while basePath.hasSuffix("/") { basePath.removeLast() }
         return .init(
             scheme: scheme,
-            host: host,
+            // Foundation reports an IPv6 host with its brackets on some platforms: keep it bare.
+            host: host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host,
             port: components.port ?? (scheme == "https" ? 443 : 80),
             basePath: basePath
         )

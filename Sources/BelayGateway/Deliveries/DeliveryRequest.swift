@@ -132,7 +132,7 @@ struct DeliveryRequest {
             }
         }
 
-        var callerKey = keyHeader.map(Gateway.unquote)
+        var callerKey = keyHeader.map(IdempotencyKey.unquote)
         if let value = fields["idempotency_key"] {
             guard let key = value as? String else { return problem("/idempotency_key", "must be a string") }
             if let header = callerKey, header != key {

@@ -17,6 +17,18 @@ public struct ConsumerAuth: Sendable {
         /// Its inbound rate limiter, if it has a limit.
         var limiter: RateLimiter<ContinuousClock>?
 
+        /// Whose answers a call's are, for the stale-if-error cache: the consumer's name, plus a
+        /// SHA-256 digest of the credentials forwarded upstream (`Authorization` in open mode,
+        /// `Cookie`) when there are any. Never a raw credential.
+        public func cacheScope(forwarding headers: HTTPFields) -> String {
+            var credentials: [String] = []
+            if let authorization = headers[.authorization] { credentials.append("authorization:\(authorization)") }
+            for cookie in headers[values: .cookie] { credentials.append("cookie:\(cookie)") }
+            guard !credentials.isEmpty else { return name }
+            let digest = SHA256.hash(data: Data(credentials.joined(separator: "\n").utf8))
+            return "\(name)#" + digest.map { String(format: "%02x", $0) }.joined()
+        }
+
         /// Whether a scope grants `needed` (`proxy:*` grants every `proxy:<upstream>`; `admin` grants all).
         public func allows(_ needed: String) -> Bool {
             scopes.contains { $0 == needed || $0 == "admin" || ($0 == "proxy:*" && needed.hasPrefix("proxy:")) }

@@ -53,18 +53,7 @@ extension Gateway {
             )
         }
 
-        let upstreamName: String
-        let path: String
-        switch ProxyPath.split(request.uri.path) {
-        case .success(let split):
-            (upstreamName, path) = split
-        case .failure(let rejection):
-            return refuse(.invalidRequest, rejection.description, field: "path")
-        }
-        guard let client = clients[upstreamName] else {
-            return refuse(.unknownUpstream, "no upstream named '\(upstreamName)' is configured", field: "path")
-        }
-
+        // Authenticate first: nothing about the upstreams is revealed to a caller without a key.
         let identity: ConsumerAuth.Identity
         switch auth.identify(request.headers) {
         case .success(let found): identity = found
@@ -83,6 +72,16 @@ extension Gateway {
                 headers: [.wwwAuthenticate: "Bearer"]
             )
         }
+
+        let upstreamName: String
+        let path: String
+        switch ProxyPath.split(request.uri.path) {
+        case .success(let split):
+            (upstreamName, path) = split
+        case .failure(let rejection):
+            return refuse(.invalidRequest, rejection.description, field: "path")
+        }
+        // The scope before the name: a consumer learns only about the upstreams it may call.
         guard identity.allows("proxy:\(upstreamName)") else {
             return refuse(
                 .forbidden,
@@ -90,25 +89,43 @@ extension Gateway {
                 upstream: upstreamName
             )
         }
+        guard let client = clients[upstreamName] else {
+            return refuse(.unknownUpstream, "no upstream named '\(upstreamName)' is configured", field: "path")
+        }
         if let limiter = identity.limiter, let wait = limiter.tryAcquire() {
-            let seconds = max(Int(wait.inSeconds.rounded(.up)), 1)
-            var headers = HTTPFields()
-            headers[.retryAfter] = String(seconds)
-            headers[HTTPField.Name("RateLimit-Policy")!] = "\"consumer\";q=\(limiter.configuration.burst);w=1"
-            headers[HTTPField.Name("RateLimit")!] = "\"consumer\";r=0;t=\(seconds)"
+            let stated = RateLimitHeaders.policy(
+                permitsPerSecond: limiter.configuration.permitsPerSecond,
+                burst: limiter.configuration.burst
+            )
+            var headers = RateLimitHeaders.fields(
+                policy: "consumer",
+                quota: stated.quota,
+                window: stated.window,
+                remaining: 0,
+                reset: wait
+            )
+            headers[.retryAfter] = String(wait.wholeSecondsRoundedUp)
             return refuse(.rateLimited, "consumer '\(identity.name)' exceeded its rate limit", headers: headers)
         }
 
         var budget: Duration?
         if let value = request.headers[HTTPField.Name("Belay-Timeout")!] {
-            guard let parsed = ConfigDuration.parse(value), parsed > .zero else {
+            switch ConfigDuration.read(value) {
+            case .success(let parsed) where parsed > .zero:
+                budget = parsed
+            case .failure(.outOfRange):
+                return refuse(
+                    .invalidRequest,
+                    "Belay-Timeout is out of range: at most 36500d (got '\(value)')",
+                    field: "Belay-Timeout"
+                )
+            case .success, .failure(.malformed):
                 return refuse(
                     .invalidRequest,
                     "Belay-Timeout must be a duration such as 1500ms or 2s (got '\(value)')",
                     field: "Belay-Timeout"
                 )
             }
-            budget = parsed
         }
 
         // The body: buffered when small and sized (retriable), streamed otherwise.
@@ -137,7 +154,7 @@ extension Gateway {
                 }
             }
         } else if declaredLength != nil || isChunked {
-            let limited = LimitedBody(base: request.body, limit: maxBody)
+            let limited = LimitedBody(request.body, limit: maxBody)
             body = .stream(.stream(limited, length: declaredLength.map { .known(Int64($0)) } ?? .unknown))
         }
 
@@ -147,7 +164,8 @@ extension Gateway {
             let existing = headers[HTTPField.Name("X-Forwarded-For")!]
             headers[HTTPField.Name("X-Forwarded-For")!] = existing.map { "\($0), \(remote)" } ?? remote
         }
-        let idempotencyKey = request.headers[HTTPField.Name("Idempotency-Key")!].map(Self.unquote)
+        let idempotencyKey = client.callerIdempotencyKey(in: request.headers)
+        let consumer = identity.cacheScope(forwarding: headers)
         let upstreamRequest = UpstreamRequest(
             method: request.method,
             path: path,
@@ -159,16 +177,31 @@ extension Gateway {
         let result: UpstreamResult
         if let budget {
             result = await Deadline.$current.withValue(Deadline(after: budget, on: ContinuousClock())) {
-                await client.send(upstreamRequest, correlationID: requestID, idempotencyKey: idempotencyKey)
+                await client.send(
+                    upstreamRequest,
+                    correlationID: requestID,
+                    idempotencyKey: idempotencyKey,
+                    consumer: consumer
+                )
             }
         } else {
-            result = await client.send(upstreamRequest, correlationID: requestID, idempotencyKey: idempotencyKey)
+            result = await client.send(
+                upstreamRequest,
+                correlationID: requestID,
+                idempotencyKey: idempotencyKey,
+                consumer: consumer
+            )
         }
-        return response(for: result, upstream: upstreamName, requestID: requestID, instance: instance)
+        return response(for: result, from: client, upstream: upstreamName, requestID: requestID, instance: instance)
     }
 
-    private func response(for result: UpstreamResult, upstream: String, requestID: String, instance: String) -> Response
-    {
+    private func response(
+        for result: UpstreamResult,
+        from client: UpstreamClient,
+        upstream: String,
+        requestID: String,
+        instance: String
+    ) -> Response {
         var belay = HTTPFields()
         belay[HTTPField.Name("Belay-Request-Id")!] = requestID
         belay[HTTPField.Name("Belay-Attempts")!] = String(result.attempts.count)
@@ -197,7 +230,10 @@ extension Gateway {
         case .failure(let error):
             let (code, detail, retryAfter) = Self.describe(error, upstream: upstream)
             if let retryAfter {
-                belay[.retryAfter] = String(max(Int(retryAfter.inSeconds.rounded(.up)), 1))
+                belay[.retryAfter] = String(retryAfter.wholeSecondsRoundedUp)
+            }
+            if let rejection = error as? ResilienceError, let fields = client.rateLimitFields(for: rejection) {
+                for field in fields { belay[field.name] = field.value }
             }
             return .problem(
                 ProblemDetails(
@@ -236,6 +272,11 @@ extension Gateway {
                 )
             default: return (code, rejection.message, rejection.retryAfter)
             }
+        case let bodyError as RequestBodyError:
+            if bodyError.code == .tooLarge {
+                return (.payloadTooLarge, "the body exceeds server.max_body (\(bodyError.limit ?? 0) bytes)", nil)
+            }
+            return (.invalidRequest, "the request body could not be read", nil)
         case let failure as UpstreamFailure:
             if failure.kind == .timeout {
                 return (.timeout, "\(upstream) did not answer in time: \(failure.detail)", nil)
@@ -257,34 +298,4 @@ extension Gateway {
         }
         return UUID().uuidString.lowercased()
     }
-
-    /// An Idempotency-Key may be sent as a Structured Field string (quoted) or bare.
-    static func unquote(_ value: String) -> String {
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
-        guard trimmed.count >= 2, trimmed.hasPrefix("\""), trimmed.hasSuffix("\"") else { return trimmed }
-        return String(trimmed.dropFirst().dropLast())
-    }
-}
-
-/// A request body that fails once more than `limit` bytes have arrived.
-struct LimitedBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
-    typealias Element = ByteBuffer
-    let base: Base
-    let limit: Int
-
-    struct TooLarge: Error {}
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var base: Base.AsyncIterator
-        var remaining: Int
-
-        mutating func next() async throws -> ByteBuffer? {
-            guard let chunk = try await base.next() else { return nil }
-            remaining -= chunk.readableBytes
-            if remaining < 0 { throw TooLarge() }
-            return chunk
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), remaining: limit) }
 }

@@ -91,11 +91,15 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
         "Store unavailable",
         retryable: true
     )
+    /// The route exists but not for this method (405, with `Allow`). An extension of the
+    /// contract's codes.
+    public static let methodNotAllowed = ProblemCode("method-not-allowed", 405, "Method not allowed", retryable: false)
 
     /// Every code of the contract.
     public static let all: [ProblemCode] = [
         .unknownUpstream, .circuitOpen, .bulkheadFull, .retryBudgetExhausted, .timeout, .upstreamUnreachable,
         .rateLimited, .unauthorized, .forbidden, .payloadTooLarge, .invalidRequest, .idempotencyKeyMissing,
         .idempotencyKeyReused, .idempotencyKeyInFlight, .signatureInvalid, .notFound, .conflict, .storeUnavailable,
+        .methodNotAllowed,
     ]
 }

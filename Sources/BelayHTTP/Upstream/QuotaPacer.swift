@@ -14,6 +14,8 @@ final class QuotaPacer<C: Clock>: Sendable where C.Duration == Duration {
         var pacedUntil: Duration = .zero
         var interval: Duration = .zero
         var nextSlot: Duration = .zero
+        var quota: Int?
+        var window: Duration?
     }
 
     enum Decision: Equatable {
@@ -49,6 +51,8 @@ final class QuotaPacer<C: Clock>: Sendable where C.Duration == Duration {
             }
             state.pacedUntil = now + reset
             state.interval = reset / (remaining + 1)
+            state.quota = headers.limit
+            state.window = headers.window
             if remaining == 0 {
                 state.nextSlot = max(state.nextSlot, now + reset)
             } else {
@@ -67,6 +71,17 @@ final class QuotaPacer<C: Clock>: Sendable where C.Duration == Duration {
             guard wait <= maxWait else { return .refuse(retryAfter: wait) }
             state.nextSlot = slot + state.interval
             return wait == .zero ? .go : .wait(wait)
+        }
+    }
+
+    /// The policy to state when refusing: the provider's quota and window when its headers
+    /// gave both, otherwise the pace Belay keeps (one call per interval).
+    var statedPolicy: (quota: Int, window: Int) {
+        state.withLock { state in
+            if let quota = state.quota, let window = state.window, window > .zero {
+                return (quota, window.wholeSecondsRoundedUp)
+            }
+            return (1, state.interval.wholeSecondsRoundedUp)
         }
     }
 

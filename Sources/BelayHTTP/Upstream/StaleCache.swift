@@ -1,8 +1,13 @@
+import Foundation
 import HTTPTypes
 import NIOCore
 import Synchronization
 
 /// The last good GET answers of one upstream, served with `Belay-Degraded` while it fails.
+///
+/// Keys name the consumer as well as the path and query (see ``UpstreamClient``), so one
+/// consumer's answer is never served to another; answers that set cookies or are marked
+/// `private` or `no-store` are never kept.
 ///
 /// Bounded by entry count and total size; the least recently stored entries go first.
 final class StaleCache<C: Clock>: Sendable where C.Duration == Duration {
@@ -40,8 +45,24 @@ final class StaleCache<C: Clock>: Sendable where C.Duration == Duration {
         self.maxTotalBytes = maxTotalBytes
     }
 
+    /// Whether an answer with these headers may be kept: not one that sets a cookie or that
+    /// `Cache-Control` marks `private` or `no-store`.
+    static func mayStore(_ headers: HTTPFields) -> Bool {
+        if headers[.setCookie] != nil { return false }
+        for value in headers[values: .cacheControl] {
+            for directive in value.split(separator: ",") {
+                let name = directive.split(separator: "=", maxSplits: 1).first ?? ""
+                switch name.trimmingCharacters(in: .whitespaces).lowercased() {
+                case "private", "no-store": return false
+                default: continue
+                }
+            }
+        }
+        return true
+    }
+
     func store(key: String, status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer) {
-        guard body.readableBytes <= maxEntryBytes else { return }
+        guard body.readableBytes <= maxEntryBytes, Self.mayStore(headers) else { return }
         let entry = Entry(status: status, headers: headers, body: body, storedAt: clock.now)
         state.withLock { state in
             if let old = state.entries.updateValue(entry, forKey: key) {

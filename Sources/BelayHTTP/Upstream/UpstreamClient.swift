@@ -1,7 +1,7 @@
 public import AsyncHTTPClient
 public import Belay
 import Foundation
-import HTTPTypes
+public import HTTPTypes
 public import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -67,7 +67,7 @@ public final class UpstreamClient: Sendable {
                         permitsPerSecond: rate.permitsPerSecond,
                         burst: rate.burst,
                         maxWait: policy.attemptTimeout,
-                        name: "\(policy.name)-rate-limit"
+                        name: Self.rateLimiterName(policy)
                     ),
                     clock: clock
                 )
@@ -141,7 +141,7 @@ public final class UpstreamClient: Sendable {
                         name: "\(policy.name)-retry"
                     )
                 )
-                .circuitBreaker(breaker, isFailure: Self.isFailure)
+                .circuitBreaker(breaker, isFailure: Self.isFailure, isIgnored: Self.isCallersFault)
                 .bulkhead(bulkhead)
             if let limiter { builder = builder.rateLimiter(limiter) }
             builder = builder.strategy(QuotaPacingStrategy(pacer: pacer, clock: clock, maxWait: policy.attemptTimeout))
@@ -165,6 +165,13 @@ public final class UpstreamClient: Sendable {
         case .success(let response): response.status.code >= 500
         case .failure: true
         }
+    }
+
+    /// The caller's request body failing is not the upstream's doing: the breaker ignores it.
+    static let isCallersFault: CircuitBreakerStrategy<UpstreamResponse, ContinuousClock>.OutcomePredicate = {
+        outcome in
+        if case .failure(let error) = outcome { return error is RequestBodyError }
+        return false
     }
 
     /// `Retry-After` (seconds or date), and for 429 the reset time of `RateLimit` headers:
@@ -194,17 +201,23 @@ public final class UpstreamClient: Sendable {
     /// - Parameters:
     ///   - request: the request, with hop-by-hop headers already removed.
     ///   - correlationID: ties events and logs of this call together.
-    ///   - idempotencyKey: the caller's key, if it sent one; a UUID is generated when the
-    ///     upstream honours keys and the method is unsafe.
+    ///   - idempotencyKey: the caller's key, if it sent one; by default the one in the
+    ///     request's headers (``callerIdempotencyKey(in:)``). A UUID is generated when the
+    ///     upstream honours keys, the method is unsafe and there is none.
+    ///   - consumer: who the call is made for: a consumer's name, or a digest of the
+    ///     credentials it forwards (never a raw key). The stale-if-error cache keeps answers
+    ///     per consumer, so one consumer's answer is never served to another; without it, a
+    ///     request carrying `Authorization` or `Cookie` is not cached.
     public func send(
         _ request: UpstreamRequest,
         correlationID: String?,
-        idempotencyKey: String? = nil
+        idempotencyKey: String? = nil,
+        consumer: String? = nil
     ) async -> UpstreamResult {
         var request = request
         var mayRepeat = request.isIdempotentMethod
         if let header = policy.idempotencyHeader, !request.isIdempotentMethod {
-            let key = idempotencyKey ?? UUID().uuidString.lowercased()
+            let key = idempotencyKey ?? callerIdempotencyKey(in: request.headers) ?? UUID().uuidString.lowercased()
             if let name = HTTPField.Name(header) { request.headers[name] = key }
             mayRepeat = true
         }
@@ -216,11 +229,16 @@ public final class UpstreamClient: Sendable {
         case .stream: pipeline = once
         case .none, .buffered: pipeline = mayRepeat ? retrying : connectOnly
         }
-        let cacheKey = request.method == .get && cache != nil ? cacheKey(request) : nil
+        let cacheKey = request.method == .get && cache != nil ? Self.cacheKey(request, consumer: consumer) : nil
         let log = AttemptLog()
         let sendable = request
+        // Answers a retry may discard are held in memory when they fit, and so are answers to cache.
+        let hold = Holding(
+            retriedStatuses: mayRepeat && !request.isStreamed ? policy.retryOn.statuses : [],
+            cacheable: cacheKey != nil
+        )
         let outcome = await pipeline.executeOutcome(correlationID: correlationID) { context in
-            try await self.attempt(sendable, context: context, log: log, buffer: cacheKey != nil)
+            try await self.attempt(sendable, context: context, log: log, hold: hold)
         }
         var result = UpstreamResult(outcome: outcome, staleAge: nil, attempts: log.records)
         guard let cache, let cacheKey else { return result }
@@ -247,8 +265,30 @@ public final class UpstreamClient: Sendable {
         return result
     }
 
-    private func cacheKey(_ request: UpstreamRequest) -> String {
-        request.path + (request.query.map { "?\($0)" } ?? "")
+    /// The consumer (length-prefixed, so no two consumers' keys can collide), the path and the
+    /// query; nil (not cached) for a request with credentials but no consumer to key it by.
+    static func cacheKey(_ request: UpstreamRequest, consumer: String?) -> String? {
+        if consumer == nil, request.headers[.authorization] != nil || request.headers[.cookie] != nil {
+            return nil
+        }
+        let scope = consumer ?? ""
+        return "\(scope.utf8.count):\(scope)" + request.path + (request.query.map { "?\($0)" } ?? "")
+    }
+
+    /// The largest answer held in memory, to retry past it or to cache it; larger ones stream.
+    static let bufferLimit = 1 << 20
+
+    /// Which answers of a call are read into memory (when they fit in ``bufferLimit``).
+    struct Holding: Sendable {
+        /// Statuses the policy may retry on, discarding the answer.
+        var retriedStatuses: Set<Int>
+        /// Whether a 2xx answer may be stored in the stale-if-error cache.
+        var cacheable: Bool
+
+        func applies(to status: Int, headers: HTTPFields) -> Bool {
+            if retriedStatuses.contains(status) { return true }
+            return cacheable && (200..<300).contains(status) && StaleCache<ContinuousClock>.mayStore(headers)
+        }
     }
 
     /// One attempt: pick the endpoint, send, classify.
@@ -256,21 +296,16 @@ public final class UpstreamClient: Sendable {
         _ request: UpstreamRequest,
         context: ResilienceContext,
         log: AttemptLog,
-        buffer: Bool
+        hold: Holding
     ) async throws -> UpstreamResponse {
-        let order = health.order()
-        let index = order[(context.attempt - 1) % order.count]
+        let index = log.chooseEndpoint(from: health.order())
         let endpoint = policy.endpoints[index]
         var outbound = HTTPClientRequest(url: endpoint.url(path: request.path, query: request.query))
         outbound.method = HTTPMethod(rawValue: request.method.rawValue)
         for field in request.headers {
             outbound.headers.add(name: field.name.rawName, value: field.value)
         }
-        outbound.headers.replaceOrAdd(
-            name: "Host",
-            value: endpoint.port == (endpoint.scheme == "https" ? 443 : 80)
-                ? endpoint.host : "\(endpoint.host):\(endpoint.port)"
-        )
+        outbound.headers.replaceOrAdd(name: "Host", value: endpoint.hostHeader)
         switch request.body {
         case .none: break
         case .buffered(let bytes): outbound.body = .bytes(bytes)
@@ -285,10 +320,14 @@ public final class UpstreamClient: Sendable {
             }
             let status = HTTPResponse.Status(code: Int(response.status.code))
             pacer.observe(RateLimitHeaders(fields))
-            let keepInMemory = status.code >= 300 || (buffer && (200..<300).contains(status.code))
             let body: UpstreamResponse.Body
-            if keepInMemory {
-                body = .buffered(try await response.body.collect(upTo: 1 << 20))
+            if hold.applies(to: status.code, headers: fields) {
+                let bodiless = request.method == .head || status.code == 204 || status.code == 304
+                body = try await .holding(
+                    response.body,
+                    declaredLength: bodiless ? 0 : fields[.contentLength].flatMap { Int($0) },
+                    upTo: Self.bufferLimit
+                )
             } else {
                 body = .stream(response.body)
             }
@@ -304,6 +343,19 @@ public final class UpstreamClient: Sendable {
             )
             _ = health.record(endpoint: index, success: status.code < 500)
             return UpstreamResponse(status: status, headers: fields, body: body, endpoint: endpoint)
+        } catch let bodyError as RequestBodyError {
+            // The caller's body failed (too large, or the caller went away): sent, but not the
+            // endpoint's failure, so it is neither ejected nor counted by the breaker.
+            log.append(
+                AttemptRecord(
+                    number: context.attempt,
+                    endpoint: endpoint,
+                    status: nil,
+                    failure: nil,
+                    duration: start.duration(to: .now)
+                )
+            )
+            throw bodyError
         } catch {
             var failure = UpstreamFailure.classify(error, endpoint: endpoint)
             if let deadline = context.deadline, deadline.hasPassed(on: ContinuousClock()) {
@@ -326,18 +378,77 @@ public final class UpstreamClient: Sendable {
     }
 }
 
-/// The attempts of one call, appended from the attempts' tasks.
+/// The attempts of one call, appended from the attempts' tasks, and the endpoints it tried.
 final class AttemptLog: Sendable {
-    private let storage = Mutex<[AttemptRecord]>([])
-
-    func append(_ record: AttemptRecord) {
-        storage.withLock { $0.append(record) }
+    private struct State {
+        var records: [AttemptRecord] = []
+        var tries: [Int: Int] = [:]
     }
 
-    var records: [AttemptRecord] { storage.withLock { $0 } }
+    private let storage = Mutex(State())
+
+    func append(_ record: AttemptRecord) {
+        storage.withLock { $0.records.append(record) }
+    }
+
+    var records: [AttemptRecord] { storage.withLock { $0.records } }
+
+    /// The endpoint for the next attempt: the first in `order` (healthy ones first, in
+    /// configured order) that this call has tried least, so every endpoint is tried once
+    /// before any is tried again, however the order changes between attempts.
+    func chooseEndpoint(from order: [Int]) -> Int {
+        storage.withLock { state in
+            var chosen = order[0]
+            for index in order where state.tries[index, default: 0] < state.tries[chosen, default: 0] {
+                chosen = index
+            }
+            state.tries[chosen, default: 0] += 1
+            return chosen
+        }
+    }
 }
 
 extension UpstreamClient {
+    /// The caller's idempotency key in `headers`: the value of the header the upstream reads
+    /// keys from (``UpstreamPolicy/idempotencyHeader``), else of `Idempotency-Key`. Either may
+    /// be a Structured Field string (`"8e03…"`) or bare; the quotes are removed. Nil if none
+    /// (or empty).
+    public func callerIdempotencyKey(in headers: HTTPFields) -> String? {
+        var names: [String] = []
+        if let configured = policy.idempotencyHeader { names.append(configured) }
+        names.append("Idempotency-Key")
+        for name in names {
+            guard let field = HTTPField.Name(name), let value = headers[field] else { continue }
+            let key = IdempotencyKey.unquote(value)
+            if !key.isEmpty { return key }
+        }
+        return nil
+    }
+
+    /// `RateLimit-Policy` and `RateLimit` fields describing the limit that refused a call with
+    /// `rate-limited`: the upstream's `rate_limit` (as a quota per refill window) or the
+    /// provider's quota that is being paced. Nil for any other error.
+    public func rateLimitFields(for error: ResilienceError) -> HTTPFields? {
+        guard error.code == .rateLimited else { return nil }
+        let policyStated: (quota: Int, window: Int)
+        if error.strategy == pacer.name {
+            policyStated = pacer.statedPolicy
+        } else if error.strategy == Self.rateLimiterName(policy), let rate = policy.rateLimit {
+            policyStated = RateLimitHeaders.policy(permitsPerSecond: rate.permitsPerSecond, burst: rate.burst)
+        } else {
+            return nil
+        }
+        return RateLimitHeaders.fields(
+            policy: error.strategy,
+            quota: policyStated.quota,
+            window: policyStated.window,
+            remaining: 0,
+            reset: error.retryAfter ?? .seconds(1)
+        )
+    }
+
+    static func rateLimiterName(_ policy: UpstreamPolicy) -> String { "\(policy.name)-rate-limit" }
+
     /// Whether calls are being paced because the provider's quota is nearly spent.
     public var isPacingForQuota: Bool { pacer.isPacing }
 

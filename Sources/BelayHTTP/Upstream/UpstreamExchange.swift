@@ -41,6 +41,12 @@ public struct UpstreamRequest: Sendable {
         self.body = body
     }
 
+    /// Whether the body is streamed (sent once, never retried).
+    var isStreamed: Bool {
+        if case .stream = body { return true }
+        return false
+    }
+
     /// Whether repeating the request cannot cause a second effect by itself (RFC 9110 §9.2.2).
     public var isIdempotentMethod: Bool {
         switch method {
@@ -54,7 +60,7 @@ public struct UpstreamRequest: Sendable {
 public struct UpstreamResponse: Sendable {
     /// How the body is held.
     public enum Body: Sendable {
-        /// Read into memory (small answers, error answers, cacheable answers).
+        /// Read into memory: answers up to 1 MiB that a retry may discard or that may be cached.
         case buffered(ByteBuffer)
         /// Still arriving from the upstream.
         case stream(HTTPClientResponse.Body)

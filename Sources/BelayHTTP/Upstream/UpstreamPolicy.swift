@@ -73,28 +73,38 @@ public struct UpstreamPolicy: Sendable {
 public struct UpstreamEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// `http` or `https`.
     public var scheme: String
-    /// Host name or address.
+    /// Host name or address; an IPv6 address without brackets (`::1`).
     public var host: String
     /// Port.
     public var port: Int
     /// Path prefix, empty or starting with `/`, without a trailing `/`.
     public var basePath: String
 
-    /// Creates an endpoint.
+    /// Creates an endpoint. An IPv6 `host` may be given with or without brackets.
     public init(scheme: String, host: String, port: Int, basePath: String = "") {
         self.scheme = scheme
-        self.host = host
+        self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         self.port = port
         self.basePath = basePath
     }
 
+    /// The host as it appears in a URL or a `Host` header: IPv6 addresses in brackets.
+    var bracketedHost: String { host.contains(":") ? "[\(host)]" : host }
+
+    /// The `Host` header for this endpoint: the host, with the port unless it is the scheme's
+    /// default (`api.pay.example`, `[::1]:8080`).
+    var hostHeader: String {
+        port == (scheme == "https" ? 443 : 80) ? bracketedHost : "\(bracketedHost):\(port)"
+    }
+
     /// The URL of `path` (starting with `/`) and `query` on this endpoint.
     public func url(path: String, query: String?) -> String {
-        var url = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)\(basePath)\(path)"
+        var url = "\(scheme)://\(bracketedHost):\(port)\(basePath)\(path)"
         if let query, !query.isEmpty { url += "?\(query)" }
         return url
     }
 
-    /// The endpoint as a short label for headers and metrics, e.g. `api.pay.example:443`.
-    public var description: String { "\(host):\(port)" }
+    /// The endpoint as a short label for headers and metrics, e.g. `api.pay.example:443` or
+    /// `[::1]:8080`.
+    public var description: String { "\(bracketedHost):\(port)" }
 }

@@ -19,7 +19,8 @@ public struct AttemptRecord: Sendable, Hashable {
     public var endpoint: UpstreamEndpoint
     /// The status answered, if any.
     public var status: Int?
-    /// The failure, if there was no answer.
+    /// The failure, if there was no answer. Both this and ``status`` are nil when the
+    /// caller's own request body failed (``RequestBodyError``).
     public var failure: UpstreamFailure.Kind?
     /// How long the attempt took until the answer's head (or the failure).
     public var duration: Duration
