@@ -66,6 +66,32 @@ extension GatewayHarness {
         }
     }
 
+    @Test func concurrentDuplicatesOfOneKeyMakeOneDelivery() async throws {
+        try await GatewayHarness.run(config: .pay()) { gateway in
+            let body = #"{"upstream":"pay","method":"POST","path":"/v1/orders","body":{"n":1}}"#
+            let answers = try await withThrowingTaskGroup(of: GatewayHarness.Answer.self) { group in
+                for _ in 0..<24 {
+                    group.addTask { try await gateway.queue(body, headers: [("Idempotency-Key", "dup-1")]) }
+                }
+                var answers: [GatewayHarness.Answer] = []
+                for try await answer in group { answers.append(answer) }
+                return answers
+            }
+            // Each is either the one delivery (202, the first or a replay of it) or told
+            // that the first is still being accepted (409); nothing else.
+            #expect(
+                answers.allSatisfy { $0.status == 202 || ($0.status == 409 && $0.code == "idempotency-key-in-flight") }
+            )
+            let ids = Set(answers.filter { $0.status == 202 }.compactMap { $0.problem?["id"] as? String })
+            #expect(ids.count == 1)
+            let id = try #require(ids.first)
+            _ = try await gateway.delivery(id) { $0["status"] as? String == "delivered" }
+            let list = try await gateway.send(.GET, "/v1/deliveries")
+            #expect((list.problem?["deliveries"] as? [[String: Any]])?.count == 1)
+            #expect(gateway.upstreams[0].requests.count == 1)
+        }
+    }
+
     @Test(arguments: [
         ("not json", "/", "invalid-request", 400),
         (#"[1,2]"#, "/", "invalid-request", 400),
