@@ -1,5 +1,7 @@
 import Belay
 import BelayGateway
+import Crypto
+import Foundation
 import Testing
 
 @Suite struct ConfigLoaderTests {
@@ -196,5 +198,152 @@ import Testing
         #expect(ConfigByteSize.read("8589934592GiB") == .failure(.outOfRange))
         #expect(ConfigByteSize.read("99999999999999999999") == .failure(.outOfRange))
         #expect(ConfigByteSize.read("1 TiB") == .failure(.malformed))
+    }
+
+    // MARK: webhook verification options
+
+    @Test func hmacOptionsLoadWithTheirDefaults() throws {
+        let config = try loader.load(
+            yaml: """
+                webhooks:
+                  shop:
+                    verify: { scheme: hmac, secret: s1, header: X-Shop-Hmac, algorithm: sha512, encoding: base64, prefix: "sha512=", id_header: X-Shop-Id }
+                  plain:
+                    verify: { scheme: hmac, secrets: [old, new], header: X-Signature, id_pointer: "/event/id" }
+                  stripe:
+                    verify: { scheme: stripe, secret: "${STRIPE_WHSEC}", id_pointer: "/data/object/id" }
+                """
+        )
+        let shop = try #require(config.webhooks.first)
+        #expect(
+            shop.hmac
+                == .init(
+                    header: "X-Shop-Hmac",
+                    algorithm: .sha512,
+                    encoding: .base64,
+                    prefix: "sha512=",
+                    idHeader: "X-Shop-Id"
+                )
+        )
+        #expect(shop.idPointer == nil)
+        #expect(config.webhooks[1].hmac == .init(header: "X-Signature", algorithm: .sha256, encoding: .hex))
+        #expect(config.webhooks[1].secrets.map(\.value) == ["old", "new"])
+        #expect(config.webhooks[1].idPointer == "/event/id")
+        #expect(config.webhooks[2].hmac == nil)
+        #expect(config.webhooks[2].idPointer == "/data/object/id")
+        #expect(config.webhooks[2].tolerance == .seconds(300))
+        for source in config.webhooks {
+            #expect(throws: Never.self) { try WebhookVerifier(source: source) }
+        }
+    }
+
+    @Test func standardWebhooksKeysAreChecked() throws {
+        let publicKey = "whpk_" + Curve25519.Signing.PrivateKey().publicKey.rawRepresentation.base64EncodedString()
+        let config = try loader.load(
+            yaml: """
+                webhooks:
+                  sw:
+                    verify: { scheme: standard-webhooks, secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "\(publicKey)"], tolerance: 1m }
+                    forward_secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                """
+        )
+        #expect(config.webhooks.first?.secrets.count == 2)
+        #expect(config.webhooks.first?.tolerance == .seconds(60))
+        let short = Data(repeating: 1, count: 16).base64EncodedString()
+        let long = Data(repeating: 1, count: 65).base64EncodedString()
+        let found = issues(
+            """
+            webhooks:
+              sw:
+                verify:
+                  scheme: standard-webhooks
+                  secrets:
+                    - "whsec_\(short)"
+                    - "whsec_\(long)"
+                    - "whsec_not*base64"
+                    - "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                    - "whsk_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                    - "whpk_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                    - "whpk_%%%"
+                forward_secret: "\(publicKey)"
+              single:
+                verify: { scheme: standard-webhooks, secret: "whsec_AAAA" }
+                forward_secret: "whsec_AAAA"
+            """
+        )
+        #expect(
+            found == [
+                "line 6: webhooks.sw.verify.secrets[0]: must decode to 24–64 bytes after whsec_ (got 16)",
+                "line 7: webhooks.sw.verify.secrets[1]: must decode to 24–64 bytes after whsec_ (got 65)",
+                "line 8: webhooks.sw.verify.secrets[2]: is not valid base64 after whsec_",
+                "line 9: webhooks.sw.verify.secrets[3]: must be a Standard Webhooks secret (whsec_ + base64) or public key (whpk_ + base64)",
+                "line 10: webhooks.sw.verify.secrets[4]: is a private signing key (whsk_), which belongs with the sender: configure its public key (whpk_) instead",
+                "line 11: webhooks.sw.verify.secrets[5]: must decode to a 32-byte ed25519 public key after whpk_ (got 24 bytes)",
+                "line 12: webhooks.sw.verify.secrets[6]: is not valid base64 after whpk_",
+                "line 13: webhooks.sw.forward_secret: must be a Standard Webhooks secret starting with whsec_",
+                "line 15: webhooks.single.verify.secret: must decode to 24–64 bytes after whsec_ (got 3)",
+                "line 16: webhooks.single.forward_secret: must decode to 24–64 bytes after whsec_ (got 3)",
+            ]
+        )
+        // No message repeats a secret.
+        #expect(!found.joined().contains("MfKQ9r8G"))
+    }
+
+    @Test(arguments: [
+        (
+            "webhooks: { h: { verify: { scheme: hmac, secret: s, id_header: X-Id } } }",
+            "line 1: webhooks.h.verify.header: is required for scheme hmac"
+        ),
+        (
+            "webhooks: { h: { verify: { scheme: hmac, secret: s, header: \"X Sig\", id_header: X-Id } } }",
+            "line 1: webhooks.h.verify.header: must be an HTTP header name (got 'X Sig')"
+        ),
+        (
+            "webhooks: { h: { verify: { scheme: hmac, secret: s, header: X-Sig, id_header: \"X:Id\" } } }",
+            "line 1: webhooks.h.verify.id_header: must be an HTTP header name (got 'X:Id')"
+        ),
+        (
+            "webhooks: { h: { verify: { scheme: hmac, secret: s, header: X-Sig } } }",
+            "line 1: webhooks.h.verify.id_header: is required for scheme hmac unless id_pointer is set: events are deduplicated by their id"
+        ),
+        (
+            "webhooks: { h: { verify: { scheme: hmac, secret: s, header: X-Sig, id_header: X-Id, id_pointer: /id } } }",
+            "line 1: webhooks.h.verify.id_header: set id_header or id_pointer, not both"
+        ),
+        (
+            "webhooks: { h: { verify: { scheme: hmac, secret: s, header: X-Sig, id_header: X-Id, algorithm: md5 } } }",
+            "line 1: webhooks.h.verify.algorithm: must be sha256 or sha512 (got 'md5')"
+        ),
+        (
+            "webhooks: { h: { verify: { scheme: hmac, secret: s, header: X-Sig, id_header: X-Id, encoding: base32 } } }",
+            "line 1: webhooks.h.verify.encoding: must be hex or base64 (got 'base32')"
+        ),
+        (
+            "webhooks: { s: { verify: { scheme: stripe, secret: s, header: X-Sig } } }",
+            "line 1: webhooks.s.verify.header: applies to scheme hmac only (this source is stripe)"
+        ),
+        (
+            "webhooks: { g: { verify: { prefix: \"sha256=\", scheme: github, secret: s } } }",
+            "line 1: webhooks.g.verify.prefix: applies to scheme hmac only (this source is github)"
+        ),
+        (
+            "webhooks: { s: { verify: { scheme: stripe, secret: s, id_pointer: id } } }",
+            "line 1: webhooks.s.verify.id_pointer: must be a JSON pointer starting with / such as /id (got 'id')"
+        ),
+        (
+            "webhooks: { s: { verify: { scheme: stripe, secret: s, id_pointer: \"/a~2\" } } }",
+            "line 1: webhooks.s.verify.id_pointer: has '~2' in '/a~2': only ~0 (for ~) and ~1 (for /) are escapes"
+        ),
+        (
+            "webhooks: { s: { verify: { scheme: stripe, secret: s, id_pointr: /id } } }",
+            "line 1: webhooks.s.verify.id_pointr: unknown key; did you mean 'id_pointer'? (allowed: algorithm, encoding, header, id_header, id_pointer, prefix, scheme, secret, secrets, tolerance)"
+        ),
+        (
+            "webhooks: { s: { verify: { scheme: stripe } } }",
+            "line 1: webhooks.s.verify.secret: is required"
+        ),
+    ])
+    func eachWebhookMistakeHasAClearMessage(yaml: String, expected: String) {
+        #expect(issues(yaml) == [expected])
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Yams
 
 /// Reads and validates `belay.yaml`, reporting every problem with its key path and line.
@@ -245,23 +246,35 @@ public struct ConfigLoader: Sendable {
     }
 
     private func readWebhooks(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
+        typealias Source = GatewayConfig.WebhookSource
         for (name, value) in reader.mapping(node, at: "webhooks") ?? [] {
             let path = "webhooks.\(name)"
-            var scheme: GatewayConfig.WebhookSource.Scheme?
-            var secrets: [Secret] = []
+            let verifyPath = "\(path).verify"
+            var scheme: Source.Scheme?
+            var secrets: [(secret: Secret, path: String, node: Node)] = []
             var tolerance: Duration = .seconds(300)
             var forwardTo: String?
             var forwardSecret: Secret?
+            var idPointer: String?
+            // The hmac scheme's keys, checked once the scheme is known (it may come after them).
+            var hmacKeys: [(key: String, node: Node)] = []
+            var header: String?
+            var algorithm = Source.HMACOptions.Algorithm.sha256
+            var encoding = Source.HMACOptions.Encoding.hex
+            var prefix: String?
+            var idHeader: String?
             for (key, field) in reader.mapping(value, at: path, allowed: ["verify", "forward_to", "forward_secret"])
                 ?? []
             {
                 switch key {
                 case "verify":
-                    let verifyPath = "\(path).verify"
                     for (verifyKey, item) in reader.mapping(
                         field,
                         at: verifyPath,
-                        allowed: ["scheme", "secret", "secrets", "tolerance"]
+                        allowed: [
+                            "scheme", "secret", "secrets", "tolerance", "header", "algorithm", "encoding", "prefix",
+                            "id_header", "id_pointer",
+                        ]
                     ) ?? [] {
                         let itemPath = "\(verifyPath).\(verifyKey)"
                         switch verifyKey {
@@ -269,23 +282,58 @@ public struct ConfigLoader: Sendable {
                             guard let text = reader.string(item, at: itemPath) else { continue }
                             scheme = .init(rawValue: text)
                             if scheme == nil {
-                                let known = GatewayConfig.WebhookSource.Scheme.allCases.map(\.rawValue).joined(
-                                    separator: ", "
-                                )
+                                let known = Source.Scheme.allCases.map(\.rawValue).joined(separator: ", ")
                                 reader.report(itemPath, item, "unknown scheme '\(text)' (known: \(known))")
                             }
                         case "secret":
                             if let secret = reader.string(item, at: itemPath), !secret.isEmpty {
-                                secrets.append(Secret(secret))
+                                secrets.append((Secret(secret), itemPath, item))
                             }
                         case "secrets":
                             for (index, entry) in (reader.sequence(item, at: itemPath) ?? []).enumerated() {
                                 if let secret = reader.string(entry, at: "\(itemPath)[\(index)]") {
-                                    secrets.append(Secret(secret))
+                                    secrets.append((Secret(secret), "\(itemPath)[\(index)]", entry))
                                 }
                             }
                         case "tolerance":
                             if let duration = reader.duration(item, at: itemPath) { tolerance = duration }
+                        case "header", "id_header":
+                            hmacKeys.append((verifyKey, item))
+                            guard let text = reader.string(item, at: itemPath) else { continue }
+                            if HTTPField.Name(text) == nil {
+                                reader.report(itemPath, item, "must be an HTTP header name (got '\(text)')")
+                            } else if verifyKey == "header" {
+                                header = text
+                            } else {
+                                idHeader = text
+                            }
+                        case "algorithm":
+                            hmacKeys.append((verifyKey, item))
+                            guard let text = reader.string(item, at: itemPath) else { continue }
+                            if let value = Source.HMACOptions.Algorithm(rawValue: text) {
+                                algorithm = value
+                            } else {
+                                reader.report(itemPath, item, "must be sha256 or sha512 (got '\(text)')")
+                            }
+                        case "encoding":
+                            hmacKeys.append((verifyKey, item))
+                            guard let text = reader.string(item, at: itemPath) else { continue }
+                            if let value = Source.HMACOptions.Encoding(rawValue: text) {
+                                encoding = value
+                            } else {
+                                reader.report(itemPath, item, "must be hex or base64 (got '\(text)')")
+                            }
+                        case "prefix":
+                            hmacKeys.append((verifyKey, item))
+                            if let text = reader.string(item, at: itemPath), !text.isEmpty { prefix = text }
+                        case "id_pointer":
+                            guard let text = reader.string(item, at: itemPath) else { continue }
+                            do {
+                                _ = try JSONPointer(text)
+                                idPointer = text
+                            } catch {
+                                reader.report(itemPath, item, error.message)
+                            }
                         default: break
                         }
                     }
@@ -293,34 +341,81 @@ public struct ConfigLoader: Sendable {
                     if let url = reader.url(field, at: "\(path).forward_to") { forwardTo = url.string }
                 case "forward_secret":
                     guard let secret = reader.string(field, at: "\(path).forward_secret") else { continue }
-                    if secret.hasPrefix("whsec_") {
-                        forwardSecret = Secret(secret)
-                    } else {
-                        reader.report(
-                            "\(path).forward_secret",
-                            field,
-                            "must be a Standard Webhooks secret starting with whsec_"
-                        )
+                    switch StandardWebhooksKey.parse(secret, allowPublicKey: false) {
+                    case .success: forwardSecret = Secret(secret)
+                    case .failure(let invalid): reader.report("\(path).forward_secret", field, invalid.message)
                     }
                 default: break
                 }
             }
             guard let scheme else {
-                reader.report("\(path).verify.scheme", value, "is required")
+                reader.report("\(verifyPath).scheme", value, "is required")
                 continue
             }
             if secrets.isEmpty {
-                reader.report("\(path).verify.secret", value, "is required")
+                reader.report("\(verifyPath).secret", value, "is required")
                 continue
             }
+            var valid = true
+            if scheme == .standardWebhooks {
+                for entry in secrets {
+                    if case .failure(let invalid) = StandardWebhooksKey.parse(entry.secret.value, allowPublicKey: true)
+                    {
+                        reader.report(entry.path, entry.node, invalid.message)
+                        valid = false
+                    }
+                }
+            }
+            var hmac: Source.HMACOptions?
+            if scheme == .hmac {
+                if let header {
+                    hmac = .init(
+                        header: header,
+                        algorithm: algorithm,
+                        encoding: encoding,
+                        prefix: prefix,
+                        idHeader: idHeader
+                    )
+                } else if !hmacKeys.contains(where: { $0.key == "header" }) {
+                    reader.report("\(verifyPath).header", value, "is required for scheme hmac")
+                }
+                if idHeader != nil && idPointer != nil {
+                    reader.report(
+                        "\(verifyPath).id_header",
+                        hmacKeys.first { $0.key == "id_header" }?.node,
+                        "set id_header or id_pointer, not both"
+                    )
+                    valid = false
+                } else if idHeader == nil && idPointer == nil && !hmacKeys.contains(where: { $0.key == "id_header" }) {
+                    reader.report(
+                        "\(verifyPath).id_header",
+                        value,
+                        "is required for scheme hmac unless id_pointer is set: events are deduplicated by their id"
+                    )
+                    valid = false
+                }
+                valid = valid && hmac != nil
+            } else {
+                for (key, node) in hmacKeys {
+                    reader.report(
+                        "\(verifyPath).\(key)",
+                        node,
+                        "applies to scheme hmac only (this source is \(scheme.rawValue))"
+                    )
+                    valid = false
+                }
+            }
+            guard valid else { continue }
             config.webhooks.append(
                 .init(
                     name: name,
                     scheme: scheme,
-                    secrets: secrets,
+                    secrets: secrets.map(\.secret),
                     tolerance: tolerance,
                     forwardTo: forwardTo,
-                    forwardSecret: forwardSecret
+                    forwardSecret: forwardSecret,
+                    hmac: hmac,
+                    idPointer: idPointer
                 )
             )
         }

@@ -98,27 +98,114 @@ public struct GatewayConfig: Sendable {
     }
 
     /// A webhook source: how its deliveries are verified and where they are forwarded.
+    ///
+    /// ```yaml
+    /// webhooks:
+    ///   stripe:
+    ///     verify: { scheme: stripe, secret: "${STRIPE_WHSEC}", tolerance: 5m }
+    ///   shop:
+    ///     verify: { scheme: hmac, secret: "${SHOP_SECRET}", header: X-Shop-Hmac-Sha256,
+    ///               encoding: base64, id_pointer: "/id" }
+    /// ```
     public struct WebhookSource: Sendable, Hashable {
         /// The signature schemes Belay verifies.
         public enum Scheme: String, Sendable, Hashable, CaseIterable {
+            /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`.
             case standardWebhooks = "standard-webhooks"
+            /// Stripe: `Stripe-Signature: t=…,v1=…`.
             case stripe
+            /// GitHub: `X-Hub-Signature-256: sha256=…`.
             case github
+            /// An HMAC of the raw body in a configurable header (see ``HMACOptions``).
             case hmac
+        }
+
+        /// How an `hmac` source signs: an HMAC of the raw body, in one header.
+        public struct HMACOptions: Sendable, Hashable {
+            /// The hash function of the HMAC.
+            public enum Algorithm: String, Sendable, Hashable, CaseIterable {
+                /// HMAC-SHA256.
+                case sha256
+                /// HMAC-SHA512.
+                case sha512
+            }
+
+            /// How the MAC is written in the header.
+            public enum Encoding: String, Sendable, Hashable, CaseIterable {
+                /// Hexadecimal, either case.
+                case hex
+                /// Standard base64 (RFC 4648 §4), padding optional.
+                case base64
+            }
+
+            /// The header holding the signature, e.g. `X-Signature`.
+            public var header: String
+            /// The hash function. Default SHA-256.
+            public var algorithm: Algorithm
+            /// The MAC's encoding. Default hex.
+            public var encoding: Encoding
+            /// Text before the MAC in the header, e.g. `sha256=`; nil for none (the default).
+            public var prefix: String?
+            /// The header holding the event id, when the id is not read from the body by
+            /// ``WebhookSource/idPointer``.
+            public var idHeader: String?
+
+            /// Creates the options; every default is what an absent config key means.
+            public init(
+                header: String,
+                algorithm: Algorithm = .sha256,
+                encoding: Encoding = .hex,
+                prefix: String? = nil,
+                idHeader: String? = nil
+            ) {
+                self.header = header
+                self.algorithm = algorithm
+                self.encoding = encoding
+                self.prefix = prefix
+                self.idHeader = idHeader
+            }
         }
 
         /// The source's name, the `{source}` of `POST /webhooks/{source}`.
         public var name: String
         /// The signature scheme.
         public var scheme: Scheme
-        /// The verification secrets (several during a rotation).
+        /// The verification secrets (several during a rotation). For `standard-webhooks`,
+        /// `whsec_` secrets and `whpk_` ed25519 public keys; for the other schemes, the
+        /// secret's text as the provider shows it.
         public var secrets: [Secret]
-        /// How old a signed timestamp may be. Default 5 minutes.
+        /// How far a signed timestamp may be from now, either way. Default 5 minutes.
         public var tolerance: Duration
         /// Where verified events are forwarded.
         public var forwardTo: String?
         /// The Standard Webhooks secret Belay signs forwards with.
         public var forwardSecret: Secret?
+        /// The options of the `hmac` scheme; nil for the other schemes.
+        public var hmac: HMACOptions?
+        /// An RFC 6901 JSON pointer (e.g. `/id`) to the event id in the body, instead of the
+        /// scheme's id header. Default nil; a `stripe` source without one reads `/id`.
+        public var idPointer: String?
+
+        /// Creates a source; every default is what an absent config key means.
+        public init(
+            name: String,
+            scheme: Scheme,
+            secrets: [Secret],
+            tolerance: Duration = .seconds(300),
+            forwardTo: String? = nil,
+            forwardSecret: Secret? = nil,
+            hmac: HMACOptions? = nil,
+            idPointer: String? = nil
+        ) {
+            self.name = name
+            self.scheme = scheme
+            self.secrets = secrets
+            self.tolerance = tolerance
+            self.forwardTo = forwardTo
+            self.forwardSecret = forwardSecret
+            self.hmac = hmac
+            self.idPointer = idPointer
+        }
     }
 
     /// A place alerts are POSTed to as JSON.
