@@ -311,10 +311,10 @@ extension AcceptOutcome {
         do {
             let store = try SQLiteStore(path: path)
             _ = try await store.insert([newDelivery("dlv_1")])
-            #expect(try store.appliedMigrations() == [BelayStore.latestMigration])
+            #expect(try store.appliedMigrations() == ["v1-deliveries", BelayStore.latestMigration])
         }
         let reopened = try SQLiteStore(path: path)
-        #expect(try reopened.appliedMigrations() == [BelayStore.latestMigration])
+        #expect(try reopened.appliedMigrations() == ["v1-deliveries", BelayStore.latestMigration])
         #expect(try await reopened.delivery(id: "dlv_1")?.0.status == .pending)
     }
 }

@@ -40,13 +40,27 @@ public func buildApplication(
     // A lease outlives the longest call an upstream's policy allows.
     let longest = config.upstreams.map(\.policy.totalTimeout).max() ?? .seconds(10)
     workerConfiguration.lease = longest + .seconds(20)
-    let sender = UpstreamDeliverySender(clients: gateway.clients)
+    // Webhook forwards go through the same queue, signed at each send with the source's
+    // forward_secret (Standard Webhooks), their webhook-id being the event's id.
+    let signers = Dictionary(
+        config.webhooks.compactMap { source in
+            source.forwardSecret.flatMap(StandardWebhooksSigner.init(secret:)).map {
+                (Gateway.forwardUpstream(source.name), $0)
+            }
+        }
+    ) { first, _ in first }
+    let sender = UpstreamDeliverySender(clients: gateway.clients.merging(gateway.forwarders) { first, _ in first }) {
+        delivery in
+        guard let signer = signers[delivery.upstream] else { return [] }
+        return signer.sign(id: delivery.idempotencyKey, timestamp: wall.now(), body: delivery.body ?? Data())
+            .map { DeliveryHeader(name: $0.name.canonicalName, value: $0.value) }
+    }
     let worker = DeliveryWorker(
         store: store,
         sender: sender,
         planner: DeliveryPlanner(config.deliveries),
         configuration: workerConfiguration,
-        upstreams: config.upstreams.map(\.name),
+        upstreams: config.upstreams.map(\.name) + gateway.forwarders.keys.sorted(),
         wall: wall,
         alert: { alerter.raise($0) },
         logger: logger
@@ -81,6 +95,8 @@ public func buildApplication(
         return Response.json(json)
     }
     router.addDeliveryRoutes(deliveries, gateway: gateway)
+    let webhooks = WebhookService(store: store, config: config, wall: wall, wake: { worker.wake() })
+    router.addWebhookRoutes(webhooks, gateway: gateway)
     // Last, so that it sees exactly the requests no route took.
     router.add(middleware: UnmatchedRouteMiddleware(routes: router.routeTable))
     let listen = config.server.listen
@@ -96,7 +112,7 @@ public func buildApplication(
 }
 
 /// Opens the configured store.
-func openStore(_ storage: GatewayConfig.Storage) throws -> any DeliveryStore {
+func openStore(_ storage: GatewayConfig.Storage) throws -> any DeliveryStore & WebhookStore {
     switch storage {
     case .sqlite(let path):
         return try SQLiteStore(path: path)

@@ -13,6 +13,9 @@ public final class Gateway: Service, Sendable {
     public let config: GatewayConfig
     /// One client per configured upstream, by name.
     public let clients: [String: UpstreamClient]
+    /// One client per webhook source that forwards, by its delivery upstream name
+    /// (`webhook:<source>`); never reachable through the proxy.
+    public let forwarders: [String: UpstreamClient]
     /// Who may call.
     public let auth: ConsumerAuth
     let logger: Logger
@@ -40,8 +43,22 @@ public final class Gateway: Service, Sendable {
             let sink: any ResilienceEventSink = eventSink.map { MultiplexEventSink([logging, $0]) } ?? logging
             clients[upstream.name] = try UpstreamClient(policy: upstream.policy, eventSink: sink)
         }
+        var forwarders: [String: UpstreamClient] = [:]
+        for source in config.webhooks {
+            guard let policy = Self.forwardPolicy(for: source) else { continue }
+            var sourceLogger = logger
+            sourceLogger[metadataKey: "belay.webhook.source"] = .string(source.name)
+            let logging = LoggingEventSink(
+                logger: sourceLogger,
+                level: .info,
+                transitionLevel: .notice,
+                correlationKey: "belay.delivery.id"
+            )
+            forwarders[policy.name] = try UpstreamClient(policy: policy, eventSink: logging)
+        }
         self.config = config
         self.clients = clients
+        self.forwarders = forwarders
         self.auth = try ConsumerAuth(consumers: config.consumers)
         self.logger = logger
     }
@@ -51,5 +68,36 @@ public final class Gateway: Service, Sendable {
         for client in clients.values {
             try? await client.shutdown()
         }
+        for client in forwarders.values {
+            try? await client.shutdown()
+        }
+    }
+
+    /// The delivery upstream name of a webhook source's forwards.
+    static func forwardUpstream(_ source: String) -> String { "webhook:\(source)" }
+
+    /// The policy a source's forwards are sent with: its `forward_to` URL, one call per
+    /// attempt (the delivery schedule retries), 15 s per attempt as the Standard Webhooks
+    /// conventions advise.
+    static func forwardPolicy(for source: GatewayConfig.WebhookSource) -> UpstreamPolicy? {
+        guard let target = source.forwardTo, let url = URLComponents(string: target), let scheme = url.scheme,
+            let host = url.host, !host.isEmpty
+        else { return nil }
+        let path = url.percentEncodedPath
+        var policy = UpstreamPolicy(
+            name: forwardUpstream(source.name),
+            endpoints: [
+                UpstreamEndpoint(
+                    scheme: scheme.lowercased(),
+                    host: host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host,
+                    port: url.port ?? (scheme.lowercased() == "https" ? 443 : 80),
+                    basePath: path.hasSuffix("/") ? String(path.dropLast()) : path
+                )
+            ]
+        )
+        policy.maxAttempts = 1
+        policy.attemptTimeout = .seconds(15)
+        policy.totalTimeout = .seconds(20)
+        return policy
     }
 }

@@ -22,10 +22,17 @@ public protocol DeliverySender: Sendable {
 public struct UpstreamDeliverySender: DeliverySender {
     /// The clients by upstream name.
     public let clients: [String: UpstreamClient]
+    /// Headers computed for each send (e.g. a webhook forward's signature, whose
+    /// timestamp must be the send's); they replace stored headers of the same name.
+    public let headersAtSend: @Sendable (Delivery) -> [DeliveryHeader]
 
     /// Creates a sender over `clients`.
-    public init(clients: [String: UpstreamClient]) {
+    public init(
+        clients: [String: UpstreamClient],
+        headersAtSend: @escaping @Sendable (Delivery) -> [DeliveryHeader] = { _ in [] }
+    ) {
         self.clients = clients
+        self.headersAtSend = headersAtSend
     }
 
     public func pause(of upstream: String) -> Duration? {
@@ -48,6 +55,9 @@ public struct UpstreamDeliverySender: DeliverySender {
         var headers = HTTPFields()
         for header in delivery.headers {
             if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
+        }
+        for header in headersAtSend(delivery) {
+            if let name = HTTPField.Name(header.name) { headers[name] = header.value }
         }
         let keyHeader = client.policy.idempotencyHeader ?? "Idempotency-Key"
         if let name = HTTPField.Name(keyHeader) { headers[name] = delivery.idempotencyKey }

@@ -2,7 +2,7 @@ public import Foundation
 import GRDB
 
 extension SQLiteStore: DeliveryStore {
-    private static let columns = """
+    static let columns = """
         id, upstream, method, path, headers, body, idempotency_key, require_ack, status, attempt_count,
         schedule_step, due_at, created_at, updated_at, delivered_at, acknowledged_at, last_error, escalated,
         lease_owner
@@ -29,42 +29,43 @@ extension SQLiteStore: DeliveryStore {
                     }
                     continue
                 }
-                let created = item.createdAt.storeMilliseconds
-                try db.execute(
-                    sql: """
-                        INSERT INTO deliveries (id, upstream, method, path, headers, body, idempotency_key, caller_key,
-                            fingerprint, require_ack, status, due_at, created_at, updated_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
-                        """,
-                    arguments: [
-                        item.id, item.upstream, item.method, item.path, try Self.encode(item.headers), item.body,
-                        item.idempotencyKey, item.keyFromCaller ? item.idempotencyKey : nil, item.fingerprint,
-                        item.requireAck, item.notBefore.storeMilliseconds, created, created,
-                    ]
-                )
-                outcomes.append(
-                    .accepted(
-                        Delivery(
-                            id: item.id,
-                            upstream: item.upstream,
-                            method: item.method,
-                            path: item.path,
-                            headers: item.headers,
-                            body: item.body,
-                            idempotencyKey: item.idempotencyKey,
-                            requireAck: item.requireAck,
-                            status: .pending,
-                            attemptCount: 0,
-                            scheduleStep: 0,
-                            nextAttemptAt: item.notBefore,
-                            createdAt: item.createdAt,
-                            updatedAt: item.createdAt
-                        )
-                    )
-                )
+                outcomes.append(.accepted(try Self.insertRow(item, into: db)))
             }
             return outcomes
         }
+    }
+
+    /// Inserts one new delivery, `pending` and due at its `notBefore`.
+    static func insertRow(_ item: NewDelivery, into db: Database) throws -> Delivery {
+        let created = item.createdAt.storeMilliseconds
+        try db.execute(
+            sql: """
+                INSERT INTO deliveries (id, upstream, method, path, headers, body, idempotency_key, caller_key,
+                    fingerprint, require_ack, status, due_at, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
+                """,
+            arguments: [
+                item.id, item.upstream, item.method, item.path, try encode(item.headers), item.body,
+                item.idempotencyKey, item.keyFromCaller ? item.idempotencyKey : nil, item.fingerprint,
+                item.requireAck, item.notBefore.storeMilliseconds, created, created,
+            ]
+        )
+        return Delivery(
+            id: item.id,
+            upstream: item.upstream,
+            method: item.method,
+            path: item.path,
+            headers: item.headers,
+            body: item.body,
+            idempotencyKey: item.idempotencyKey,
+            requireAck: item.requireAck,
+            status: .pending,
+            attemptCount: 0,
+            scheduleStep: 0,
+            nextAttemptAt: item.notBefore,
+            createdAt: item.createdAt,
+            updatedAt: item.createdAt
+        )
     }
 
     public func claim(
@@ -351,11 +352,11 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
-    private static func encode(_ headers: [DeliveryHeader]) throws -> String {
+    static func encode(_ headers: [DeliveryHeader]) throws -> String {
         String(decoding: try JSONEncoder().encode(headers), as: UTF8.self)
     }
 
-    private static func delivery(_ row: Row) throws -> Delivery {
+    static func delivery(_ row: Row) throws -> Delivery {
         let statusText: String = row["status"]
         guard let status = DeliveryStatus(rawValue: statusText) else {
             throw StoreError(.corrupt, "delivery \(row["id"] as String) has an unknown status '\(statusText)'")

@@ -133,6 +133,23 @@ public final class SQLiteStore: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v2-webhook-events") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE webhook_events (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        source TEXT NOT NULL,
+                        event_id TEXT NOT NULL,
+                        headers TEXT NOT NULL,
+                        body BLOB NOT NULL,
+                        received_at INTEGER NOT NULL,
+                        delivery_id TEXT REFERENCES deliveries(id)
+                    );
+                    CREATE UNIQUE INDEX webhook_events_event ON webhook_events(source, event_id);
+                    CREATE INDEX webhook_events_source ON webhook_events(source, id);
+                    """
+            )
+        }
         return migrator
     }
 

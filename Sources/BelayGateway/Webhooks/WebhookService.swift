@@ -1,0 +1,232 @@
+import Belay
+import BelayHTTP
+public import BelayStore
+public import Foundation
+public import HTTPTypes
+
+/// The webhook inbox: `POST /webhooks/{source}` verifies the raw body, deduplicates by the
+/// provider's event id, commits the event with its forward, and only then answers 200.
+/// Nothing slow happens in the request path: forwarding is the delivery queue's work.
+public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
+    let intake: WebhookIntake
+    let store: any WebhookStore & DeliveryStore
+    let sources: [String: GatewayConfig.WebhookSource]
+    /// One verifier per source; a source whose options do not build one (impossible for a
+    /// config the loader accepted) refuses every event.
+    let verifiers: [String: Result<WebhookVerifier, ConfigError>]
+    let wall: WallClock<C>
+    let wake: @Sendable () -> Void
+
+    /// - Parameter wake: called after an event with a forward is stored.
+    public init(
+        store: any WebhookStore & DeliveryStore,
+        config: GatewayConfig,
+        wall: WallClock<C>,
+        wake: @escaping @Sendable () -> Void = {}
+    ) {
+        self.intake = WebhookIntake(store: store)
+        self.store = store
+        self.sources = Dictionary(config.webhooks.map { ($0.name, $0) }) { first, _ in first }
+        var verifiers: [String: Result<WebhookVerifier, ConfigError>] = [:]
+        for source in config.webhooks {
+            verifiers[source.name] = Result { () throws(ConfigError) in try WebhookVerifier(source: source) }
+        }
+        self.verifiers = verifiers
+        self.wall = wall
+        self.wake = wake
+    }
+
+    /// `POST /webhooks/{source}`.
+    public func receive(source name: String, body: Data, headers: HTTPFields, requestID: String) async -> APIAnswer {
+        guard let source = sources[name], let verifier = try? verifiers[name]?.get() else {
+            return .problem(
+                ProblemDetails(
+                    .notFound,
+                    detail: "no webhook source named '\(name)' is configured",
+                    requestID: requestID,
+                    field: "source"
+                )
+            )
+        }
+        let now = wall.now()
+        let verified: VerifiedWebhook
+        switch verifier.verify(body: body, headers: headers, now: now) {
+        case .success(let value):
+            verified = value
+        case .failure(let rejection):
+            // An unusable event id or body is the sender's bad input; anything else about
+            // the signature is 401 and nothing is stored.
+            let badInput: Set<WebhookRejection.Code> = [.missingEventID, .invalidEventID, .bodyNotJSON]
+            let code: ProblemCode = badInput.contains(rejection.code) ? .invalidRequest : .signatureInvalid
+            return .problem(ProblemDetails(code, detail: rejection.message, requestID: requestID))
+        }
+        let id = Self.newEventID(at: now)
+        var forward: NewDelivery?
+        if let policy = Gateway.forwardPolicy(for: source) {
+            var forwardHeaders = [
+                DeliveryHeader(name: "Content-Type", value: headers[.contentType] ?? "application/json")
+            ]
+            forwardHeaders.append(DeliveryHeader(name: "Belay-Webhook-Source", value: name))
+            forward = NewDelivery(
+                id: DeliveryRequest.newID(at: now),
+                upstream: policy.name,
+                method: "POST",
+                path: "",
+                headers: forwardHeaders,
+                body: body,
+                idempotencyKey: id,
+                keyFromCaller: false,
+                fingerprint: id,
+                notBefore: now,
+                createdAt: now
+            )
+        }
+        var stored = headers.map { DeliveryHeader(name: $0.name.canonicalName, value: $0.value) }
+        stored.removeAll { DeliveryView.redactedHeaders.contains($0.name.lowercased()) }
+        let event = NewWebhookEvent(
+            id: id,
+            source: name,
+            eventID: verified.eventID,
+            headers: stored,
+            body: body,
+            receivedAt: now,
+            forward: forward
+        )
+        do {
+            switch try await intake.ingest(event) {
+            case .stored(let event):
+                if event.deliveryID != nil { wake() }
+                return .json(200, ["id": event.id, "event_id": event.eventID, "duplicate": false])
+            case .repeated(let event):
+                return .json(200, ["id": event.id, "event_id": event.eventID, "duplicate": true])
+            }
+        } catch {
+            return .problem(
+                ProblemDetails(
+                    .storeUnavailable,
+                    detail: "the event could not be stored (\(error.code)); send it again",
+                    requestID: requestID
+                ),
+                headers: [.retryAfter: "1"]
+            )
+        }
+    }
+
+    /// `GET /v1/webhooks/events?source=&status=&cursor=&limit=`: events newest first, each
+    /// with its forward's status and attempts.
+    public func list(_ parameters: [String: String], requestID: String) async -> APIAnswer {
+        var query = WebhookEventQuery(source: parameters["source"], cursor: parameters["cursor"])
+        if let status = parameters["status"] {
+            guard let value = DeliveryStatus(rawValue: status) else {
+                let names = DeliveryStatus.allCases.map(\.rawValue).joined(separator: ", ")
+                return .problem(
+                    ProblemDetails(
+                        .invalidRequest,
+                        detail: "unknown forward status '\(status)'; use one of \(names)",
+                        requestID: requestID,
+                        field: "status"
+                    )
+                )
+            }
+            query.forwardStatus = value
+        }
+        if let limit = parameters["limit"] {
+            guard let value = Int(limit), (1...500).contains(value) else {
+                return .problem(
+                    ProblemDetails(
+                        .invalidRequest,
+                        detail: "limit must be a whole number from 1 to 500 (got '\(limit)')",
+                        requestID: requestID,
+                        field: "limit"
+                    )
+                )
+            }
+            query.limit = value
+        }
+        do {
+            let page = try await store.events(query)
+            var views: [[String: Any]] = []
+            for (event, forward) in page.events {
+                var view: [String: Any] = [
+                    "id": event.id,
+                    "source": event.source,
+                    "event_id": event.eventID,
+                    "received_at": event.receivedAt.iso8601,
+                    "bytes": event.body.count,
+                ]
+                if let forward {
+                    var summary = DeliveryView.summary(forward)
+                    if let (_, attempts) = try await store.delivery(id: forward.id) {
+                        summary["attempts"] = DeliveryView.full(forward, attempts: attempts)["attempts"]
+                    }
+                    view["forward"] = summary
+                } else {
+                    view["forward"] = NSNull()
+                }
+                views.append(view)
+            }
+            return .json(200, ["events": views, "next_cursor": page.nextCursor ?? NSNull()] as [String: Any])
+        } catch {
+            return .problem(
+                ProblemDetails(.storeUnavailable, detail: "the events could not be read", requestID: requestID),
+                headers: [.retryAfter: "1"]
+            )
+        }
+    }
+
+    /// `POST /v1/webhooks/events/{id}/replay`: forwards the event again, now, with the
+    /// same `webhook-id` (so an application that saw it deduplicates).
+    public func replay(_ id: String, requestID: String) async -> APIAnswer {
+        do {
+            guard let event = try await store.event(id: id) else {
+                return .problem(
+                    ProblemDetails(.notFound, detail: "no webhook event has the id '\(id)'", requestID: requestID)
+                )
+            }
+            guard let source = sources[event.source], let policy = Gateway.forwardPolicy(for: source) else {
+                return .problem(
+                    ProblemDetails(
+                        .conflict,
+                        detail: "the source '\(event.source)' has no forward_to; there is nothing to replay to",
+                        requestID: requestID
+                    )
+                )
+            }
+            let now = wall.now()
+            let contentType = event.headers.first { $0.name.lowercased() == "content-type" }?.value
+            let delivery = NewDelivery(
+                id: DeliveryRequest.newID(at: now),
+                upstream: policy.name,
+                method: "POST",
+                path: "",
+                headers: [
+                    DeliveryHeader(name: "Content-Type", value: contentType ?? "application/json"),
+                    DeliveryHeader(name: "Belay-Webhook-Source", value: event.source),
+                ],
+                body: event.body,
+                idempotencyKey: event.id,
+                keyFromCaller: false,
+                fingerprint: event.id,
+                notBefore: now,
+                createdAt: now
+            )
+            guard let forward = try await store.reforward(eventID: id, as: delivery) else {
+                return .problem(
+                    ProblemDetails(.notFound, detail: "no webhook event has the id '\(id)'", requestID: requestID)
+                )
+            }
+            wake()
+            return .json(202, ["id": event.id, "forward": DeliveryView.summary(forward)] as [String: Any])
+        } catch {
+            return .problem(
+                ProblemDetails(.storeUnavailable, detail: "the replay could not be stored", requestID: requestID),
+                headers: [.retryAfter: "1"]
+            )
+        }
+    }
+
+    /// A new event id: `evt_` + the time in milliseconds (12 hex digits) + 16 random hex digits.
+    static func newEventID(at date: Date) -> String {
+        "evt_" + DeliveryRequest.newID(at: date).dropFirst("dlv_".count)
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+
+/// Durable webhook events: stored once per provider event id, each with its forward
+/// scheduled as a delivery in the same transaction, so an acknowledged event is never
+/// without its forward.
+public protocol WebhookStore: Sendable {
+    /// Stores a batch in one durable transaction; one outcome per event, in order. An
+    /// event whose (source, event id) is stored already is not stored again.
+    func ingest(_ batch: [NewWebhookEvent]) async throws(StoreError) -> [IngestOutcome]
+
+    /// One event.
+    func event(id: String) async throws(StoreError) -> WebhookEvent?
+
+    /// A page of events, newest first, with each one's forward (if any).
+    func events(
+        _ query: WebhookEventQuery
+    ) async throws(StoreError) -> (
+        events: [(WebhookEvent, Delivery?)], nextCursor: String?
+    )
+
+    /// Points an event at a new forward (a replay) and stores that delivery, in one
+    /// transaction. Returns nil if there is no such event.
+    func reforward(eventID: String, as delivery: NewDelivery) async throws(StoreError) -> Delivery?
+}
+
+/// Accepts webhook events durably and fast: concurrent ingests share one transaction and
+/// one fsync, and each caller is answered only once its event (and forward) is committed.
+/// A repeat — even one arriving while the first is being committed — is found by the
+/// store's unique (source, event id) within the serialized writes.
+public final class WebhookIntake: Sendable {
+    /// The store written to.
+    public let store: any WebhookStore
+    private let commit: GroupCommit<NewWebhookEvent, IngestOutcome>
+
+    /// Creates an intake writing to `store`, at most `maxBatch` events per transaction.
+    public init(store: any WebhookStore, maxBatch: Int = 1_024) {
+        self.store = store
+        self.commit = GroupCommit(maxBatch: maxBatch) { (batch: [NewWebhookEvent]) throws(StoreError) in
+            try await store.ingest(batch)
+        }
+    }
+
+    /// Stores `event`; returns once it is durable (or was found to be a repeat).
+    public func ingest(_ event: NewWebhookEvent) async throws(StoreError) -> IngestOutcome {
+        try await commit.submit(event)
+    }
+}

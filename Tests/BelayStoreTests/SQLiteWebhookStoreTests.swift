@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+
+@testable import BelayStore
+
+func newEvent(_ id: String, source: String = "stripe", eventID: String, forward: Bool = true) -> NewWebhookEvent {
+    NewWebhookEvent(
+        id: id,
+        source: source,
+        eventID: eventID,
+        headers: [DeliveryHeader(name: "Stripe-Signature", value: "t=1,v1=ab")],
+        body: Data(#"{"id":"\#(eventID)"}"#.utf8),
+        receivedAt: t0,
+        forward: forward ? newDelivery("dlv_for_\(id)", upstream: "webhook:\(source)", key: nil) : nil
+    )
+}
+
+@Suite struct SQLiteWebhookStoreTests {
+    @Test func anEventIsStoredWithItsForwardInOneTransactionAndOnlyOnce() async throws {
+        try await withStore { store in
+            let outcomes = try await store.ingest([
+                newEvent("evt_1", eventID: "evt_stripe_1"),
+                newEvent("evt_2", eventID: "evt_stripe_1"),
+                newEvent("evt_3", source: "github", eventID: "evt_stripe_1", forward: false),
+            ])
+            guard case .stored(let first) = outcomes[0] else { throw Failure("not stored") }
+            #expect(first.deliveryID == "dlv_for_evt_1")
+            guard case .repeated(let again) = outcomes[1] else { throw Failure("a repeat was stored") }
+            #expect(again.id == "evt_1")
+            guard case .stored(let other) = outcomes[2] else { throw Failure("another source's id is not a repeat") }
+            #expect(other.deliveryID == nil)
+            let forward = try #require(try await store.delivery(id: "dlv_for_evt_1")?.0)
+            #expect(forward.status == .pending && forward.upstream == "webhook:stripe")
+            #expect(try await store.delivery(id: "dlv_for_evt_2") == nil)
+            let stored = try #require(try await store.event(id: "evt_1"))
+            #expect(stored.body == Data(#"{"id":"evt_stripe_1"}"#.utf8))
+            #expect(stored.headers == [DeliveryHeader(name: "Stripe-Signature", value: "t=1,v1=ab")])
+        }
+    }
+
+    @Test func concurrentRepeatsThroughTheIntakeStoreOneEvent() async throws {
+        try await withStore { store in
+            let intake = WebhookIntake(store: store)
+            let outcomes = try await withThrowingTaskGroup(of: IngestOutcome.self) { group in
+                for index in 0..<20 {
+                    group.addTask { try await intake.ingest(newEvent("evt_\(index)", eventID: "same")) }
+                }
+                var all: [IngestOutcome] = []
+                for try await outcome in group { all.append(outcome) }
+                return all
+            }
+            let stored = outcomes.filter { if case .stored = $0 { true } else { false } }
+            #expect(stored.count == 1)
+            #expect(try await store.counts() == [.pending: 1])
+        }
+    }
+
+    @Test func eventsPageNewestFirstWithTheirForwardAndFilterByItsStatus() async throws {
+        try await withStore { store in
+            _ = try await store.ingest((1...5).map { newEvent("evt_\($0)", eventID: "e\($0)") })
+            _ = try await store.ingest([newEvent("evt_6", source: "github", eventID: "g1")])
+            let first = try await store.events(WebhookEventQuery(source: "stripe", limit: 3))
+            #expect(first.events.map(\.0.id) == ["evt_5", "evt_4", "evt_3"])
+            #expect(first.events.allSatisfy { $0.1?.status == .pending })
+            let rest = try await store.events(WebhookEventQuery(source: "stripe", cursor: first.nextCursor, limit: 3))
+            #expect(rest.events.map(\.0.id) == ["evt_2", "evt_1"] && rest.nextCursor == nil)
+            _ = try await store.cancel(id: "dlv_for_evt_2", now: t0)
+            let cancelled = try await store.events(WebhookEventQuery(forwardStatus: .cancelled))
+            #expect(cancelled.events.map(\.0.id) == ["evt_2"])
+        }
+    }
+
+    @Test func aReplayPointsTheEventAtANewForward() async throws {
+        try await withStore { store in
+            _ = try await store.ingest([newEvent("evt_1", eventID: "e1")])
+            let replay = newDelivery("dlv_replay", upstream: "webhook:stripe", key: nil)
+            let stored = try #require(try await store.reforward(eventID: "evt_1", as: replay))
+            #expect(stored.id == "dlv_replay" && stored.status == .pending)
+            #expect(try await store.event(id: "evt_1")?.deliveryID == "dlv_replay")
+            #expect(try await store.reforward(eventID: "evt_nope", as: newDelivery("dlv_x", key: nil)) == nil)
+            #expect(try await store.delivery(id: "dlv_x") == nil)
+        }
+    }
+}
