@@ -1,6 +1,8 @@
 import AsyncHTTPClient
+import BelayGateway
 import BelayTestUpstream
 import Foundation
+import HTTPTypes
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -61,6 +63,7 @@ final class CrashRun: Sendable {
     let killed = Mutex(false)
     let deliveredAtKill = Mutex(0)
     let remaining = Mutex<[Int]>([])
+    let acknowledged = Mutex<[Int: String]>([:])
 }
 
 @Suite(.serialized) struct DeliveryCrashTests: Sendable {
@@ -209,6 +212,125 @@ final class CrashRun: Sendable {
             let arrivals = upstream.requests.count
             // At-least-once: a delivery in flight at the kill may arrive twice, never zero times.
             #expect(arrivals >= expected.count)
+
+            await upstreams.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+        try await client.shutdown()
+    }
+
+    /// Posts one signed event; Belay's event id when the gateway acknowledged it with 200.
+    func postWebhook(_ index: Int, port: Int, client: HTTPClient) async -> String? {
+        let body = #"{"type":"order.paid","n":\#(index)}"#
+        guard let signer = StandardWebhooksSigner(secret: Secret(inboxSecret)) else { return nil }
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/webhooks/shop")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        for field in signer.sign(id: "msg_\(index)", timestamp: Date(), body: Data(body.utf8)) {
+            request.headers.add(name: field.name.rawName, value: field.value)
+        }
+        request.body = .bytes(ByteBuffer(string: body))
+        guard let response = try? await client.execute(request, timeout: .seconds(2)),
+            let bytes = try? await response.body.collect(upTo: 1 << 16), response.status == .ok,
+            let object = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any]
+        else { return nil }
+        return object["id"] as? String
+    }
+
+    @Test(
+        .enabled(if: BelayBinary.isFresh, "needs .build/debug/belay built from the current sources: run swift build"),
+        .timeLimit(.minutes(2))
+    )
+    func aSIGKILLAfterAcknowledgingWebhooksLosesNoForward() async throws {
+        let total = 1_000
+        let killAfter = 400
+        var logger = Logger(label: "crash-test")
+        logger.logLevel = .critical
+        let upstream = TestUpstream(logger: logger)
+        upstream.setBehavior(UpstreamBehavior(latencyMilliseconds: 10))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("belay-crash-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let upstreams = ServiceGroup(
+            configuration: .init(services: [.init(service: upstream)], gracefulShutdownSignals: [], logger: logger)
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await upstreams.run() }
+            let port = try freeLoopbackPort()
+            let config = folder.appendingPathComponent("belay.yaml").path
+            try """
+            server: { listen: "127.0.0.1:\(port)" }
+            storage: { url: "sqlite:\(folder.path)/data/belay.db" }
+            deliveries: { schedule: [0s, 100ms, 200ms, 500ms, 1s, 2s, 5s], concurrency: 16 }
+            webhooks:
+              shop:
+                verify: { scheme: standard-webhooks, secret: "\(inboxSecret)" }
+                forward_to: "\(await upstream.baseURL())/hooks"
+                forward_secret: "\(forwardSecret)"
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+
+            // Phase 1: 16 providers post signed events; SIGKILL after 400 acknowledgements.
+            var gateway = try await startGateway(config: config, port: port, client: client)
+            let run = CrashRun()
+            let victim = gateway.processIdentifier
+            await withTaskGroup(of: Void.self) { providers in
+                for _ in 0..<16 {
+                    providers.addTask {
+                        while !run.killed.withLock({ $0 }) {
+                            let index = run.next.withLock { value -> Int in
+                                defer { value += 1 }
+                                return value
+                            }
+                            guard index < total else { return }
+                            guard let id = await postWebhook(index, port: port, client: client) else { continue }
+                            let count = run.acknowledged.withLock { acks in
+                                acks[index] = id
+                                return acks.count
+                            }
+                            if count == killAfter {
+                                kill(victim, SIGKILL)
+                                run.deliveredAtKill.withLock { $0 = upstream.requests.count }
+                                run.killed.withLock { $0 = true }
+                            }
+                        }
+                    }
+                }
+            }
+            gateway.waitUntilExit()
+            let ackedBeforeKill = run.acknowledged.withLock { $0.count }
+            #expect(run.deliveredAtKill.withLock { $0 } < ackedBeforeKill)
+
+            // Phase 2: restart; the providers send again what was never acknowledged (a
+            // repeat of an event stored before the kill is acknowledged as a duplicate,
+            // with the first event's id).
+            let retryClient = HTTPClient(eventLoopGroupProvider: .singleton)
+            gateway = try await startGateway(config: config, port: port, client: retryClient)
+            defer {
+                gateway.terminate()
+                gateway.waitUntilExit()
+            }
+            for index in 0..<total where run.acknowledged.withLock({ $0[index] == nil }) {
+                for _ in 0..<3 {
+                    if let id = await postWebhook(index, port: port, client: retryClient) {
+                        run.acknowledged.withLock { $0[index] = id }
+                        break
+                    }
+                }
+            }
+            try await retryClient.shutdown()
+            let expected = Set(run.acknowledged.withLock { $0.values })
+            #expect(expected.count == total)
+
+            // Every acknowledged event is forwarded, identified by its webhook-id.
+            var received = Set<String>()
+            for _ in 0..<3_000 {
+                received = Set(upstream.requests.compactMap { $0.headers["webhook-id"] })
+                if expected.isSubset(of: received) { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let missing = expected.subtracting(received)
+            #expect(missing.isEmpty, "\(missing.count) acknowledged events were never forwarded")
 
             await upstreams.triggerGracefulShutdown()
             try await group.waitForAll()
