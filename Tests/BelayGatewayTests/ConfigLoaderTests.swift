@@ -303,6 +303,10 @@ import Testing
             "line 1: webhooks.h.verify.id_header: must be an HTTP header name (got 'X:Id')"
         ),
         (
+            "webhooks: { g: { verify: { scheme: github, secret: s }, order_by: \"data.id\" } }",
+            "line 1: webhooks.g.order_by: must be a JSON pointer starting with / such as /id (got 'data.id')"
+        ),
+        (
             "webhooks: { h: { verify: { scheme: hmac, secret: s, header: X-Sig } } }",
             "line 1: webhooks.h.verify.id_header: is required for scheme hmac unless id_pointer is set: events are deduplicated by their id"
         ),

@@ -67,24 +67,37 @@ final class CrashRun: Sendable {
 }
 
 @Suite(.serialized) struct DeliveryCrashTests: Sendable {
-    /// Starts `belay serve` and waits until it answers `/healthz`.
-    func startGateway(config: String, port: Int, client: HTTPClient) async throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: BelayBinary.path)
-        process.arguments = ["serve", "--config", config, "--log-format", "json", "--log-level", "error"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        for _ in 0..<500 {
-            if let response = try? await client.execute(
-                HTTPClientRequest(url: "http://127.0.0.1:\(port)/healthz"),
-                timeout: .seconds(1)
-            ), response.status == .ok {
-                return process
+    /// Starts `belay serve` on a free port with the config `yaml(port)` writes to `path`,
+    /// and waits until it serves. Another test's server may take a free port between our
+    /// look and belay's bind: then belay exits, and it is started again on another port.
+    func startGateway(
+        writing yaml: (Int) -> String,
+        to path: String,
+        upstream: String,
+        client: HTTPClient
+    ) async throws -> (Process, Int) {
+        for _ in 0..<5 {
+            let port = try freeLoopbackPort()
+            try yaml(port).write(toFile: path, atomically: true, encoding: .utf8)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: BelayBinary.path)
+            process.arguments = ["serve", "--config", path, "--log-format", "json", "--log-level", "error"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            for _ in 0..<500 where process.isRunning {
+                // Ours if it serves the upstream our config names.
+                if let response = try? await client.execute(
+                    HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/upstreams/\(upstream)"),
+                    timeout: .seconds(1)
+                ), response.status == .ok, process.isRunning {
+                    return (process, port)
+                }
+                try await Task.sleep(for: .milliseconds(20))
             }
-            try await Task.sleep(for: .milliseconds(20))
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
         }
-        process.terminate()
         throw CancellationError()
     }
 
@@ -127,21 +140,23 @@ final class CrashRun: Sendable {
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await upstreams.run() }
-            let port = try freeLoopbackPort()
             let config = folder.appendingPathComponent("belay.yaml").path
-            try """
-            server: { listen: "127.0.0.1:\(port)" }
-            storage: { url: "sqlite:\(folder.path)/data/belay.db" }
-            upstreams:
-              sink:
-                endpoints: ["\(await upstream.baseURL())"]
-                idempotency: { header: "Idempotency-Key" }
-            deliveries: { schedule: [0s, 100ms, 200ms, 500ms, 1s, 2s, 5s], concurrency: 16 }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+            let target = await upstream.baseURL()
+            let yaml = { (port: Int) in
+                """
+                server: { listen: "127.0.0.1:\(port)" }
+                storage: { url: "sqlite:\(folder.path)/data/belay.db" }
+                upstreams:
+                  sink:
+                    endpoints: ["\(target)"]
+                    idempotency: { header: "Idempotency-Key" }
+                deliveries: { schedule: [0s, 100ms, 200ms, 500ms, 1s, 2s, 5s], concurrency: 16 }
+                """
+            }
 
             // Phase 1: 32 clients queue deliveries; the gateway is killed with SIGKILL
             // once 800 have been accepted, while it still accepts and delivers.
-            var gateway = try await startGateway(config: config, port: port, client: client)
+            let (gateway, port) = try await startGateway(writing: yaml, to: config, upstream: "sink", client: client)
             let run = CrashRun()
             let victim = gateway.processIdentifier
             await withTaskGroup(of: Void.self) { clients in
@@ -178,10 +193,15 @@ final class CrashRun: Sendable {
             // got a 202 (a request cut off by the kill is repeated with its key, as a
             // client would).
             let retryClient = HTTPClient(eventLoopGroupProvider: .singleton)
-            gateway = try await startGateway(config: config, port: port, client: retryClient)
+            let (restarted, port2) = try await startGateway(
+                writing: yaml,
+                to: config,
+                upstream: "sink",
+                client: retryClient
+            )
             defer {
-                gateway.terminate()
-                gateway.waitUntilExit()
+                restarted.terminate()
+                restarted.waitUntilExit()
             }
             let missed = (0..<total).filter { index in !run.accepted.withLock { $0.contains(index) } }
             run.remaining.withLock { $0 = missed }
@@ -190,7 +210,7 @@ final class CrashRun: Sendable {
                     clients.addTask {
                         while let index = run.remaining.withLock({ $0.popLast() }) {
                             var ok = false
-                            for _ in 0..<3 where !ok { ok = await queue(index, port: port, client: retryClient) }
+                            for _ in 0..<3 where !ok { ok = await queue(index, port: port2, client: retryClient) }
                             if ok { run.accepted.withLock { _ = $0.insert(index) } }
                         }
                     }
@@ -257,21 +277,25 @@ final class CrashRun: Sendable {
         )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await upstreams.run() }
-            let port = try freeLoopbackPort()
             let config = folder.appendingPathComponent("belay.yaml").path
-            try """
-            server: { listen: "127.0.0.1:\(port)" }
-            storage: { url: "sqlite:\(folder.path)/data/belay.db" }
-            deliveries: { schedule: [0s, 100ms, 200ms, 500ms, 1s, 2s, 5s], concurrency: 16 }
-            webhooks:
-              shop:
-                verify: { scheme: standard-webhooks, secret: "\(inboxSecret)" }
-                forward_to: "\(await upstream.baseURL())/hooks"
-                forward_secret: "\(forwardSecret)"
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+            let target = await upstream.baseURL()
+            let yaml = { (port: Int) in
+                """
+                server: { listen: "127.0.0.1:\(port)" }
+                storage: { url: "sqlite:\(folder.path)/data/belay.db" }
+                upstreams:
+                  marker: { endpoints: ["\(target)"] }
+                deliveries: { schedule: [0s, 100ms, 200ms, 500ms, 1s, 2s, 5s], concurrency: 16 }
+                webhooks:
+                  shop:
+                    verify: { scheme: standard-webhooks, secret: "\(inboxSecret)" }
+                    forward_to: "\(target)/hooks"
+                    forward_secret: "\(forwardSecret)"
+                """
+            }
 
             // Phase 1: 16 providers post signed events; SIGKILL after 400 acknowledgements.
-            var gateway = try await startGateway(config: config, port: port, client: client)
+            let (gateway, port) = try await startGateway(writing: yaml, to: config, upstream: "marker", client: client)
             let run = CrashRun()
             let victim = gateway.processIdentifier
             await withTaskGroup(of: Void.self) { providers in
@@ -305,14 +329,19 @@ final class CrashRun: Sendable {
             // repeat of an event stored before the kill is acknowledged as a duplicate,
             // with the first event's id).
             let retryClient = HTTPClient(eventLoopGroupProvider: .singleton)
-            gateway = try await startGateway(config: config, port: port, client: retryClient)
+            let (restarted, port2) = try await startGateway(
+                writing: yaml,
+                to: config,
+                upstream: "marker",
+                client: retryClient
+            )
             defer {
-                gateway.terminate()
-                gateway.waitUntilExit()
+                restarted.terminate()
+                restarted.waitUntilExit()
             }
             for index in 0..<total where run.acknowledged.withLock({ $0[index] == nil }) {
                 for _ in 0..<3 {
-                    if let id = await postWebhook(index, port: port, client: retryClient) {
+                    if let id = await postWebhook(index, port: port2, client: retryClient) {
                         run.acknowledged.withLock { $0[index] = id }
                         break
                     }

@@ -131,6 +131,33 @@ extension GatewayHarness {
         }
     }
 
+    @Test func eventsWithOneOrderingKeyAreForwardedInTheOrderReceived() async throws {
+        let config = ConfigTemplate.custom { urls in
+            inboxConfig(urls).replacingOccurrences(
+                of: "    forward_secret:",
+                with: "    order_by: \"/order\"\n    forward_secret:"
+            )
+        }
+        try await GatewayHarness.run(config: config) { gateway in
+            // The first forward fails twice before it is accepted.
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(statuses: [503, 503], status: 200), for: "/hooks")
+            let first = try await gateway.deliverWebhook(#"{"order":"o1","step":1}"#, id: "m1")
+            let second = try await gateway.deliverWebhook(#"{"order":"o1","step":2}"#, id: "m2")
+            let other = try await gateway.deliverWebhook(#"{"order":"o2","step":1}"#, id: "m3")
+            let ids = [first, second, other].map { $0.problem?["id"] as? String ?? "" }
+            try await gateway.eventually { try await gateway.events("?status=delivered").count == 3 }
+            let sent = gateway.upstreams[0].requests.compactMap { $0.headers["webhook-id"] }
+            // o1's second event is not sent until its first was delivered (after a 503: the
+            // two 503s go to whichever forwards come first); o2's event did not wait for o1.
+            let firstDone = try #require(sent.lastIndex(of: ids[0]))
+            let secondSent = try #require(sent.firstIndex(of: ids[1]))
+            #expect(sent.filter { $0 == ids[0] }.count >= 2)
+            #expect(firstDone < secondSent)
+            #expect(sent.filter { $0 == ids[1] }.count == 1)
+            #expect(try #require(sent.firstIndex(of: ids[2])) < firstDone)
+        }
+    }
+
     @Test func anOversizedWebhookIs413() async throws {
         try await GatewayHarness.run(config: .custom { inboxConfig($0, server: "max_body: 1KiB") }) { gateway in
             let answer = try await gateway.deliverWebhook(#"{"p":"\#(String(repeating: "x", count: 2_000))"}"#, id: "m")

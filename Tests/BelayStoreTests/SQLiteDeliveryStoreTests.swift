@@ -264,6 +264,51 @@ extension AcceptOutcome {
         }
     }
 
+    @Test func aDeliveryWaitsWhileAnEarlierOneWithItsOrderingKeyIsPendingOrInFlight() async throws {
+        try await withStore { store in
+            func ordered(_ id: String, _ key: String?, due: TimeInterval) -> NewDelivery {
+                var item = newDelivery(id, at: t0.addingTimeInterval(due))
+                item.orderingKey = key
+                return item
+            }
+            // a1 is due later than a2 and a3 (a retry, say); b1 has another key; c1 none.
+            _ = try await store.insert([
+                ordered("dlv_a1", "a", due: 50), ordered("dlv_a2", "a", due: 0), ordered("dlv_a3", "a", due: 0),
+                ordered("dlv_b1", "b", due: 0), ordered("dlv_c1", nil, due: 0),
+            ])
+            let now = t0.addingTimeInterval(10)
+            let lease = t0.addingTimeInterval(3_600)
+            var claimed = try await store.claim(limits: ["pay": 10], now: now, leaseUntil: lease, owner: "w")
+            #expect(Set(claimed.map(\.delivery.id)) == ["dlv_b1", "dlv_c1"])
+            // Held back, a2 does not make the worker wake early: a1 is next, at t0+50s.
+            #expect(try await store.nextDue(upstreams: ["pay"], owner: "w") == t0.addingTimeInterval(50))
+            claimed = try await store.claim(
+                limits: ["pay": 10],
+                now: t0.addingTimeInterval(50),
+                leaseUntil: t0.addingTimeInterval(80),
+                owner: "w"
+            )
+            #expect(claimed.map(\.delivery.id) == ["dlv_a1"])
+            let done = DeliveryOutcome(
+                status: .dead,
+                attempt: nil,
+                nextAttemptAt: nil,
+                lastError: "HTTP 422",
+                escalated: false,
+                at: t0.addingTimeInterval(51)
+            )
+            #expect(try await store.finish(id: "dlv_a1", owner: "w", outcome: done))
+            // A dead one holds nothing back; a2 goes before a3.
+            claimed = try await store.claim(
+                limits: ["pay": 10],
+                now: t0.addingTimeInterval(51),
+                leaseUntil: t0.addingTimeInterval(80),
+                owner: "w"
+            )
+            #expect(claimed.map(\.delivery.id) == ["dlv_a2"])
+        }
+    }
+
     @Test func pagesWalkNewestFirstWithACursor() async throws {
         try await withStore { store in
             _ = try await store.insert((1...7).map { newDelivery("dlv_\($0)", upstream: $0 % 2 == 0 ? "ship" : "pay") })
@@ -311,10 +356,12 @@ extension AcceptOutcome {
         do {
             let store = try SQLiteStore(path: path)
             _ = try await store.insert([newDelivery("dlv_1")])
-            #expect(try store.appliedMigrations() == ["v1-deliveries", BelayStore.latestMigration])
+            #expect(
+                try store.appliedMigrations() == ["v1-deliveries", "v2-webhook-events", BelayStore.latestMigration]
+            )
         }
         let reopened = try SQLiteStore(path: path)
-        #expect(try reopened.appliedMigrations() == ["v1-deliveries", BelayStore.latestMigration])
+        #expect(try reopened.appliedMigrations() == ["v1-deliveries", "v2-webhook-events", BelayStore.latestMigration])
         #expect(try await reopened.delivery(id: "dlv_1")?.0.status == .pending)
     }
 }

@@ -256,6 +256,7 @@ public struct ConfigLoader: Sendable {
             var forwardTo: String?
             var forwardSecret: Secret?
             var idPointer: String?
+            var orderBy: String?
             // The hmac scheme's keys, checked once the scheme is known (it may come after them).
             var hmacKeys: [(key: String, node: Node)] = []
             var header: String?
@@ -263,9 +264,11 @@ public struct ConfigLoader: Sendable {
             var encoding = Source.HMACOptions.Encoding.hex
             var prefix: String?
             var idHeader: String?
-            for (key, field) in reader.mapping(value, at: path, allowed: ["verify", "forward_to", "forward_secret"])
-                ?? []
-            {
+            for (key, field) in reader.mapping(
+                value,
+                at: path,
+                allowed: ["verify", "forward_to", "forward_secret", "order_by"]
+            ) ?? [] {
                 switch key {
                 case "verify":
                     for (verifyKey, item) in reader.mapping(
@@ -336,6 +339,14 @@ public struct ConfigLoader: Sendable {
                             }
                         default: break
                         }
+                    }
+                case "order_by":
+                    guard let text = reader.string(field, at: "\(path).order_by") else { continue }
+                    do {
+                        _ = try JSONPointer(text)
+                        orderBy = text
+                    } catch {
+                        reader.report("\(path).order_by", field, error.message)
                     }
                 case "forward_to":
                     if let url = reader.url(field, at: "\(path).forward_to") { forwardTo = url.string }
@@ -415,7 +426,8 @@ public struct ConfigLoader: Sendable {
                     forwardTo: forwardTo,
                     forwardSecret: forwardSecret,
                     hmac: hmac,
-                    idPointer: idPointer
+                    idPointer: idPointer,
+                    orderBy: orderBy
                 )
             )
         }

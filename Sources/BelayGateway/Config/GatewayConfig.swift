@@ -185,6 +185,10 @@ public struct GatewayConfig: Sendable {
         /// An RFC 6901 JSON pointer (e.g. `/id`) to the event id in the body, instead of the
         /// scheme's id header. Default nil; a `stripe` source without one reads `/id`.
         public var idPointer: String?
+        /// An RFC 6901 JSON pointer (e.g. `/data/object/id`) to the key whose events are
+        /// forwarded in the order received: a later event never overtakes an earlier one
+        /// with the same key that is still being forwarded. Default nil: no ordering.
+        public var orderBy: String?
 
         /// Creates a source; every default is what an absent config key means.
         public init(
@@ -195,7 +199,8 @@ public struct GatewayConfig: Sendable {
             forwardTo: String? = nil,
             forwardSecret: Secret? = nil,
             hmac: HMACOptions? = nil,
-            idPointer: String? = nil
+            idPointer: String? = nil,
+            orderBy: String? = nil
         ) {
             self.name = name
             self.scheme = scheme
@@ -205,6 +210,7 @@ public struct GatewayConfig: Sendable {
             self.forwardSecret = forwardSecret
             self.hmac = hmac
             self.idPointer = idPointer
+            self.orderBy = orderBy
         }
     }
 

@@ -51,6 +51,7 @@ struct DeliveryRequest {
         }
         let known: Set<String> = [
             "upstream", "method", "path", "headers", "body", "idempotency_key", "require_ack", "not_before",
+            "ordering_key",
         ]
         if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
             return problem(
@@ -166,9 +167,17 @@ struct DeliveryRequest {
             notBeforeText = text
         }
 
+        var orderingKey: String?
+        if let value = fields["ordering_key"] {
+            guard let text = value as? String, (1...255).contains(text.count) else {
+                return problem("/ordering_key", "must be a string of 1 to 255 characters")
+            }
+            orderingKey = text
+        }
+
         let key = callerKey ?? UUID().uuidString.lowercased()
         var digest = SHA256()
-        for part in [upstream, method, target, notBeforeText, requireAck ? "ack" : "-"] {
+        for part in [upstream, method, target, notBeforeText, requireAck ? "ack" : "-", orderingKey ?? ""] {
             digest.update(data: Data(part.utf8))
             digest.update(data: [0])
         }
@@ -192,7 +201,8 @@ struct DeliveryRequest {
                 fingerprint: fingerprint,
                 requireAck: requireAck,
                 notBefore: notBefore,
-                createdAt: now
+                createdAt: now,
+                orderingKey: orderingKey
             )
         )
     }

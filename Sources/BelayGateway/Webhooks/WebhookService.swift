@@ -78,7 +78,8 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
                 keyFromCaller: false,
                 fingerprint: id,
                 notBefore: now,
-                createdAt: now
+                createdAt: now,
+                orderingKey: Self.orderingKey(of: body, by: source.orderBy)
             )
         }
         var stored = headers.map { DeliveryHeader(name: $0.name.canonicalName, value: $0.value) }
@@ -222,6 +223,16 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
                 ProblemDetails(.storeUnavailable, detail: "the replay could not be stored", requestID: requestID),
                 headers: [.retryAfter: "1"]
             )
+        }
+    }
+
+    /// The value at the source's `order_by` pointer, if it names a string or a number.
+    static func orderingKey(of body: Data, by pointer: String?) -> String? {
+        guard let pointer, let parsed = try? JSONPointer(pointer), let target = try? parsed.evaluate(in: body)
+        else { return nil }
+        switch target {
+        case .string(let value), .integer(let value): return value
+        case .otherValue, .missing: return nil
         }
     }
 

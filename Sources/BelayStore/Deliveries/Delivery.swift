@@ -66,6 +66,9 @@ public struct NewDelivery: Sendable, Hashable {
     public var notBefore: Date
     /// When it was accepted.
     public var createdAt: Date
+    /// Deliveries of one upstream sharing this key are sent in the order accepted: one is
+    /// not sent while an earlier one with the key is pending or in flight. Nil: unordered.
+    public var orderingKey: String?
 
     /// Creates a delivery to accept.
     public init(
@@ -80,8 +83,10 @@ public struct NewDelivery: Sendable, Hashable {
         fingerprint: String,
         requireAck: Bool = false,
         notBefore: Date,
-        createdAt: Date
+        createdAt: Date,
+        orderingKey: String? = nil
     ) {
+        self.orderingKey = orderingKey
         self.id = id
         self.upstream = upstream
         self.method = method

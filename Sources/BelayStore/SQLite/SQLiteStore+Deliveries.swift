@@ -2,6 +2,15 @@ public import Foundation
 import GRDB
 
 extension SQLiteStore: DeliveryStore {
+    /// True for a row of `deliveries` that no earlier delivery with its ordering key (same
+    /// upstream, inserted before it) holds back by being pending or in flight.
+    static let notBlocked = """
+        (ordering_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM deliveries earlier
+            WHERE earlier.upstream = deliveries.upstream AND earlier.ordering_key = deliveries.ordering_key
+                AND earlier.rowid < deliveries.rowid AND earlier.status IN ('pending', 'in_flight')))
+        """
+
     static let columns = """
         id, upstream, method, path, headers, body, idempotency_key, require_ack, status, attempt_count,
         schedule_step, due_at, created_at, updated_at, delivered_at, acknowledged_at, last_error, escalated,
@@ -41,13 +50,13 @@ extension SQLiteStore: DeliveryStore {
         try db.execute(
             sql: """
                 INSERT INTO deliveries (id, upstream, method, path, headers, body, idempotency_key, caller_key,
-                    fingerprint, require_ack, status, due_at, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
+                    fingerprint, require_ack, status, due_at, created_at, updated_at, ordering_key)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)
                 """,
             arguments: [
                 item.id, item.upstream, item.method, item.path, try encode(item.headers), item.body,
                 item.idempotencyKey, item.keyFromCaller ? item.idempotencyKey : nil, item.fingerprint,
-                item.requireAck, item.notBefore.storeMilliseconds, created, created,
+                item.requireAck, item.notBefore.storeMilliseconds, created, created, item.orderingKey,
             ]
         )
         return Delivery(
@@ -82,7 +91,7 @@ extension SQLiteStore: DeliveryStore {
                     db,
                     sql: """
                         SELECT \(Self.columns) FROM deliveries
-                        WHERE upstream = ? AND due_at IS NOT NULL AND due_at <= ?
+                        WHERE upstream = ? AND due_at IS NOT NULL AND due_at <= ? AND \(Self.notBlocked)
                         ORDER BY due_at LIMIT ?
                         """,
                     arguments: [upstream, nowMS, limit]
@@ -197,6 +206,7 @@ extension SQLiteStore: DeliveryStore {
                     sql: """
                         SELECT MIN(due_at) FROM deliveries
                         WHERE upstream = ? AND due_at IS NOT NULL AND (lease_owner IS NULL OR lease_owner != ?)
+                            AND \(Self.notBlocked)
                         """,
                     arguments: [upstream, owner]
                 )

@@ -150,6 +150,15 @@ public final class SQLiteStore: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v3-ordering-keys") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE deliveries ADD COLUMN ordering_key TEXT;
+                    CREATE INDEX deliveries_ordering ON deliveries(upstream, ordering_key)
+                        WHERE ordering_key IS NOT NULL;
+                    """
+            )
+        }
         return migrator
     }
 
