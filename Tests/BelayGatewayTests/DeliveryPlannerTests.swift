@@ -108,6 +108,16 @@ import Testing
         #expect(sooner.nextAttemptAt == now.addingTimeInterval(5))
     }
 
+    @Test func anAbsurdRetryAfterWaitsNoLongerThanTheLongestStep() {
+        let decision = planner().decide(
+            after: .answered(status: 503, retryAfter: .seconds(9_999_999_999_999), endpoint: "e"),
+            for: delivery(),
+            now: now,
+            unit: 0.5
+        )
+        #expect(decision.nextAttemptAt == now.addingTimeInterval(300))
+    }
+
     @Test func stillTryingIsAlertedOnceAtNotifyAfterAndTheLastFailureIsDead() {
         let planner = planner(notifyAfter: 2)
         let failure = SendResult.failed(errorClass: "timeout", detail: "no answer", endpoint: "e")

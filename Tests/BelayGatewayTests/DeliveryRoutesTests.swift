@@ -195,6 +195,8 @@ extension GatewayHarness {
             )
             let delivered = try await gateway.delivery(id) { $0["status"] as? String == "delivered" }
             #expect(delivered["next_attempt_at"] is String)
+            let received = try #require(gateway.upstreams[0].requests.first)
+            #expect(received.headers["belay-delivery-id"] == id)
             let ack = try await gateway.send(.POST, "/v1/deliveries/\(id)/ack")
             #expect(ack.status == 200 && ack.problem?["status"] as? String == "acknowledged")
             #expect(try await gateway.send(.POST, "/v1/deliveries/\(id)/ack").status == 200)
@@ -228,6 +230,7 @@ extension GatewayHarness {
             consumers:
               reader: { key_sha256: "\(sha256Hex("reader-key"))", scopes: ["deliveries:read"] }
               writer: { key_sha256: "\(sha256Hex("writer-key"))", scopes: ["deliveries:write", "deliveries:read"] }
+              sender: { key_sha256: "\(sha256Hex("sender-key"))", scopes: ["deliveries:write", "proxy:pay"] }
             upstreams:
               pay: { endpoints: ["\(urls[0])"] }
             """
@@ -236,7 +239,10 @@ extension GatewayHarness {
             let body = #"{"upstream":"pay","method":"POST","path":"/v1/x"}"#
             #expect(try await gateway.queue(body).status == 401)
             #expect(try await gateway.queue(body, headers: [("Authorization", "Bearer reader-key")]).status == 403)
-            let accepted = try await gateway.queue(body, headers: [("Authorization", "Bearer writer-key")])
+            // deliveries:write alone does not lend the upstream's credentials.
+            let unscoped = try await gateway.queue(body, headers: [("Authorization", "Bearer writer-key")])
+            #expect(unscoped.status == 403 && unscoped.problem?["field"] as? String == "/upstream")
+            let accepted = try await gateway.queue(body, headers: [("Authorization", "Bearer sender-key")])
             #expect(accepted.status == 202)
             let read = try await gateway.send(.GET, "/v1/deliveries", headers: [("Authorization", "Bearer reader-key")])
             #expect(read.status == 200)

@@ -152,14 +152,20 @@ func nextSleep(on clock: ManualClock, reaching target: ManualClock.Instant) asyn
             #expect(await nextSleep(on: clock, reaching: .init(offset: .seconds(305))))
             clock.advance(to: .init(offset: .seconds(305)))
             await sender.waitForSends(3)
-            // Delivered: nothing is due, so the next sleep is the idle poll.
+            // Delivered; then nothing is due, so the worker plans only its idle poll.
             #expect(await nextSleep(on: clock, reaching: .init(offset: .seconds(305 + 3_600))))
+            var polls = 0
+            while try await store.delivery(id: "dlv_1")?.0.status != .delivered, polls < 10_000 {
+                polls += 1
+                await Task.yield()
+            }
             run.cancel()
             try await run.value
 
             let (delivery, attempts) = try #require(try await store.delivery(id: "dlv_1"))
             #expect(delivery.status == .delivered && delivery.attemptCount == 3)
             #expect(delivery.deliveredAt == origin.addingTimeInterval(305))
+            try #require(attempts.count == 3)
             #expect(attempts.map(\.number) == [1, 2, 3])
             #expect(attempts.map(\.statusCode) == [503, nil, 201])
             #expect(attempts.map(\.errorClass) == [nil, "connect", nil])

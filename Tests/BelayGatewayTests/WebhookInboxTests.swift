@@ -166,18 +166,26 @@ extension GatewayHarness {
     }
 
     @Test func aDeadForwardIsListedAndAReplaySendsItAgain() async throws {
-        try await GatewayHarness.run(config: .custom { inboxConfig($0) }) { gateway in
-            gateway.upstreams[0].setBehavior(.always(410), for: "/hooks")
+        // A 503 first, retried after 2 s (time to try a replay meanwhile), then 410 Gone.
+        let config = ConfigTemplate.custom {
+            inboxConfig($0).replacingOccurrences(of: "[0s, 100ms, 200ms]", with: "[0s, 2s, 200ms]")
+        }
+        try await GatewayHarness.run(config: config) { gateway in
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(statuses: [503], status: 410), for: "/hooks")
             let id = try #require(
                 try await gateway.deliverWebhook(#"{"n":1}"#, id: "msg_gone").problem?["id"] as? String
             )
+            // While its forward is still retrying, a replay would make a second forward.
+            try await gateway.eventually { gateway.upstreams[0].requests.count >= 1 }
+            let early = try await gateway.send(.POST, "/v1/webhooks/events/\(id)/replay")
+            #expect(early.status == 409 && early.code == "conflict")
             try await gateway.eventually { try await gateway.events("?status=dead").count == 1 }
             gateway.upstreams[0].setBehavior(.always(204), for: "/hooks")
             let replay = try await gateway.send(.POST, "/v1/webhooks/events/\(id)/replay")
             #expect(replay.status == 202)
             try await gateway.eventually { try await gateway.events("?status=delivered").count == 1 }
             let webhookIDs = gateway.upstreams[0].requests.compactMap { $0.headers["webhook-id"] }
-            #expect(webhookIDs == [id, id])
+            #expect(webhookIDs == [id, id, id])
             #expect(try await gateway.send(.POST, "/v1/webhooks/events/evt_nope/replay").code == "not-found")
         }
     }

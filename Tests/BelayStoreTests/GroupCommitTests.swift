@@ -175,7 +175,7 @@ final class GatedStore: DeliveryStore {
         #expect(after.delivery?.id == "dlv_4")
     }
 
-    @Test func concurrentAcceptsAllBecomeDurableWithFewerTransactions() async throws {
+    @Test func twoHundredConcurrentAcceptsAreAllStored() async throws {
         try await withStore { store in
             let intake = DeliveryIntake(store: store)
             try await withThrowingTaskGroup(of: AcceptOutcome.self) { group in

@@ -309,6 +309,38 @@ extension AcceptOutcome {
         }
     }
 
+    @Test func onlyASentDeliveryThatAskedForAnAckCanBeAcknowledged() async throws {
+        try await withStore { store in
+            _ = try await store.insert([newDelivery("dlv_plain"), newDelivery("dlv_ack", requireAck: true)])
+            // Never sent: an ack must not stop it.
+            #expect(try await store.acknowledge(id: "dlv_ack", now: t0) == .conflict(.pending))
+            #expect(try await store.acknowledge(id: "dlv_plain", now: t0) == .conflict(.pending))
+            _ = try await store.claim(limits: ["pay": 5], now: t0, leaseUntil: t0.addingTimeInterval(30), owner: "w")
+            guard case .changed(let acked) = try await store.acknowledge(id: "dlv_ack", now: t0) else {
+                throw Failure("an in-flight delivery that asked for an ack could not be acknowledged")
+            }
+            #expect(acked.status == .acknowledged)
+            #expect(try await store.acknowledge(id: "dlv_plain", now: t0) == .conflict(.inFlight))
+        }
+    }
+
+    @Test func aDateBeyondMillisecondsSaturatesInsteadOfTrapping() async throws {
+        try await withStore { store in
+            _ = try await store.insert([newDelivery("dlv_1")])
+            _ = try await store.claim(limits: ["pay": 1], now: t0, leaseUntil: t0.addingTimeInterval(30), owner: "w")
+            let far = DeliveryOutcome(
+                status: .pending,
+                attempt: nil,
+                nextAttemptAt: Date(timeIntervalSince1970: 1e18),
+                lastError: nil,
+                escalated: false,
+                at: t0
+            )
+            #expect(try await store.finish(id: "dlv_1", owner: "w", outcome: far))
+            #expect(try await store.delivery(id: "dlv_1")?.0.status == .pending)
+        }
+    }
+
     @Test func pagesWalkNewestFirstWithACursor() async throws {
         try await withStore { store in
             _ = try await store.insert((1...7).map { newDelivery("dlv_\($0)", upstream: $0 % 2 == 0 ? "ship" : "pay") })

@@ -32,7 +32,7 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     let gateway = try Gateway(config: config, logger: logger, eventSink: eventSink)
     let store = try openStore(config.storage)
-    let wall = WallClock(clock: ContinuousClock())
+    let wall = WallClock.system(ContinuousClock())
     let alerter = Alerter(sinks: config.alerts.map(\.url), clock: ContinuousClock(), logger: logger)
     var workerConfiguration = DeliveryWorker<ContinuousClock>.Configuration()
     workerConfiguration.concurrency = config.deliveries.concurrency

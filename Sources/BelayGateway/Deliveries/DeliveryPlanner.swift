@@ -141,7 +141,10 @@ public struct DeliveryPlanner: Sendable {
             return dead("\(attempt) attempts failed (last: \(error))", error: error)
         }
         let planned = schedule[attempt] * (1 - jitter + 2 * jitter * min(max(unit, 0), 1))
-        let delay = max(planned, retryAfter ?? .zero)
+        // A provider's Retry-After pushes the retry later, but no further than the longest
+        // step of the schedule: an absurd value must not park a delivery for ever.
+        let longest = schedule.max() ?? .zero
+        let delay = max(planned, min(retryAfter ?? .zero, max(longest, .seconds(1))))
         let next = now.adding(delay)
         let escalate = attempt >= notifyAfter && !delivery.escalated
         return Decision(

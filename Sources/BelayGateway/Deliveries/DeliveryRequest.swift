@@ -3,6 +3,7 @@ import BelayStore
 import Crypto
 import Foundation
 import HTTPTypes
+import Synchronization
 
 /// The body of `POST /v1/deliveries`, checked field by field.
 ///
@@ -123,7 +124,8 @@ struct DeliveryRequest {
                 guard
                     let json = try? JSONSerialization.data(
                         withJSONObject: value,
-                        options: [.fragmentsAllowed, .withoutEscapingSlashes]
+                        // Sorted: the same payload always encodes, and fingerprints, alike.
+                        options: [.fragmentsAllowed, .withoutEscapingSlashes, .sortedKeys]
                     )
                 else { return problem("/body", "the body could not be encoded as JSON") }
                 body = json
@@ -157,13 +159,13 @@ struct DeliveryRequest {
             requireAck = flag
         }
 
-        var notBefore = now
+        var notBefore = now.adding(config.deliveries.schedule.first ?? .zero)
         var notBeforeText = ""
         if let value = fields["not_before"] {
             guard let text = value as? String, let date = Self.date(text) else {
                 return problem("/not_before", "must be an RFC 3339 date-time such as 2026-11-23T10:00:00Z")
             }
-            notBefore = max(date, now)
+            notBefore = max(date, notBefore)
             notBeforeText = text
         }
 
@@ -207,14 +209,27 @@ struct DeliveryRequest {
         )
     }
 
-    /// A new delivery id: `dlv_` + the time in milliseconds (12 hex digits) + 16 random hex
-    /// digits, so ids sort by creation time.
+    /// The last id's time and sequence, so ids made in one millisecond still sort in the
+    /// order they were made.
+    private static let lastID = Mutex<(milliseconds: UInt64, sequence: UInt64)>((0, 0))
+
+    /// A new delivery id: `dlv_` + the time in milliseconds (12 hex digits) + a sequence
+    /// within that millisecond (4) + 12 random hex digits, so ids sort by creation time.
     static func newID(at date: Date) -> String {
-        let milliseconds = UInt64(max(0, (date.timeIntervalSince1970 * 1_000).rounded()))
-        let time = String(milliseconds, radix: 16)
-        let random = String(UInt64.random(in: .min ... .max), radix: 16)
-        return "dlv_" + String(repeating: "0", count: max(0, 12 - time.count)) + time
-            + String(repeating: "0", count: 16 - random.count) + random
+        let now = UInt64(max(0, min((date.timeIntervalSince1970 * 1_000).rounded(), 2.8e14)))
+        let (milliseconds, sequence) = lastID.withLock { last -> (UInt64, UInt64) in
+            if now > last.milliseconds || last.sequence >= 0xffff {
+                last = (max(now, last.milliseconds + (last.sequence >= 0xffff ? 1 : 0)), 0)
+            } else {
+                last.sequence += 1
+            }
+            return last
+        }
+        func hex(_ value: UInt64, _ width: Int) -> String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "dlv_" + hex(milliseconds, 12) + hex(sequence, 4) + hex(UInt64.random(in: 0...0xffff_ffff_ffff), 12)
     }
 
     /// Parses an RFC 3339 date-time, with or without fractional seconds.

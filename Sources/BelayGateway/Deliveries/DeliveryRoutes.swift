@@ -25,9 +25,14 @@ extension Router where Context == GatewayRequestContext {
                     )
                 )
             }
-            return Response(
-                await deliveries.accept(Data(body.readableBytesView), headers: request.headers, requestID: requestID)
+            let identity = try? gateway.auth.identify(request.headers).get()
+            let answer = await deliveries.accept(
+                Data(body.readableBytesView),
+                headers: request.headers,
+                requestID: requestID,
+                mayUse: { identity?.allows("proxy:\($0)") ?? false }
             )
+            return Response(answer)
         }
         get("v1/deliveries") { request, _ in
             if let refusal = gateway.authorized(request, scope: "deliveries:read") { return refusal }

@@ -59,6 +59,8 @@ public struct UpstreamDeliverySender: DeliverySender {
         for header in headersAtSend(delivery) {
             if let name = HTTPField.Name(header.name) { headers[name] = header.value }
         }
+        // The receiving system acknowledges with this id (POST /v1/deliveries/{id}/ack).
+        headers[HTTPField.Name("Belay-Delivery-Id")!] = delivery.id
         let keyHeader = client.policy.idempotencyHeader ?? "Idempotency-Key"
         if let name = HTTPField.Name(keyHeader) { headers[name] = delivery.idempotencyKey }
         let (path, query) = Self.split(delivery.path)
@@ -85,7 +87,19 @@ public struct UpstreamDeliverySender: DeliverySender {
         case .failure(let error as ResilienceError):
             switch error.code {
             case .circuitOpen, .circuitIsolated, .bulkheadFull, .rateLimited:
-                return .held(reason: "\(delivery.upstream): \(error.message)", retryAfter: error.retryAfter)
+                guard let last = result.attempts.last else {
+                    // Refused before anything was sent: not an attempt.
+                    return .held(reason: "\(delivery.upstream): \(error.message)", retryAfter: error.retryAfter)
+                }
+                // The policy sent it and then refused a retry: the last real try counts.
+                if let status = last.status {
+                    return .answered(status: status, retryAfter: error.retryAfter, endpoint: endpoint ?? "")
+                }
+                return .failed(
+                    errorClass: last.failure?.rawValue ?? "other",
+                    detail: "\(error.message) after \(result.attempts.count) tries",
+                    endpoint: endpoint
+                )
             case .timeout:
                 return .failed(errorClass: "timeout", detail: error.message, endpoint: endpoint)
             default:

@@ -69,8 +69,15 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
             + "\(max(Int(held.inSeconds.rounded(.up)), 1)) s, without spending this delivery's attempts"
     }
 
-    /// `POST /v1/deliveries`: 202 once the delivery is durable.
-    public func accept(_ body: Data, headers: HTTPFields, requestID: String) async -> APIAnswer {
+    /// `POST /v1/deliveries`: 202 once the delivery is durable. `mayUse` says whether the
+    /// caller may call an upstream (a delivery is sent with the upstream's credentials, so
+    /// it needs the same `proxy:<upstream>` scope as a proxied call).
+    public func accept(
+        _ body: Data,
+        headers: HTTPFields,
+        requestID: String,
+        mayUse: (String) -> Bool = { _ in true }
+    ) async -> APIAnswer {
         let now = wall.now()
         let parsed = DeliveryRequest.parse(
             body,
@@ -85,6 +92,16 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
         case .failure(let problem):
             return .problem(
                 ProblemDetails(problem.code, detail: problem.detail, requestID: requestID, field: problem.field)
+            )
+        }
+        guard mayUse(delivery.upstream) else {
+            return .problem(
+                ProblemDetails(
+                    .forbidden,
+                    detail: "this API key lacks the scope proxy:\(delivery.upstream) needed to send to it",
+                    requestID: requestID,
+                    field: "/upstream"
+                )
             )
         }
         let outcome: AcceptOutcome
@@ -223,10 +240,13 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
             case .notFound:
                 return notFound(id, requestID: requestID)
             case .conflict(let status):
+                let why =
+                    verb == "acknowledge"
+                    ? " (only a delivery queued with require_ack can be acknowledged, once it has been sent)" : ""
                 return .problem(
                     ProblemDetails(
                         .conflict,
-                        detail: "cannot \(verb) delivery \(id) while it is \(status.rawValue)",
+                        detail: "cannot \(verb) delivery \(id) while it is \(status.rawValue)\(why)",
                         requestID: requestID,
                         field: "status"
                     )

@@ -61,27 +61,9 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
             return .problem(ProblemDetails(code, detail: rejection.message, requestID: requestID))
         }
         let id = Self.newEventID(at: now)
-        var forward: NewDelivery?
-        if let policy = Gateway.forwardPolicy(for: source) {
-            var forwardHeaders = [
-                DeliveryHeader(name: "Content-Type", value: headers[.contentType] ?? "application/json")
-            ]
-            forwardHeaders.append(DeliveryHeader(name: "Belay-Webhook-Source", value: name))
-            forward = NewDelivery(
-                id: DeliveryRequest.newID(at: now),
-                upstream: policy.name,
-                method: "POST",
-                path: "",
-                headers: forwardHeaders,
-                body: body,
-                idempotencyKey: id,
-                keyFromCaller: false,
-                fingerprint: id,
-                notBefore: now,
-                createdAt: now,
-                orderingKey: Self.orderingKey(of: body, by: source.orderBy)
-            )
-        }
+        let contentType = headers[.contentType] ?? "application/json"
+        var forward = Self.forward(id, of: source, body: body, contentType: contentType, at: now)
+        forward?.orderingKey = Self.orderingKey(of: body, by: source.orderBy)
         var stored = headers.map { DeliveryHeader(name: $0.name.canonicalName, value: $0.value) }
         stored.removeAll { DeliveryView.redactedHeaders.contains($0.name.lowercased()) }
         let event = NewWebhookEvent(
@@ -184,7 +166,7 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
                     ProblemDetails(.notFound, detail: "no webhook event has the id '\(id)'", requestID: requestID)
                 )
             }
-            guard let source = sources[event.source], let policy = Gateway.forwardPolicy(for: source) else {
+            guard let source = sources[event.source], Gateway.forwardPolicy(for: source) != nil else {
                 return .problem(
                     ProblemDetails(
                         .conflict,
@@ -193,24 +175,29 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
                     )
                 )
             }
+            if let current = event.deliveryID, let (forward, _) = try await store.delivery(id: current),
+                forward.status == .pending || forward.status == .inFlight
+            {
+                return .problem(
+                    ProblemDetails(
+                        .conflict,
+                        detail: "event \(id) is still being forwarded (\(forward.status.rawValue)); replay it once it "
+                            + "is delivered or dead",
+                        requestID: requestID
+                    )
+                )
+            }
             let now = wall.now()
             let contentType = event.headers.first { $0.name.lowercased() == "content-type" }?.value
-            let delivery = NewDelivery(
-                id: DeliveryRequest.newID(at: now),
-                upstream: policy.name,
-                method: "POST",
-                path: "",
-                headers: [
-                    DeliveryHeader(name: "Content-Type", value: contentType ?? "application/json"),
-                    DeliveryHeader(name: "Belay-Webhook-Source", value: event.source),
-                ],
-                body: event.body,
-                idempotencyKey: event.id,
-                keyFromCaller: false,
-                fingerprint: event.id,
-                notBefore: now,
-                createdAt: now
-            )
+            guard
+                let delivery = Self.forward(
+                    event.id,
+                    of: source,
+                    body: event.body,
+                    contentType: contentType ?? "application/json",
+                    at: now
+                )
+            else { return .problem(ProblemDetails(.conflict, detail: "nothing to forward to", requestID: requestID)) }
             guard let forward = try await store.reforward(eventID: id, as: delivery) else {
                 return .problem(
                     ProblemDetails(.notFound, detail: "no webhook event has the id '\(id)'", requestID: requestID)
@@ -224,6 +211,35 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
                 headers: [.retryAfter: "1"]
             )
         }
+    }
+
+    /// The delivery that forwards event `id` to the source's `forward_to` (nil without
+    /// one): its exact bytes, `POST`, keyed by the event id (the forwards' `webhook-id`),
+    /// made at `now`.
+    static func forward(
+        _ id: String,
+        of source: GatewayConfig.WebhookSource,
+        body: Data,
+        contentType: String,
+        at now: Date
+    ) -> NewDelivery? {
+        guard let policy = Gateway.forwardPolicy(for: source) else { return nil }
+        return NewDelivery(
+            id: DeliveryRequest.newID(at: now),
+            upstream: policy.name,
+            method: "POST",
+            path: "",
+            headers: [
+                DeliveryHeader(name: "Content-Type", value: contentType),
+                DeliveryHeader(name: "Belay-Webhook-Source", value: source.name),
+            ],
+            body: body,
+            idempotencyKey: id,
+            keyFromCaller: false,
+            fingerprint: id,
+            notBefore: now,
+            createdAt: now
+        )
     }
 
     /// The value at the source's `order_by` pointer, if it names a string or a number.

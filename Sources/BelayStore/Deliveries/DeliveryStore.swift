@@ -57,9 +57,10 @@ public protocol DeliveryStore: Sendable {
     /// Cancels a `pending` or `dead` delivery (one in flight finishes its attempt first).
     func cancel(id: String, now: Date) async throws(StoreError) -> TransitionOutcome
 
-    /// Acknowledges a delivery (`delivered`, or still `pending`/`in_flight` when the
-    /// receiving system answered before the 2xx was recorded). Acknowledging twice is not
-    /// an error.
+    /// Acknowledges a delivery that was queued with `requireAck` and has been sent
+    /// (`delivered`, `in_flight`, or `pending` after an attempt: the receiving system may
+    /// answer before the 2xx is recorded). Anything else is a conflict: an ack never stops
+    /// a delivery that was not sent. Acknowledging twice is not an error.
     func acknowledge(id: String, now: Date) async throws(StoreError) -> TransitionOutcome
 
     /// How many deliveries there are in each status.

@@ -279,37 +279,62 @@ extension SQLiteStore: DeliveryStore {
     }
 
     public func retry(id: String, now: Date) async throws(StoreError) -> TransitionOutcome {
-        try await transition(id, now: now, allowed: [.dead, .cancelled]) { db, nowMS in
-            try db.execute(
-                sql: """
-                    UPDATE deliveries SET status = 'pending', due_at = ?, schedule_step = 0, escalated = 0,
-                        updated_at = ? WHERE id = ?
-                    """,
-                arguments: [nowMS, nowMS, id]
-            )
-        }
+        try await transition(
+            id,
+            now: now,
+            allowed: { [.dead, .cancelled].contains($0.status) },
+            change: { db, nowMS in
+                try db.execute(
+                    sql: """
+                        UPDATE deliveries SET status = 'pending', due_at = ?, schedule_step = 0, escalated = 0,
+                            updated_at = ? WHERE id = ?
+                        """,
+                    arguments: [nowMS, nowMS, id]
+                )
+            }
+        )
     }
 
     public func cancel(id: String, now: Date) async throws(StoreError) -> TransitionOutcome {
-        try await transition(id, now: now, allowed: [.pending, .dead]) { db, nowMS in
-            try db.execute(
-                sql: "UPDATE deliveries SET status = 'cancelled', due_at = NULL, updated_at = ? WHERE id = ?",
-                arguments: [nowMS, id]
-            )
-        }
+        try await transition(
+            id,
+            now: now,
+            allowed: { [.pending, .dead].contains($0.status) },
+            change: { db, nowMS in
+                try db.execute(
+                    sql: "UPDATE deliveries SET status = 'cancelled', due_at = NULL, updated_at = ? WHERE id = ?",
+                    arguments: [nowMS, id]
+                )
+            }
+        )
     }
 
     public func acknowledge(id: String, now: Date) async throws(StoreError) -> TransitionOutcome {
-        try await transition(id, now: now, allowed: [.pending, .inFlight, .delivered, .acknowledged]) { db, nowMS in
-            try db.execute(
-                sql: """
-                    UPDATE deliveries SET status = 'acknowledged', due_at = NULL, lease_owner = NULL,
-                        acknowledged_at = COALESCE(acknowledged_at, ?), updated_at = ?
-                    WHERE id = ?
-                    """,
-                arguments: [nowMS, nowMS, id]
-            )
+        // Only a delivery that asked for an acknowledgement, and only once it has been sent:
+        // an ack must never stop a delivery that was not sent.
+        let sent: @Sendable (Delivery) -> Bool = { delivery in
+            guard delivery.requireAck else { return false }
+            switch delivery.status {
+            case .inFlight, .delivered, .acknowledged: return true
+            case .pending: return delivery.attemptCount > 0
+            case .dead, .cancelled: return false
+            }
         }
+        return try await transition(
+            id,
+            now: now,
+            allowed: sent,
+            change: { db, nowMS in
+                try db.execute(
+                    sql: """
+                        UPDATE deliveries SET status = 'acknowledged', due_at = NULL, lease_owner = NULL,
+                            acknowledged_at = COALESCE(acknowledged_at, ?), updated_at = ?
+                        WHERE id = ?
+                        """,
+                    arguments: [nowMS, nowMS, id]
+                )
+            }
+        )
     }
 
     public func counts() async throws(StoreError) -> [DeliveryStatus: Int] {
@@ -337,8 +362,8 @@ extension SQLiteStore: DeliveryStore {
     private func transition(
         _ id: String,
         now: Date,
-        allowed: Set<DeliveryStatus>,
-        _ change: @escaping @Sendable (Database, Int64) throws -> Void
+        allowed: @escaping @Sendable (Delivery) -> Bool,
+        change: @escaping @Sendable (Database, Int64) throws -> Void
     ) async throws(StoreError) -> TransitionOutcome {
         try await writing("change delivery \(id)") { db in
             guard
@@ -349,7 +374,7 @@ extension SQLiteStore: DeliveryStore {
                 )
             else { return .notFound }
             let current = try Self.delivery(row)
-            guard allowed.contains(current.status) else { return .conflict(current.status) }
+            guard allowed(current) else { return .conflict(current.status) }
             try change(db, now.storeMilliseconds)
             guard
                 let updated = try Row.fetchOne(

@@ -193,7 +193,14 @@ public final class SQLiteStore: Sendable {
 
 extension Date {
     /// Milliseconds since 1970, as the SQLite schema stores instants.
-    var storeMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1_000).rounded()) }
+    var storeMilliseconds: Int64 {
+        let milliseconds = (timeIntervalSince1970 * 1_000).rounded()
+        // Saturate: a date beyond Int64 milliseconds (~292 million years) must not trap.
+        guard milliseconds.isFinite else { return milliseconds > 0 ? .max : .min }
+        if milliseconds >= 9.2e18 { return .max }
+        if milliseconds <= -9.2e18 { return .min }
+        return Int64(milliseconds)
+    }
 
     init(storeMilliseconds: Int64) {
         self.init(timeIntervalSince1970: Double(storeMilliseconds) / 1_000)

@@ -9,8 +9,9 @@ import Synchronization
 /// so far. Each caller returns only after the write holding its item committed, so a
 /// caller told "done" is durable. Writes never overlap.
 ///
-/// A caller cancelled while its item waits still has its item written (the write is
-/// already promised to the batch); it learns the outcome as usual.
+/// Cancellation: a waiting caller is not interrupted. A write run by a cancelled leader may
+/// be refused by the database layer (GRDB checks cancellation); the whole batch then fails
+/// and every caller in it is told so — nothing is reported durable that is not.
 final class GroupCommit<Item: Sendable, Output: Sendable>: Sendable {
     /// Writes a batch; returns one result per item, in order (or throws for the whole batch).
     typealias Write = @Sendable ([Item]) async throws(StoreError) -> [Output]
@@ -83,7 +84,15 @@ final class GroupCommit<Item: Sendable, Output: Sendable>: Sendable {
         let results: [Result<Output, StoreError>]
         do throws(StoreError) {
             let outputs = try await write([own] + waiters.map(\.item))
-            results = outputs.map { .success($0) }
+            if outputs.count == waiters.count + 1 {
+                results = outputs.map { .success($0) }
+            } else {
+                let error = StoreError(
+                    .io,
+                    "a batch write returned \(outputs.count) results for \(waiters.count + 1) items"
+                )
+                results = Array(repeating: .failure(error), count: waiters.count + 1)
+            }
         } catch {
             results = Array(repeating: .failure(error), count: waiters.count + 1)
         }
