@@ -32,27 +32,18 @@ public final class Gateway: Service, Sendable {
     ) throws(ConfigurationError) {
         var clients: [String: UpstreamClient] = [:]
         for upstream in config.upstreams {
-            var upstreamLogger = logger
-            upstreamLogger[metadataKey: "belay.upstream"] = .string(upstream.name)
-            let logging = LoggingEventSink(
-                logger: upstreamLogger,
-                level: .info,
-                transitionLevel: .notice,
-                correlationKey: "belay.request.id"
-            )
+            let logging = Self.decisionLog(logger, "belay.upstream", upstream.name, correlation: "belay.request.id")
             let sink: any ResilienceEventSink = eventSink.map { MultiplexEventSink([logging, $0]) } ?? logging
             clients[upstream.name] = try UpstreamClient(policy: upstream.policy, eventSink: sink)
         }
         var forwarders: [String: UpstreamClient] = [:]
         for source in config.webhooks {
             guard let policy = Self.forwardPolicy(for: source) else { continue }
-            var sourceLogger = logger
-            sourceLogger[metadataKey: "belay.webhook.source"] = .string(source.name)
-            let logging = LoggingEventSink(
-                logger: sourceLogger,
-                level: .info,
-                transitionLevel: .notice,
-                correlationKey: "belay.delivery.id"
+            let logging = Self.decisionLog(
+                logger,
+                "belay.webhook.source",
+                source.name,
+                correlation: "belay.delivery.id"
             )
             forwarders[policy.name] = try UpstreamClient(policy: policy, eventSink: logging)
         }
@@ -71,6 +62,19 @@ public final class Gateway: Service, Sendable {
         for client in forwarders.values {
             try? await client.shutdown()
         }
+    }
+
+    /// Logs a client's resilience decisions at `info` (transitions at `notice`), tagged with
+    /// `key: value` and correlated by `correlation` (the request or delivery id).
+    private static func decisionLog(
+        _ logger: Logger,
+        _ key: String,
+        _ value: String,
+        correlation: String
+    ) -> LoggingEventSink {
+        var tagged = logger
+        tagged[metadataKey: key] = .string(value)
+        return LoggingEventSink(logger: tagged, level: .info, transitionLevel: .notice, correlationKey: correlation)
     }
 
     /// The delivery upstream name of a webhook source's forwards.
