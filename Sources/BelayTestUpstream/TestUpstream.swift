@@ -273,6 +273,18 @@ struct ScriptedResponder: RouterMiddleware {
             (200..<300).contains(answer.status)
             ? behavior.body : behavior.errorBody ?? #"{"error":"simulated \#(answer.status)"}"#
         let bytes = ByteBuffer(string: body)
+        if behavior.trickleMilliseconds > 0 {
+            let pause = Duration.milliseconds(behavior.trickleMilliseconds)
+            let trickled = ResponseBody { writer in
+                var rest = bytes
+                while let byte = rest.readSlice(length: 1) {
+                    try await Task.sleep(for: pause)
+                    try await writer.write(byte)
+                }
+                try await writer.finish(nil)
+            }
+            return Response(status: HTTPResponse.Status(code: answer.status), headers: fields, body: trickled)
+        }
         guard behavior.chunked else {
             return Response(
                 status: HTTPResponse.Status(code: answer.status),

@@ -28,6 +28,9 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
     public var errorBody: String?
     /// Send the body in pieces without `Content-Length` (chunked). Default false.
     public var chunked: Bool
+    /// Send the body chunked, one byte at a time, pausing this long (milliseconds) before
+    /// each byte: an answer whose head comes at once and whose body trickles in. Default 0.
+    public var trickleMilliseconds: Int
     /// Extra headers on every answer, e.g. `["Set-Cookie": "session=1"]`. Default none.
     public var headers: [String: String]
     /// Answer 429 with `RateLimit` headers past `quota` requests per `quotaWindowSeconds`.
@@ -49,6 +52,7 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         body: String = #"{"ok":true}"#,
         errorBody: String? = nil,
         chunked: Bool = false,
+        trickleMilliseconds: Int = 0,
         headers: [String: String] = [:],
         quota: Int? = nil,
         quotaWindowSeconds: Int = 60
@@ -65,6 +69,7 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         self.body = body
         self.errorBody = errorBody
         self.chunked = chunked
+        self.trickleMilliseconds = trickleMilliseconds
         self.headers = headers
         self.quota = quota
         self.quotaWindowSeconds = quotaWindowSeconds
@@ -86,6 +91,8 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         body = try container.decodeIfPresent(String.self, forKey: .body) ?? defaults.body
         errorBody = try container.decodeIfPresent(String.self, forKey: .errorBody)
         chunked = try container.decodeIfPresent(Bool.self, forKey: .chunked) ?? defaults.chunked
+        trickleMilliseconds =
+            try container.decodeIfPresent(Int.self, forKey: .trickleMilliseconds) ?? defaults.trickleMilliseconds
         headers = try container.decodeIfPresent([String: String].self, forKey: .headers) ?? defaults.headers
         quota = try container.decodeIfPresent(Int.self, forKey: .quota)
         quotaWindowSeconds =

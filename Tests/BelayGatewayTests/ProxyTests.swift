@@ -241,6 +241,50 @@ import Testing
         }
     }
 
+    @Test func anAnswerReadIntoMemoryIsBoundedByTheAttemptTimeout() async throws {
+        let policy = """
+            timeouts: { connect: 200ms, attempt: 300ms, total: 700ms }
+            retry: { max_attempts: 5, base: 1ms, cap: 5ms }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            // A retriable 503 is read into memory before it is retried; its head comes at once,
+            // its body one byte per 100 ms (within the read timeout), 3 s in all.
+            gateway.upstreams[0].setBehavior(
+                UpstreamBehavior(status: 503, errorBody: String(repeating: "x", count: 30), trickleMilliseconds: 100)
+            )
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/trickles")
+            #expect(answer.status == 504)
+            #expect(answer.code == "timeout")
+        }
+    }
+
+    @Test func aCallQueuedInTheBulkheadLeavesAtItsDeadline() async throws {
+        let logs = LogStore()
+        let policy = """
+            timeouts: { attempt: 2s, total: 2s }
+            retry: { max_attempts: 1 }
+            bulkhead: { max_concurrent: 1, max_queue: 5 }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy), logs: logs) { gateway in
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(hang: true))
+            async let holder = gateway.send(.GET, "/proxy/pay/v1/holds-the-slot")
+            while gateway.upstreams[0].requests.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+            let queued = try await gateway.send(
+                .GET,
+                "/proxy/pay/v1/x",
+                headers: [("Belay-Timeout", "200ms"), ("X-Request-Id", "req-queued")]
+            )
+            #expect(queued.status == 504)
+            #expect(queued.code == "timeout")
+            #expect(queued.header("Belay-Attempts") == "0")
+            #expect(try await holder.status == 504)
+        }
+        // The bulkhead let it go at its deadline (rather than the call timing out once it got a slot).
+        let decisions = logs.records.filter { $0.metadata["belay.request.id"] == "req-queued" }
+        #expect(decisions.map { $0.metadata["belay.event"] } == ["rejected", "timeout"])
+        #expect(decisions.first?.metadata["belay.strategy"] == "pay-bulkhead")
+    }
+
     @Test(arguments: ["9999999999999999d", "99999999999999999999s", "36501d"])
     func anOutOfRangeBelayTimeoutIs400(value: String) async throws {
         try await GatewayHarness.run(config: .pay()) { gateway in

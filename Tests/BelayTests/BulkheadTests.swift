@@ -93,6 +93,71 @@ import Testing
         #expect(bulkhead.active == 0)
     }
 
+    @Test func aQueuedCallLeavesTheQueueWhenACooperativeDeadlinePasses() async throws {
+        let clock = ManualClock()
+        let bulkhead = try Bulkhead(.init(maxConcurrent: 1, maxQueue: 1))
+        let events = RecordingEventSink()
+        let holding = try ResiliencePipeline<Int>.Builder(clock: clock).bulkhead(bulkhead).build()
+        let waiting = try ResiliencePipeline<Int>.Builder(clock: clock)
+            .timeout(.seconds(2), enforcement: .cooperative)
+            .bulkhead(bulkhead)
+            .telemetry(events)
+            .build()
+        let gate = Gate()
+        let holder = Task {
+            await holding.executeOutcome { _ in
+                await gate.wait()
+                return 0
+            }
+        }
+        await gate.waitForArrivals(1)
+        let waiter = Task { await waiting.executeOutcome { _ in 1 } }
+        // Nothing cancels the queued call: the bulkhead sleeps until its deadline itself.
+        let expiry = await clock.nextSleepScheduled()
+        #expect(expiry == .at(.seconds(2)))
+        #expect(bulkhead.queued == 1)
+        clock.advance(to: expiry)
+        let outcome = await waiter.value
+        // The cooperative timeout reports the call that ended after its deadline.
+        #expect(outcome.resilienceCode == .timeout)
+        #expect(events.names == ["rejected", "timeout"])
+        #expect(bulkhead.queued == 0)
+        #expect(bulkhead.active == 1)
+        gate.open()
+        _ = await holder.value
+        #expect(bulkhead.active == 0)
+    }
+
+    @Test func aQueuedCallUnderAnEnforcingTimeoutNeedsNoTimerOfItsOwn() async throws {
+        let clock = ManualClock()
+        let bulkhead = try Bulkhead(.init(maxConcurrent: 1, maxQueue: 1))
+        let holding = try ResiliencePipeline<Int>.Builder(clock: clock).bulkhead(bulkhead).build()
+        // An inner cooperative timeout whose deadline the outer, cancelling one sets.
+        let waiting = try ResiliencePipeline<Int>.Builder(clock: clock)
+            .timeout(.seconds(1))
+            .timeout(.seconds(5), enforcement: .cooperative, name: "inner")
+            .bulkhead(bulkhead)
+            .build()
+        let gate = Gate()
+        let holder = Task {
+            await holding.executeOutcome { _ in
+                await gate.wait()
+                return 0
+            }
+        }
+        await gate.waitForArrivals(1)
+        let waiter = Task { await waiting.executeOutcome { _ in 1 } }
+        let timer = await clock.nextSleepScheduled()
+        #expect(timer == .at(.seconds(1)))
+        while bulkhead.queued < 1 { await Task.yield() }
+        #expect(clock.unclaimedSleeps == 0)
+        clock.advance(to: timer)
+        #expect(await waiter.value.resilienceCode == .timeout)
+        #expect(bulkhead.queued == 0)
+        gate.open()
+        _ = await holder.value
+    }
+
     @Test func zeroConcurrencyIsRejected() {
         #expect {
             _ = try Bulkhead(.init(maxConcurrent: 0, maxQueue: -1))

@@ -4,7 +4,9 @@ import Synchronization
 ///
 /// A call that finds every slot taken waits in FIFO order if the queue has room, and is
 /// rejected at once with ``ResilienceError/Code/bulkheadFull`` otherwise. A waiting call
-/// that is cancelled (by an enclosing ``Timeout``, say) leaves the queue.
+/// that is cancelled (by an enclosing ``Timeout``, say) leaves the queue; so does one whose
+/// deadline (``ResilienceContext/deadline``) passes when no enclosing timeout cancels it (a
+/// cooperative ``Timeout``), with ``ResilienceError/Code/bulkheadFull``.
 ///
 /// ```swift
 /// let bulkhead = try Bulkhead(.init(maxConcurrent: 100, maxQueue: 50))
@@ -92,10 +94,86 @@ public final class Bulkhead: Sendable {
         }
     }
 
+    private enum QueuedWait: Sendable {
+        case acquired
+        case failed(any Error)
+        case deadlinePassed
+        case timerCancelled
+    }
+
+    /// Takes a slot like ``acquire(context:)``, but leaves the queue when `deadline` passes
+    /// (`sleep` returns), throwing ``ResilienceError/Code/bulkheadFull``. For deadlines that
+    /// no enclosing timeout enforces by cancellation; the wait costs a child task and a timer,
+    /// the fast path (a free slot) neither.
+    func acquire(
+        context: ResilienceContext,
+        before deadline: Deadline,
+        sleep: @escaping @Sendable (Deadline) async throws -> Void
+    ) async throws {
+        if machine.withLock({ $0.tryAcquire() }) { return }
+        let outcome = await withTaskGroup(of: QueuedWait.self, returning: Result<Void, any Error>.self) { group in
+            group.addTask {
+                do {
+                    try await self.acquire(context: context)
+                    return .acquired
+                } catch {
+                    return .failed(error)
+                }
+            }
+            group.addTask {
+                do {
+                    try await sleep(deadline)
+                    return .deadlinePassed
+                } catch {
+                    return .timerCancelled
+                }
+            }
+            var deadlinePassed = false
+            while let event = await group.next() {
+                switch event {
+                case .acquired:
+                    group.cancelAll()
+                    guard !deadlinePassed else {
+                        // The slot came as the deadline passed: too late, hand it on.
+                        release()
+                        return .failure(expired(context: context, deadline: deadline))
+                    }
+                    return .success(())
+                case .failed(let error):
+                    group.cancelAll()
+                    if deadlinePassed, error is CancellationError {
+                        return .failure(expired(context: context, deadline: deadline))
+                    }
+                    return .failure(error)
+                case .deadlinePassed:
+                    // Cancelling the waiter takes it out of the queue; its outcome comes next.
+                    deadlinePassed = true
+                    group.cancelAll()
+                case .timerCancelled:
+                    // This task was cancelled: the waiter reports how it ended.
+                    continue
+                }
+            }
+            return .failure(CancellationError())
+        }
+        try outcome.get()
+    }
+
     /// Gives a slot back, handing it to the first waiter if there is one.
     func release() {
         let waiter = machine.withLock { $0.release() }
         waiter?.resume()
+    }
+
+    private func expired(context: ResilienceContext, deadline: Deadline) -> ResilienceError {
+        context.emit(.rejected(.bulkheadFull, retryAfter: nil), strategy: configuration.name)
+        return ResilienceError(
+            code: .bulkheadFull,
+            strategy: configuration.name,
+            message:
+                "all \(configuration.maxConcurrent) slots stayed busy until the deadline "
+                + "(\(deadline.budget.formattedForHumans) after it was set)"
+        )
     }
 
     private func rejection(context: ResilienceContext) -> ResilienceError {

@@ -84,12 +84,16 @@ extension ResiliencePipeline {
 
         /// Adds a shared ``Bulkhead``.
         public func bulkhead(_ bulkhead: Bulkhead) -> Self {
-            adding { BulkheadStrategy(bulkhead: bulkhead) }
+            let clock = self.clock
+            return adding { BulkheadStrategy(bulkhead: bulkhead, clock: clock) }
         }
 
         /// Adds a new ``Bulkhead`` with these options.
         public func bulkhead(_ configuration: Bulkhead.Configuration) -> Self {
-            adding { () throws(ConfigurationError) in BulkheadStrategy(bulkhead: try Bulkhead(configuration)) }
+            let clock = self.clock
+            return adding { () throws(ConfigurationError) in
+                BulkheadStrategy(bulkhead: try Bulkhead(configuration), clock: clock)
+            }
         }
 
         /// Adds a shared ``RateLimiter``.

@@ -29,6 +29,10 @@ public struct Deadline: Sendable, CustomStringConvertible {
     public let budget: Duration
     /// When it was created, in real time: converts the deadline for clocks of other types.
     private let createdAt: ContinuousClock.Instant
+    /// Whether an enclosing ``Timeout`` cancels the work when this deadline passes
+    /// (``Timeout/Enforcement/cancel``). Otherwise the work is trusted to honour it, and a
+    /// strategy that waits (a ``Bulkhead``'s queue) stops waiting at the deadline itself.
+    let isEnforced: Bool
 
     /// Creates a deadline `budget` from the clock's current instant.
     public init<C: Clock>(after budget: Duration, on clock: C) where C.Duration == Duration {
@@ -40,7 +44,8 @@ public struct Deadline: Sendable, CustomStringConvertible {
         self.init(instant: instant, budget: clock.now.duration(to: instant))
     }
 
-    init<Instant: InstantProtocol<Duration>>(instant: Instant, budget: Duration) {
+    init<Instant: InstantProtocol<Duration>>(instant: Instant, budget: Duration, isEnforced: Bool = false) {
+        self.isEnforced = isEnforced
         if let continuous = instant as? ContinuousClock.Instant {
             self.storage = .continuous(continuous)
             self.createdAt = continuous.advanced(by: .zero - budget)

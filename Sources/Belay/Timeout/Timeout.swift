@@ -46,8 +46,10 @@ public struct Timeout<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
         case cancel
         /// Only bind the deadline (``Deadline/current`` and the context): the work is trusted
         /// to honour it (an HTTP client given the deadline, inner strategies, nested
-        /// pipelines). Costs nothing measurable. A failure that ends after the deadline is
-        /// reported as `timeout`.
+        /// pipelines). Inner strategies that wait honour it: ``Retry`` does not start a
+        /// retry that would end after it, ``RateLimiter`` does not wait past it, and a call
+        /// queued in a ``Bulkhead`` leaves the queue when it passes. Costs no child task and
+        /// no timer. A failure that ends after the deadline is reported as `timeout`.
         case cooperative
     }
 
@@ -76,16 +78,22 @@ public struct Timeout<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
     > {
         let now = clock.now
         var ownDeadline = now.advanced(by: configuration.timeout)
+        // Whether an outer deadline comes first and is enforced by an outer, cancelling timeout.
+        var outerEnforces = false
         if let outer = context.deadline {
-            ownDeadline = min(ownDeadline, outer.instant(on: clock))
+            let outerInstant = outer.instant(on: clock)
+            if outerInstant < ownDeadline {
+                ownDeadline = outerInstant
+                outerEnforces = outer.isEnforced
+            }
         }
         let deadlineInstant = ownDeadline
         let budget = now.duration(to: deadlineInstant)
         if budget <= .zero {
             return timedOut(context, after: .zero)
         }
-        let deadline = Deadline(instant: deadlineInstant, budget: budget)
         if configuration.enforcement == .cooperative {
+            let deadline = Deadline(instant: deadlineInstant, budget: budget, isEnforced: outerEnforces)
             var inner = context
             inner.deadline = deadline
             let outcome = await Deadline.$current.withValue(deadline) { await next(inner) }
@@ -94,6 +102,7 @@ public struct Timeout<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
             }
             return outcome
         }
+        let deadline = Deadline(instant: deadlineInstant, budget: budget, isEnforced: true)
         let inner = {
             var inner = context
             inner.deadline = deadline

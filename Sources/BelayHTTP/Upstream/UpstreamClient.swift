@@ -129,7 +129,11 @@ public final class UpstreamClient: Sendable {
             attempts: Int
         ) throws(ConfigurationError) -> ResiliencePipeline<UpstreamResponse> {
             var builder = ResiliencePipeline<UpstreamResponse>.Builder(clock: clock)
-                .timeout(policy.totalTimeout, name: "\(policy.name)-total-timeout")
+                // Both timeouts are cooperative: they bind the deadline, which every inner step
+                // honours (retry delays, rate-limit and bulkhead waits, AsyncHTTPClient until the
+                // answer's head, ``attempt`` while it reads an answer into memory), so no call
+                // needs a task group, child tasks and timers to enforce it.
+                .timeout(policy.totalTimeout, enforcement: .cooperative, name: "\(policy.name)-total-timeout")
                 .retry(
                     .init(
                         maxAttempts: attempts,
@@ -145,7 +149,11 @@ public final class UpstreamClient: Sendable {
                 .bulkhead(bulkhead)
             if let limiter { builder = builder.rateLimiter(limiter) }
             builder = builder.strategy(QuotaPacingStrategy(pacer: pacer, clock: clock, maxWait: policy.attemptTimeout))
-            builder = builder.timeout(policy.attemptTimeout, name: "\(policy.name)-attempt-timeout")
+            builder = builder.timeout(
+                policy.attemptTimeout,
+                enforcement: .cooperative,
+                name: "\(policy.name)-attempt-timeout"
+            )
             if let eventSink { builder = builder.telemetry(eventSink) }
             return try builder.build()
         }
@@ -313,7 +321,10 @@ public final class UpstreamClient: Sendable {
         }
         let start = ContinuousClock.now
         do {
-            let response = try await http.execute(outbound, deadline: .now() + .hours(1))
+            // The attempt's deadline (the earlier of the attempt and total timeouts, or the
+            // caller's Belay-Timeout) ends the request if no head has arrived by then.
+            let deadline = context.deadline
+            let response = try await http.execute(outbound, deadline: deadline?.nioDeadline ?? .now() + .hours(1))
             var fields = HTTPFields()
             for header in response.headers {
                 if let name = HTTPField.Name(header.name) { fields.append(HTTPField(name: name, value: header.value)) }
@@ -323,11 +334,21 @@ public final class UpstreamClient: Sendable {
             let body: UpstreamResponse.Body
             if hold.applies(to: status.code, headers: fields) {
                 let bodiless = request.method == .head || status.code == 204 || status.code == 304
-                body = try await .holding(
-                    response.body,
-                    declaredLength: bodiless ? 0 : fields[.contentLength].flatMap { Int($0) },
-                    upTo: Self.bufferLimit
-                )
+                let declaredLength = bodiless ? 0 : fields[.contentLength].flatMap { Int($0) }
+                let answer = response.body
+                let read = { @Sendable in
+                    try await UpstreamResponse.Body.holding(
+                        answer,
+                        declaredLength: declaredLength,
+                        upTo: Self.bufferLimit
+                    )
+                }
+                // Reading the body into memory is still part of the attempt: bounded by its deadline.
+                if let deadline {
+                    body = try await deadline.enforce(read)
+                } else {
+                    body = try await read()
+                }
             } else {
                 body = .stream(response.body)
             }
