@@ -241,6 +241,28 @@ import Testing
         }
     }
 
+    @Test func asManyCallsReachAnEndpointAtOnceAsTheBulkheadAdmits() async throws {
+        let policy = """
+            timeouts: { connect: 1s, attempt: 20s, total: 20s }
+            bulkhead: { max_concurrent: 12, max_queue: 0 }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(latencyMilliseconds: 2_000))
+            let answers = try await withThrowingTaskGroup(of: GatewayHarness.Answer.self) { group in
+                for call in 0..<12 {
+                    group.addTask { try await gateway.send(.GET, "/proxy/pay/v1/slow/\(call)") }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            // Each went out at once on a connection of its own. (With AsyncHTTPClient's default
+            // of 8 connections per endpoint, 4 waited for one and failed with 502 once
+            // `timeouts.connect` had passed.)
+            #expect(answers.map(\.status) == Array(repeating: 200, count: 12))
+            #expect(answers.map { $0.header("Belay-Attempts") } == Array(repeating: "1", count: 12))
+            #expect(gateway.upstreams[0].requests.count == 12)
+        }
+    }
+
     @Test func anAnswerReadIntoMemoryIsBoundedByTheAttemptTimeout() async throws {
         let policy = """
             timeouts: { connect: 200ms, attempt: 300ms, total: 700ms }

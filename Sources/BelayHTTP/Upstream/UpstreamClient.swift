@@ -85,6 +85,9 @@ public final class UpstreamClient: Sendable {
             )
         )
         configuration.connectionPool.retryConnectionEstablishment = false
+        // As many connections per endpoint as calls may be in flight: AsyncHTTPClient's default
+        // of 8 would queue calls the bulkhead admitted behind 8 slow answers.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = policy.maxConcurrent
         configuration.decompression = .disabled
         self.http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
         self.policy = policy
