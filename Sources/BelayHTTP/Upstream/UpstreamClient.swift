@@ -5,6 +5,7 @@ public import HTTPTypes
 public import NIOCore
 import NIOHTTP1
 import Synchronization
+import Tracing
 
 /// Calls one upstream through its policy: total and per-attempt timeouts, transient-only
 /// retries with full jitter under a retry budget, a circuit breaker, a bulkhead, an
@@ -89,6 +90,11 @@ public final class UpstreamClient: Sendable {
         // of 8 would queue calls the bulkhead admitted behind 8 slow answers.
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = policy.maxConcurrent
         configuration.decompression = .disabled
+        // AsyncHTTPClient keeps the tracer bootstrapped when the client is made; with none (a
+        // no-op tracer) it would still build each request's span attributes, parsing its URL again.
+        if configuration.tracing.tracer is NoOpTracer {
+            configuration.tracing.tracer = nil
+        }
         self.http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
         self.policy = policy
         self.breaker = breaker
