@@ -166,7 +166,7 @@ struct DeliveryRequest {
             notBeforeText = text
         }
 
-        let key = callerKey ?? UUID().uuidString.lowercased()
+        let key = callerKey ?? RandomID.uuidString()
         var digest = SHA256()
         for part in [upstream, method, target, notBeforeText, requireAck ? "ack" : "-"] {
             digest.update(data: Data(part.utf8))

@@ -296,6 +296,6 @@ extension Gateway {
         {
             return given
         }
-        return UUID().uuidString.lowercased()
+        return RandomID.uuidString()
     }
 }

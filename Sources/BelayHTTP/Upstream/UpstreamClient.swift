@@ -234,7 +234,7 @@ public final class UpstreamClient: Sendable {
         var request = request
         var mayRepeat = request.isIdempotentMethod
         if let header = policy.idempotencyHeader, !request.isIdempotentMethod {
-            let key = idempotencyKey ?? callerIdempotencyKey(in: request.headers) ?? UUID().uuidString.lowercased()
+            let key = idempotencyKey ?? callerIdempotencyKey(in: request.headers) ?? RandomID.uuidString()
             if let name = HTTPField.Name(header) { request.headers[name] = key }
             mayRepeat = true
         }
