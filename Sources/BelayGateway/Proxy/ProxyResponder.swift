@@ -109,7 +109,7 @@ extension Gateway {
         }
 
         var budget: Duration?
-        if let value = request.headers[HTTPField.Name("Belay-Timeout")!] {
+        if let value = request.headers[.belayTimeout] {
             switch ConfigDuration.read(value) {
             case .success(let parsed) where parsed > .zero:
                 budget = parsed
@@ -159,10 +159,10 @@ extension Gateway {
         }
 
         var headers = HopByHopHeaders.forRequest(request.headers, stripAuthorization: !auth.isOpenMode)
-        headers[HTTPField.Name("X-Request-Id")!] = requestID
+        headers[.xRequestID] = requestID
         if let remote = context.remoteAddress?.ipAddress {
-            let existing = headers[HTTPField.Name("X-Forwarded-For")!]
-            headers[HTTPField.Name("X-Forwarded-For")!] = existing.map { "\($0), \(remote)" } ?? remote
+            let existing = headers[.xForwardedFor]
+            headers[.xForwardedFor] = existing.map { "\($0), \(remote)" } ?? remote
         }
         let idempotencyKey = client.callerIdempotencyKey(in: request.headers)
         let consumer = identity.cacheScope(forwarding: headers)
@@ -203,17 +203,17 @@ extension Gateway {
         instance: String
     ) -> Response {
         var belay = HTTPFields()
-        belay[HTTPField.Name("Belay-Request-Id")!] = requestID
-        belay[HTTPField.Name("Belay-Attempts")!] = String(result.attempts.count)
+        belay[.belayRequestID] = requestID
+        belay[.belayAttempts] = String(result.attempts.count)
         if let last = result.attempts.last {
-            belay[HTTPField.Name("Belay-Endpoint")!] = last.endpoint.description
+            belay[.belayEndpoint] = last.endpoint.description
         }
         switch result.outcome {
         case .success(let answer):
             var headers = HopByHopHeaders.forResponse(answer.headers)
             for field in belay { headers[field.name] = field.value }
             if let age = result.staleAge {
-                headers[HTTPField.Name("Belay-Degraded")!] = "stale; age=\(Int(age.inSeconds))"
+                headers[.belayDegraded] = "stale; age=\(Int(age.inSeconds))"
             }
             switch answer.body {
             case .buffered(let bytes):
@@ -291,7 +291,7 @@ extension Gateway {
 
     /// The caller's `X-Request-Id` when it is short and plain, otherwise a new UUID.
     static func requestID(from headers: HTTPFields) -> String {
-        if let given = headers[HTTPField.Name("X-Request-Id")!], (1...128).contains(given.count),
+        if let given = headers[.xRequestID], (1...128).contains(given.count),
             given.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) })
         {
             return given
