@@ -29,6 +29,9 @@ extension Gateway {
     /// The largest request body buffered in memory (so it can be retried); larger or
     /// unsized bodies are streamed through once.
     static let bufferLimit = 1 << 20
+    /// The largest answer of declared length read whole before its head is sent back, so that
+    /// head and body leave in one write; larger ones are relayed as they arrive.
+    static let relayBufferLimit = 64 << 10
 
     func proxy(_ request: Request, context: GatewayRequestContext) async -> Response {
         let requestID = Self.requestID(from: request.headers)
@@ -192,16 +195,24 @@ extension Gateway {
                 consumer: consumer
             )
         }
-        return response(for: result, from: client, upstream: upstreamName, requestID: requestID, instance: instance)
+        return await response(
+            for: result,
+            method: request.method,
+            from: client,
+            upstream: upstreamName,
+            requestID: requestID,
+            instance: instance
+        )
     }
 
     private func response(
         for result: UpstreamResult,
+        method: HTTPRequest.Method,
         from client: UpstreamClient,
         upstream: String,
         requestID: String,
         instance: String
-    ) -> Response {
+    ) async -> Response {
         var belay = HTTPFields()
         belay[.belayRequestID] = requestID
         belay[.belayAttempts] = String(result.attempts.count)
@@ -221,6 +232,10 @@ extension Gateway {
             case .stream(let stream):
                 // Keep the upstream's Content-Length: the body is relayed, not re-chunked.
                 let length = answer.headers[.contentLength].flatMap { Int($0) }
+                let bodiless = method == .head || answer.status.code == 204 || answer.status.code == 304
+                if let length, length <= Self.relayBufferLimit, !bodiless {
+                    return await Self.relayWhole(stream, length: length, status: answer.status, headers: headers)
+                }
                 let body = ResponseBody(contentLength: length) { writer in
                     try await writer.write(stream)
                     try await writer.finish(nil)
@@ -247,6 +262,34 @@ extension Gateway {
                 headers: belay
             )
         }
+    }
+
+    /// A small answer read whole, then sent back with its head in one write. If the upstream
+    /// fails part-way, the caller sees what it would have seen relayed: the head, the bytes that
+    /// came, then the connection closing.
+    private static func relayWhole(
+        _ stream: HTTPClientResponse.Body,
+        length: Int,
+        status: HTTPResponse.Status,
+        headers: HTTPFields
+    ) async -> Response {
+        var held = ByteBuffer()
+        do {
+            for try await chunk in stream {
+                held.writeImmutableBuffer(chunk)
+            }
+        } catch {
+            let partial = held
+            return Response(
+                status: status,
+                headers: headers,
+                body: ResponseBody(contentLength: length) { writer in
+                    try await writer.write(partial)
+                    throw error
+                }
+            )
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: held))
     }
 
     /// The contract's code, a detail sentence and a `Retry-After` for a failed call.
