@@ -21,6 +21,12 @@ struct ProxyResponder: RouterMiddleware {
         guard request.uri.path.hasPrefix("/proxy/") || request.uri.path == "/proxy" else {
             return try await next(request, context)
         }
+        // On the connection's event loop: no hops between threads for the call's awaits.
+        if let executor = gateway.executor(for: context.eventLoop) {
+            return await withTaskExecutorPreference(executor) {
+                await gateway.proxy(request, context: context)
+            }
+        }
         return await gateway.proxy(request, context: context)
     }
 }
