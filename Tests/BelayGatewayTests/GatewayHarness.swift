@@ -83,7 +83,10 @@ struct GatewayHarness {
             logger = Logger(label: "belay") { _ in LogStore.Handler(store: logs) }
             logger.logLevel = .info
         }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        var configuration = HTTPClient.Configuration()
+        // Enough connections to the gateway that concurrent test calls are not queued here.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             try await serve(upstreams, client: client, template, environment, logger, body)
         } catch {

@@ -15,6 +15,8 @@ import Testing
         ("/proxy/pay/v1/%2e", .dotSegment),
         ("/proxy/pay/v1/..%2Fadmin", .encodedSeparator),
         ("/proxy/pay/v1/a%5cb", .encodedSeparator),
+        ("/proxy/pay/v1/a\\b", .encodedSeparator),
+        ("/proxy/pay/v1/a%7Fb", .controlCharacter),
         ("/proxy/pay/%zz", .badEncoding),
         ("/proxy/pay/%c3%28", .badEncoding),
         ("/proxy/pay/a%00b", .controlCharacter),

@@ -27,6 +27,36 @@ import Testing
         }
     }
 
+    @Test func smallAnswersKeepTheirLengthAndHEADAnswersTheirsWithoutABody() async throws {
+        try await GatewayHarness.run(config: .pay()) { gateway in
+            let body = #"{"ok":true,"id":"ch_1","amount":1000}"#
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(body: body))
+            let get = try await gateway.send(.GET, "/proxy/pay/v1/charges/ch_1")
+            #expect(get.body == body)
+            #expect(get.header("Content-Length") == String(body.utf8.count))
+            let head = try await gateway.send(.HEAD, "/proxy/pay/v1/charges/ch_1")
+            #expect(head.status == 200)
+            #expect(head.body.isEmpty)
+            #expect(head.header("Content-Length") == String(body.utf8.count))
+        }
+    }
+
+    @Test func anAnswerCutShortIsCutShortForTheCallerToo() async throws {
+        // The head promises 100 bytes; 9 come, then the upstream closes the connection.
+        let upstream = try await RawUpstream(
+            answer: "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"partial"
+        )
+        let url = upstream.baseURL
+        try await GatewayHarness.run(upstreams: 0, config: .custom { _ in payConfig([url]) }) { gateway in
+            // Not a complete-looking answer: the caller's read fails as the upstream's did.
+            await #expect(throws: (any Error).self) {
+                let answer = try await gateway.send(.GET, "/proxy/pay/v1/charges")
+                Issue.record("answered \(answer.status) with \(answer.body.utf8.count) bytes")
+            }
+        }
+        try await upstream.close()
+    }
+
     @Test func transient503sAreRetriedUntilSuccess() async throws {
         try await GatewayHarness.run(config: .pay(policy: "retry: { max_attempts: 3, base: 1ms, cap: 5ms }")) {
             gateway in
@@ -238,6 +268,28 @@ import Testing
             let bad = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: [("Belay-Timeout", "soon")])
             #expect(bad.status == 400)
             #expect(bad.problem?["field"] as? String == "Belay-Timeout")
+        }
+    }
+
+    @Test func asManyCallsReachAnEndpointAtOnceAsTheBulkheadAdmits() async throws {
+        let policy = """
+            timeouts: { connect: 1s, attempt: 20s, total: 20s }
+            bulkhead: { max_concurrent: 12, max_queue: 0 }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(latencyMilliseconds: 2_000))
+            let answers = try await withThrowingTaskGroup(of: GatewayHarness.Answer.self) { group in
+                for call in 0..<12 {
+                    group.addTask { try await gateway.send(.GET, "/proxy/pay/v1/slow/\(call)") }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            // Each went out at once on a connection of its own. (With AsyncHTTPClient's default
+            // of 8 connections per endpoint, 4 waited for one and failed with 502 once
+            // `timeouts.connect` had passed.)
+            #expect(answers.map(\.status) == Array(repeating: 200, count: 12))
+            #expect(answers.map { $0.header("Belay-Attempts") } == Array(repeating: "1", count: 12))
+            #expect(gateway.upstreams[0].requests.count == 12)
         }
     }
 

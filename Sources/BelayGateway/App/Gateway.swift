@@ -1,7 +1,9 @@
+import AsyncHTTPClient
 public import Belay
 public import BelayHTTP
 import Foundation
 public import Logging
+import NIOCore
 public import ServiceLifecycle
 
 /// The gateway's services and state: one policy-wrapped client per upstream, consumers.
@@ -19,6 +21,8 @@ public final class Gateway: Service, Sendable {
     /// Who may call.
     public let auth: ConsumerAuth
     let logger: Logger
+    /// An executor for each event loop of the upstream clients' group, by loop identity.
+    private let executors: [ObjectIdentifier: EventLoopExecutor]
 
     /// Builds every upstream client; throws if a policy's options are invalid.
     ///
@@ -52,6 +56,13 @@ public final class Gateway: Service, Sendable {
         self.forwarders = forwarders
         self.auth = try ConsumerAuth(consumers: config.consumers)
         self.logger = logger
+        self.executors = EventLoopExecutor.table(for: HTTPClient.defaultEventLoopGroup)
+    }
+
+    /// The executor that runs work on `eventLoop`, if it is one of the upstream clients' loops
+    /// (a real server's are; a test's embedded loop is not).
+    func executor(for eventLoop: any EventLoop) -> EventLoopExecutor? {
+        executors[ObjectIdentifier(eventLoop)]
     }
 
     public func run() async throws {

@@ -177,7 +177,7 @@ struct DeliveryRequest {
             orderingKey = text
         }
 
-        let key = callerKey ?? UUID().uuidString.lowercased()
+        let key = callerKey ?? RandomID.uuidString()
         var digest = SHA256()
         for part in [upstream, method, target, notBeforeText, requireAck ? "ack" : "-", orderingKey ?? ""] {
             digest.update(data: Data(part.utf8))

@@ -27,7 +27,7 @@ public struct APIAnswer: Sendable {
     static func problem(_ problem: ProblemDetails, headers: HTTPFields = [:]) -> APIAnswer {
         var headers = headers
         headers[.contentType] = ProblemDetails.mediaType
-        headers[HTTPField.Name("Belay-Request-Id")!] = problem.requestID
+        headers[.belayRequestID] = problem.requestID
         return APIAnswer(status: problem.status, headers: headers, body: problem.json())
     }
 }

@@ -8,7 +8,7 @@ extension Response {
     public static func problem(_ problem: ProblemDetails, headers extra: HTTPFields = [:]) -> Response {
         var headers = extra
         headers[.contentType] = ProblemDetails.mediaType
-        headers[HTTPField.Name("Belay-Request-Id")!] = problem.requestID
+        headers[.belayRequestID] = problem.requestID
         headers[.cacheControl] = "no-store"
         return Response(
             status: HTTPResponse.Status(code: problem.status),

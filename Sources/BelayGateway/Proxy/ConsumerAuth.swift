@@ -42,6 +42,8 @@ public struct ConsumerAuth: Sendable {
     }
 
     private let consumers: [String: Identity]
+    /// Every caller in open mode.
+    private static let anonymous = Identity(name: "anonymous", scopes: ["admin"], limiter: nil)
 
     /// Whether consumers are configured (the `Authorization` header is Belay's, not forwarded).
     public var isOpenMode: Bool { consumers.isEmpty }
@@ -62,7 +64,7 @@ public struct ConsumerAuth: Sendable {
     /// The caller of a request with these headers.
     public func identify(_ headers: HTTPFields) -> Result<Identity, Refusal> {
         if consumers.isEmpty {
-            return .success(Identity(name: "anonymous", scopes: ["admin"], limiter: nil))
+            return .success(Self.anonymous)
         }
         guard let authorization = headers[.authorization], authorization.lowercased().hasPrefix("bearer "),
             case let key = authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces), !key.isEmpty

@@ -1,4 +1,3 @@
-import Foundation
 public import HTTPTypes
 
 /// Header handling between caller, Belay and upstream (RFC 9110 §7.6.1).
@@ -12,19 +11,35 @@ public enum HopByHopHeaders {
     /// Headers Belay reads itself and does not forward upstream.
     static let belayRequestHeaders: Set<String> = ["belay-timeout", "host", "content-length"]
 
+    /// Removed from requests: hop-by-hop headers and the ones Belay reads itself.
+    private static let requestRemoved = names.union(belayRequestHeaders)
+    /// The same, and `authorization` (Belay's own credential when consumers are configured).
+    private static let requestRemovedWithAuthorization = requestRemoved.union(["authorization"])
+    /// Removed from answers: hop-by-hop headers, and `content-length` (Belay sets it).
+    private static let responseRemoved = names.union(["content-length"])
+
     /// `fields` without hop-by-hop headers, without those the `Connection` header names, and
     /// without `also` (lowercased names).
     public static func removing(from fields: HTTPFields, also: Set<String> = []) -> HTTPFields {
+        removing(from: fields, names: names.union(also))
+    }
+
+    /// `fields` without `names` (lowercased) and without those the `Connection` header names.
+    private static func removing(from fields: HTTPFields, names removed: Set<String>) -> HTTPFields {
         var connectionListed: Set<String> = []
         for value in fields[values: .connection] {
             for token in value.split(separator: ",") {
-                connectionListed.insert(token.trimmingCharacters(in: .whitespaces).lowercased())
+                let name = token.trimmingSpaces
+                // `keep-alive` and `close`, the usual tokens, are hop-by-hop anyway.
+                if !name.isEmpty, !removed.contains(String(name)) {
+                    connectionListed.insert(name.lowercased())
+                }
             }
         }
         var result = HTTPFields()
         for field in fields {
             let name = field.name.canonicalName
-            if names.contains(name) || connectionListed.contains(name) || also.contains(name) { continue }
+            if removed.contains(name) || (!connectionListed.isEmpty && connectionListed.contains(name)) { continue }
             result.append(field)
         }
         return result
@@ -32,13 +47,25 @@ public enum HopByHopHeaders {
 
     /// The request headers to send upstream.
     public static func forRequest(_ fields: HTTPFields, stripAuthorization: Bool) -> HTTPFields {
-        var also = belayRequestHeaders
-        if stripAuthorization { also.insert("authorization") }
-        return removing(from: fields, also: also)
+        removing(from: fields, names: stripAuthorization ? requestRemovedWithAuthorization : requestRemoved)
     }
 
     /// The response headers to send back to the caller.
     public static func forResponse(_ fields: HTTPFields) -> HTTPFields {
-        removing(from: fields, also: ["content-length"])
+        removing(from: fields, names: responseRemoved)
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs (optional whitespace in a header list).
+    fileprivate var trimmingSpaces: Substring {
+        var slice = self
+        while let first = slice.utf8.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
+            slice = slice.dropFirst()
+        }
+        while let last = slice.utf8.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") {
+            slice = slice.dropLast()
+        }
+        return slice
     }
 }

@@ -21,13 +21,20 @@ public enum ProxyPath {
             return .failure(.missingUpstream)
         }
         for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
-            guard let decoded = decode(segment) else { return .failure(.badEncoding) }
+            // Most segments have no escapes: checked in place, without decoding a copy.
+            let decoded: Substring
+            if segment.utf8.contains(UInt8(ascii: "%")) {
+                guard let text = decode(segment) else { return .failure(.badEncoding) }
+                decoded = Substring(text)
+            } else {
+                decoded = segment
+            }
             if decoded == "." || decoded == ".." { return .failure(.dotSegment) }
-            if decoded != String(segment), decoded.contains("/") || decoded.contains("\\") {
+            // A raw segment holds no `/`: one in the decoded text was encoded.
+            if decoded.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\") }) {
                 return .failure(.encodedSeparator)
             }
-            if decoded.contains("\\") { return .failure(.encodedSeparator) }
-            if decoded.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            if decoded.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
                 return .failure(.controlCharacter)
             }
         }

@@ -21,6 +21,12 @@ struct ProxyResponder: RouterMiddleware {
         guard request.uri.path.hasPrefix("/proxy/") || request.uri.path == "/proxy" else {
             return try await next(request, context)
         }
+        // On the connection's event loop: no hops between threads for the call's awaits.
+        if let executor = gateway.executor(for: context.eventLoop) {
+            return await withTaskExecutorPreference(executor) {
+                await gateway.proxy(request, context: context)
+            }
+        }
         return await gateway.proxy(request, context: context)
     }
 }
@@ -29,6 +35,9 @@ extension Gateway {
     /// The largest request body buffered in memory (so it can be retried); larger or
     /// unsized bodies are streamed through once.
     static let bufferLimit = 1 << 20
+    /// The largest answer of declared length read whole before its head is sent back, so that
+    /// head and body leave in one write; larger ones are relayed as they arrive.
+    static let relayBufferLimit = 64 << 10
 
     func proxy(_ request: Request, context: GatewayRequestContext) async -> Response {
         let requestID = Self.requestID(from: request.headers)
@@ -109,7 +118,7 @@ extension Gateway {
         }
 
         var budget: Duration?
-        if let value = request.headers[HTTPField.Name("Belay-Timeout")!] {
+        if let value = request.headers[.belayTimeout] {
             switch ConfigDuration.read(value) {
             case .success(let parsed) where parsed > .zero:
                 budget = parsed
@@ -159,10 +168,10 @@ extension Gateway {
         }
 
         var headers = HopByHopHeaders.forRequest(request.headers, stripAuthorization: !auth.isOpenMode)
-        headers[HTTPField.Name("X-Request-Id")!] = requestID
+        headers[.xRequestID] = requestID
         if let remote = context.remoteAddress?.ipAddress {
-            let existing = headers[HTTPField.Name("X-Forwarded-For")!]
-            headers[HTTPField.Name("X-Forwarded-For")!] = existing.map { "\($0), \(remote)" } ?? remote
+            let existing = headers[.xForwardedFor]
+            headers[.xForwardedFor] = existing.map { "\($0), \(remote)" } ?? remote
         }
         let idempotencyKey = client.callerIdempotencyKey(in: request.headers)
         let consumer = identity.cacheScope(forwarding: headers)
@@ -192,28 +201,36 @@ extension Gateway {
                 consumer: consumer
             )
         }
-        return response(for: result, from: client, upstream: upstreamName, requestID: requestID, instance: instance)
+        return await response(
+            for: result,
+            method: request.method,
+            from: client,
+            upstream: upstreamName,
+            requestID: requestID,
+            instance: instance
+        )
     }
 
     private func response(
         for result: UpstreamResult,
+        method: HTTPRequest.Method,
         from client: UpstreamClient,
         upstream: String,
         requestID: String,
         instance: String
-    ) -> Response {
+    ) async -> Response {
         var belay = HTTPFields()
-        belay[HTTPField.Name("Belay-Request-Id")!] = requestID
-        belay[HTTPField.Name("Belay-Attempts")!] = String(result.attempts.count)
+        belay[.belayRequestID] = requestID
+        belay[.belayAttempts] = String(result.attempts.count)
         if let last = result.attempts.last {
-            belay[HTTPField.Name("Belay-Endpoint")!] = last.endpoint.description
+            belay[.belayEndpoint] = last.endpoint.description
         }
         switch result.outcome {
         case .success(let answer):
             var headers = HopByHopHeaders.forResponse(answer.headers)
             for field in belay { headers[field.name] = field.value }
             if let age = result.staleAge {
-                headers[HTTPField.Name("Belay-Degraded")!] = "stale; age=\(Int(age.inSeconds))"
+                headers[.belayDegraded] = "stale; age=\(Int(age.inSeconds))"
             }
             switch answer.body {
             case .buffered(let bytes):
@@ -221,6 +238,10 @@ extension Gateway {
             case .stream(let stream):
                 // Keep the upstream's Content-Length: the body is relayed, not re-chunked.
                 let length = answer.headers[.contentLength].flatMap { Int($0) }
+                let bodiless = method == .head || answer.status.code == 204 || answer.status.code == 304
+                if let length, length <= Self.relayBufferLimit, !bodiless {
+                    return await Self.relayWhole(stream, length: length, status: answer.status, headers: headers)
+                }
                 let body = ResponseBody(contentLength: length) { writer in
                     try await writer.write(stream)
                     try await writer.finish(nil)
@@ -247,6 +268,34 @@ extension Gateway {
                 headers: belay
             )
         }
+    }
+
+    /// A small answer read whole, then sent back with its head in one write. If the upstream
+    /// fails part-way, the caller sees what it would have seen relayed: the head, the bytes that
+    /// came, then the connection closing.
+    private static func relayWhole(
+        _ stream: HTTPClientResponse.Body,
+        length: Int,
+        status: HTTPResponse.Status,
+        headers: HTTPFields
+    ) async -> Response {
+        var held = ByteBuffer()
+        do {
+            for try await chunk in stream {
+                held.writeImmutableBuffer(chunk)
+            }
+        } catch {
+            let partial = held
+            return Response(
+                status: status,
+                headers: headers,
+                body: ResponseBody(contentLength: length) { writer in
+                    try await writer.write(partial)
+                    throw error
+                }
+            )
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: held))
     }
 
     /// The contract's code, a detail sentence and a `Retry-After` for a failed call.
@@ -291,11 +340,11 @@ extension Gateway {
 
     /// The caller's `X-Request-Id` when it is short and plain, otherwise a new UUID.
     static func requestID(from headers: HTTPFields) -> String {
-        if let given = headers[HTTPField.Name("X-Request-Id")!], (1...128).contains(given.count),
+        if let given = headers[.xRequestID], (1...128).contains(given.count),
             given.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) })
         {
             return given
         }
-        return UUID().uuidString.lowercased()
+        return RandomID.uuidString()
     }
 }

@@ -20,27 +20,44 @@ public struct RateLimitHeaders: Sendable, Hashable {
     /// `X-RateLimit-Reset` above it is a Unix time, not a delay).
     static let maxSeconds = 1_000_000_000
 
+    private static let rateLimit = HTTPField.Name("RateLimit")!
+    private static let rateLimitPolicy = HTTPField.Name("RateLimit-Policy")!
+    /// `Limit`, `Remaining` and `Reset` of the older draft, then of `X-RateLimit-*`.
+    private static let legacy = ["RateLimit-", "X-RateLimit-"].map { prefix in
+        (
+            limit: HTTPField.Name(prefix + "Limit")!,
+            remaining: HTTPField.Name(prefix + "Remaining")!,
+            reset: HTTPField.Name(prefix + "Reset")!
+        )
+    }
+
     /// Reads whichever of the forms are present; the current form wins. Negative values and
     /// absurdly large ones are ignored, as if not stated.
     public init(_ headers: HTTPFields) {
-        if let value = headers[HTTPField.Name("RateLimit")!] {
+        // Most answers carry none of them: one pass to find out.
+        guard
+            headers.contains(where: {
+                $0.name.canonicalName.hasPrefix("ratelimit") || $0.name.canonicalName.hasPrefix("x-ratelimit")
+            })
+        else { return }
+        if let value = headers[Self.rateLimit] {
             let parameters = Self.parameters(value)
             remaining = parameters["r"].flatMap(Self.count)
             resetAfter = parameters["t"].flatMap(Self.seconds)
         }
-        if let policy = headers[HTTPField.Name("RateLimit-Policy")!] {
+        if let policy = headers[Self.rateLimitPolicy] {
             let parameters = Self.parameters(policy)
             limit = parameters["q"].flatMap(Self.count)
             window = parameters["w"].flatMap(Self.seconds)
         }
-        for prefix in ["RateLimit-", "X-RateLimit-"] {
-            if limit == nil, let value = headers[HTTPField.Name(prefix + "Limit")!] {
+        for names in Self.legacy {
+            if limit == nil, let value = headers[names.limit] {
                 limit = Int(Self.firstNumber(value)).flatMap(Self.count)
             }
-            if remaining == nil, let value = headers[HTTPField.Name(prefix + "Remaining")!] {
+            if remaining == nil, let value = headers[names.remaining] {
                 remaining = Int(Self.firstNumber(value)).flatMap(Self.count)
             }
-            if resetAfter == nil, let value = headers[HTTPField.Name(prefix + "Reset")!] {
+            if resetAfter == nil, let value = headers[names.reset] {
                 resetAfter = Int(Self.firstNumber(value)).flatMap(Self.seconds)
             }
         }

@@ -19,17 +19,21 @@ final class EndpointHealth<C: Clock>: Sendable where C.Duration == Duration {
     private let ejectAfter: Int
     private let ejection: Duration
     private let entries: Mutex<[Entry]>
+    /// Every endpoint in configured order: the order while none is ejected.
+    private let configuredOrder: [Int]
 
     init(endpointCount: Int, ejectAfter: Int, ejection: Duration, clock: C) {
         self.clock = clock
         self.ejectAfter = max(ejectAfter, 1)
         self.ejection = ejection
         self.entries = Mutex(Array(repeating: Entry(), count: endpointCount))
+        self.configuredOrder = Array(0..<endpointCount)
     }
 
     /// The endpoints to try, in failover order: admitted ones first, then ejected ones whose
     /// time is up (probes), then the rest (so an all-ejected upstream is still tried).
     func order() -> [Int] {
+        if entries.withLock({ entries in entries.allSatisfy { $0.ejectedUntil == nil } }) { return configuredOrder }
         let now = clock.now
         return entries.withLock { entries in
             var admitted: [Int] = []

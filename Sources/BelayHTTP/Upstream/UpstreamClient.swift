@@ -5,6 +5,7 @@ public import HTTPTypes
 public import NIOCore
 import NIOHTTP1
 import Synchronization
+import Tracing
 
 /// Calls one upstream through its policy: total and per-attempt timeouts, transient-only
 /// retries with full jitter under a retry budget, a circuit breaker, a bulkhead, an
@@ -31,6 +32,12 @@ public final class UpstreamClient: Sendable {
     let health: EndpointHealth<ContinuousClock>
     let cache: StaleCache<ContinuousClock>?
     let pacer: QuotaPacer<ContinuousClock>
+    /// ``UpstreamPolicy/headers`` with their names parsed once (invalid names are skipped).
+    private let addedHeaders: [HTTPField]
+    /// ``UpstreamPolicy/idempotencyHeader`` parsed, if valid.
+    private let idempotencyField: HTTPField.Name?
+    /// Where a caller's key is looked for: the configured header, then `Idempotency-Key`.
+    private let callerKeyFields: [HTTPField.Name]
     private let retrying: ResiliencePipeline<UpstreamResponse>
     private let connectOnly: ResiliencePipeline<UpstreamResponse>
     private let once: ResiliencePipeline<UpstreamResponse>
@@ -85,9 +92,22 @@ public final class UpstreamClient: Sendable {
             )
         )
         configuration.connectionPool.retryConnectionEstablishment = false
+        // As many connections per endpoint as calls may be in flight: AsyncHTTPClient's default
+        // of 8 would queue calls the bulkhead admitted behind 8 slow answers.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = policy.maxConcurrent
         configuration.decompression = .disabled
+        // AsyncHTTPClient keeps the tracer bootstrapped when the client is made; with none (a
+        // no-op tracer) it would still build each request's span attributes, parsing its URL again.
+        if configuration.tracing.tracer is NoOpTracer {
+            configuration.tracing.tracer = nil
+        }
         self.http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
         self.policy = policy
+        self.addedHeaders = policy.headers.compactMap { name, value in
+            HTTPField.Name(name).map { HTTPField(name: $0, value: value) }
+        }
+        self.idempotencyField = policy.idempotencyHeader.flatMap { HTTPField.Name($0) }
+        self.callerKeyFields = [idempotencyField, HTTPField.Name("Idempotency-Key")].compactMap { $0 }
         self.breaker = breaker
         self.budget = budget
         self.health = EndpointHealth(
@@ -224,13 +244,13 @@ public final class UpstreamClient: Sendable {
     ) async -> UpstreamResult {
         var request = request
         var mayRepeat = request.isIdempotentMethod
-        if let header = policy.idempotencyHeader, !request.isIdempotentMethod {
-            let key = idempotencyKey ?? callerIdempotencyKey(in: request.headers) ?? UUID().uuidString.lowercased()
-            if let name = HTTPField.Name(header) { request.headers[name] = key }
+        if policy.idempotencyHeader != nil, !request.isIdempotentMethod {
+            let key = idempotencyKey ?? callerIdempotencyKey(in: request.headers) ?? RandomID.uuidString()
+            if let idempotencyField { request.headers[idempotencyField] = key }
             mayRepeat = true
         }
-        for (name, value) in policy.headers {
-            if let field = HTTPField.Name(name) { request.headers[field] = value }
+        for field in addedHeaders {
+            request.headers[field.name] = field.value
         }
         let pipeline: ResiliencePipeline<UpstreamResponse>
         switch request.body {
@@ -435,11 +455,8 @@ extension UpstreamClient {
     /// be a Structured Field string (`"8e03…"`) or bare; the quotes are removed. Nil if none
     /// (or empty).
     public func callerIdempotencyKey(in headers: HTTPFields) -> String? {
-        var names: [String] = []
-        if let configured = policy.idempotencyHeader { names.append(configured) }
-        names.append("Idempotency-Key")
-        for name in names {
-            guard let field = HTTPField.Name(name), let value = headers[field] else { continue }
+        for field in callerKeyFields {
+            guard let value = headers[field] else { continue }
             let key = IdempotencyKey.unquote(value)
             if !key.isEmpty { return key }
         }
