@@ -2,10 +2,8 @@ import NIOCore
 
 /// A `TaskExecutor` that runs jobs on one NIO event loop.
 ///
-/// The proxy runs each call with its connection's event loop as the preferred executor:
-/// the pipeline, AsyncHTTPClient's request (whose pool prefers a connection on the calling
-/// loop) and the answer then stay on one thread, instead of hopping between Swift's
-/// cooperative pool and the event loops at every await.
+/// A task that prefers it (`withTaskExecutorPreference`) runs on the loop's thread, and so do
+/// its child tasks: an await that resumes after I/O on that loop needs no thread switch.
 final class EventLoopExecutor: TaskExecutor {
     /// The loop jobs run on.
     let eventLoop: any EventLoop

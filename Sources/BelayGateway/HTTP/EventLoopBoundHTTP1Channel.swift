@@ -1,0 +1,43 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+
+/// Hummingbird's HTTP/1.1 channel, with each connection served on its own event loop.
+///
+/// Hummingbird handles a connection in a task on Swift's cooperative pool while NIO reads and
+/// writes it on an event loop, and AsyncHTTPClient works on the event loops too: every await
+/// of a request then switches threads. Here the connection's task prefers an executor on the
+/// connection's loop (``EventLoopExecutor``), so reading a request, routing it, the proxied
+/// call (AsyncHTTPClient prefers a pooled connection on the calling loop) and writing the
+/// answer usually stay on one thread. Connections on a loop outside `executors` (none with
+/// the default event loop group) are served as Hummingbird does.
+struct EventLoopBoundHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+
+    let base: HTTP1Channel
+    let executors: [ObjectIdentifier: EventLoopExecutor]
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        base.setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        guard let executor = executors[ObjectIdentifier(value.channel.eventLoop)] else {
+            await base.handle(value: value, logger: logger)
+            return
+        }
+        await withTaskExecutorPreference(executor) {
+            await base.handle(value: value, logger: logger)
+        }
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1.1 with each connection served on its own event loop when it is one of `group`'s.
+    static func http1(boundToLoopsOf group: any EventLoopGroup) -> HTTPServerBuilder {
+        let executors = EventLoopExecutor.table(for: group)
+        return HTTPServerBuilder { responder in
+            EventLoopBoundHTTP1Channel(base: HTTP1Channel(responder: responder), executors: executors)
+        }
+    }
+}
