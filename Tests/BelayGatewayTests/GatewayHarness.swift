@@ -74,6 +74,7 @@ struct GatewayHarness {
         config template: ConfigTemplate,
         environment: [String: String] = [:],
         logs: LogStore? = nil,
+        observers: [any ProxyObserver] = [],
         _ body: @Sendable (GatewayHarness) async throws -> Void
     ) async throws {
         var logger = Logger(label: "test")
@@ -88,7 +89,7 @@ struct GatewayHarness {
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
-            try await serve(upstreams, client: client, template, environment, logger, body)
+            try await serve(upstreams, client: client, template, environment, logger, observers, body)
         } catch {
             // Shut the client down on failure too (a failed #require), or its deinit traps.
             try? await client.shutdown()
@@ -103,6 +104,7 @@ struct GatewayHarness {
         _ template: ConfigTemplate,
         _ environment: [String: String],
         _ logger: Logger,
+        _ observers: [any ProxyObserver],
         _ body: @Sendable (GatewayHarness) async throws -> Void
     ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -119,7 +121,7 @@ struct GatewayHarness {
             defer { try? FileManager.default.removeItem(at: folder) }
             config.storage = .sqlite(path: folder.appendingPathComponent("belay.db").path)
             let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-            let app = try buildApplication(config: config, logger: logger) { port in
+            let app = try buildApplication(config: config, logger: logger, observers: observers) { port in
                 portContinuation.yield(port)
             }
             // The gateway stops gracefully (cancelling a NIO server while a connection is

@@ -21,6 +21,7 @@ import NIOCore
 ///   - logger: where the gateway logs.
 ///   - eventSink: also receives every resilience decision (metrics, say), if given; the
 ///     gateway logs each decision to `logger` in any case (`info`, transitions `notice`).
+///   - observers: also told about every proxied request (``ProxyExchange``), if given.
 ///   - onServerRunning: called with the bound port once the server listens.
 /// - Throws: `ConfigurationError` for an invalid policy, ``StoreError`` when the store
 ///   cannot be opened or migrated.
@@ -28,9 +29,10 @@ public func buildApplication(
     config: GatewayConfig,
     logger: Logger,
     eventSink: (any ResilienceEventSink)? = nil,
+    observers: [any ProxyObserver] = [],
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
-    let gateway = try Gateway(config: config, logger: logger, eventSink: eventSink)
+    let gateway = try Gateway(config: config, logger: logger, eventSink: eventSink, observers: observers)
     let store = try openStore(config.storage)
     let wall = WallClock.system(ContinuousClock())
     let alerter = Alerter(sinks: config.alerts.map(\.url), clock: ContinuousClock(), logger: logger)

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 public import Belay
 public import BelayHTTP
-import Foundation
+public import Foundation
 public import Logging
 import NIOCore
 public import ServiceLifecycle
@@ -21,6 +21,10 @@ public final class Gateway: Service, Sendable {
     /// Who may call.
     public let auth: ConsumerAuth
     let logger: Logger
+    /// Everyone told about each proxied request (metrics, the audit trail, the health model).
+    let observers: [any ProxyObserver]
+    /// The calendar time now, for the records observers get.
+    let now: @Sendable () -> Date
     /// An executor for each event loop of the upstream clients' group, by loop identity.
     private let executors: [ObjectIdentifier: EventLoopExecutor]
 
@@ -29,10 +33,15 @@ public final class Gateway: Service, Sendable {
     /// Every resilience decision (retry, timeout, rejection, breaker transition) is logged to
     /// `logger` through a ``LoggingEventSink``: at `info`, transitions at `notice`, with
     /// `belay.request.id` and `belay.upstream`; `eventSink`, if given, receives them too.
+    ///
+    /// `observers` are told about every proxied request (``ProxyExchange``); `now` reads the
+    /// calendar time for them.
     public init(
         config: GatewayConfig,
         logger: Logger,
-        eventSink: (any ResilienceEventSink)? = nil
+        eventSink: (any ResilienceEventSink)? = nil,
+        observers: [any ProxyObserver] = [],
+        now: @escaping @Sendable () -> Date = { Date() }
     ) throws(ConfigurationError) {
         var clients: [String: UpstreamClient] = [:]
         for upstream in config.upstreams {
@@ -56,6 +65,8 @@ public final class Gateway: Service, Sendable {
         self.forwarders = forwarders
         self.auth = try ConsumerAuth(consumers: config.consumers)
         self.logger = logger
+        self.observers = observers
+        self.now = now
         self.executors = EventLoopExecutor.table(for: HTTPClient.defaultEventLoopGroup)
     }
 

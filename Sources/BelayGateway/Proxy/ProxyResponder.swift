@@ -45,8 +45,54 @@ extension Gateway {
     /// head and body leave in one write; larger ones are relayed as they arrive.
     static let relayBufferLimit = 64 << 10
 
+    /// What ``forward(_:context:requestID:notes:)`` learnt about a request, for its ``ProxyExchange``.
+    struct ExchangeNotes {
+        var upstream: String?
+        var consumer: String?
+        var path = ""
+        var problem: ProblemCode?
+        var result: UpstreamResult?
+    }
+
     func proxy(_ request: Request, context: GatewayRequestContext) async -> Response {
         let requestID = Self.requestID(from: request.headers)
+        guard !observers.isEmpty else {
+            var ignored = ExchangeNotes()
+            return await forward(request, context: context, requestID: requestID, notes: &ignored)
+        }
+        let receivedAt = now()
+        let start = ContinuousClock.now
+        var notes = ExchangeNotes()
+        let response = await forward(request, context: context, requestID: requestID, notes: &notes)
+        guard let upstream = notes.upstream else { return response }
+        let exchange = ProxyExchange(
+            requestID: requestID,
+            upstream: upstream,
+            consumer: notes.consumer,
+            method: request.method.rawValue,
+            path: notes.path,
+            receivedAt: receivedAt,
+            duration: start.duration(to: .now),
+            status: response.status.code,
+            problem: notes.problem,
+            staleAge: notes.result?.staleAge,
+            attempts: notes.result?.attempts ?? [],
+            decisions: notes.result?.decisions ?? []
+        )
+        for observer in observers {
+            observer.observe(exchange)
+        }
+        return response
+    }
+
+    /// Authenticates, checks and forwards one request; records in `notes` what the exchange
+    /// reports.
+    private func forward(
+        _ request: Request,
+        context: GatewayRequestContext,
+        requestID: String,
+        notes: inout ExchangeNotes
+    ) async -> Response {
         let instance = request.uri.path
         func refuse(
             _ code: ProblemCode,
@@ -55,7 +101,8 @@ extension Gateway {
             field: String? = nil,
             headers: HTTPFields = [:]
         ) -> Response {
-            .problem(
+            notes.problem = code
+            return .problem(
                 ProblemDetails(
                     code,
                     detail: detail,
@@ -107,6 +154,9 @@ extension Gateway {
         guard let client = clients[upstreamName] else {
             return refuse(.unknownUpstream, "no upstream named '\(upstreamName)' is configured", field: "path")
         }
+        notes.upstream = upstreamName
+        notes.consumer = auth.isOpenMode ? nil : identity.name
+        notes.path = path
         if let limiter = identity.limiter, let wait = limiter.tryAcquire() {
             let stated = RateLimitHeaders.policy(
                 permitsPerSecond: limiter.configuration.permitsPerSecond,
@@ -206,6 +256,10 @@ extension Gateway {
                 idempotencyKey: idempotencyKey,
                 consumer: consumer
             )
+        }
+        notes.result = result
+        if case .failure(let error) = result.outcome, result.staleAge == nil {
+            notes.problem = Self.describe(error, upstream: upstreamName).0
         }
         return await response(
             for: result,

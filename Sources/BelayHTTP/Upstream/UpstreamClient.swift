@@ -174,7 +174,8 @@ public final class UpstreamClient: Sendable {
                 enforcement: .cooperative,
                 name: "\(policy.name)-attempt-timeout"
             )
-            if let eventSink { builder = builder.telemetry(eventSink) }
+            // Every decision is also kept with the call it concerns (``UpstreamResult/decisions``).
+            builder = builder.telemetry(DecisionCollector(next: eventSink))
             return try builder.build()
         }
         self.retrying = try build(retryable, attempts: policy.maxAttempts)
@@ -265,10 +266,12 @@ public final class UpstreamClient: Sendable {
             retriedStatuses: mayRepeat && !request.isStreamed ? policy.retryOn.statuses : [],
             cacheable: cacheKey != nil
         )
-        let outcome = await pipeline.executeOutcome(correlationID: correlationID) { context in
-            try await self.attempt(sendable, context: context, log: log, hold: hold)
+        let outcome = await AttemptLog.$current.withValue(log) {
+            await pipeline.executeOutcome(correlationID: correlationID) { context in
+                try await self.attempt(sendable, context: context, log: log, hold: hold)
+            }
         }
-        var result = UpstreamResult(outcome: outcome, staleAge: nil, attempts: log.records)
+        var result = UpstreamResult(outcome: outcome, staleAge: nil, attempts: log.records, decisions: log.decisions)
         guard let cache, let cacheKey else { return result }
         switch outcome {
         case .success(let response) where (200..<300).contains(response.status.code):
@@ -423,8 +426,12 @@ public final class UpstreamClient: Sendable {
 final class AttemptLog: Sendable {
     private struct State {
         var records: [AttemptRecord] = []
+        var decisions: [ResilienceEvent] = []
         var tries: [Int: Int] = [:]
     }
+
+    /// The log of the call the current task makes, for ``DecisionCollector``.
+    @TaskLocal static var current: AttemptLog?
 
     private let storage = Mutex(State())
 
@@ -432,7 +439,13 @@ final class AttemptLog: Sendable {
         storage.withLock { $0.records.append(record) }
     }
 
+    func append(_ decision: ResilienceEvent) {
+        storage.withLock { $0.decisions.append(decision) }
+    }
+
     var records: [AttemptRecord] { storage.withLock { $0.records } }
+
+    var decisions: [ResilienceEvent] { storage.withLock { $0.decisions } }
 
     /// The endpoint for the next attempt: the first in `order` (healthy ones first, in
     /// configured order) that this call has tried least, so every endpoint is tried once
@@ -493,5 +506,16 @@ extension UpstreamClient {
     /// Whether the endpoint at `index` is ejected as an outlier now.
     public func isEjected(endpoint index: Int) -> Bool {
         health.isEjected(index)
+    }
+}
+
+/// Keeps each decision with the call that caused it (the current task's ``AttemptLog``), then
+/// passes it on to the client's sink, if any.
+struct DecisionCollector: ResilienceEventSink {
+    let next: (any ResilienceEventSink)?
+
+    func receive(_ event: ResilienceEvent) {
+        AttemptLog.current?.append(event)
+        next?.receive(event)
     }
 }

@@ -1,4 +1,4 @@
-import Belay
+public import Belay
 
 /// What one call through an upstream's policy produced, and how.
 public struct UpstreamResult: Sendable {
@@ -9,6 +9,9 @@ public struct UpstreamResult: Sendable {
     public var staleAge: Duration?
     /// Every attempt made, in order.
     public var attempts: [AttemptRecord]
+    /// Every resilience decision taken for this call, in order (retries scheduled, waits,
+    /// rejections, breaker transitions it caused): what the audit trail shows.
+    public var decisions: [ResilienceEvent] = []
 }
 
 /// One attempt of a call, as the audit trail and `Belay-Attempts` report it.
