@@ -221,8 +221,17 @@ struct ScriptedResponder: RouterMiddleware {
         }
         upstream.arrived()
         var bodySize = 0
+        var kept = ByteBuffer()
         for try await chunk in request.body {
             bodySize += chunk.readableBytes
+            if kept.readableBytes < 64 << 10 {
+                kept.writeImmutableBuffer(
+                    chunk.getSlice(
+                        at: chunk.readerIndex,
+                        length: min(chunk.readableBytes, (64 << 10) - kept.readableBytes)
+                    ) ?? chunk
+                )
+            }
         }
         let answer = upstream.nextAnswer(for: request.uri.path)
         var headers: [String: String] = [:]
@@ -236,7 +245,8 @@ struct ScriptedResponder: RouterMiddleware {
             path: request.uri.description,
             headers: headers,
             bodySize: bodySize,
-            status: 0
+            status: 0,
+            body: String(decoding: kept.readableBytesView, as: UTF8.self)
         )
         let behavior = answer.behavior
         if behavior.latencyMilliseconds > 0 {

@@ -123,6 +123,8 @@ public struct RecordedRequest: Sendable, Hashable, Codable {
     public var bodySize: Int
     /// What the upstream answered (0 for a reset or hang).
     public var status: Int
+    /// The body as text (invalid UTF-8 replaced), up to its first 64 KiB.
+    public var body: String? = nil
 
     /// The value of a header, by case-insensitive name.
     public func header(_ name: String) -> String? { headers[name.lowercased()] }

@@ -340,7 +340,7 @@ import Testing
         ),
         (
             "webhooks: { s: { verify: { scheme: stripe, secret: s, id_pointr: /id } } }",
-            "line 1: webhooks.s.verify.id_pointr: unknown key; did you mean 'id_pointer'? (allowed: algorithm, encoding, header, id_header, id_pointer, prefix, scheme, secret, secrets, tolerance)"
+            "line 1: webhooks.s.verify.id_pointr: unknown key; did you mean 'id_pointer'? (allowed: algorithm, encoding, header, id_header, id_pointer, path, prefix, scheme, secret, secrets, tolerance, upstream)"
         ),
         (
             "webhooks: { s: { verify: { scheme: stripe } } }",

@@ -143,6 +143,17 @@ import Testing
         #expect(decision.nextAttemptAt == now.addingTimeInterval(30))
     }
 
+    @Test func aRefusalBeforeSendingIsDeadAtOnce() {
+        let decision = planner().decide(
+            after: .refused(reason: "the resource does not exist", errorClass: "verify", endpoint: nil),
+            for: delivery(step: 0),
+            now: now,
+            unit: 0.5
+        )
+        #expect(decision.status == .dead && decision.countsAsAttempt && decision.alert == .dead)
+        #expect(decision.summary == "dead: the resource does not exist")
+    }
+
     @Test func anOverdueAckIsSentAgainUntilTheScheduleIsSpent() {
         #expect(planner().decideOverdueAck(for: delivery(step: 2, requireAck: true)) == nil)
         let end = planner().decideOverdueAck(for: delivery(step: 3, requireAck: true))

@@ -42,21 +42,13 @@ public func buildApplication(
     // A lease outlives the longest call an upstream's policy allows.
     let longest = config.upstreams.map(\.policy.totalTimeout).max() ?? .seconds(10)
     workerConfiguration.lease = longest + .seconds(20)
-    // Webhook forwards go through the same queue, signed at each send with the source's
-    // forward_secret (Standard Webhooks), their webhook-id being the event's id.
-    let signers = Dictionary(
-        config.webhooks.compactMap { source in
-            source.forwardSecret.flatMap(StandardWebhooksSigner.init(secret:)).map {
-                (Gateway.forwardUpstream(source.name), $0)
-            }
-        }
-    ) { first, _ in first }
-    let sender = UpstreamDeliverySender(clients: gateway.clients.merging(gateway.forwarders) { first, _ in first }) {
-        delivery in
-        guard let signer = signers[delivery.upstream] else { return [] }
-        return signer.sign(id: delivery.idempotencyKey, timestamp: wall.now(), body: delivery.body ?? Data())
-            .map { DeliveryHeader(name: $0.name.canonicalName, value: $0.value) }
-    }
+    // Webhook forwards go through the same queue, prepared at each send: the resource's
+    // current state fetched (verify-then-act), then signed with the source's forward_secret.
+    let forwarding = WebhookForwarding(config: config, clients: gateway.clients) { wall.now() }
+    let sender = UpstreamDeliverySender(
+        clients: gateway.clients.merging(gateway.forwarders) { first, _ in first },
+        prepare: { await forwarding.prepare($0) }
+    )
     let worker = DeliveryWorker(
         store: store,
         sender: sender,

@@ -264,6 +264,9 @@ public struct ConfigLoader: Sendable {
             var encoding = Source.HMACOptions.Encoding.hex
             var prefix: String?
             var idHeader: String?
+            var fetchUpstream: (name: String, node: Node)?
+            var fetchPath: (template: String, node: Node)?
+            var fetchPathGiven = false
             for (key, field) in reader.mapping(
                 value,
                 at: path,
@@ -276,7 +279,7 @@ public struct ConfigLoader: Sendable {
                         at: verifyPath,
                         allowed: [
                             "scheme", "secret", "secrets", "tolerance", "header", "algorithm", "encoding", "prefix",
-                            "id_header", "id_pointer",
+                            "id_header", "id_pointer", "upstream", "path",
                         ]
                     ) ?? [] {
                         let itemPath = "\(verifyPath).\(verifyKey)"
@@ -329,6 +332,17 @@ public struct ConfigLoader: Sendable {
                         case "prefix":
                             hmacKeys.append((verifyKey, item))
                             if let text = reader.string(item, at: itemPath), !text.isEmpty { prefix = text }
+                        case "upstream":
+                            if let text = reader.string(item, at: itemPath) { fetchUpstream = (text, item) }
+                        case "path":
+                            fetchPathGiven = true
+                            guard let text = reader.string(item, at: itemPath) else { continue }
+                            do {
+                                _ = try PathTemplate(text)
+                                fetchPath = (text, item)
+                            } catch {
+                                reader.report(itemPath, item, error.message)
+                            }
                         case "id_pointer":
                             guard let text = reader.string(item, at: itemPath) else { continue }
                             do {
@@ -416,6 +430,33 @@ public struct ConfigLoader: Sendable {
                     valid = false
                 }
             }
+            var currentState: Source.CurrentState?
+            switch (fetchUpstream, fetchPath) {
+            case (let upstream?, let template?):
+                currentState = .init(upstream: upstream.name, path: template.template)
+                if forwardTo == nil {
+                    reader.report(
+                        "\(path).forward_to",
+                        value,
+                        "is required with verify.upstream: the current state is fetched for each forward"
+                    )
+                    valid = false
+                }
+            case (let upstream?, nil) where !fetchPathGiven:
+                reader.report(
+                    "\(verifyPath).path",
+                    upstream.node,
+                    "is required with verify.upstream, e.g. \"/v1/charges/{/data/object/id}\""
+                )
+                valid = false
+            case (nil, let template?):
+                reader.report("\(verifyPath).upstream", template.node, "is required with verify.path")
+                valid = false
+            case (_?, nil):
+                valid = false
+            case (nil, nil):
+                break
+            }
             guard valid else { continue }
             config.webhooks.append(
                 .init(
@@ -427,7 +468,8 @@ public struct ConfigLoader: Sendable {
                     forwardSecret: forwardSecret,
                     hmac: hmac,
                     idPointer: idPointer,
-                    orderBy: orderBy
+                    orderBy: orderBy,
+                    currentState: currentState
                 )
             )
         }
@@ -451,6 +493,15 @@ public struct ConfigLoader: Sendable {
             )
         }
         let upstreamNames = Set(config.upstreams.map(\.name))
+        for source in config.webhooks {
+            if let upstream = source.currentState?.upstream, !upstreamNames.contains(upstream) {
+                reader.report(
+                    "webhooks.\(source.name).verify.upstream",
+                    root?["webhooks"]?[source.name]?["verify"]?["upstream"],
+                    "names the unknown upstream '\(upstream)'"
+                )
+            }
+        }
         for consumer in config.consumers {
             for scope in consumer.scopes where scope.hasPrefix("proxy:") && scope != "proxy:*" {
                 let upstream = String(scope.dropFirst("proxy:".count))

@@ -166,6 +166,22 @@ public struct GatewayConfig: Sendable {
             }
         }
 
+        /// Verify-then-act: where the current state of an event's resource is fetched from,
+        /// through the proxy's policy for that upstream, before each forward.
+        public struct CurrentState: Sendable, Hashable {
+            /// The configured upstream the state is fetched through, e.g. `stripe-api`.
+            public var upstream: String
+            /// The path, with RFC 6901 JSON pointers into the event in braces, e.g.
+            /// `/v1/charges/{/data/object/id}`.
+            public var path: String
+
+            /// Creates the option.
+            public init(upstream: String, path: String) {
+                self.upstream = upstream
+                self.path = path
+            }
+        }
+
         /// The source's name, the `{source}` of `POST /webhooks/{source}`.
         public var name: String
         /// The signature scheme.
@@ -189,6 +205,9 @@ public struct GatewayConfig: Sendable {
         /// forwarded in the order received: a later event never overtakes an earlier one
         /// with the same key that is still being forwarded. Default nil: no ordering.
         public var orderBy: String?
+        /// Verify-then-act (`verify.upstream` and `verify.path`): each forward first fetches
+        /// the resource's current state and carries it with the event. Default nil.
+        public var currentState: CurrentState?
 
         /// Creates a source; every default is what an absent config key means.
         public init(
@@ -200,7 +219,8 @@ public struct GatewayConfig: Sendable {
             forwardSecret: Secret? = nil,
             hmac: HMACOptions? = nil,
             idPointer: String? = nil,
-            orderBy: String? = nil
+            orderBy: String? = nil,
+            currentState: CurrentState? = nil
         ) {
             self.name = name
             self.scheme = scheme
@@ -211,6 +231,7 @@ public struct GatewayConfig: Sendable {
             self.hmac = hmac
             self.idPointer = idPointer
             self.orderBy = orderBy
+            self.currentState = currentState
         }
     }
 

@@ -10,6 +10,9 @@ public enum SendResult: Sendable, Hashable {
     /// Belay held it back without sending: the upstream's breaker is open, its bulkhead
     /// full or its pace spent. Not an attempt: the delivery waits and keeps its schedule.
     case held(reason: String, retryAfter: Duration?)
+    /// Belay will never send it: a check before sending failed for good (e.g. a webhook
+    /// event whose resource the provider says does not exist). Dead at once; an attempt.
+    case refused(reason: String, errorClass: String, endpoint: String?)
 }
 
 /// Decides, without I/O, what happens to a delivery after a send: delivered, retried at
@@ -104,6 +107,8 @@ public struct DeliveryPlanner: Sendable {
                 now: now,
                 unit: unit
             )
+        case .refused(let reason, _, _):
+            return dead(reason, error: reason)
         case .held(let reason, let retryAfter):
             let until = now.adding(max(retryAfter ?? .seconds(1), .seconds(1)))
             return Decision(

@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import Belay
 public import BelayHTTP
 public import BelayStore
-import Foundation
+public import Foundation
 import HTTPTypes
 import NIOCore
 
@@ -16,23 +16,32 @@ public protocol DeliverySender: Sendable {
     func pause(of upstream: String) -> Duration?
 }
 
+/// What one send of a delivery carries, or why there is no send.
+public enum DeliveryPreparation: Sendable {
+    /// Send with this body, adding these headers (replacing stored ones of the same name).
+    case send(body: Data?, headers: [DeliveryHeader])
+    /// Do not send: the attempt ends with this result.
+    case settled(SendResult)
+}
+
 /// Sends deliveries through the gateway's upstream clients, so every attempt gets the
 /// upstream's whole policy (timeouts, breaker, bulkhead, pace, failover) and carries the
 /// delivery's one idempotency key.
 public struct UpstreamDeliverySender: DeliverySender {
     /// The clients by upstream name.
     public let clients: [String: UpstreamClient]
-    /// Headers computed for each send (e.g. a webhook forward's signature, whose
-    /// timestamp must be the send's); they replace stored headers of the same name.
-    public let headersAtSend: @Sendable (Delivery) -> [DeliveryHeader]
+    /// What each send carries, decided just before it (e.g. a webhook forward's current
+    /// state fetched from the provider, and its signature, whose timestamp must be the
+    /// send's), or a result that ends the attempt without sending.
+    public let prepare: @Sendable (Delivery) async -> DeliveryPreparation
 
     /// Creates a sender over `clients`.
     public init(
         clients: [String: UpstreamClient],
-        headersAtSend: @escaping @Sendable (Delivery) -> [DeliveryHeader] = { _ in [] }
+        prepare: @escaping @Sendable (Delivery) async -> DeliveryPreparation = { .send(body: $0.body, headers: []) }
     ) {
         self.clients = clients
-        self.headersAtSend = headersAtSend
+        self.prepare = prepare
     }
 
     public func pause(of upstream: String) -> Duration? {
@@ -52,11 +61,17 @@ public struct UpstreamDeliverySender: DeliverySender {
                 endpoint: nil
             )
         }
+        let body: Data?
+        let added: [DeliveryHeader]
+        switch await prepare(delivery) {
+        case .send(let prepared, let headers): (body, added) = (prepared, headers)
+        case .settled(let result): return result
+        }
         var headers = HTTPFields()
         for header in delivery.headers {
             if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
         }
-        for header in headersAtSend(delivery) {
+        for header in added {
             if let name = HTTPField.Name(header.name) { headers[name] = header.value }
         }
         // The receiving system acknowledges with this id (POST /v1/deliveries/{id}/ack).
@@ -69,7 +84,7 @@ public struct UpstreamDeliverySender: DeliverySender {
             path: path,
             query: query,
             headers: headers,
-            body: delivery.body.map { .buffered(ByteBuffer(bytes: $0)) } ?? .none
+            body: body.map { .buffered(ByteBuffer(bytes: $0)) } ?? .none
         )
         let result = await client.send(request, correlationID: delivery.id, idempotencyKey: delivery.idempotencyKey)
         let endpoint = result.attempts.last?.endpoint.description

@@ -214,7 +214,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
                 errorClass: nil,
                 decision: decision.summary
             )
-        case .failed(let errorClass, _, let endpoint):
+        case .failed(let errorClass, _, let endpoint), .refused(_, let errorClass, let endpoint):
             attempt = DeliveryAttempt(
                 number: delivery.attemptCount + 1,
                 startedAt: startedAt,
