@@ -136,6 +136,14 @@ errors="$(echo "$out" | awk '/Non-2xx/ {print $NF}')"
 [ -z "$errors" ] || echo "warning: $errors non-2xx answers while ingesting" >&2
 if [ "$((sent * 2))" -gt "$count" ]; then echo "warning: ids ran out; some events were repeats" >&2; fi
 
+# The first phase left tens of thousands of forwards queued: let them drain, so the
+# fixed-rate phase measures a steady state (each event's forward sent as it comes).
+for _ in $(seq 1 600); do
+    busy="$(curl -fsS "http://127.0.0.1:$belay_port/v1/deliveries?status=pending&limit=1" | tr -d ' \n')"
+    flying="$(curl -fsS "http://127.0.0.1:$belay_port/v1/deliveries?status=in_flight&limit=1" | tr -d ' \n')"
+    case "$busy$flying" in *'"id"'*) sleep 0.5 ;; *) break ;; esac
+done
+
 # 2. Fixed rate, with ids the first phase did not use (each wrk thread took every other
 #    line, so fewer than twice as many lines as it sent).
 read -r fixed_sent fixed_p50 fixed_p99 fixed_max fixed_errors < <(
