@@ -180,6 +180,8 @@ extension GatewayHarness {
             // Scraped again: the last scrape may have read the store before the attempt was recorded.
             scrape = try await gateway.scrape()
             #expect(scrape.value("belay_delivery_queue_depth", ["status": "delivered"]) == 1)
+            #expect(scrape.value("belay_delivery_attempts_total", ["upstream": "pay", "outcome": "retry"]) == 0)
+            #expect(scrape.value("belay_delivery_dead_total", ["upstream": "pay"]) == 0)
             #expect(scrape.value("belay_delivery_queue_depth", ["status": "pending"]) == 0)
             #expect(scrape.value("belay_delivery_oldest_pending_age_seconds") == 0)
             #expect(scrape.value("belay_delivery_store_up") == 1)

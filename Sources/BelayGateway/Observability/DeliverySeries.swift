@@ -1,62 +1,87 @@
 import BelayStore
 import Prometheus
 
-/// The delivery worker's counters. Deliveries are far rarer than proxied requests, so the
-/// series are found (or made) in the registry when counted; their upstream label is one the
-/// worker serves, a configured upstream or `webhook:<source>`.
-struct DeliverySeries: Sendable {
-    let registry: PrometheusCollectorRegistry
+/// The delivery worker's counters, made once per upstream it serves (a configured upstream,
+/// or `webhook:<source>` for a source's forwards).
+final class DeliverySeries: Sendable {
+    /// What came of an attempt, in the order of the counters.
+    private enum Outcome: Int, CaseIterable {
+        case delivered, retry, dead, cancelled
 
-    func record(upstream: String, status: DeliveryStatus, attempted: Bool) {
-        if attempted {
-            let outcome: String
+        init(_ status: DeliveryStatus) {
             switch status {
-            case .delivered, .acknowledged: outcome = "delivered"
-            case .pending, .inFlight: outcome = "retry"
-            case .dead: outcome = "dead"
-            case .cancelled: outcome = "cancelled"
+            case .delivered, .acknowledged: self = .delivered
+            case .pending, .inFlight: self = .retry
+            case .dead: self = .dead
+            case .cancelled: self = .cancelled
             }
-            registry.makeCounter(
-                descriptor: Names.deliveryAttempts,
-                labels: [("upstream", upstream), ("outcome", outcome)]
-            ).increment()
         }
-        if status == .dead {
-            registry.makeCounter(descriptor: Names.deliveriesDead, labels: [("upstream", upstream)]).increment()
+
+        var label: String {
+            switch self {
+            case .delivered: "delivered"
+            case .retry: "retry"
+            case .dead: "dead"
+            case .cancelled: "cancelled"
+            }
         }
     }
 
-    /// A webhook delivery to a source that is not configured: no source label (the name is
-    /// the caller's text), only the reason.
-    func unknownSourceRejected(reason: String) {
-        registry.makeCounter(
-            descriptor: Names.webhooksRejected,
-            labels: [("source", ""), ("reason", reason)]
-        ).increment()
+    private struct Upstream: Sendable {
+        var attempts: [Counter]
+        var dead: Counter
+    }
+
+    private let upstreams: [String: Upstream]
+    /// Deliveries to sources not configured, by reason (no source label: the name is the
+    /// caller's text).
+    let unknownSourceRejected: CounterCache<String>
+
+    init(upstreams names: [String], registry: PrometheusCollectorRegistry) {
+        var upstreams: [String: Upstream] = [:]
+        for name in names {
+            upstreams[name] = Upstream(
+                attempts: Outcome.allCases.map {
+                    registry.makeCounter(
+                        descriptor: Names.deliveryAttempts,
+                        labels: [("upstream", name), ("outcome", $0.label)]
+                    )
+                },
+                dead: registry.makeCounter(descriptor: Names.deliveriesDead, labels: [("upstream", name)])
+            )
+        }
+        self.upstreams = upstreams
+        self.unknownSourceRejected = CounterCache { reason in
+            registry.makeCounter(descriptor: Names.webhooksRejected, labels: [("source", ""), ("reason", reason)])
+        }
+    }
+
+    /// Counts a recorded decision: the attempt's outcome (if one was made), and a delivery
+    /// gone dead. An upstream the worker was not configured with is not counted.
+    func record(upstream: String, status: DeliveryStatus, attempted: Bool) {
+        guard let series = upstreams[upstream] else { return }
+        if attempted { series.attempts[Outcome(status).rawValue].increment() }
+        if status == .dead { series.dead.increment() }
     }
 }
 
 /// Every series of one webhook source, made once.
 final class WebhookSeries: Sendable {
-    let source: String
     let received: Counter
     let duplicates: Counter
     let forwarded: Counter
     let dead: Counter
-    private let registry: PrometheusCollectorRegistry
+    /// Refusals by reason, made on first use.
+    let rejected: CounterCache<String>
 
     init(source: String, registry: PrometheusCollectorRegistry) {
         let labels = [("source", source)]
-        self.source = source
-        self.registry = registry
         self.received = registry.makeCounter(descriptor: Names.webhooksReceived, labels: labels)
         self.duplicates = registry.makeCounter(descriptor: Names.webhooksDuplicates, labels: labels)
         self.forwarded = registry.makeCounter(descriptor: Names.webhooksForwarded, labels: labels)
         self.dead = registry.makeCounter(descriptor: Names.webhooksDead, labels: labels)
-    }
-
-    /// The rejection counter of `reason` (rare: found or made in the registry).
-    func rejected(reason: String) -> Counter {
-        registry.makeCounter(descriptor: Names.webhooksRejected, labels: [("source", source), ("reason", reason)])
+        self.rejected = CounterCache { reason in
+            registry.makeCounter(descriptor: Names.webhooksRejected, labels: [("source", source), ("reason", reason)])
+        }
     }
 }

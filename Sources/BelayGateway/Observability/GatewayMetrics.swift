@@ -58,7 +58,12 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
             )
         }
         self.upstreams = upstreams
-        self.deliveries = DeliverySeries(registry: registry)
+        // The worker's upstreams: every configured one, and each forwarding source's.
+        self.deliveries = DeliverySeries(
+            upstreams: config.upstreams.map(\.name)
+                + config.webhooks.compactMap { Gateway.forwardPolicy(for: $0)?.name },
+            registry: registry
+        )
         var webhooks: [String: WebhookSeries] = [:]
         for source in config.webhooks {
             webhooks[source.name] = WebhookSeries(source: source.name, registry: registry)
@@ -115,14 +120,14 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
     /// name is configured (the name is then no label: it is the caller's text).
     public func webhook(source: String?, _ result: WebhookIntakeResult) {
         guard let source, let series = webhooks[source] else {
-            if case .rejected(let reason) = result { deliveries.unknownSourceRejected(reason: reason) }
+            if case .rejected(let reason) = result { deliveries.unknownSourceRejected(reason).increment() }
             return
         }
         series.received.increment()
         switch result {
         case .stored: break
         case .duplicate: series.duplicates.increment()
-        case .rejected(let reason): series.rejected(reason: reason).increment()
+        case .rejected(let reason): series.rejected(reason).increment()
         }
     }
 
@@ -159,17 +164,6 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
     public func render() -> String {
         registry.emitToString()
     }
-}
-
-/// What the webhook inbox did with one delivery, as ``GatewayMetrics`` counts it.
-public enum WebhookIntakeResult: Sendable, Hashable {
-    /// Verified and stored (with its forward, if the source forwards).
-    case stored
-    /// Verified, and already stored under its event id: acknowledged, not stored again.
-    case duplicate
-    /// Refused: `reason` is a bounded word, the verifier's rejection code (e.g.
-    /// `signature-mismatch`), `unknown-source` or `store-unavailable`.
-    case rejected(reason: String)
 }
 
 /// The label value of an endpoint: `host:port` (`[v6]:port`); bounded, as endpoints are configured.

@@ -20,21 +20,29 @@ final class UpstreamSeries: Sendable {
         }
     }
 
+    /// A breaker's change of state, a key of ``transitions``.
+    private struct Transition: Hashable, Sendable {
+        var from: CircuitState
+        var to: CircuitState
+    }
+
     /// The codes a strategy refuses a call with (`rejected` events), each with its counter.
     private static let rejectionCodes: [ResilienceError.Code] = [
         .bulkheadFull, .rateLimited, .circuitOpen, .circuitIsolated,
     ]
 
     let name: String
-    private let registry: PrometheusCollectorRegistry
     private let outcomes: [Counter]
-    /// Requests Belay answered with a problem, by its code; made on first use (the codes are
-    /// a fixed set, ``ProblemCode/all``, but most never occur).
-    private let problems = Mutex<[String: Counter]>([:])
+    /// Requests Belay answered with a problem, by its code (a fixed set, ``ProblemCode/all``,
+    /// most of which never occur).
+    private let problems: CounterCache<String>
     private let duration: DurationHistogram
     private let retries: Counter
     private let budgetExhausted: Counter
     private let rejections: [Counter]
+    /// Rejections with a code not in ``rejectionCodes`` (none today).
+    private let otherRejections: CounterCache<ResilienceError.Code>
+    private let transitions: CounterCache<Transition>
     private let stale: Counter
     private let breakerState: Gauge
     private let endpoints: [EndpointSeries]
@@ -42,7 +50,18 @@ final class UpstreamSeries: Sendable {
     init(name: String, endpoints: [UpstreamEndpoint], registry: PrometheusCollectorRegistry) {
         let labels = [("upstream", name)]
         self.name = name
-        self.registry = registry
+        self.problems = CounterCache { code in
+            registry.makeCounter(descriptor: Names.requests, labels: labels + [("outcome", code)])
+        }
+        self.otherRejections = CounterCache { code in
+            registry.makeCounter(descriptor: Names.rejections, labels: labels + [("reason", code.description)])
+        }
+        self.transitions = CounterCache { transition in
+            registry.makeCounter(
+                descriptor: Names.transitions,
+                labels: labels + [("from", transition.from.rawValue), ("to", transition.to.rawValue)]
+            )
+        }
         self.outcomes = Outcome.allCases.map {
             registry.makeCounter(descriptor: Names.requests, labels: labels + [("outcome", $0.label)])
         }
@@ -67,7 +86,7 @@ final class UpstreamSeries: Sendable {
             outcomes[Outcome.stale.rawValue].increment()
             stale.increment()
         } else if let problem = exchange.problem {
-            problemCounter(problem.name).increment()
+            problems(problem.name).increment()
         } else {
             let outcome: Outcome =
                 exchange.status < 400 ? .success : exchange.status < 500 ? .clientError : .serverError
@@ -90,10 +109,7 @@ final class UpstreamSeries: Sendable {
                 if let index = Self.rejectionCodes.firstIndex(of: code) {
                     rejections[index].increment()
                 } else {
-                    registry.makeCounter(
-                        descriptor: Names.rejections,
-                        labels: [("upstream", name), ("reason", code.description)]
-                    ).increment()
+                    otherRejections(code).increment()
                 }
             default:
                 break
@@ -103,11 +119,7 @@ final class UpstreamSeries: Sendable {
 
     /// Counts one breaker transition.
     func transition(from: CircuitState, to: CircuitState) {
-        // Rare: the registry finds or makes the series.
-        registry.makeCounter(
-            descriptor: Names.transitions,
-            labels: [("upstream", name), ("from", from.rawValue), ("to", to.rawValue)]
-        ).increment()
+        transitions(Transition(from: from, to: to)).increment()
     }
 
     /// Reads the breaker's state and each endpoint's ejection from `client`, at a scrape.
@@ -122,18 +134,6 @@ final class UpstreamSeries: Sendable {
         breakerState.set(to: state)
         for (index, series) in endpoints.enumerated() {
             series.read(ejected: client.isEjected(endpoint: index), total: client.ejectionCount(endpoint: index))
-        }
-    }
-
-    private func problemCounter(_ code: String) -> Counter {
-        problems.withLock { counters in
-            if let counter = counters[code] { return counter }
-            let counter = registry.makeCounter(
-                descriptor: Names.requests,
-                labels: [("upstream", name), ("outcome", code)]
-            )
-            counters[code] = counter
-            return counter
         }
     }
 }
