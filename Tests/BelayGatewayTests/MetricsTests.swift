@@ -139,6 +139,30 @@ extension GatewayHarness {
         }
     }
 
+    @Test func aStaleAnswerIsCountedAsStaleNotAsTheUpstreamsFailure() async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            cache: { stale_if_error: 10m }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            let first = try await gateway.send(.GET, "/proxy/pay/v1/rates")
+            #expect(first.status == 200)
+            gateway.upstreams[0].setBehavior(.always(502))
+            let stale = try await gateway.send(.GET, "/proxy/pay/v1/rates")
+            #expect(stale.header("Belay-Degraded") != nil)
+            let endpoint = await gateway.endpoint()
+            let scrape = try await gateway.scrape()
+            let pay = ["upstream": "pay"]
+            #expect(scrape.value("belay_proxy_stale_responses_total", pay) == 1)
+            #expect(scrape.value("belay_proxy_requests_total", ["upstream": "pay", "outcome": "stale"]) == 1)
+            #expect(scrape.value("belay_proxy_requests_total", ["upstream": "pay", "outcome": "success"]) == 1)
+            #expect(scrape.value("belay_proxy_requests_total", ["upstream": "pay", "outcome": "server_error"]) == 0)
+            // The attempt that failed is still counted against its endpoint.
+            let attempts = ["upstream": "pay", "endpoint": endpoint, "result": "5xx"]
+            #expect(scrape.value("belay_upstream_attempts_total", attempts) == 1)
+        }
+    }
+
     @Test func aFailingEndpointIsCountedEjectedAndTheNextServes() async throws {
         // Port 1 on loopback refuses connections: three failures eject it.
         let config = ConfigTemplate.custom { urls in
