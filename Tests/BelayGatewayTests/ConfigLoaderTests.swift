@@ -72,6 +72,12 @@ import Testing
         #expect(config.server.listen.description == "127.0.0.1:8080")
         #expect(config.storage.description == "sqlite:./belay-data/belay.db")
         #expect(config.upstreams.isEmpty)
+        #expect(config.metrics.enabled)
+    }
+
+    @Test func metricsCanBeTurnedOff() throws {
+        #expect(try loader.load(yaml: "metrics: { enabled: false }").metrics.enabled == false)
+        #expect(try loader.load(yaml: "metrics: { enabled: true }").metrics.enabled)
     }
 
     @Test func everyProblemIsReportedWithItsPathAndLine() {
@@ -156,7 +162,12 @@ import Testing
         ),
         (
             "color: blue",
-            "line 1: color: unknown key (allowed: alerts, consumers, deliveries, server, storage, upstreams, webhooks)"
+            "line 1: color: unknown key (allowed: alerts, consumers, deliveries, metrics, server, storage, upstreams, webhooks)"
+        ),
+        ("metrics: { enabled: maybe }", "line 1: metrics.enabled: must be true or false (got 'maybe')"),
+        (
+            "metrics: { enable: false }",
+            "line 1: metrics.enable: unknown key; did you mean 'enabled'? (allowed: enabled)"
         ),
     ])
     func eachMistakeHasAClearMessage(yaml: String, expected: String) {

@@ -153,6 +153,7 @@ final class GatedStore: DeliveryStore {
     func cancel(id: String, now: Date) async throws(StoreError) -> TransitionOutcome { .notFound }
     func acknowledge(id: String, now: Date) async throws(StoreError) -> TransitionOutcome { .notFound }
     func counts() async throws(StoreError) -> [DeliveryStatus: Int] { [:] }
+    func oldestPending() async throws(StoreError) -> Date? { nil }
     func forgetKeys(acceptedBefore date: Date) async throws(StoreError) -> Int { 0 }
 }
 

@@ -88,6 +88,39 @@ extension AcceptOutcome {
         }
     }
 
+    @Test func theOldestPendingDeliveryIsTheOldestNotYetDeliveredInFlightIncluded() async throws {
+        try await withStore { store in
+            #expect(try await store.oldestPending() == nil)
+            _ = try await store.insert([
+                newDelivery("dlv_1", at: t0.addingTimeInterval(1)),
+                newDelivery("dlv_2", at: t0.addingTimeInterval(2)),
+                newDelivery("dlv_3", at: t0.addingTimeInterval(3)),
+            ])
+            #expect(try await store.oldestPending() == t0.addingTimeInterval(1))
+            // In flight still waits to be delivered.
+            let claimed = try await store.claim(
+                limits: ["pay": 1],
+                now: t0.addingTimeInterval(10),
+                leaseUntil: t0.addingTimeInterval(40),
+                owner: "w"
+            )
+            #expect(claimed.map(\.delivery.id) == ["dlv_1"])
+            #expect(try await store.oldestPending() == t0.addingTimeInterval(1))
+            let delivered = DeliveryOutcome(
+                status: .delivered,
+                attempt: nil,
+                nextAttemptAt: nil,
+                lastError: nil,
+                escalated: false,
+                at: t0.addingTimeInterval(11)
+            )
+            #expect(try await store.finish(id: "dlv_1", owner: "w", outcome: delivered))
+            #expect(try await store.oldestPending() == t0.addingTimeInterval(2))
+            _ = try await store.cancel(id: "dlv_2", now: t0.addingTimeInterval(12))
+            #expect(try await store.oldestPending() == t0.addingTimeInterval(3))
+        }
+    }
+
     @Test func forgottenKeysAcceptAgain() async throws {
         try await withStore { store in
             _ = try await store.insert([newDelivery("dlv_1", key: "k1", at: t0)])

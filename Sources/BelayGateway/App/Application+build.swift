@@ -8,7 +8,7 @@ public import Logging
 import NIOCore
 
 /// Builds the gateway application for `config`: the proxy, the durable delivery queue
-/// and its workers, alerts, health and management routes.
+/// and its workers, alerts, health and management routes, and `GET /metrics`.
 ///
 /// Opens (and migrates) the store first, so the application is ready once it serves.
 ///
@@ -32,7 +32,13 @@ public func buildApplication(
     observers: [any ProxyObserver] = [],
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
-    let gateway = try Gateway(config: config, logger: logger, eventSink: eventSink, observers: observers)
+    let metrics = GatewayMetrics.make(for: config)
+    let gateway = try Gateway(
+        config: config,
+        logger: logger,
+        eventSink: GatewayMetrics.eventSink(eventSink, metrics),
+        observers: observers + (metrics.map { [$0] } ?? [])
+    )
     let store = try openStore(config.storage)
     let wall = WallClock.system(ContinuousClock())
     let alerter = Alerter(sinks: config.alerts.map(\.url), clock: ContinuousClock(), logger: logger)
@@ -57,6 +63,7 @@ public func buildApplication(
         upstreams: config.upstreams.map(\.name) + gateway.forwarders.keys.sorted(),
         wall: wall,
         alert: { alerter.raise($0) },
+        recorded: { metrics?.deliveryRecorded(upstream: $0, status: $1, attempted: $2) },
         logger: logger
     )
     let deliveries = DeliveryService(
@@ -89,8 +96,15 @@ public func buildApplication(
         return Response.json(json)
     }
     router.addDeliveryRoutes(deliveries, gateway: gateway)
-    let webhooks = WebhookService(store: store, config: config, wall: wall, wake: { worker.wake() })
+    let webhooks = WebhookService(
+        store: store,
+        config: config,
+        wall: wall,
+        wake: { worker.wake() },
+        observe: { metrics?.webhook(source: $0, $1) }
+    )
     router.addWebhookRoutes(webhooks, gateway: gateway)
+    router.addMetricsRoute(metrics, gateway: gateway, store: store, now: { wall.now() })
     // Last, so that it sees exactly the requests no route took.
     router.add(middleware: UnmatchedRouteMiddleware(routes: router.routeTable))
     let listen = config.server.listen

@@ -44,7 +44,9 @@ public struct ConfigLoader: Sendable {
         }
         var reader = ConfigReader(environment: environment)
         var config = GatewayConfig()
-        let sections: Set<String> = ["server", "storage", "consumers", "upstreams", "deliveries", "webhooks", "alerts"]
+        let sections: Set<String> = [
+            "server", "storage", "consumers", "upstreams", "deliveries", "webhooks", "alerts", "metrics",
+        ]
         for (key, node) in reader.mapping(root, at: "", allowed: sections) ?? [] {
             switch key {
             case "server": readServer(node, into: &config, &reader)
@@ -54,6 +56,7 @@ public struct ConfigLoader: Sendable {
             case "deliveries": readDeliveries(node, into: &config, &reader)
             case "webhooks": readWebhooks(node, into: &config, &reader)
             case "alerts": readAlerts(node, into: &config, &reader)
+            case "metrics": readMetrics(node, into: &config, &reader)
             default: break
             }
         }
@@ -195,7 +198,7 @@ public struct ConfigLoader: Sendable {
 
     static let knownScopes: Set<String> = [
         "proxy:*", "deliveries:read", "deliveries:write", "deliveries:ack", "webhooks:read", "webhooks:write",
-        "upstreams:read",
+        "upstreams:read", "metrics:read",
         "requests:read", "admin",
     ]
 
@@ -203,6 +206,14 @@ public struct ConfigLoader: Sendable {
         for (name, value) in reader.mapping(node, at: "upstreams") ?? [] {
             if let upstream = UpstreamConfigReader(name: name).read(value, &reader) {
                 config.upstreams.append(upstream)
+            }
+        }
+    }
+
+    private func readMetrics(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
+        for (key, value) in reader.mapping(node, at: "metrics", allowed: ["enabled"]) ?? [] {
+            if key == "enabled", let enabled = reader.bool(value, at: "metrics.enabled") {
+                config.metrics.enabled = enabled
             }
         }
     }

@@ -235,6 +235,16 @@ public struct GatewayConfig: Sendable {
         }
     }
 
+    /// The Prometheus metrics at `GET /metrics` (docs/metrics.md).
+    public struct Metrics: Sendable, Hashable {
+        /// Whether metrics are kept and served. Default true; false removes `/metrics` and
+        /// every metric's cost from the proxy's path.
+        public var enabled = true
+
+        /// Creates the default metrics settings.
+        public init() {}
+    }
+
     /// A place alerts are POSTed to as JSON.
     public struct AlertSink: Sendable, Hashable {
         /// The URL.
@@ -255,6 +265,8 @@ public struct GatewayConfig: Sendable {
     public var webhooks: [WebhookSource] = []
     /// Alert sinks.
     public var alerts: [AlertSink] = []
+    /// Metrics settings.
+    public var metrics = Metrics()
 
     /// Creates an empty config with every default.
     public init() {}

@@ -41,6 +41,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
     private let wall: WallClock<C>
     private let owner: String
     private let alert: @Sendable (Alert) -> Void
+    private let recorded: @Sendable (String, DeliveryStatus, Bool) -> Void
     private let random: @Sendable () -> Double
     private let logger: Logger
     private let doorbell = Doorbell()
@@ -52,6 +53,8 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
     ///   - owner: this worker's lease name; unique per process.
     ///   - alert: receives "still trying", "dead" and "ack overdue" alerts.
     ///   - random: numbers in `0..<1` placing each delay's jitter.
+    ///   - recorded: told of each recorded decision (metrics): the delivery's upstream, its
+    ///     new status, and whether an attempt was made.
     public init(
         store: any DeliveryStore,
         sender: any DeliverySender,
@@ -62,6 +65,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         owner: String = "worker-\(UUID().uuidString.lowercased().prefix(8))",
         alert: @escaping @Sendable (Alert) -> Void = { _ in },
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        recorded: @escaping @Sendable (String, DeliveryStatus, Bool) -> Void = { _, _, _ in },
         logger: Logger
     ) {
         self.store = store
@@ -73,6 +77,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         self.owner = owner
         self.alert = alert
         self.random = random
+        self.recorded = recorded
         self.logger = logger
     }
 
@@ -265,6 +270,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
             return
         }
         logger.debug("delivery attempt recorded", metadata: metadata)
+        recorded(delivery.upstream, decision.status, attempt != nil)
         guard let kind = decision.alert else { return }
         let attempts = delivery.attemptCount + (attempt == nil ? 0 : 1)
         let summary: String

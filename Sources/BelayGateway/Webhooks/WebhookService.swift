@@ -16,13 +16,19 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
     let verifiers: [String: Result<WebhookVerifier, ConfigError>]
     let wall: WallClock<C>
     let wake: @Sendable () -> Void
+    /// Told what became of each delivery (metrics): its source if configured, and the result.
+    let observe: @Sendable (String?, WebhookIntakeResult) -> Void
 
-    /// - Parameter wake: called after an event with a forward is stored.
+    /// - Parameters:
+    ///   - wake: called after an event with a forward is stored.
+    ///   - observe: told what became of each delivery: the source (nil if none of that name
+    ///     is configured) and the result.
     public init(
         store: any WebhookStore & DeliveryStore,
         config: GatewayConfig,
         wall: WallClock<C>,
-        wake: @escaping @Sendable () -> Void = {}
+        wake: @escaping @Sendable () -> Void = {},
+        observe: @escaping @Sendable (String?, WebhookIntakeResult) -> Void = { _, _ in }
     ) {
         self.intake = WebhookIntake(store: store)
         self.store = store
@@ -34,11 +40,14 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
         self.verifiers = verifiers
         self.wall = wall
         self.wake = wake
+        self.observe = observe
     }
 
     /// `POST /webhooks/{source}`.
     public func receive(source name: String, body: Data, headers: HTTPFields, requestID: String) async -> APIAnswer {
         guard let source = sources[name], let verifier = try? verifiers[name]?.get() else {
+            let known = sources[name] != nil
+            observe(known ? name : nil, .rejected(reason: known ? "invalid-config" : "unknown-source"))
             return .problem(
                 ProblemDetails(
                     .notFound,
@@ -58,6 +67,7 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
             // the signature is 401 and nothing is stored.
             let badInput: Set<WebhookRejection.Code> = [.missingEventID, .invalidEventID, .bodyNotJSON]
             let code: ProblemCode = badInput.contains(rejection.code) ? .invalidRequest : .signatureInvalid
+            observe(name, .rejected(reason: rejection.code.description))
             return .problem(ProblemDetails(code, detail: rejection.message, requestID: requestID))
         }
         let id = Self.newEventID(at: now)
@@ -79,11 +89,14 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
             switch try await intake.ingest(event) {
             case .stored(let event):
                 if event.deliveryID != nil { wake() }
+                observe(name, .stored)
                 return .json(200, ["id": event.id, "event_id": event.eventID, "duplicate": false])
             case .repeated(let event):
+                observe(name, .duplicate)
                 return .json(200, ["id": event.id, "event_id": event.eventID, "duplicate": true])
             }
         } catch {
+            observe(name, .rejected(reason: "store-unavailable"))
             return .problem(
                 ProblemDetails(
                     .storeUnavailable,

@@ -13,6 +13,8 @@ final class EndpointHealth<C: Clock>: Sendable where C.Duration == Duration {
         var consecutiveFailures = 0
         var ejectedUntil: C.Instant?
         var ejections = 0
+        /// Every ejection since the client was made (a success does not reset it).
+        var totalEjections = 0
     }
 
     private let clock: C
@@ -59,7 +61,7 @@ final class EndpointHealth<C: Clock>: Sendable where C.Duration == Duration {
             guard entries.indices.contains(endpoint) else { return nil }
             if success {
                 let wasEjected = entries[endpoint].ejectedUntil != nil
-                entries[endpoint] = Entry()
+                entries[endpoint] = Entry(totalEjections: entries[endpoint].totalEjections)
                 return wasEjected ? Change(endpoint: endpoint, ejected: false) : nil
             }
             entries[endpoint].consecutiveFailures += 1
@@ -71,8 +73,14 @@ final class EndpointHealth<C: Clock>: Sendable where C.Duration == Duration {
             let factor = min(1 << min(entry.ejections, 10), 10)
             entries[endpoint].ejectedUntil = now.advanced(by: base * factor)
             entries[endpoint].ejections += 1
+            entries[endpoint].totalEjections += 1
             return entry.ejectedUntil == nil ? Change(endpoint: endpoint, ejected: true) : nil
         }
+    }
+
+    /// How many times `endpoint` was ejected (or ejected again after a failed probe) so far.
+    func ejectionCount(_ endpoint: Int) -> Int {
+        entries.withLock { entries in entries.indices.contains(endpoint) ? entries[endpoint].totalEjections : 0 }
     }
 
     /// Whether `endpoint` is ejected now.

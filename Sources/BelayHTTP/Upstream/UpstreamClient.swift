@@ -507,6 +507,12 @@ extension UpstreamClient {
     public func isEjected(endpoint index: Int) -> Bool {
         health.isEjected(index)
     }
+
+    /// How many times the endpoint at `index` has been ejected as an outlier since the client
+    /// was made, counting each renewed ejection after a failed probe (a metric's counter).
+    public func ejectionCount(endpoint index: Int) -> Int {
+        health.ejectionCount(index)
+    }
 }
 
 /// Keeps each decision with the call that caused it (the current task's ``AttemptLog``), then

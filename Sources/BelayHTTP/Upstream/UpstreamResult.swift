@@ -27,4 +27,19 @@ public struct AttemptRecord: Sendable, Hashable {
     public var failure: UpstreamFailure.Kind?
     /// How long the attempt took until the answer's head (or the failure).
     public var duration: Duration
+
+    /// Creates a record (the client makes them; observers' tests do too).
+    public init(
+        number: Int,
+        endpoint: UpstreamEndpoint,
+        status: Int?,
+        failure: UpstreamFailure.Kind?,
+        duration: Duration
+    ) {
+        self.number = number
+        self.endpoint = endpoint
+        self.status = status
+        self.failure = failure
+        self.duration = duration
+    }
 }

@@ -66,6 +66,10 @@ public protocol DeliveryStore: Sendable {
     /// How many deliveries there are in each status.
     func counts() async throws(StoreError) -> [DeliveryStatus: Int]
 
+    /// When the oldest delivery still waiting to be delivered (`pending` or `in_flight`) was
+    /// accepted; nil when none waits. Its age is how far behind the queue is.
+    func oldestPending() async throws(StoreError) -> Date?
+
     /// Forgets caller keys accepted before `date` (a later accept with one is new).
     /// Returns how many were forgotten.
     func forgetKeys(acceptedBefore date: Date) async throws(StoreError) -> Int

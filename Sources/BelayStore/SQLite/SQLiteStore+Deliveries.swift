@@ -347,6 +347,15 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
+    public func oldestPending() async throws(StoreError) -> Date? {
+        try await reading("find the oldest pending delivery") { db in
+            try Int64.fetchOne(
+                db,
+                sql: "SELECT MIN(created_at) FROM deliveries WHERE status IN ('pending', 'in_flight')"
+            ).map(Date.init(storeMilliseconds:))
+        }
+    }
+
     public func forgetKeys(acceptedBefore date: Date) async throws(StoreError) -> Int {
         try await writing("forget old idempotency keys") { db in
             try db.execute(

@@ -1,0 +1,97 @@
+import Prometheus
+
+/// The name, unit and help of every metric the gateway exports (docs/metrics.md lists them).
+enum Names {
+    private static func name(
+        _ subsystem: String,
+        _ metric: String,
+        _ unit: String,
+        _ help: String
+    )
+        -> MetricNameDescriptor
+    {
+        MetricNameDescriptor(
+            namespace: "belay",
+            subsystem: subsystem,
+            metricName: metric,
+            unitName: unit,
+            helpText: help
+        )
+    }
+
+    // Proxied requests, per upstream.
+    static var requests: MetricNameDescriptor {
+        name("proxy", "requests", "total", "Proxied requests by upstream and outcome.")
+    }
+    static var requestDuration: MetricNameDescriptor {
+        name("proxy", "request_duration", "seconds", "Time until a proxied request's answer head was ready.")
+    }
+    static var retries: MetricNameDescriptor {
+        name("proxy", "retries", "total", "Retries scheduled for proxied requests.")
+    }
+    static var budgetExhausted: MetricNameDescriptor {
+        name("proxy", "retry_budget_exhausted", "total", "Retries not made because the retry budget was spent.")
+    }
+    static var rejections: MetricNameDescriptor {
+        name("proxy", "rejections", "total", "Proxied requests a strategy refused, by reason.")
+    }
+    static var stale: MetricNameDescriptor {
+        name("proxy", "stale_responses", "total", "Answers served from the stale-if-error cache.")
+    }
+
+    // Attempts and endpoints.
+    static var attempts: MetricNameDescriptor {
+        name("upstream", "attempts", "total", "Attempts sent to an endpoint, by result.")
+    }
+    static var attemptDuration: MetricNameDescriptor {
+        name("upstream", "attempt_duration", "seconds", "Time one attempt took until its answer head or failure.")
+    }
+    static var ejected: MetricNameDescriptor {
+        name("upstream", "endpoint_ejected", "", "1 while the endpoint is ejected as an outlier, else 0.")
+    }
+    static var ejections: MetricNameDescriptor {
+        name("upstream", "endpoint_ejections", "total", "Times the endpoint was ejected as an outlier.")
+    }
+
+    // Circuit breakers.
+    static var breakerState: MetricNameDescriptor {
+        name("circuit_breaker", "state", "", "Breaker state: 0 closed, 1 half-open, 2 open, 3 isolated.")
+    }
+    static var transitions: MetricNameDescriptor {
+        name("circuit_breaker", "transitions", "total", "Breaker state changes, by from and to state.")
+    }
+
+    // The delivery queue.
+    static var queueDepth: MetricNameDescriptor {
+        name("delivery", "queue_depth", "", "Deliveries in the store, by status.")
+    }
+    static var oldestPendingAge: MetricNameDescriptor {
+        name("delivery", "oldest_pending_age", "seconds", "Age of the oldest delivery pending or in flight; 0 if none.")
+    }
+    static var storeUp: MetricNameDescriptor {
+        name("delivery", "store_up", "", "1 if the last scrape could read the store, else 0.")
+    }
+    static var deliveryAttempts: MetricNameDescriptor {
+        name("delivery", "attempts", "total", "Delivery attempts recorded, by upstream and outcome.")
+    }
+    static var deliveriesDead: MetricNameDescriptor {
+        name("delivery", "dead", "total", "Deliveries that went dead, by upstream.")
+    }
+
+    // The webhook inbox.
+    static var webhooksReceived: MetricNameDescriptor {
+        name("webhooks", "received", "total", "Webhook deliveries received for a configured source.")
+    }
+    static var webhooksRejected: MetricNameDescriptor {
+        name("webhooks", "rejected", "total", "Webhook deliveries refused, by source and reason.")
+    }
+    static var webhooksDuplicates: MetricNameDescriptor {
+        name("webhooks", "duplicates", "total", "Webhook deliveries already stored under their event id.")
+    }
+    static var webhooksForwarded: MetricNameDescriptor {
+        name("webhooks", "forwarded", "total", "Webhook events forwarded to the application.")
+    }
+    static var webhooksDead: MetricNameDescriptor {
+        name("webhooks", "dead", "total", "Webhook event forwards that went dead.")
+    }
+}
