@@ -195,7 +195,7 @@ public struct ConfigLoader: Sendable {
 
     static let knownScopes: Set<String> = [
         "proxy:*", "deliveries:read", "deliveries:write", "deliveries:ack", "webhooks:read", "webhooks:write",
-        "upstreams:read",
+        "upstreams:read", "status:read",
         "requests:read", "admin",
     ]
 
