@@ -79,6 +79,30 @@ final class ScriptedTransport: AlertTransport {
         #expect(json["at"] as? String == "2027-01-15T08:00:00Z")
     }
 
+    @Test func recentAlertsKeepTheLatestFiftyAndCountRepeatsWithinTheWindow() {
+        let alerter = Alerter(sinks: [], clock: ManualClock(), throttle: .seconds(600), logger: Logger(label: "test"))
+        var repeated = alert("dlv_1")
+        alerter.raise(repeated)
+        repeated.at = at.addingTimeInterval(60)
+        alerter.raise(repeated)
+        var other = alert("dlv_2")
+        other.at = at.addingTimeInterval(30)
+        alerter.raise(other)
+        #expect(alerter.recentAlerts.map(\.alert.subject) == ["dlv_1", "dlv_2"])  // latest first
+        #expect(alerter.recentAlerts.map(\.repeats) == [1, 0])
+        // Past the throttle window, the same alert is a new entry.
+        repeated.at = at.addingTimeInterval(60 + 600)
+        alerter.raise(repeated)
+        #expect(alerter.recentAlerts.map(\.repeats) == [0, 1, 0])
+        for index in 0..<60 {
+            var filler = alert("dlv_f\(index)")
+            filler.at = at.addingTimeInterval(Double(1_000 + index))
+            alerter.raise(filler)
+        }
+        #expect(alerter.recentAlerts.count == Alerter<ManualClock>.recentLimit)
+        #expect(alerter.recentAlerts.first?.alert.subject == "dlv_f59")
+    }
+
     @Test func theSameAlertIsSentOncePerWindowOthersStillGo() async throws {
         let clock = ManualClock()
         let transport = ScriptedTransport()

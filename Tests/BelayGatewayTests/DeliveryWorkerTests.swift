@@ -88,6 +88,7 @@ func nextSleep(on clock: ManualClock, reaching target: ManualClock.Instant) asyn
         schedule: [Duration] = [.zero, .seconds(5), .seconds(300)],
         notifyAfter: Int = 2,
         idlePoll: Duration = .seconds(3_600),
+        upstreams: [String] = ["pay"],
         _ body: (DeliveryWorker<ManualClock>, SQLiteStore, ScriptedSender, ManualClock, AlertLog) async throws -> Void
     ) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("belay-worker-\(UUID().uuidString)")
@@ -107,7 +108,7 @@ func nextSleep(on clock: ManualClock, reaching target: ManualClock.Instant) asyn
             sender: sender,
             planner: DeliveryPlanner(deliveries),
             configuration: configuration,
-            upstreams: ["pay"],
+            upstreams: upstreams,
             wall: WallClock(clock: clock, origin: origin),
             owner: "w1",
             alert: { alerts.record($0) },
@@ -117,11 +118,11 @@ func nextSleep(on clock: ManualClock, reaching target: ManualClock.Instant) asyn
         try await body(worker, store, sender, clock, alerts)
     }
 
-    func accept(_ store: SQLiteStore, _ id: String, at date: Date) async throws {
+    func accept(_ store: SQLiteStore, _ id: String, at date: Date, upstream: String = "pay") async throws {
         _ = try await store.insert([
             NewDelivery(
                 id: id,
-                upstream: "pay",
+                upstream: upstream,
                 method: "POST",
                 path: "/v1/orders",
                 idempotencyKey: "key-\(id)",
@@ -207,6 +208,29 @@ func nextSleep(on clock: ManualClock, reaching target: ManualClock.Instant) asyn
             let replayed = try #require(try await store.delivery(id: "dlv_1"))
             #expect(replayed.0.status == .delivered && replayed.0.attemptCount == 3 && replayed.1.count == 3)
             #expect(sender.sent.count == 3)
+        }
+    }
+
+    @Test func aDeadWebhookForwardIsAlertedAsAWebhookEventWithItsReplay() async throws {
+        let failure = SendResult.answered(status: 500, retryAfter: nil, endpoint: "hooks:3000")
+        try await withWorker([failure], schedule: [.zero], notifyAfter: 5, upstreams: ["webhook:stripe"]) {
+            worker,
+            store,
+            _,
+            _,
+            alerts in
+            try await accept(store, "dlv_9", at: origin, upstream: "webhook:stripe")
+            for item in await worker.claimDue() { await worker.handle(item) }
+            let alert = try #require(alerts.all.first)
+            #expect(alerts.kinds == [.webhookDead])
+            #expect(alert.severity == "critical")
+            #expect(alert.subject == "key-dlv_9")  // the event id is the forward's idempotency key
+            #expect(alert.link == "/v1/webhooks/events?source=stripe")
+            #expect(alert.since == origin)
+            #expect(alert.summary.contains("POST /v1/webhooks/events/key-dlv_9/replay"))
+            #expect(
+                alert.summary.hasPrefix("webhook event key-dlv_9 from stripe could not be forwarded after 1 attempts")
+            )
         }
     }
 

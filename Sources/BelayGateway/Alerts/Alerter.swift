@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Belay
 public import Foundation
 public import Logging
 import NIOCore
@@ -29,6 +30,17 @@ public struct HTTPAlertTransport: AlertTransport {
     }
 }
 
+/// An alert raised recently, and how often the same alert was raised again within the
+/// throttle window.
+public struct RecentAlert: Sendable {
+    /// The alert as first raised.
+    public var alert: Alert
+    /// Times it was raised again since (not sent again: throttled).
+    public var repeats: Int
+    /// When it was last raised.
+    public var lastAt: Date
+}
+
 /// Sends alerts to the configured sinks without ever blocking the caller.
 ///
 /// ``raise(_:)`` only enqueues (a bounded buffer: in a storm the oldest unsent alerts are
@@ -40,7 +52,12 @@ public final class Alerter<C: Clock>: Service, Sendable where C.Duration == Dura
     private struct State {
         var lastSent: [String: C.Instant] = [:]
         var suppressed = 0
+        /// The last ``recentLimit`` alerts raised, oldest first.
+        var recent: [RecentAlert] = []
     }
+
+    /// How many raised alerts ``recentAlerts`` keeps.
+    public static var recentLimit: Int { 50 }
 
     /// The sink URLs.
     public let sinks: [String]
@@ -86,9 +103,27 @@ public final class Alerter<C: Clock>: Service, Sendable where C.Duration == Dura
                 "belay.alert.subject": "\(alert.subject ?? "")",
             ]
         )
+        let window = throttle.inSeconds
+        state.withLock { state in
+            // A repeat within the throttle window is counted on the alert it repeats.
+            if let index = state.recent.lastIndex(where: { $0.alert.throttleKey == alert.throttleKey }),
+                alert.at.timeIntervalSince(state.recent[index].lastAt) < window
+            {
+                state.recent[index].repeats += 1
+                state.recent[index].lastAt = alert.at
+            } else {
+                state.recent.append(RecentAlert(alert: alert, repeats: 0, lastAt: alert.at))
+                if state.recent.count > Self.recentLimit { state.recent.removeFirst() }
+            }
+        }
         if case .dropped = continuation.yield(alert) {
             state.withLock { $0.suppressed += 1 }
         }
+    }
+
+    /// The alerts raised recently (at most ``recentLimit``), the latest first; for the status page.
+    public var recentAlerts: [RecentAlert] {
+        state.withLock { $0.recent }.sorted { $0.lastAt > $1.lastAt }
     }
 
     /// Alerts not sent because they repeated a recent one or overflowed the buffer.

@@ -33,15 +33,17 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     let metrics = GatewayMetrics.make(for: config)
+    let alerter = Alerter(sinks: config.alerts.map(\.url), clock: ContinuousClock(), logger: logger)
+    let monitoring = HealthMonitoring(config: config, alert: { alerter.raise($0) })
     let gateway = try Gateway(
         config: config,
         logger: logger,
-        eventSink: GatewayMetrics.eventSink(eventSink, metrics),
-        observers: observers + (metrics.map { [$0] } ?? [])
+        eventSink: monitoring.eventSink(with: GatewayMetrics.eventSink(eventSink, metrics)),
+        observers: observers + [monitoring.health] + (metrics.map { [$0] } ?? [])
     )
+    let prober = monitoring.attach(to: gateway, logger: logger)
     let store = try openStore(config.storage)
     let wall = WallClock.system(ContinuousClock())
-    let alerter = Alerter(sinks: config.alerts.map(\.url), clock: ContinuousClock(), logger: logger)
     var workerConfiguration = DeliveryWorker<ContinuousClock>.Configuration()
     workerConfiguration.concurrency = config.deliveries.concurrency
     workerConfiguration.keyRetention = config.deliveries.keyRetention
@@ -78,23 +80,9 @@ public func buildApplication(
     router.add(middleware: ProxyResponder(gateway: gateway))
     router.get("healthz") { _, _ in Response.json(Array(#"{"status":"ok"}"#.utf8)) }
     router.get("readyz") { _, _ in Response.json(Array(#"{"status":"ready"}"#.utf8)) }
-    router.get("v1/upstreams") { request, _ in
-        gateway.authorized(request, scope: "upstreams:read") ?? Response.json(gateway.upstreamsJSON())
-    }
-    router.get("v1/upstreams/:name") { request, context in
-        if let refusal = gateway.authorized(request, scope: "upstreams:read") { return refusal }
-        let name = context.parameters.get("name") ?? ""
-        guard let json = gateway.upstreamJSON(name) else {
-            return .problem(
-                ProblemDetails(
-                    .notFound,
-                    detail: "no upstream named '\(name)' is configured",
-                    requestID: Gateway.requestID(from: request.headers)
-                )
-            )
-        }
-        return Response.json(json)
-    }
+    router.addStatusRoutes(
+        StatusService(gateway: gateway, health: monitoring.health, store: store, recentAlerts: { alerter.recentAlerts })
+    )
     router.addDeliveryRoutes(deliveries, gateway: gateway)
     let webhooks = WebhookService(
         store: store,
@@ -113,8 +101,8 @@ public func buildApplication(
         server: .http1(boundToLoopsOf: EventLoopGroupProvider.singleton.eventLoopGroup),
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "belay"),
         // Started in this order; stopped in reverse, after the HTTP server has drained:
-        // the worker lets attempts in flight finish, then alerts flush, then clients close.
-        services: [gateway, alerter, worker],
+        // probes stop, the worker lets attempts in flight finish, then alerts flush, then clients close.
+        services: [gateway, alerter, worker, prober],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) },
         logger: logger
     )
@@ -156,34 +144,5 @@ extension Gateway {
         case .success:
             return nil
         }
-    }
-
-    func upstreamSummary(_ name: String) -> [String: Any]? {
-        guard let client = clients[name] else { return nil }
-        let usage = client.budget.usage
-        return [
-            "name": name,
-            "breaker": client.breaker.state.rawValue,
-            "endpoints": client.policy.endpoints.enumerated().map { index, endpoint in
-                ["url": endpoint.url(path: "", query: nil), "ejected": client.isEjected(endpoint: index)]
-                    as [String: Any]
-            },
-            "retry_budget": ["requests": usage.requests, "retries": usage.retries],
-            "quota_pacing": client.isPacingForQuota,
-        ]
-    }
-
-    func upstreamsJSON() -> Data {
-        let list = config.upstreams.compactMap { upstreamSummary($0.name) }
-        return
-            (try? JSONSerialization.data(
-                withJSONObject: ["upstreams": list],
-                options: [.sortedKeys, .withoutEscapingSlashes]
-            )) ?? Data()
-    }
-
-    func upstreamJSON(_ name: String) -> Data? {
-        guard let summary = upstreamSummary(name) else { return nil }
-        return try? JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .withoutEscapingSlashes])
     }
 }

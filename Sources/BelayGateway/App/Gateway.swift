@@ -102,6 +102,11 @@ public final class Gateway: Service, Sendable {
     /// The delivery upstream name of a webhook source's forwards.
     static func forwardUpstream(_ source: String) -> String { "webhook:\(source)" }
 
+    /// The webhook source whose forwards go to delivery upstream `upstream`, if it is one.
+    static func webhookSource(ofForward upstream: String) -> String? {
+        upstream.hasPrefix("webhook:") ? String(upstream.dropFirst("webhook:".count)) : nil
+    }
+
     /// The policy a source's forwards are sent with: its `forward_to` URL, one call per
     /// attempt (the delivery schedule retries), 15 s per attempt as the Standard Webhooks
     /// conventions advise.

@@ -198,7 +198,7 @@ public struct ConfigLoader: Sendable {
 
     static let knownScopes: Set<String> = [
         "proxy:*", "deliveries:read", "deliveries:write", "deliveries:ack", "webhooks:read", "webhooks:write",
-        "upstreams:read", "metrics:read",
+        "upstreams:read", "metrics:read", "status:read",
         "requests:read", "admin",
     ]
 

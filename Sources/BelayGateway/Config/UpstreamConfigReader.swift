@@ -92,7 +92,11 @@ struct UpstreamConfigReader {
                         }
                     }
                     if field == "every", let duration = reader.duration(item, at: "\(keyPath).every") {
-                        every = duration
+                        if duration > .zero {
+                            every = duration
+                        } else {
+                            reader.report("\(keyPath).every", item, "must be greater than 0")
+                        }
                     }
                 }
                 upstream.probe = (probePath, every)

@@ -273,6 +273,10 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         recorded(delivery.upstream, decision.status, attempt != nil)
         guard let kind = decision.alert else { return }
         let attempts = delivery.attemptCount + (attempt == nil ? 0 : 1)
+        if kind == .dead, let source = Gateway.webhookSource(ofForward: delivery.upstream) {
+            alert(Self.webhookDead(delivery, source: source, attempts: attempts, decision: decision, at: now))
+            return
+        }
         let summary: String
         switch kind {
         case .stillTrying:
@@ -299,6 +303,32 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
                 link: "/v1/deliveries/\(delivery.id)",
                 at: now
             )
+        )
+    }
+
+    /// The alert for a webhook event whose forward is dead: it names the event (the forward's
+    /// idempotency key) and how to replay it.
+    static func webhookDead(
+        _ delivery: Delivery,
+        source: String,
+        attempts: Int,
+        decision: DeliveryPlanner.Decision,
+        at now: Date
+    ) -> Alert {
+        let event = delivery.idempotencyKey
+        return Alert(
+            kind: .webhookDead,
+            severity: "critical",
+            summary: "webhook event \(event) from \(source) could not be forwarded after \(attempts) attempts since "
+                + "\(delivery.createdAt.iso8601) (\(decision.summary)); replay it with "
+                + "POST /v1/webhooks/events/\(event)/replay",
+            upstream: delivery.upstream,
+            subject: event,
+            since: delivery.createdAt,
+            lastError: decision.lastError,
+            attempts: attempts,
+            link: "/v1/webhooks/events?source=\(source)",
+            at: now
         )
     }
 

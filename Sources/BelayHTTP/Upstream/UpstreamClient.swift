@@ -41,6 +41,8 @@ public final class UpstreamClient: Sendable {
     private let retrying: ResiliencePipeline<UpstreamResponse>
     private let connectOnly: ResiliencePipeline<UpstreamResponse>
     private let once: ResiliencePipeline<UpstreamResponse>
+    /// Told of each ejection and re-admission of an endpoint (``onEndpointChange(_:)``).
+    private let endpointHandler = Mutex<(@Sendable (_ endpoint: Int, _ ejected: Bool) -> Void)?>(nil)
 
     /// Creates the client and its pipelines; throws if the policy's options are invalid.
     public init(
@@ -385,7 +387,7 @@ public final class UpstreamClient: Sendable {
                     duration: elapsed
                 )
             )
-            _ = health.record(endpoint: index, success: status.code < 500)
+            reportEndpoint(health.record(endpoint: index, success: status.code < 500))
             return UpstreamResponse(status: status, headers: fields, body: body, endpoint: endpoint)
         } catch let bodyError as RequestBodyError {
             // The caller's body failed (too large, or the caller went away): sent, but not the
@@ -416,7 +418,7 @@ public final class UpstreamClient: Sendable {
                     duration: start.duration(to: .now)
                 )
             )
-            _ = health.record(endpoint: index, success: false)
+            reportEndpoint(health.record(endpoint: index, success: false))
             throw failure
         }
     }
@@ -512,6 +514,19 @@ extension UpstreamClient {
     /// was made, counting each renewed ejection after a failed probe (a metric's counter).
     public func ejectionCount(endpoint index: Int) -> Int {
         health.ejectionCount(index)
+    }
+
+    /// Calls `handler` on the calling task after an endpoint (its index in
+    /// ``UpstreamPolicy/endpoints``) is ejected as an outlier (`true`) or re-admitted after a
+    /// success (`false`); replaces any handler set before. The health model's alerts use it.
+    public func onEndpointChange(_ handler: @escaping @Sendable (_ endpoint: Int, _ ejected: Bool) -> Void) {
+        endpointHandler.withLock { $0 = handler }
+    }
+
+    /// Tells the handler, if any, of an ejection or re-admission (rare: no cost otherwise).
+    func reportEndpoint(_ change: EndpointHealth<ContinuousClock>.Change?) {
+        guard let change, let handler = endpointHandler.withLock({ $0 }) else { return }
+        handler(change.endpoint, change.ejected)
     }
 }
 

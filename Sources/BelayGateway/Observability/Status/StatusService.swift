@@ -1,0 +1,136 @@
+import Belay
+import BelayHTTP
+public import BelayStore
+public import Foundation
+import HTTPTypes
+
+/// Everything the status page shows at one moment.
+struct StatusSnapshot: Sendable {
+    /// One upstream: its health report and the client's live figures.
+    struct Upstream: Sendable {
+        var report: UpstreamHealthReport
+        var live: UpstreamLiveState
+        /// Each endpoint's base URL, in configured order.
+        var endpointURLs: [String]
+        var retryBudget: (requests: Int, retries: Int)
+        var quotaPacing: Bool
+    }
+
+    /// A webhook source and where it forwards.
+    struct WebhookSource: Sendable {
+        var name: String
+        var scheme: String
+        /// `host:port/path` of `forward_to` (never credentials), if it forwards.
+        var forwardsTo: String?
+    }
+
+    var generatedAt: Date
+    var upstreams: [Upstream]
+    /// Deliveries by status; nil when the store could not be read.
+    var deliveries: [DeliveryStatus: Int]?
+    var webhooks: [WebhookSource]
+    var alerts: [RecentAlert]
+}
+
+/// The health routes' behaviour: `/v1/upstreams[/{name}]`, `/v1/status` and the status page
+/// `GET /`, all made from the health model's reports and each client's live state.
+public final class StatusService: Sendable {
+    let gateway: Gateway
+    let health: UpstreamHealth<ContinuousClock>
+    private let store: any DeliveryStore
+    private let recentAlerts: @Sendable () -> [RecentAlert]
+    private let now: @Sendable () -> Date
+
+    /// - Parameters:
+    ///   - recentAlerts: the alerts raised recently, the latest first.
+    ///   - now: the calendar time.
+    public init(
+        gateway: Gateway,
+        health: UpstreamHealth<ContinuousClock>,
+        store: any DeliveryStore,
+        recentAlerts: @escaping @Sendable () -> [RecentAlert],
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.gateway = gateway
+        self.health = health
+        self.store = store
+        self.recentAlerts = recentAlerts
+        self.now = now
+    }
+
+    /// The live state of `client`: breaker, remaining break, endpoints and whether each is ejected.
+    static func live(_ client: UpstreamClient) -> UpstreamLiveState {
+        UpstreamLiveState(
+            breaker: client.breaker.state,
+            remainingBreak: client.breaker.remainingBreak,
+            endpoints: client.policy.endpoints.enumerated().map { index, endpoint in
+                (endpoint.description, client.isEjected(endpoint: index))
+            }
+        )
+    }
+
+    /// The upstream `name` now, or nil if none is configured by that name.
+    func upstream(_ name: String) -> StatusSnapshot.Upstream? {
+        guard let client = gateway.clients[name] else { return nil }
+        let live = Self.live(client)
+        guard let report = health.report(name, live: live) else { return nil }
+        let usage = client.budget.usage
+        return StatusSnapshot.Upstream(
+            report: report,
+            live: live,
+            endpointURLs: client.policy.endpoints.map { $0.url(path: "", query: nil) },
+            retryBudget: (usage.requests, usage.retries),
+            quotaPacing: client.isPacingForQuota
+        )
+    }
+
+    /// Every upstream now, in configured order.
+    func upstreams() -> [StatusSnapshot.Upstream] {
+        gateway.config.upstreams.compactMap { upstream($0.name) }
+    }
+
+    /// Everything the status page shows, now.
+    func snapshot() async -> StatusSnapshot {
+        StatusSnapshot(
+            generatedAt: now(),
+            upstreams: upstreams(),
+            deliveries: try? await store.counts(),
+            webhooks: gateway.config.webhooks.map { source in
+                StatusSnapshot.WebhookSource(
+                    name: source.name,
+                    scheme: source.scheme.rawValue,
+                    forwardsTo: Gateway.forwardPolicy(for: source).map { policy in
+                        let endpoint = policy.endpoints[0]
+                        return "\(endpoint.description)\(endpoint.basePath)"
+                    }
+                )
+            },
+            alerts: recentAlerts()
+        )
+    }
+
+    /// `GET /v1/upstreams`.
+    func upstreamsAnswer() -> APIAnswer {
+        .json(200, ["upstreams": upstreams().map(StatusJSON.upstream)])
+    }
+
+    /// `GET /v1/upstreams/{name}`.
+    func upstreamAnswer(_ name: String, requestID: String) -> APIAnswer {
+        guard let upstream = upstream(name) else {
+            return .problem(
+                ProblemDetails(.notFound, detail: "no upstream named '\(name)' is configured", requestID: requestID)
+            )
+        }
+        return .json(200, StatusJSON.upstream(upstream))
+    }
+
+    /// `GET /v1/status`: what the status page shows, as JSON.
+    func statusAnswer() async -> APIAnswer {
+        .json(200, StatusJSON.status(await snapshot()))
+    }
+
+    /// `GET /`: the status page, rendered now.
+    func page() async -> String {
+        StatusPage.render(await snapshot())
+    }
+}
