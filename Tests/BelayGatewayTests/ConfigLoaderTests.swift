@@ -156,7 +156,7 @@ import Testing
         ),
         (
             "color: blue",
-            "line 1: color: unknown key (allowed: alerts, consumers, deliveries, server, storage, upstreams, webhooks)"
+            "line 1: color: unknown key (allowed: alerts, consumers, deliveries, logging, server, storage, telemetry, upstreams, webhooks)"
         ),
     ])
     func eachMistakeHasAClearMessage(yaml: String, expected: String) {

@@ -44,7 +44,9 @@ public struct ConfigLoader: Sendable {
         }
         var reader = ConfigReader(environment: environment)
         var config = GatewayConfig()
-        let sections: Set<String> = ["server", "storage", "consumers", "upstreams", "deliveries", "webhooks", "alerts"]
+        let sections: Set<String> = [
+            "server", "storage", "consumers", "upstreams", "deliveries", "webhooks", "alerts", "logging", "telemetry",
+        ]
         for (key, node) in reader.mapping(root, at: "", allowed: sections) ?? [] {
             switch key {
             case "server": readServer(node, into: &config, &reader)
@@ -54,6 +56,8 @@ public struct ConfigLoader: Sendable {
             case "deliveries": readDeliveries(node, into: &config, &reader)
             case "webhooks": readWebhooks(node, into: &config, &reader)
             case "alerts": readAlerts(node, into: &config, &reader)
+            case "logging": readLogging(node, into: &config, &reader)
+            case "telemetry": readTelemetry(node, into: &config, &reader)
             default: break
             }
         }

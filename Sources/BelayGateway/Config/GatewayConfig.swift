@@ -234,6 +234,10 @@ public struct GatewayConfig: Sendable {
     public var webhooks: [WebhookSource] = []
     /// Alert sinks.
     public var alerts: [AlertSink] = []
+    /// Log redaction settings.
+    public var logging = LoggingOptions()
+    /// Trace export settings.
+    public var telemetry = Telemetry()
 
     /// Creates an empty config with every default.
     public init() {}

@@ -16,6 +16,8 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
     let verifiers: [String: Result<WebhookVerifier, ConfigError>]
     let wall: WallClock<C>
     let wake: @Sendable () -> Void
+    /// Which received headers are never stored (they may carry credentials).
+    let redactor: Redactor
 
     /// - Parameter wake: called after an event with a forward is stored.
     public init(
@@ -34,6 +36,7 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
         self.verifiers = verifiers
         self.wall = wall
         self.wake = wake
+        self.redactor = Redactor(config: config)
     }
 
     /// `POST /webhooks/{source}`.
@@ -65,7 +68,7 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
         var forward = Self.forward(id, of: source, body: body, contentType: contentType, at: now)
         forward?.orderingKey = Self.orderingKey(of: body, by: source.orderBy)
         var stored = headers.map { DeliveryHeader(name: $0.name.canonicalName, value: $0.value) }
-        stored.removeAll { DeliveryView.redactedHeaders.contains($0.name.lowercased()) }
+        stored.removeAll { redactor.isSensitive(header: $0.name) }
         let event = NewWebhookEvent(
             id: id,
             source: name,
@@ -140,7 +143,8 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
                 if let forward {
                     var summary = DeliveryView.summary(forward)
                     if let (_, attempts) = try await store.delivery(id: forward.id) {
-                        summary["attempts"] = DeliveryView.full(forward, attempts: attempts)["attempts"]
+                        summary["attempts"] =
+                            DeliveryView.full(forward, attempts: attempts, redactor: redactor)["attempts"]
                     }
                     view["forward"] = summary
                 } else {
