@@ -51,6 +51,14 @@ import Testing
             for answer in [failed, refused] {
                 #expect(!answer.body.contains(Self.upstreamToken))
             }
+            // A webhook with a bad signature is refused and logged, its secret nowhere.
+            let webhook = try await gateway.send(
+                .POST,
+                "/webhooks/shop",
+                headers: [("X-Shop-Hmac", "00"), ("X-Shop-Id", "evt-1"), ("Content-Type", "application/json")],
+                body: #"{"id":"evt-1"}"#
+            )
+            #expect(webhook.code == "signature-invalid")
             // A caller's request id is logged as given: one that happens to be a secret is redacted.
             let echoed = try await gateway.send(.GET, "/proxy/pay/v1/d", headers: [("X-Request-Id", Self.partnerKey)])
             #expect(echoed.header("Belay-Request-Id") == Self.partnerKey)
@@ -72,6 +80,10 @@ import Testing
         #expect(access.allSatisfy { $0.level == .debug && $0.metadata["belay.request.id"] != nil })
         #expect(access.first?.metadata["belay.attempt"] == "2")
         #expect(records.contains { $0.message == "request refused" && $0.metadata["belay.problem"] == "unauthorized" })
+        let rejected = try #require(records.first { $0.message == "webhook rejected" })
+        #expect(rejected.level == .info)
+        #expect(rejected.metadata["belay.webhook.source"] == "shop")
+        #expect(rejected.metadata["belay.reason"] != nil)
         #expect(records.contains { $0.metadata["belay.request.id"] == "<redacted>" })
         for secret in [Self.upstreamToken, Self.partnerKey, Self.callerKey, Self.shopToken, Self.webhookSecret] {
             let leaks = records.filter { $0.text.contains(secret) }

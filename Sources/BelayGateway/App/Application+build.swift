@@ -109,7 +109,7 @@ public func buildApplication(
         return Response.json(json)
     }
     router.addDeliveryRoutes(deliveries, gateway: gateway)
-    let webhooks = WebhookService(store: store, config: config, wall: wall, wake: { worker.wake() })
+    let webhooks = WebhookService(store: store, config: config, wall: wall, wake: { worker.wake() }, logger: logger)
     router.addWebhookRoutes(webhooks, gateway: gateway)
     // Last, so that it sees exactly the requests no route took.
     router.add(middleware: UnmatchedRouteMiddleware(routes: router.routeTable))

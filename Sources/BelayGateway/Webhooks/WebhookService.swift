@@ -3,6 +3,7 @@ import BelayHTTP
 public import BelayStore
 public import Foundation
 public import HTTPTypes
+public import Logging
 
 /// The webhook inbox: `POST /webhooks/{source}` verifies the raw body, deduplicates by the
 /// provider's event id, commits the event with its forward, and only then answers 200.
@@ -18,13 +19,19 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
     let wake: @Sendable () -> Void
     /// Which received headers are never stored (they may carry credentials).
     let redactor: Redactor
+    /// Where rejections (`info`) and received events (`debug`) are logged.
+    let logger: Logger
 
-    /// - Parameter wake: called after an event with a forward is stored.
+    /// - Parameters:
+    ///   - wake: called after an event with a forward is stored.
+    ///   - logger: where rejections (`info`) and received events (`debug`) are logged, with
+    ///     `belay.request.id`, `belay.webhook.source` and the reason or event id.
     public init(
         store: any WebhookStore & DeliveryStore,
         config: GatewayConfig,
         wall: WallClock<C>,
-        wake: @escaping @Sendable () -> Void = {}
+        wake: @escaping @Sendable () -> Void = {},
+        logger: Logger
     ) {
         self.intake = WebhookIntake(store: store)
         self.store = store
@@ -37,6 +44,7 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
         self.wall = wall
         self.wake = wake
         self.redactor = Redactor(config: config)
+        self.logger = logger
     }
 
     /// `POST /webhooks/{source}`.
@@ -61,6 +69,14 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
             // the signature is 401 and nothing is stored.
             let badInput: Set<WebhookRejection.Code> = [.missingEventID, .invalidEventID, .bodyNotJSON]
             let code: ProblemCode = badInput.contains(rejection.code) ? .invalidRequest : .signatureInvalid
+            logger.info(
+                "webhook rejected",
+                metadata: [
+                    "belay.request.id": .string(requestID),
+                    "belay.webhook.source": .string(name),
+                    "belay.reason": .string(rejection.code.description),
+                ]
+            )
             return .problem(ProblemDetails(code, detail: rejection.message, requestID: requestID))
         }
         let id = Self.newEventID(at: now)
@@ -82,6 +98,13 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
             switch try await intake.ingest(event) {
             case .stored(let event):
                 if event.deliveryID != nil { wake() }
+                var metadata: Logger.Metadata = [
+                    "belay.request.id": .string(requestID),
+                    "belay.webhook.source": .string(name),
+                    "belay.webhook.event_id": .string(event.eventID),
+                ]
+                if let delivery = event.deliveryID { metadata["belay.delivery.id"] = .string(delivery) }
+                logger.debug("webhook received", metadata: metadata)
                 return .json(200, ["id": event.id, "event_id": event.eventID, "duplicate": false])
             case .repeated(let event):
                 return .json(200, ["id": event.id, "event_id": event.eventID, "duplicate": true])
