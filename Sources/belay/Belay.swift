@@ -3,6 +3,8 @@ import BelayGateway
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
+import UnixSignals
 
 @main
 struct BelayCommand: AsyncParsableCommand {
@@ -173,7 +175,19 @@ struct Serve: AsyncParsableCommand {
             }
             throw ExitCode(2)
         }
-        let app = try buildApplication(config: loaded, logger: logger) { port in
+        // Traces go to an OTLP collector when the config or OTEL_EXPORTER_OTLP_ENDPOINT names one.
+        let export: TraceExport?
+        do {
+            export = try TraceExport.make(
+                loaded.telemetry,
+                environment: ProcessInfo.processInfo.environment,
+                logger: logger
+            )
+        } catch {
+            printError("\(config): cannot export traces, not starting: \(error)")
+            throw ExitCode(2)
+        }
+        let app = try buildApplication(config: loaded, logger: logger, tracer: export?.tracer) { port in
             logger.info(
                 "belay is serving",
                 metadata: [
@@ -182,6 +196,19 @@ struct Serve: AsyncParsableCommand {
                 ]
             )
         }
-        try await app.runService()
+        guard let export else {
+            try await app.runService()
+            return
+        }
+        // The exporter starts first and stops last, after the server has drained: the last
+        // requests' spans are sent too.
+        let services = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: export.service), .init(service: app)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await services.run()
     }
 }

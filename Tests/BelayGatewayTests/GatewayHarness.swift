@@ -10,6 +10,7 @@ import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// Runs test upstreams and a gateway on free loopback ports for one test.
 struct GatewayHarness {
@@ -68,13 +69,19 @@ struct GatewayHarness {
 
     /// Starts `upstreamCount` test upstreams, then a gateway whose config `yaml(urls)` builds
     /// from their base URLs, runs `body`, and stops everything.
+    ///
+    /// `logs` keeps the gateway's records at `logLevel`; `tracer` traces it (none by default);
+    /// `services` start before the gateway and stop after it.
     static func run(
         upstreams upstreamCount: Int = 1,
         upstreamHost: String = "127.0.0.1",
         config template: ConfigTemplate,
         environment: [String: String] = [:],
         logs: LogStore? = nil,
+        logLevel: Logger.Level = .info,
         observers: [any ProxyObserver] = [],
+        tracer: (any Tracer)? = nil,
+        services: [any Service] = [],
         _ body: @Sendable (GatewayHarness) async throws -> Void
     ) async throws {
         var logger = Logger(label: "test")
@@ -82,14 +89,15 @@ struct GatewayHarness {
         let upstreams = (0..<upstreamCount).map { _ in TestUpstream(host: upstreamHost, logger: logger) }
         if let logs {
             logger = Logger(label: "belay") { _ in LogStore.Handler(store: logs) }
-            logger.logLevel = .info
+            logger.logLevel = logLevel
         }
+        let observing = Observing(observers: observers, tracer: tracer, services: services)
         var configuration = HTTPClient.Configuration()
         // Enough connections to the gateway that concurrent test calls are not queued here.
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
-            try await serve(upstreams, client: client, template, environment, logger, observers, body)
+            try await serve(upstreams, client: client, template, environment, logger, observing, body)
         } catch {
             // Shut the client down on failure too (a failed #require), or its deinit traps.
             try? await client.shutdown()
@@ -104,7 +112,7 @@ struct GatewayHarness {
         _ template: ConfigTemplate,
         _ environment: [String: String],
         _ logger: Logger,
-        _ observers: [any ProxyObserver],
+        _ observing: Observing,
         _ body: @Sendable (GatewayHarness) async throws -> Void
     ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -121,14 +129,23 @@ struct GatewayHarness {
             defer { try? FileManager.default.removeItem(at: folder) }
             config.storage = .sqlite(path: folder.appendingPathComponent("belay.db").path)
             let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-            let app = try buildApplication(config: config, logger: logger, observers: observers) { port in
+            let app = try buildApplication(
+                config: config,
+                logger: logger,
+                observers: observing.observers,
+                tracer: observing.tracer
+            ) { port in
                 portContinuation.yield(port)
             }
             // The gateway stops gracefully (cancelling a NIO server while a connection is
             // being accepted traps: swift-nio#3481); the upstreams are cancelled after it,
             // when nothing calls them any more.
             let gateway = ServiceGroup(
-                configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [], logger: logger)
+                configuration: .init(
+                    services: observing.services.map { .init(service: $0) } + [.init(service: app)],
+                    gracefulShutdownSignals: [],
+                    logger: logger
+                )
             )
             group.addTask { try await gateway.run() }
             var iterator = portStream.makeAsyncIterator()
@@ -146,6 +163,13 @@ struct GatewayHarness {
             try outcome.get()
         }
     }
+}
+
+/// What watches a harness's gateway besides its logs.
+private struct Observing: Sendable {
+    var observers: [any ProxyObserver]
+    var tracer: (any Tracer)?
+    var services: [any Service]
 }
 
 /// The config of a harness, made from the test upstreams' base URLs.

@@ -1,11 +1,12 @@
 public import Belay
-import BelayHTTP
+public import BelayHTTP
 import BelayStore
 import Foundation
 import HTTPTypes
 public import Hummingbird
 public import Logging
 import NIOCore
+public import Tracing
 
 /// Builds the gateway application for `config`: the proxy, the durable delivery queue
 /// and its workers, alerts, health and management routes, and `GET /metrics`.
@@ -22,6 +23,8 @@ import NIOCore
 ///   - eventSink: also receives every resilience decision (metrics, say), if given; the
 ///     gateway logs each decision to `logger` in any case (`info`, transitions `notice`).
 ///   - observers: also told about every proxied request (``ProxyExchange``), if given.
+///   - tracer: traces each proxied request and attempt; by default the bootstrapped tracer,
+///     or none (no span cost) when that is the no-op tracer. See ``Gateway/init(config:logger:eventSink:observers:tracer:now:)``.
 ///   - onServerRunning: called with the bound port once the server listens.
 /// - Throws: `ConfigurationError` for an invalid policy, ``StoreError`` when the store
 ///   cannot be opened or migrated.
@@ -30,8 +33,11 @@ public func buildApplication(
     logger: Logger,
     eventSink: (any ResilienceEventSink)? = nil,
     observers: [any ProxyObserver] = [],
+    tracer: (any Tracer)? = UpstreamTracing.bootstrappedTracer,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
+    // Every record the gateway and its services log is redacted first.
+    let logger = Redactor(config: config).redacting(logger)
     let metrics = GatewayMetrics.make(for: config)
     let alerter = Alerter(sinks: config.alerts.map(\.url), clock: ContinuousClock(), logger: logger)
     let monitoring = HealthMonitoring(config: config, alert: { alerter.raise($0) })
@@ -39,7 +45,8 @@ public func buildApplication(
         config: config,
         logger: logger,
         eventSink: monitoring.eventSink(with: GatewayMetrics.eventSink(eventSink, metrics)),
-        observers: observers + [monitoring.health] + (metrics.map { [$0] } ?? [])
+        observers: observers + [monitoring.health] + (metrics.map { [$0] } ?? []),
+        tracer: tracer
     )
     let prober = monitoring.attach(to: gateway, logger: logger)
     let store = try openStore(config.storage)
@@ -89,6 +96,7 @@ public func buildApplication(
         config: config,
         wall: wall,
         wake: { worker.wake() },
+        logger: logger,
         observe: { metrics?.webhook(source: $0, $1) }
     )
     router.addWebhookRoutes(webhooks, gateway: gateway)

@@ -5,6 +5,7 @@ public import Foundation
 public import Logging
 import NIOCore
 public import ServiceLifecycle
+public import Tracing
 
 /// The gateway's services and state: one policy-wrapped client per upstream, consumers.
 ///
@@ -20,7 +21,12 @@ public final class Gateway: Service, Sendable {
     public let forwarders: [String: UpstreamClient]
     /// Who may call.
     public let auth: ConsumerAuth
+    /// Where the gateway logs, every record redacted by ``redactor``.
     let logger: Logger
+    /// What is kept out of logs and error bodies.
+    public let redactor: Redactor
+    /// The tracer proxied requests and their attempts are traced with; nil: no spans at all.
+    let tracer: (any Tracer)?
     /// Everyone told about each proxied request (metrics, the audit trail, the health model).
     let observers: [any ProxyObserver]
     /// The calendar time now, for the records observers get.
@@ -36,18 +42,30 @@ public final class Gateway: Service, Sendable {
     ///
     /// `observers` are told about every proxied request (``ProxyExchange``); `now` reads the
     /// calendar time for them.
+    ///
+    /// `tracer` traces each proxied request (a server span, child of the caller's `traceparent`)
+    /// and each attempt (a client span whose context is sent upstream); by default the tracer
+    /// bootstrapped in `InstrumentationSystem`, or none (no span cost at all) when that is the
+    /// no-op tracer. Records written to `logger` are redacted first (``Redactor``).
     public init(
         config: GatewayConfig,
         logger: Logger,
         eventSink: (any ResilienceEventSink)? = nil,
         observers: [any ProxyObserver] = [],
+        tracer: (any Tracer)? = UpstreamTracing.bootstrappedTracer,
         now: @escaping @Sendable () -> Date = { Date() }
     ) throws(ConfigurationError) {
+        let redactor = Redactor(config: config)
+        let logger = redactor.redacting(logger)
         var clients: [String: UpstreamClient] = [:]
         for upstream in config.upstreams {
             let logging = Self.decisionLog(logger, "belay.upstream", upstream.name, correlation: "belay.request.id")
             let sink: any ResilienceEventSink = eventSink.map { MultiplexEventSink([logging, $0]) } ?? logging
-            clients[upstream.name] = try UpstreamClient(policy: upstream.policy, eventSink: sink)
+            clients[upstream.name] = try UpstreamClient(
+                policy: upstream.policy,
+                eventSink: sink,
+                tracing: tracer.map { UpstreamTracing(tracer: $0, correlationAttribute: "belay.request.id") }
+            )
         }
         var forwarders: [String: UpstreamClient] = [:]
         for source in config.webhooks {
@@ -58,13 +76,19 @@ public final class Gateway: Service, Sendable {
                 source.name,
                 correlation: "belay.delivery.id"
             )
-            forwarders[policy.name] = try UpstreamClient(policy: policy, eventSink: logging)
+            forwarders[policy.name] = try UpstreamClient(
+                policy: policy,
+                eventSink: logging,
+                tracing: tracer.map { UpstreamTracing(tracer: $0, correlationAttribute: "belay.delivery.id") }
+            )
         }
         self.config = config
         self.clients = clients
         self.forwarders = forwarders
         self.auth = try ConsumerAuth(consumers: config.consumers)
         self.logger = logger
+        self.redactor = redactor
+        self.tracer = tracer
         self.observers = observers
         self.now = now
         self.executors = EventLoopExecutor.table(for: HTTPClient.defaultEventLoopGroup)
@@ -87,16 +111,17 @@ public final class Gateway: Service, Sendable {
     }
 
     /// Logs a client's resilience decisions at `info` (transitions at `notice`), tagged with
-    /// `key: value` and correlated by `correlation` (the request or delivery id).
+    /// `key: value`, correlated by `correlation` (the request or delivery id) and with the
+    /// endpoint of the call's latest attempt (``DecisionLogSink``).
     private static func decisionLog(
         _ logger: Logger,
         _ key: String,
         _ value: String,
         correlation: String
-    ) -> LoggingEventSink {
+    ) -> DecisionLogSink {
         var tagged = logger
         tagged[metadataKey: key] = .string(value)
-        return LoggingEventSink(logger: tagged, level: .info, transitionLevel: .notice, correlationKey: correlation)
+        return DecisionLogSink(logger: tagged, correlationKey: correlation)
     }
 
     /// The delivery upstream name of a webhook source's forwards.

@@ -45,7 +45,8 @@ public struct ConfigLoader: Sendable {
         var reader = ConfigReader(environment: environment)
         var config = GatewayConfig()
         let sections: Set<String> = [
-            "server", "storage", "consumers", "upstreams", "deliveries", "webhooks", "alerts", "metrics",
+            "server", "storage", "consumers", "upstreams", "deliveries", "webhooks", "alerts", "metrics", "logging",
+            "telemetry",
         ]
         for (key, node) in reader.mapping(root, at: "", allowed: sections) ?? [] {
             switch key {
@@ -57,6 +58,8 @@ public struct ConfigLoader: Sendable {
             case "webhooks": readWebhooks(node, into: &config, &reader)
             case "alerts": readAlerts(node, into: &config, &reader)
             case "metrics": readMetrics(node, into: &config, &reader)
+            case "logging": readLogging(node, into: &config, &reader)
+            case "telemetry": readTelemetry(node, into: &config, &reader)
             default: break
             }
         }

@@ -267,6 +267,10 @@ public struct GatewayConfig: Sendable {
     public var alerts: [AlertSink] = []
     /// Metrics settings.
     public var metrics = Metrics()
+    /// Log redaction settings.
+    public var logging = LoggingOptions()
+    /// Trace export settings.
+    public var telemetry = Telemetry()
 
     /// Creates an empty config with every default.
     public init() {}

@@ -42,6 +42,8 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
     let wall: WallClock<C>
     let wake: @Sendable () -> Void
     let pause: @Sendable (String) -> Duration?
+    /// Keeps credentials out of the deliveries shown.
+    let redactor: Redactor
 
     /// - Parameters:
     ///   - wake: called after an accept, so a worker looks for due work at once.
@@ -60,6 +62,7 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
         self.wall = wall
         self.wake = wake
         self.pause = pause
+        self.redactor = Redactor(config: config)
     }
 
     /// Why a pending delivery is not being sent now, if its upstream holds it.
@@ -155,7 +158,7 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
             guard let (delivery, attempts) = try await store.delivery(id: id) else {
                 return notFound(id, requestID: requestID)
             }
-            var view = DeliveryView.full(delivery, attempts: attempts)
+            var view = DeliveryView.full(delivery, attempts: attempts, redactor: redactor)
             if let waiting = waiting(delivery) { view["waiting"] = waiting }
             return .json(200, view)
         } catch {

@@ -3,11 +3,6 @@ import Foundation
 
 /// How deliveries look in the management API's JSON.
 enum DeliveryView {
-    /// Header values never shown back: they may carry credentials.
-    static let redactedHeaders: Set<String> = [
-        "authorization", "proxy-authorization", "cookie", "x-api-key", "api-key",
-    ]
-
     /// A delivery without its body, headers or attempts (list pages, transitions).
     static func summary(_ delivery: Delivery) -> [String: Any] {
         var view: [String: Any] = [
@@ -32,12 +27,14 @@ enum DeliveryView {
         return view
     }
 
-    /// A delivery with its headers (credentials redacted), body and every attempt.
-    static func full(_ delivery: Delivery, attempts: [DeliveryAttempt]) -> [String: Any] {
+    /// A delivery with its headers (the values of `redactor`'s sensitive headers replaced),
+    /// body and every attempt.
+    static func full(_ delivery: Delivery, attempts: [DeliveryAttempt], redactor: Redactor) -> [String: Any] {
         var view = summary(delivery)
         var headers: [String: String] = [:]
         for header in delivery.headers {
-            headers[header.name] = redactedHeaders.contains(header.name.lowercased()) ? "<redacted>" : header.value
+            headers[header.name] =
+                redactor.isSensitive(header: header.name) ? Redactor.placeholder : redactor.redact(header.value)
         }
         view["headers"] = headers
         if let body = delivery.body {

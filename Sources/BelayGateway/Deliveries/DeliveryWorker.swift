@@ -249,11 +249,15 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
             escalated: delivery.escalated || decision.alert == .stillTrying,
             at: now
         )
-        let metadata: Logger.Metadata = [
+        var metadata: Logger.Metadata = [
             "belay.delivery.id": "\(delivery.id)",
             "belay.upstream": "\(delivery.upstream)",
             "belay.decision": "\(decision.summary)",
         ]
+        if let attempt {
+            metadata["belay.attempt"] = .string(String(attempt.number))
+            if let endpoint = attempt.endpoint { metadata["belay.endpoint"] = .string(endpoint) }
+        }
         do {
             guard try await store.finish(id: delivery.id, owner: owner, outcome: outcome) else {
                 logger.notice(
@@ -269,7 +273,10 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
             )
             return
         }
-        logger.debug("delivery attempt recorded", metadata: metadata)
+        // An attempt that failed (the delivery tries again later, or is dead) is a decision worth
+        // seeing at info; a delivered one, or a delivery held while its upstream is paused, is not.
+        let failed = attempt != nil && decision.status != .delivered && decision.status != .acknowledged
+        logger.log(level: failed ? .info : .debug, "delivery attempt recorded", metadata: metadata)
         recorded(delivery.upstream, decision.status, attempt != nil)
         guard let kind = decision.alert else { return }
         let attempts = delivery.attemptCount + (attempt == nil ? 0 : 1)

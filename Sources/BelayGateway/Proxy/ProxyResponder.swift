@@ -4,6 +4,7 @@ import BelayHTTP
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 
 /// `ANY /proxy/{upstream}/{path…}`: the synchronous resilient proxy. A middleware so that
@@ -56,38 +57,17 @@ extension Gateway {
 
     func proxy(_ request: Request, context: GatewayRequestContext) async -> Response {
         let requestID = Self.requestID(from: request.headers)
-        guard !observers.isEmpty else {
+        // Nothing observes, traces or logs each request: no record, span or log line is made.
+        guard !observers.isEmpty || tracer != nil || logger.logLevel <= .debug else {
             var ignored = ExchangeNotes()
             return await forward(request, context: context, requestID: requestID, notes: &ignored)
         }
-        let receivedAt = now()
-        let start = ContinuousClock.now
-        var notes = ExchangeNotes()
-        let response = await forward(request, context: context, requestID: requestID, notes: &notes)
-        guard let upstream = notes.upstream else { return response }
-        let exchange = ProxyExchange(
-            requestID: requestID,
-            upstream: upstream,
-            consumer: notes.consumer,
-            method: request.method.rawValue,
-            path: notes.path,
-            receivedAt: receivedAt,
-            duration: start.duration(to: .now),
-            status: response.status.code,
-            problem: notes.problem,
-            staleAge: notes.result?.staleAge,
-            attempts: notes.result?.attempts ?? [],
-            decisions: notes.result?.decisions ?? []
-        )
-        for observer in observers {
-            observer.observe(exchange)
-        }
-        return response
+        return await observedProxy(request, context: context, requestID: requestID)
     }
 
     /// Authenticates, checks and forwards one request; records in `notes` what the exchange
     /// reports.
-    private func forward(
+    func forward(
         _ request: Request,
         context: GatewayRequestContext,
         requestID: String,
@@ -102,10 +82,15 @@ extension Gateway {
             headers: HTTPFields = [:]
         ) -> Response {
             notes.problem = code
+            var metadata: Logger.Metadata = [
+                "belay.request.id": .string(requestID), "belay.problem": .string(code.name),
+            ]
+            if let upstream { metadata["belay.upstream"] = .string(upstream) }
+            logger.info("request refused", metadata: metadata)
             return .problem(
                 ProblemDetails(
                     code,
-                    detail: detail,
+                    detail: redactor.redact(detail),
                     requestID: requestID,
                     instance: instance,
                     upstream: upstream,
@@ -319,7 +304,7 @@ extension Gateway {
             return .problem(
                 ProblemDetails(
                     code,
-                    detail: detail,
+                    detail: redactor.redact(detail),
                     requestID: requestID,
                     instance: instance,
                     upstream: upstream,

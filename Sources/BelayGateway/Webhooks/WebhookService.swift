@@ -3,6 +3,7 @@ import BelayHTTP
 public import BelayStore
 public import Foundation
 public import HTTPTypes
+public import Logging
 
 /// The webhook inbox: `POST /webhooks/{source}` verifies the raw body, deduplicates by the
 /// provider's event id, commits the event with its forward, and only then answers 200.
@@ -18,9 +19,15 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
     let wake: @Sendable () -> Void
     /// Told what became of each delivery (metrics): its source if configured, and the result.
     let observe: @Sendable (String?, WebhookIntakeResult) -> Void
+    /// Which received headers are never stored (they may carry credentials).
+    let redactor: Redactor
+    /// Where rejections (`info`) and received events (`debug`) are logged.
+    let logger: Logger
 
     /// - Parameters:
     ///   - wake: called after an event with a forward is stored.
+    ///   - logger: where rejections (`info`) and received events (`debug`) are logged, with
+    ///     `belay.request.id`, `belay.webhook.source` and the reason or event id.
     ///   - observe: told what became of each delivery: the source (nil if none of that name
     ///     is configured) and the result.
     public init(
@@ -28,6 +35,7 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
         config: GatewayConfig,
         wall: WallClock<C>,
         wake: @escaping @Sendable () -> Void = {},
+        logger: Logger,
         observe: @escaping @Sendable (String?, WebhookIntakeResult) -> Void = { _, _ in }
     ) {
         self.intake = WebhookIntake(store: store)
@@ -41,6 +49,8 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
         self.wall = wall
         self.wake = wake
         self.observe = observe
+        self.redactor = Redactor(config: config)
+        self.logger = logger
     }
 
     /// `POST /webhooks/{source}`.
@@ -68,6 +78,14 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
             let badInput: Set<WebhookRejection.Code> = [.missingEventID, .invalidEventID, .bodyNotJSON]
             let code: ProblemCode = badInput.contains(rejection.code) ? .invalidRequest : .signatureInvalid
             observe(name, .rejected(reason: rejection.code.description))
+            logger.info(
+                "webhook rejected",
+                metadata: [
+                    "belay.request.id": .string(requestID),
+                    "belay.webhook.source": .string(name),
+                    "belay.reason": .string(rejection.code.description),
+                ]
+            )
             return .problem(ProblemDetails(code, detail: rejection.message, requestID: requestID))
         }
         let id = Self.newEventID(at: now)
@@ -75,7 +93,7 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
         var forward = Self.forward(id, of: source, body: body, contentType: contentType, at: now)
         forward?.orderingKey = Self.orderingKey(of: body, by: source.orderBy)
         var stored = headers.map { DeliveryHeader(name: $0.name.canonicalName, value: $0.value) }
-        stored.removeAll { DeliveryView.redactedHeaders.contains($0.name.lowercased()) }
+        stored.removeAll { redactor.isSensitive(header: $0.name) }
         let event = NewWebhookEvent(
             id: id,
             source: name,
@@ -90,6 +108,13 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
             case .stored(let event):
                 if event.deliveryID != nil { wake() }
                 observe(name, .stored)
+                var metadata: Logger.Metadata = [
+                    "belay.request.id": .string(requestID),
+                    "belay.webhook.source": .string(name),
+                    "belay.webhook.event_id": .string(event.eventID),
+                ]
+                if let delivery = event.deliveryID { metadata["belay.delivery.id"] = .string(delivery) }
+                logger.debug("webhook received", metadata: metadata)
                 return .json(200, ["id": event.id, "event_id": event.eventID, "duplicate": false])
             case .repeated(let event):
                 observe(name, .duplicate)
@@ -153,7 +178,8 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
                 if let forward {
                     var summary = DeliveryView.summary(forward)
                     if let (_, attempts) = try await store.delivery(id: forward.id) {
-                        summary["attempts"] = DeliveryView.full(forward, attempts: attempts)["attempts"]
+                        summary["attempts"] =
+                            DeliveryView.full(forward, attempts: attempts, redactor: redactor)["attempts"]
                     }
                     view["forward"] = summary
                 } else {

@@ -38,6 +38,8 @@ public final class UpstreamClient: Sendable {
     private let idempotencyField: HTTPField.Name?
     /// Where a caller's key is looked for: the configured header, then `Idempotency-Key`.
     private let callerKeyFields: [HTTPField.Name]
+    /// How calls are traced; nil: no spans at all.
+    let tracing: UpstreamTracing?
     private let retrying: ResiliencePipeline<UpstreamResponse>
     private let connectOnly: ResiliencePipeline<UpstreamResponse>
     private let once: ResiliencePipeline<UpstreamResponse>
@@ -45,9 +47,14 @@ public final class UpstreamClient: Sendable {
     private let endpointHandler = Mutex<(@Sendable (_ endpoint: Int, _ ejected: Bool) -> Void)?>(nil)
 
     /// Creates the client and its pipelines; throws if the policy's options are invalid.
+    ///
+    /// With `tracing`, each attempt is a client span (``UpstreamTracing``) and AsyncHTTPClient
+    /// makes none of its own; without, the client makes no spans (AsyncHTTPClient traces its
+    /// requests only if a tracer is bootstrapped).
     public init(
         policy: UpstreamPolicy,
         eventSink: (any ResilienceEventSink)? = nil,
+        tracing: UpstreamTracing? = nil,
         eventLoopGroup: any EventLoopGroup = HTTPClient.defaultEventLoopGroup
     ) throws(ConfigurationError) {
         var issues: [ConfigurationError.Issue] = []
@@ -100,9 +107,11 @@ public final class UpstreamClient: Sendable {
         configuration.decompression = .disabled
         // AsyncHTTPClient keeps the tracer bootstrapped when the client is made; with none (a
         // no-op tracer) it would still build each request's span attributes, parsing its URL again.
-        if configuration.tracing.tracer is NoOpTracer {
+        // With `tracing` the attempt spans are made here, so AsyncHTTPClient makes none.
+        if tracing != nil || configuration.tracing.tracer is NoOpTracer {
             configuration.tracing.tracer = nil
         }
+        self.tracing = tracing
         self.http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
         self.policy = policy
         self.addedHeaders = policy.headers.compactMap { name, value in
@@ -177,7 +186,7 @@ public final class UpstreamClient: Sendable {
                 name: "\(policy.name)-attempt-timeout"
             )
             // Every decision is also kept with the call it concerns (``UpstreamResult/decisions``).
-            builder = builder.telemetry(DecisionCollector(next: eventSink))
+            builder = builder.telemetry(DecisionCollector(next: eventSink, tracing: tracing))
             return try builder.build()
         }
         self.retrying = try build(retryable, attempts: policy.maxAttempts)
@@ -344,6 +353,33 @@ public final class UpstreamClient: Sendable {
         case .buffered(let bytes): outbound.body = .bytes(bytes)
         case .stream(let body): outbound.body = body
         }
+        guard let tracing else {
+            return try await exchange(outbound, request, endpoint: index, context: context, log: log, hold: hold)
+        }
+        return try await tracing.attempt(
+            method: request.method.rawValue,
+            endpoint: endpoint,
+            path: request.path,
+            upstream: policy.name,
+            context: context,
+            headers: outbound.headers
+        ) { headers in
+            var traced = outbound
+            traced.headers = headers
+            return try await exchange(traced, request, endpoint: index, context: context, log: log, hold: hold)
+        }
+    }
+
+    /// Sends one attempt's request to the endpoint at `index` and classifies what came of it.
+    private func exchange(
+        _ outbound: HTTPClientRequest,
+        _ request: UpstreamRequest,
+        endpoint index: Int,
+        context: ResilienceContext,
+        log: AttemptLog,
+        hold: Holding
+    ) async throws -> UpstreamResponse {
+        let endpoint = policy.endpoints[index]
         let start = ContinuousClock.now
         do {
             // The attempt's deadline (the earlier of the attempt and total timeouts, or the
@@ -447,6 +483,9 @@ final class AttemptLog: Sendable {
 
     var records: [AttemptRecord] { storage.withLock { $0.records } }
 
+    /// The endpoint of the latest attempt recorded.
+    var lastEndpoint: UpstreamEndpoint? { storage.withLock { $0.records.last?.endpoint } }
+
     var decisions: [ResilienceEvent] { storage.withLock { $0.decisions } }
 
     /// The endpoint for the next attempt: the first in `order` (healthy ones first, in
@@ -534,9 +573,20 @@ extension UpstreamClient {
 /// passes it on to the client's sink, if any.
 struct DecisionCollector: ResilienceEventSink {
     let next: (any ResilienceEventSink)?
+    /// When tracing, each decision is also an event on the active span.
+    let tracing: UpstreamTracing?
 
     func receive(_ event: ResilienceEvent) {
         AttemptLog.current?.append(event)
+        tracing?.annotate(event)
         next?.receive(event)
+    }
+}
+
+extension UpstreamClient {
+    /// The endpoint of the latest attempt of the call the current task makes, if any: for
+    /// sinks that log a decision with the endpoint it concerns.
+    public static var currentEndpoint: UpstreamEndpoint? {
+        AttemptLog.current?.lastEndpoint
     }
 }

@@ -1,0 +1,128 @@
+import Foundation
+public import HTTPTypes
+public import Logging
+
+/// Keeps secrets out of logs, error bodies and management views: the values of sensitive
+/// headers, and every secret the config holds wherever it shows up in text.
+///
+/// Sensitive headers are the built-ins (``builtInHeaders``: `Authorization`,
+/// `Proxy-Authorization`, `Cookie`, `Set-Cookie`, `X-Api-Key`, `Api-Key`), the names listed in
+/// `logging.redact_headers` and the names of every upstream's `headers:`. Secret values are
+/// every upstream's `headers:` values (and the credential after a scheme such as `Bearer`),
+/// webhook verification and forward secrets, OTLP exporter headers and a PostgreSQL URL; those of
+/// at least ``minimumSecretLength`` characters are replaced by `<redacted>` wherever they appear.
+///
+/// ```swift
+/// let redactor = Redactor(config: config)
+/// let logger = redactor.redacting(logger)     // every record redacted before it is written
+/// redactor.isSensitive(header: "Authorization") // true
+/// ```
+public struct Redactor: Sendable {
+    /// What replaces a redacted value.
+    public static let placeholder = "<redacted>"
+    /// Headers whose values are always redacted (lowercased).
+    public static let builtInHeaders: Set<String> = [
+        "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key",
+    ]
+    /// Shorter secret values are not searched for in free text (they would match ordinary
+    /// words); their headers are still redacted by name.
+    public static let minimumSecretLength = 8
+
+    /// The sensitive header names, lowercased.
+    public let headers: Set<String>
+    /// The secret values searched for in text, longest first.
+    private let secrets: [String]
+
+    /// A redactor for `headers` (any case; the built-ins are always included) and `secrets`.
+    public init(headers: [String] = [], secrets: [String] = []) {
+        self.headers = Self.builtInHeaders.union(headers.map { $0.lowercased() })
+        var values = Set<String>()
+        for secret in secrets {
+            let trimmed = secret.trimmingCharacters(in: .whitespaces)
+            if trimmed.count >= Self.minimumSecretLength { values.insert(trimmed) }
+            // "Bearer abc…", "Basic …": the credential alone may be logged too.
+            if let space = trimmed.firstIndex(of: " ") {
+                let credential = trimmed[trimmed.index(after: space)...].trimmingCharacters(in: .whitespaces)
+                if credential.count >= Self.minimumSecretLength { values.insert(credential) }
+            }
+        }
+        self.secrets = values.sorted { $0.count > $1.count }
+    }
+
+    /// The redactor of `config`: its sensitive headers and secret values (see the type's doc).
+    public init(config: GatewayConfig) {
+        var headers = config.logging.redactHeaders
+        var secrets: [String] = []
+        for upstream in config.upstreams {
+            for header in upstream.headers {
+                headers.append(header.name)
+                secrets.append(header.value.value)
+            }
+        }
+        for source in config.webhooks {
+            secrets += source.secrets.map(\.value)
+            if let forward = source.forwardSecret { secrets.append(forward.value) }
+        }
+        if let otlp = config.telemetry.otlp {
+            for header in otlp.headers {
+                headers.append(header.name)
+                secrets.append(header.value.value)
+            }
+        }
+        if case .postgres(let url) = config.storage { secrets.append(url.value) }
+        self.init(headers: headers, secrets: secrets)
+    }
+
+    /// Whether the values of the header `name` (any case) are redacted.
+    public func isSensitive(header name: String) -> Bool {
+        headers.contains(name.lowercased())
+    }
+
+    /// `fields` with the values of sensitive headers replaced by ``placeholder``.
+    public func redact(_ fields: HTTPFields) -> HTTPFields {
+        var result = HTTPFields()
+        for field in fields {
+            let sensitive = isSensitive(header: field.name.canonicalName)
+            result.append(sensitive ? HTTPField(name: field.name, value: Self.placeholder) : field)
+        }
+        return result
+    }
+
+    /// `text` with every secret value replaced by ``placeholder``.
+    public func redact(_ text: String) -> String {
+        guard !secrets.isEmpty else { return text }
+        var result = text
+        for secret in secrets where result.contains(secret) {
+            result = result.replacingOccurrences(of: secret, with: Self.placeholder)
+        }
+        return result
+    }
+
+    /// `metadata` with secret values replaced, and the values of keys naming a sensitive
+    /// header replaced whole.
+    public func redact(_ metadata: Logger.Metadata) -> Logger.Metadata {
+        var result = metadata
+        for (key, value) in metadata {
+            result[key] = isSensitive(header: key) ? .string(Self.placeholder) : redact(value)
+        }
+        return result
+    }
+
+    /// `value` with secret values replaced, recursively.
+    public func redact(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+        switch value {
+        case .string(let text): .string(redact(text))
+        case .stringConvertible(let convertible): .string(redact(convertible.description))
+        case .array(let items): .array(items.map { redact($0) })
+        case .dictionary(let dictionary): .dictionary(redact(dictionary))
+        }
+    }
+
+    /// `logger` with every record redacted before its handler writes it (``RedactingLogHandler``).
+    public func redacting(_ logger: Logger) -> Logger {
+        let handler = logger.handler
+        if handler is RedactingLogHandler { return logger }
+        let redactor = self
+        return Logger(label: logger.label) { _ in RedactingLogHandler(wrapping: handler, redactor: redactor) }
+    }
+}

@@ -1,0 +1,96 @@
+import Belay
+import HTTPTypes
+import NIOHTTP1
+public import Tracing
+
+/// How an ``UpstreamClient`` traces its calls: a client span per attempt, a child of the
+/// caller's span (`ServiceContext.current`), whose context is propagated to the upstream
+/// (W3C `traceparent` with an OpenTelemetry tracer); resilience decisions become events on the
+/// active span.
+///
+/// Without one (the default) the client makes no spans at all and forwards the caller's
+/// `traceparent`, if any, unchanged.
+///
+/// ```swift
+/// let client = try UpstreamClient(
+///     policy: policy,
+///     tracing: UpstreamTracing(tracer: InstrumentationSystem.tracer, correlationAttribute: "belay.request.id")
+/// )
+/// ```
+public struct UpstreamTracing: Sendable {
+    /// The tracer spans are made with.
+    public var tracer: any Tracer
+    /// The span attribute holding the call's correlation id. Default `belay.correlation.id`.
+    public var correlationAttribute: String
+
+    /// Traces with `tracer`, the correlation id under `correlationAttribute`.
+    public init(tracer: any Tracer, correlationAttribute: String = "belay.correlation.id") {
+        self.tracer = tracer
+        self.correlationAttribute = correlationAttribute
+    }
+
+    /// The tracer bootstrapped in `InstrumentationSystem`, or nil when it is the no-op tracer
+    /// (so that callers can skip every span cost when nothing is traced).
+    public static var bootstrappedTracer: (any Tracer)? {
+        let tracer = InstrumentationSystem.tracer
+        return tracer is NoOpTracer ? nil : tracer
+    }
+
+    /// Runs one attempt (`operation`) in a client span `belay.attempt` under the current
+    /// context, with the span's context injected into (a copy of) `headers`.
+    func attempt(
+        method: String,
+        endpoint: UpstreamEndpoint,
+        path: String,
+        upstream: String,
+        context: ResilienceContext,
+        headers: HTTPHeaders,
+        _ operation: (HTTPHeaders) async throws -> UpstreamResponse
+    ) async throws -> UpstreamResponse {
+        let span = tracer.startSpan("belay.attempt", context: ServiceContext.current ?? .topLevel, ofKind: .client)
+        defer { span.end() }
+        span.updateAttributes { attributes in
+            if let id = context.correlationID { attributes[correlationAttribute] = id }
+            attributes["belay.upstream"] = upstream
+            attributes["belay.endpoint"] = endpoint.description
+            attributes["belay.attempt"] = context.attempt
+            attributes["http.request.method"] = method
+            attributes["server.address"] = endpoint.host
+            attributes["server.port"] = endpoint.port
+            attributes["url.path"] = endpoint.basePath + path
+        }
+        var sent = headers
+        tracer.inject(span.context, into: &sent, using: HTTPHeadersInjector())
+        do {
+            let response = try await ServiceContext.$current.withValue(span.context) { [sent] in
+                try await operation(sent)
+            }
+            span.attributes["http.response.status_code"] = response.status.code
+            if response.status.code >= 500 {
+                span.setStatus(SpanStatus(code: .error))
+            }
+            return response
+        } catch {
+            if let failure = error as? UpstreamFailure {
+                span.attributes["error.type"] = failure.kind.rawValue
+            }
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error))
+            throw error
+        }
+    }
+
+    /// Adds `event` to the span active in the current context, if any.
+    func annotate(_ event: ResilienceEvent) {
+        guard let context = ServiceContext.current, let span = tracer.activeSpan(identifiedBy: context) else { return }
+        TracingEventSink.annotate(span, with: event)
+    }
+}
+
+/// Writes propagation fields (`traceparent`, `tracestate`) into NIO headers, replacing the
+/// caller's values.
+struct HTTPHeadersInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout HTTPHeaders) {
+        carrier.replaceOrAdd(name: key, value: value)
+    }
+}
