@@ -1,0 +1,30 @@
+import BelayGateway
+import BelayTestUpstream
+import NIOHTTP1
+import Testing
+
+@Suite(.timeLimit(.minutes(1))) struct UpstreamTableTests {
+    @Test func theCLIShowsEachUpstreamsStateAndItsDetail() async throws {
+        try await GatewayHarness.run(
+            config: .pay(policy: "circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 2, break: 30s }")
+        ) { gateway in
+            gateway.upstreams[0].setBehavior(.always(503))
+            for _ in 0..<3 { _ = try await gateway.send(.GET, "/proxy/pay/v1/balance") }
+            let client = ManagementClient(baseURL: "http://127.0.0.1:\(gateway.port)", apiKey: nil)
+
+            let list = UpstreamTable.list(try #require(try await client.get("/v1/upstreams").object))
+            let lines = list.split(separator: "\n")
+            #expect(lines.count == 2)
+            #expect(lines[0].hasPrefix("NAME") && lines[0].contains("STATE") && lines[0].contains("P99 MS"))
+            #expect(lines[1].hasPrefix("pay") && lines[1].contains("down") && lines[1].contains("open"))
+
+            let shown = UpstreamTable.show(try #require(try await client.get("/v1/upstreams/pay").object))
+            #expect(shown.hasPrefix("pay: down since "))
+            #expect(shown.contains("breaker         open"))
+            #expect(shown.contains("ENDPOINT") && shown.contains("127.0.0.1:"))
+            #expect(shown.contains("WINDOW") && shown.contains("1m"))
+            #expect(shown.contains("closed  open"))
+            #expect(UpstreamTable.list(["upstreams": [Any]()]) == "no upstreams configured")
+        }
+    }
+}
