@@ -32,8 +32,10 @@ public func buildApplication(
     observers: [any ProxyObserver] = [],
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
-    let gateway = try Gateway(config: config, logger: logger, eventSink: eventSink, observers: observers)
     let store = try openStore(config.storage)
+    let audit = makeAuditTrail(config: config, store: store, logger: logger)
+    let recorders: [any ProxyObserver] = audit.recorder.map { [$0] } ?? []
+    let gateway = try Gateway(config: config, logger: logger, eventSink: eventSink, observers: observers + recorders)
     let wall = WallClock.system(ContinuousClock())
     let alerter = Alerter(sinks: config.alerts.map(\.url), clock: ContinuousClock(), logger: logger)
     var workerConfiguration = DeliveryWorker<ContinuousClock>.Configuration()
@@ -99,6 +101,7 @@ public func buildApplication(
     router.addDeliveryRoutes(deliveries, gateway: gateway)
     let webhooks = WebhookService(store: store, config: config, wall: wall, wake: { worker.wake() })
     router.addWebhookRoutes(webhooks, gateway: gateway)
+    router.addAuditRoutes(audit.service, gateway: gateway)
     // Last, so that it sees exactly the requests no route took.
     router.add(middleware: UnmatchedRouteMiddleware(routes: router.routeTable))
     let listen = config.server.listen
@@ -107,15 +110,16 @@ public func buildApplication(
         server: .http1(boundToLoopsOf: EventLoopGroupProvider.singleton.eventLoopGroup),
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "belay"),
         // Started in this order; stopped in reverse, after the HTTP server has drained:
-        // the worker lets attempts in flight finish, then alerts flush, then clients close.
-        services: [gateway, alerter, worker],
+        // the worker lets attempts in flight finish, then alerts flush, then the audit trail
+        // writes what the server observed, then clients close.
+        services: [gateway] + (audit.recorder.map { [$0] } ?? []) + [alerter, worker],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) },
         logger: logger
     )
 }
 
 /// Opens the configured store.
-func openStore(_ storage: GatewayConfig.Storage) throws -> any DeliveryStore & WebhookStore {
+func openStore(_ storage: GatewayConfig.Storage) throws -> any DeliveryStore & WebhookStore & AuditStore {
     switch storage {
     case .sqlite(let path):
         return try SQLiteStore(path: path)
