@@ -18,6 +18,11 @@ extension SQLiteStore: AuditStore {
 
     public func insertAudit(_ batch: [AuditRecord]) async throws(StoreError) {
         guard !batch.isEmpty else { return }
+        // Encoded before the transaction, so the write lock is held for the inserts alone.
+        let rows = batch.map { record in
+            let trail = AuditTrailJSON.encode(record)
+            return (record: record, trail: trail, size: Self.estimatedSize(record, trailBytes: trail.utf8.count))
+        }
         try await writing("store \(batch.count) audit records") { db in
             let statement = try db.cachedStatement(
                 sql: """
@@ -27,9 +32,7 @@ extension SQLiteStore: AuditStore {
                     """
             )
             var total: Int64 = 0
-            for record in batch {
-                let trail = AuditTrailJSON.encode(record)
-                let size = Self.estimatedSize(record, trailBytes: trail.utf8.count)
+            for (record, trail, size) in rows {
                 total += size
                 try statement.execute(arguments: [
                     record.requestID, record.upstream, record.consumer, record.method, record.path,
