@@ -59,6 +59,26 @@ import Testing
         }
     }
 
+    @Test func aRetryThatWaitedForRetryAfterSaysSo() async throws {
+        try await GatewayHarness.run(config: .pay(policy: "retry: { max_attempts: 2, base: 1ms, cap: 5ms }")) {
+            gateway in
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(statuses: [503], retryAfter: "1"))
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: [("X-Request-Id", "r-wait")])
+            #expect(answer.status == 200)
+            let endpoint = "127.0.0.1:\(await gateway.upstreams[0].port())"
+            let record = try await trail(gateway, "r-wait")
+            let decisions = try #require(record["decisions"] as? [[String: Any]])
+            #expect(
+                decisions.map { $0["description"] as? String } == [
+                    "retried because HTTP 503 from \(endpoint); waited 1s for Retry-After"
+                ]
+            )
+            let attempts = try #require(record["attempts"] as? [[String: Any]])
+            let second = try #require(attempts.last?["started_ms"] as? Double)
+            #expect(second >= 1_000, "the second attempt started \(second) ms into the call")
+        }
+    }
+
     @Test func aStaleAnswerShowsThatItWasServedStaleAndWhy() async throws {
         let policy = """
             retry: { max_attempts: 1 }
