@@ -48,15 +48,21 @@ public final class AuditRecorder<C: Clock>: ProxyObserver, Service, Sendable whe
 
     private struct State {
         var buffer: CircularBuffer<ProxyExchange>
-        /// Exchanges observed so far.
+        /// Exchanges observed so far: the next one's sequence number.
         var observed = 0
-        /// Exchanges dealt with so far, in order: written, failed to write, or dropped.
-        var settled = 0
+        /// The sequence number of the first exchange of each batch being written.
+        var writing: [Int] = []
         var dropped = 0
         var failed = 0
         var running = false
         var stopping = false
         var waiters: [Waiter] = []
+
+        /// Every exchange before this one has been written, failed to be written, or dropped.
+        var settledBefore: Int {
+            let buffered = observed - buffer.count
+            return writing.min().map { min($0, buffered) } ?? buffered
+        }
     }
 
     /// The configuration in force.
@@ -96,7 +102,6 @@ public final class AuditRecorder<C: Clock>: ProxyObserver, Service, Sendable whe
             if state.buffer.count >= capacity {
                 state.buffer.removeFirst()
                 state.dropped += 1
-                state.settled += 1
             }
             state.buffer.append(exchange)
             state.observed += 1
@@ -122,7 +127,7 @@ public final class AuditRecorder<C: Clock>: ProxyObserver, Service, Sendable whe
         }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = state.withLock { state -> Bool in
-                if state.settled >= state.observed || !state.running { return true }
+                if state.settledBefore >= state.observed || !state.running { return true }
                 state.waiters.append(Waiter(target: state.observed, continuation: continuation))
                 return false
             }
@@ -166,19 +171,22 @@ public final class AuditRecorder<C: Clock>: ProxyObserver, Service, Sendable whe
     /// Writes everything buffered, a batch per transaction.
     private func drain() async {
         while true {
-            let batch = state.withLock { state -> [ProxyExchange] in
+            let (batch, first) = state.withLock { state -> ([ProxyExchange], Int) in
+                let first = state.observed - state.buffer.count
                 let count = min(state.buffer.count, configuration.batchSize)
                 var batch: [ProxyExchange] = []
                 batch.reserveCapacity(count)
                 for _ in 0..<count { batch.append(state.buffer.removeFirst()) }
-                return batch
+                if count > 0 { state.writing.append(first) }
+                return (batch, first)
             }
             guard !batch.isEmpty else { return }
-            await write(batch)
+            await write(batch, first: first)
         }
     }
 
-    private func write(_ batch: [ProxyExchange]) async {
+    /// Writes `batch`, whose first exchange has the sequence number `first`.
+    private func write(_ batch: [ProxyExchange], first: Int) async {
         let records = batch.map(AuditNarration.record)
         var failed = false
         do {
@@ -191,9 +199,9 @@ public final class AuditRecorder<C: Clock>: ProxyObserver, Service, Sendable whe
             )
         }
         let ready = state.withLock { state -> [Waiter] in
-            state.settled += batch.count
+            if let index = state.writing.firstIndex(of: first) { state.writing.remove(at: index) }
             if failed { state.failed += batch.count }
-            let settled = state.settled
+            let settled = state.settledBefore
             let ready = state.waiters.filter { $0.target <= settled }
             state.waiters.removeAll { $0.target <= settled }
             return ready
