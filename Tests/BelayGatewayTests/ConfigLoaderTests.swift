@@ -162,7 +162,7 @@ import Testing
         ),
         (
             "color: blue",
-            "line 1: color: unknown key (allowed: alerts, consumers, deliveries, logging, metrics, server, storage, telemetry, upstreams, webhooks)"
+            "line 1: color: unknown key (allowed: alerts, audit, consumers, deliveries, logging, metrics, server, storage, telemetry, upstreams, webhooks)"
         ),
         ("metrics: { enabled: maybe }", "line 1: metrics.enabled: must be true or false (got 'maybe')"),
         (
@@ -172,6 +172,31 @@ import Testing
     ])
     func eachMistakeHasAClearMessage(yaml: String, expected: String) {
         #expect(issues(yaml).contains(expected), "got \(issues(yaml))")
+    }
+
+    @Test func theAuditTrailHasDefaultsAndValidatedSettings() throws {
+        let defaults = try loader.load(yaml: "upstreams: {}")
+        #expect(defaults.audit == GatewayConfig.Audit())
+        #expect(defaults.audit.enabled)
+        #expect(defaults.audit.retention == .seconds(7 * 86_400))
+        #expect(defaults.audit.maxSize == 1 << 30)
+        let set = try loader.load(yaml: "audit: { enabled: false, retention: 36h, max_size: 200MiB }")
+        #expect(!set.audit.enabled)
+        #expect(set.audit.retention == .seconds(36 * 3_600))
+        #expect(set.audit.maxSize == 200 << 20)
+        #expect(
+            issues("audit: { enabled: maybe, retention: 0s, max_size: 10KiB, keep: 3 }") == [
+                "line 1: audit.keep: unknown key (allowed: enabled, max_size, retention)",
+                "line 1: audit.enabled: must be true or false (got 'maybe')",
+                "line 1: audit.retention: must be greater than zero",
+                "line 1: audit.max_size: must be at least 1MiB (got '10KiB')",
+            ]
+        )
+        #expect(
+            issues("audit:\n  retention: 7 days\n") == [
+                "line 2: audit.retention: must be a duration such as 250ms, 5s, 20m, 4h or 1d (got '7 days')"
+            ]
+        )
     }
 
     @Test func anUpstreamWithoutEndpointsIsReported() {

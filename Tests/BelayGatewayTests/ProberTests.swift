@@ -85,8 +85,10 @@ import Testing
             let status = try await poll(gateway, "/v1/status") { status in
                 (status["alerts"] as? [[String: Any]])?.contains { $0["kind"] as? String == "probe.recovered" } == true
             }
+            // Probes every 100 ms may also eject the endpoint (3 failures) before the 200s come:
+            // those alerts depend on timing, the probe's do not.
             let kinds = (status["alerts"] as? [[String: Any]])?.compactMap { $0["kind"] as? String }
-            #expect(kinds == ["probe.recovered", "probe.failing"])
+            #expect(kinds?.filter { $0.hasPrefix("probe.") } == ["probe.recovered", "probe.failing"])
         }
     }
 }

@@ -422,11 +422,17 @@ extension AcceptOutcome {
             let store = try SQLiteStore(path: path)
             _ = try await store.insert([newDelivery("dlv_1")])
             #expect(
-                try store.appliedMigrations() == ["v1-deliveries", "v2-webhook-events", BelayStore.latestMigration]
+                try store.appliedMigrations() == [
+                    "v1-deliveries", "v2-webhook-events", "v3-ordering-keys", BelayStore.latestMigration,
+                ]
             )
         }
         let reopened = try SQLiteStore(path: path)
-        #expect(try reopened.appliedMigrations() == ["v1-deliveries", "v2-webhook-events", BelayStore.latestMigration])
+        #expect(
+            try reopened.appliedMigrations() == [
+                "v1-deliveries", "v2-webhook-events", "v3-ordering-keys", BelayStore.latestMigration,
+            ]
+        )
         #expect(try await reopened.delivery(id: "dlv_1")?.0.status == .pending)
     }
 }

@@ -38,6 +38,8 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     // Every record the gateway and its services log is redacted first.
     let logger = Redactor(config: config).redacting(logger)
+    let store = try openStore(config.storage)
+    let audit = makeAuditTrail(config: config, store: store, logger: logger)
     let metrics = GatewayMetrics.make(for: config)
     let alerter = Alerter(sinks: config.alerts.map(\.url), clock: ContinuousClock(), logger: logger)
     let monitoring = HealthMonitoring(config: config, alert: { alerter.raise($0) })
@@ -45,11 +47,11 @@ public func buildApplication(
         config: config,
         logger: logger,
         eventSink: monitoring.eventSink(with: GatewayMetrics.eventSink(eventSink, metrics)),
-        observers: observers + [monitoring.health] + (metrics.map { [$0] } ?? []),
+        observers: observers + [monitoring.health] + (metrics.map { [$0] } ?? [])
+            + (audit.recorder.map { [$0] } ?? []),
         tracer: tracer
     )
     let prober = monitoring.attach(to: gateway, logger: logger)
-    let store = try openStore(config.storage)
     let wall = WallClock.system(ContinuousClock())
     var workerConfiguration = DeliveryWorker<ContinuousClock>.Configuration()
     workerConfiguration.concurrency = config.deliveries.concurrency
@@ -101,6 +103,7 @@ public func buildApplication(
     )
     router.addWebhookRoutes(webhooks, gateway: gateway)
     router.addMetricsRoute(metrics, gateway: gateway, store: store, now: { wall.now() })
+    router.addAuditRoutes(audit.service, gateway: gateway)
     // Last, so that it sees exactly the requests no route took.
     router.add(middleware: UnmatchedRouteMiddleware(routes: router.routeTable))
     let listen = config.server.listen
@@ -109,15 +112,16 @@ public func buildApplication(
         server: .http1(boundToLoopsOf: EventLoopGroupProvider.singleton.eventLoopGroup),
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "belay"),
         // Started in this order; stopped in reverse, after the HTTP server has drained:
-        // probes stop, the worker lets attempts in flight finish, then alerts flush, then clients close.
-        services: [gateway, alerter, worker, prober],
+        // probes stop, the worker lets attempts in flight finish, then alerts flush, then the
+        // audit trail writes what the server observed, then clients close.
+        services: [gateway] + (audit.recorder.map { [$0] } ?? []) + [alerter, worker, prober],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) },
         logger: logger
     )
 }
 
 /// Opens the configured store.
-func openStore(_ storage: GatewayConfig.Storage) throws -> any DeliveryStore & WebhookStore {
+func openStore(_ storage: GatewayConfig.Storage) throws -> any DeliveryStore & WebhookStore & AuditStore {
     switch storage {
     case .sqlite(let path):
         return try SQLiteStore(path: path)

@@ -46,7 +46,7 @@ public struct ConfigLoader: Sendable {
         var config = GatewayConfig()
         let sections: Set<String> = [
             "server", "storage", "consumers", "upstreams", "deliveries", "webhooks", "alerts", "metrics", "logging",
-            "telemetry",
+            "telemetry", "audit",
         ]
         for (key, node) in reader.mapping(root, at: "", allowed: sections) ?? [] {
             switch key {
@@ -60,6 +60,7 @@ public struct ConfigLoader: Sendable {
             case "metrics": readMetrics(node, into: &config, &reader)
             case "logging": readLogging(node, into: &config, &reader)
             case "telemetry": readTelemetry(node, into: &config, &reader)
+            case "audit": readAudit(node, into: &config, &reader)
             default: break
             }
         }
@@ -494,6 +495,29 @@ public struct ConfigLoader: Sendable {
             let path = "alerts[\(index)]"
             for (_, value) in reader.mapping(item, at: path, allowed: ["url"]) ?? [] {
                 if let url = reader.url(value, at: "\(path).url") { config.alerts.append(.init(url: url.string ?? "")) }
+            }
+        }
+    }
+
+    /// The smallest `audit.max_size`: room for a few thousand records.
+    static let minimumAuditSize = 1 << 20
+
+    private func readAudit(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
+        for (key, value) in reader.mapping(node, at: "audit", allowed: ["enabled", "retention", "max_size"]) ?? [] {
+            let path = "audit.\(key)"
+            switch key {
+            case "enabled":
+                if let enabled = reader.bool(value, at: path) { config.audit.enabled = enabled }
+            case "retention":
+                if let retention = reader.duration(value, at: path) { config.audit.retention = retention }
+            case "max_size":
+                guard let size = reader.byteSize(value, at: path) else { continue }
+                if size < Self.minimumAuditSize {
+                    reader.report(path, value, "must be at least 1MiB (got '\(value.string ?? "")')")
+                } else {
+                    config.audit.maxSize = size
+                }
+            default: break
             }
         }
     }

@@ -245,6 +245,24 @@ public struct GatewayConfig: Sendable {
         public init() {}
     }
 
+    /// The audit trail of proxied requests (`GET /v1/requests`).
+    ///
+    /// ```yaml
+    /// audit: { enabled: true, retention: 7d, max_size: 1GiB }
+    /// ```
+    public struct Audit: Sendable, Hashable {
+        /// Whether every proxied request is recorded. Default true.
+        public var enabled = true
+        /// How long a record is kept. Default 7 days.
+        public var retention: Duration = .seconds(7 * 86_400)
+        /// The audit trail's size budget in bytes (estimated; see docs/audit.md); past it the
+        /// oldest records are deleted. Default 1 GiB.
+        public var maxSize: Int = 1 << 30
+
+        /// Creates the default audit settings.
+        public init() {}
+    }
+
     /// A place alerts are POSTed to as JSON.
     public struct AlertSink: Sendable, Hashable {
         /// The URL.
@@ -271,6 +289,8 @@ public struct GatewayConfig: Sendable {
     public var logging = LoggingOptions()
     /// Trace export settings.
     public var telemetry = Telemetry()
+    /// The audit trail.
+    public var audit = Audit()
 
     /// Creates an empty config with every default.
     public init() {}

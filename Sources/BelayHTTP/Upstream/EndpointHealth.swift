@@ -33,9 +33,12 @@ final class EndpointHealth<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// The endpoints to try, in failover order: admitted ones first, then ejected ones whose
-    /// time is up (probes), then the rest (so an all-ejected upstream is still tried).
-    func order() -> [Int] {
-        if entries.withLock({ entries in entries.allSatisfy { $0.ejectedUntil == nil } }) { return configuredOrder }
+    /// time is up (probes), then the rest (so an all-ejected upstream is still tried); and
+    /// how many of the order's last entries are those ejected ones.
+    func order() -> (order: [Int], ejected: Int) {
+        if entries.withLock({ entries in entries.allSatisfy { $0.ejectedUntil == nil } }) {
+            return (configuredOrder, 0)
+        }
         let now = clock.now
         return entries.withLock { entries in
             var admitted: [Int] = []
@@ -48,7 +51,7 @@ final class EndpointHealth<C: Clock>: Sendable where C.Duration == Duration {
                 }
                 if until <= now { probing.append(index) } else { ejected.append(index) }
             }
-            return admitted + probing + ejected
+            return (admitted + probing + ejected, ejected.count)
         }
     }
 

@@ -340,8 +340,11 @@ public final class UpstreamClient: Sendable {
         log: AttemptLog,
         hold: Holding
     ) async throws -> UpstreamResponse {
-        let index = log.chooseEndpoint(from: health.order())
+        let (order, ejected) = health.order()
+        let (index, passedOver) = log.chooseEndpoint(from: order, ejected: ejected)
         let endpoint = policy.endpoints[index]
+        // Allocates only when an endpoint was passed over.
+        let skipped = passedOver.isEmpty ? [] : passedOver.map { policy.endpoints[$0] }
         var outbound = HTTPClientRequest(url: endpoint.url(path: request.path, query: request.query))
         outbound.method = HTTPMethod(rawValue: request.method.rawValue)
         for field in request.headers {
@@ -354,7 +357,15 @@ public final class UpstreamClient: Sendable {
         case .stream(let body): outbound.body = body
         }
         guard let tracing else {
-            return try await exchange(outbound, request, endpoint: index, context: context, log: log, hold: hold)
+            return try await exchange(
+                outbound,
+                request,
+                endpoint: index,
+                skipped: skipped,
+                context: context,
+                log: log,
+                hold: hold
+            )
         }
         return try await tracing.attempt(
             method: request.method.rawValue,
@@ -366,7 +377,15 @@ public final class UpstreamClient: Sendable {
         ) { headers in
             var traced = outbound
             traced.headers = headers
-            return try await exchange(traced, request, endpoint: index, context: context, log: log, hold: hold)
+            return try await exchange(
+                traced,
+                request,
+                endpoint: index,
+                skipped: skipped,
+                context: context,
+                log: log,
+                hold: hold
+            )
         }
     }
 
@@ -375,6 +394,7 @@ public final class UpstreamClient: Sendable {
         _ outbound: HTTPClientRequest,
         _ request: UpstreamRequest,
         endpoint index: Int,
+        skipped: [UpstreamEndpoint],
         context: ResilienceContext,
         log: AttemptLog,
         hold: Holding
@@ -414,17 +434,22 @@ public final class UpstreamClient: Sendable {
                 body = .stream(response.body)
             }
             let elapsed = start.duration(to: .now)
+            let answer = UpstreamResponse(status: status, headers: fields, body: body, endpoint: endpoint)
+            let asked = fields[.retryAfter] != nil || status.code == 429 ? Self.delayHint(.success(answer)) : nil
             log.append(
                 AttemptRecord(
                     number: context.attempt,
                     endpoint: endpoint,
                     status: status.code,
                     failure: nil,
-                    duration: elapsed
+                    duration: elapsed,
+                    startOffset: log.start.duration(to: start),
+                    skipped: skipped,
+                    retryAfter: asked
                 )
             )
             reportEndpoint(health.record(endpoint: index, success: status.code < 500))
-            return UpstreamResponse(status: status, headers: fields, body: body, endpoint: endpoint)
+            return answer
         } catch let bodyError as RequestBodyError {
             // The caller's body failed (too large, or the caller went away): sent, but not the
             // endpoint's failure, so it is neither ejected nor counted by the breaker.
@@ -434,7 +459,9 @@ public final class UpstreamClient: Sendable {
                     endpoint: endpoint,
                     status: nil,
                     failure: nil,
-                    duration: start.duration(to: .now)
+                    duration: start.duration(to: .now),
+                    startOffset: log.start.duration(to: start),
+                    skipped: skipped
                 )
             )
             throw bodyError
@@ -451,7 +478,9 @@ public final class UpstreamClient: Sendable {
                     endpoint: endpoint,
                     status: nil,
                     failure: failure.kind,
-                    duration: start.duration(to: .now)
+                    duration: start.duration(to: .now),
+                    startOffset: log.start.duration(to: start),
+                    skipped: skipped
                 )
             )
             reportEndpoint(health.record(endpoint: index, success: false))
@@ -472,6 +501,8 @@ final class AttemptLog: Sendable {
     @TaskLocal static var current: AttemptLog?
 
     private let storage = Mutex(State())
+    /// When the call began: attempts' ``AttemptRecord/startOffset`` count from here.
+    let start = ContinuousClock.now
 
     func append(_ record: AttemptRecord) {
         storage.withLock { $0.records.append(record) }
@@ -491,14 +522,30 @@ final class AttemptLog: Sendable {
     /// The endpoint for the next attempt: the first in `order` (healthy ones first, in
     /// configured order) that this call has tried least, so every endpoint is tried once
     /// before any is tried again, however the order changes between attempts.
-    func chooseEndpoint(from order: [Int]) -> Int {
+    ///
+    /// Also the endpoints skipped because they are ejected (the last `ejected` of `order`):
+    /// those that would have been chosen first had they not been ejected (tried as little,
+    /// and earlier in configured order, or tried less). None when the chosen one is ejected
+    /// too, and no allocation when nothing is ejected.
+    func chooseEndpoint(from order: [Int], ejected: Int = 0) -> (chosen: Int, skipped: [Int]) {
         storage.withLock { state in
             var chosen = order[0]
             for index in order where state.tries[index, default: 0] < state.tries[chosen, default: 0] {
                 chosen = index
             }
+            var skipped: [Int] = []
+            if ejected > 0 {
+                let ejectedOnes = order.suffix(ejected)
+                if !ejectedOnes.contains(chosen) {
+                    let chosenTries = state.tries[chosen, default: 0]
+                    for index in ejectedOnes.sorted() {
+                        let tries = state.tries[index, default: 0]
+                        if tries < chosenTries || (tries == chosenTries && index < chosen) { skipped.append(index) }
+                    }
+                }
+            }
             state.tries[chosen, default: 0] += 1
-            return chosen
+            return (chosen, skipped)
         }
     }
 }

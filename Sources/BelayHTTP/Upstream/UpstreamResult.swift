@@ -27,19 +27,34 @@ public struct AttemptRecord: Sendable, Hashable {
     public var failure: UpstreamFailure.Kind?
     /// How long the attempt took until the answer's head (or the failure).
     public var duration: Duration
+    /// When the attempt started, after the start of the call (waits for a bulkhead slot, a
+    /// rate-limit permit or a retry's delay come before it).
+    public var startOffset: Duration
+    /// Endpoints passed over for this attempt because they were ejected as outliers: ones
+    /// the failover order would have tried first. Empty when none is ejected.
+    public var skipped: [UpstreamEndpoint]
+    /// How long the answer asked to wait before a retry (`Retry-After`, or for a 429 the
+    /// reset time of its `RateLimit` headers), if it said.
+    public var retryAfter: Duration?
 
-    /// Creates a record (the client makes them; observers' tests do too).
+    /// Creates a record (the client makes them; observers' tests may too).
     public init(
         number: Int,
         endpoint: UpstreamEndpoint,
         status: Int?,
         failure: UpstreamFailure.Kind?,
-        duration: Duration
+        duration: Duration,
+        startOffset: Duration = .zero,
+        skipped: [UpstreamEndpoint] = [],
+        retryAfter: Duration? = nil
     ) {
         self.number = number
         self.endpoint = endpoint
         self.status = status
         self.failure = failure
         self.duration = duration
+        self.startOffset = startOffset
+        self.skipped = skipped
+        self.retryAfter = retryAfter
     }
 }

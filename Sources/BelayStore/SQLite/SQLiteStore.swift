@@ -159,6 +159,40 @@ public final class SQLiteStore: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v4-audit") { db in
+            // One row per proxied request; its attempts and decisions are one JSON column
+            // (`trail`): always written and read with their request, never queried alone, and
+            // one insert per request instead of several. `size` is the row's estimated bytes,
+            // summed in `audit_usage` so the size budget is checked without a scan.
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit_requests (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        request_id TEXT NOT NULL,
+                        upstream TEXT NOT NULL,
+                        consumer TEXT,
+                        method TEXT NOT NULL,
+                        path TEXT NOT NULL,
+                        received_at INTEGER NOT NULL,
+                        duration_ms REAL NOT NULL,
+                        status INTEGER NOT NULL,
+                        outcome TEXT NOT NULL,
+                        problem TEXT,
+                        stale_age_ms INTEGER,
+                        trail TEXT NOT NULL,
+                        size INTEGER NOT NULL
+                    );
+                    CREATE INDEX audit_requests_request ON audit_requests(request_id, seq);
+                    CREATE INDEX audit_requests_upstream ON audit_requests(upstream, seq);
+                    CREATE INDEX audit_requests_received ON audit_requests(received_at);
+                    CREATE TABLE audit_usage (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        bytes INTEGER NOT NULL
+                    );
+                    INSERT INTO audit_usage (id, bytes) VALUES (1, 0);
+                    """
+            )
+        }
         return migrator
     }
 

@@ -1,0 +1,106 @@
+import Belay
+import BelayHTTP
+public import BelayStore
+import Foundation
+import HTTPTypes
+
+/// The audit trail's management API: one request's trail, and pages of them. Routes call it
+/// and only translate HTTP; the behaviour is here.
+public struct AuditService<C: Clock>: Sendable where C.Duration == Duration {
+    /// The store.
+    public let store: any AuditStore
+    let recorder: AuditRecorder<C>?
+    let wall: WallClock<C>
+
+    /// - Parameters:
+    ///   - recorder: the writer, if the audit trail is enabled: a request looked up by id
+    ///     and not found yet is looked up again after it has written what it holds, so a
+    ///     trail can be read as soon as its request has been answered.
+    ///   - wall: calendar time, for `since` given as a duration (`15m`: the last 15 minutes).
+    public init(store: any AuditStore, recorder: AuditRecorder<C>?, wall: WallClock<C>) {
+        self.store = store
+        self.recorder = recorder
+        self.wall = wall
+    }
+
+    /// `GET /v1/requests/{id}`: the newest request with this id, with its attempts and decisions.
+    public func show(_ id: String, requestID: String) async -> APIAnswer {
+        do {
+            var found = try await store.auditRecord(requestID: id)
+            if found == nil, let recorder {
+                await recorder.flush()
+                found = try await store.auditRecord(requestID: id)
+            }
+            guard let record = found else {
+                return .problem(
+                    ProblemDetails(.notFound, detail: "no proxied request has the id '\(id)'", requestID: requestID)
+                )
+            }
+            return .json(200, AuditView.record(record))
+        } catch {
+            return storeFailure(error, requestID: requestID)
+        }
+    }
+
+    /// `GET /v1/requests?upstream=&outcome=&since=&limit=&cursor=`: a page, newest first.
+    public func list(_ parameters: [String: String], requestID: String) async -> APIAnswer {
+        var query = AuditQuery()
+        query.upstream = parameters["upstream"]
+        query.outcome = parameters["outcome"]
+        query.cursor = parameters["cursor"]
+        if let since = parameters["since"] {
+            guard let date = Self.date(since, now: wall.now()) else {
+                return invalid(
+                    "since",
+                    "since must be a date-time such as 2026-11-24T10:00:00Z or a duration back from now such as "
+                        + "15m or 2h (got '\(since)')",
+                    requestID: requestID
+                )
+            }
+            query.since = date
+        }
+        if let limit = parameters["limit"] {
+            guard let value = Int(limit), (1...500).contains(value) else {
+                return invalid(
+                    "limit",
+                    "limit must be a whole number from 1 to 500 (got '\(limit)')",
+                    requestID: requestID
+                )
+            }
+            query.limit = value
+        }
+        do {
+            let page = try await store.auditRecords(query)
+            var body: [String: Any] = ["requests": page.records.map(AuditView.record)]
+            body["next_cursor"] = page.nextCursor ?? NSNull()
+            return .json(200, body)
+        } catch {
+            return storeFailure(error, requestID: requestID)
+        }
+    }
+
+    /// An RFC 3339 date-time (fractional seconds optional), or a duration back from `now`.
+    static func date(_ text: String, now: Date) -> Date? {
+        if let duration = ConfigDuration.parse(text) {
+            return now.addingTimeInterval(-duration.inSeconds)
+        }
+        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
+        return try? Date.ISO8601FormatStyle().parse(text)
+    }
+
+    private func invalid(_ field: String, _ detail: String, requestID: String) -> APIAnswer {
+        .problem(ProblemDetails(.invalidRequest, detail: detail, requestID: requestID, field: field))
+    }
+
+    private func storeFailure(_ error: any Error, requestID: String) -> APIAnswer {
+        let code = (error as? StoreError)?.code.description ?? "unknown"
+        return .problem(
+            ProblemDetails(
+                .storeUnavailable,
+                detail: "the audit store failed (\(code))",
+                requestID: requestID
+            ),
+            headers: [.retryAfter: "1"]
+        )
+    }
+}
