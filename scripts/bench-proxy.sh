@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Proxy benchmark: an nginx origin answering a small JSON body on 127.0.0.1, then wrk
 # through (a) nginx as a keep-alive reverse proxy and (b) `belay serve` (release build,
-# default policy: timeouts, retry, breaker on), rounds alternating A B A B in one run.
-# Prints requests/s, p50/p99 latency and the proxy's CPU µs per request (from /proc) for
-# both, and the ratios. Everything listens on 127.0.0.1 and stops by itself.
+# default policy: timeouts, retry, breaker on) in three observability settings:
+#   belay-off    metrics and the audit trail switched off, no tracing (the health model,
+#                which /v1/upstreams and the status page read, cannot be switched off);
+#   belay-on     the defaults: Prometheus metrics, the audit trail, the health model;
+#   belay-traced the defaults plus a span per request and per attempt exported over OTLP
+#                to a local sink (an nginx answering 200).
+# Rounds alternate nginx, belay-off, belay-on, belay-traced in one run. Prints requests/s,
+# p50/p99 latency and the proxy's CPU µs per request (from /proc), the ratios to nginx, and
+# what observability costs (on and traced against off). Everything listens on 127.0.0.1 and
+# stops by itself.
 #
 # Usage: scripts/bench-proxy.sh            (DURATION=10s CONNECTIONS=32 ROUNDS=2 to change)
 # Needs nginx and wrk (installed with apt-get when missing and running as root).
@@ -15,7 +22,8 @@ connections="${CONNECTIONS:-32}"
 rounds="${ROUNDS:-2}"
 origin_port=18181
 nginx_proxy_port=18182
-belay_port=18183
+belay_ports=(18183 18184 18185)
+sink_port=18186
 
 for tool in nginx wrk; do
     if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
@@ -63,24 +71,40 @@ CONF
 nginx_conf origin "$origin_port" "" 'location / { default_type application/json; return 200 "{\"ok\":true,\"id\":\"ch_1\",\"amount\":1000}"; }'
 nginx_conf proxy "$nginx_proxy_port" "upstream origin { server 127.0.0.1:$origin_port; keepalive 64; }" \
     'location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }'
+nginx_conf sink "$sink_port" "" 'location / { client_max_body_size 64m; return 200; }'
 
 "$nginx_bin" -c "$work/origin.conf" & pids+=($!)
 "$nginx_bin" -c "$work/proxy.conf" & nginx_pid=$!; pids+=($nginx_pid)
+"$nginx_bin" -c "$work/sink.conf" & pids+=($!)
 
 echo "building belay (release)..." >&2
 (cd "$root" && swift build -c release --product belay >"$work/build.log" 2>&1) || { cat "$work/build.log" >&2; exit 1; }
-cat > "$work/belay.yaml" <<YAML
-server: { listen: "127.0.0.1:$belay_port" }
+names=(belay-off belay-on belay-traced)
+extras=(
+    "metrics: { enabled: false }
+audit: { enabled: false }"
+    ""
+    "telemetry: { otlp: { endpoint: \"http://127.0.0.1:$sink_port\" } }"
+)
+belay_pids=()
+for i in 0 1 2; do
+    mkdir -p "$work/${names[$i]}"
+    cat > "$work/${names[$i]}/belay.yaml" <<YAML
+server: { listen: "127.0.0.1:${belay_ports[$i]}" }
+storage: { url: "sqlite:$work/${names[$i]}/belay.db" }
 upstreams:
   origin:
     endpoints: ["http://127.0.0.1:$origin_port"]
+${extras[$i]}
 YAML
-"$root/.build/release/belay" serve --config "$work/belay.yaml" --log-level warning --log-format json >"$work/belay.log" 2>&1 &
-belay_pid=$!; pids+=($belay_pid)
+    "$root/.build/release/belay" serve --config "$work/${names[$i]}/belay.yaml" --log-level warning --log-format json \
+        >"$work/${names[$i]}/belay.log" 2>&1 &
+    belay_pids+=($!); pids+=($!)
+done
 
 wait_for() { for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "error: $1 did not answer" >&2; exit 1; }
 wait_for "http://127.0.0.1:$nginx_proxy_port/v1/charges"
-wait_for "http://127.0.0.1:$belay_port/proxy/origin/v1/charges"
+for port in "${belay_ports[@]}"; do wait_for "http://127.0.0.1:$port/proxy/origin/v1/charges"; done
 
 ticks="$(getconf CLK_TCK)"
 cpu_ticks() { # pid and its children: utime + stime
@@ -110,14 +134,17 @@ run() { # label url pid -> "rps p50ms p99ms cpu_us_per_request"
         'BEGIN { printf "%.0f %.3f %.3f %.1f\n", r, a, b, (t / hz) * 1e6 / n }'
 }
 
-printf "%-7s %-6s %10s %9s %9s %13s\n" round proxy "req/s" "p50 ms" "p99 ms" "CPU µs/req" >&2
-results_a=(); results_b=()
+printf "%-7s %-13s %10s %9s %9s %13s\n" round proxy "req/s" "p50 ms" "p99 ms" "CPU µs/req" >&2
+results_nginx=(); results_0=(); results_1=(); results_2=()
 for round in $(seq 1 "$rounds"); do
     a="$(run nginx "http://127.0.0.1:$nginx_proxy_port/v1/charges" "$nginx_pid")"
-    printf "%-7s %-6s %10s %9s %9s %13s\n" "$round" nginx $a >&2
-    b="$(run belay "http://127.0.0.1:$belay_port/proxy/origin/v1/charges" "$belay_pid")"
-    printf "%-7s %-6s %10s %9s %9s %13s\n" "$round" belay $b >&2
-    results_a+=("$a"); results_b+=("$b")
+    printf "%-7s %-13s %10s %9s %9s %13s\n" "$round" nginx $a >&2
+    results_nginx+=("$a")
+    for i in 0 1 2; do
+        b="$(run "${names[$i]}" "http://127.0.0.1:${belay_ports[$i]}/proxy/origin/v1/charges" "${belay_pids[$i]}")"
+        printf "%-7s %-13s %10s %9s %9s %13s\n" "$round" "${names[$i]}" $b >&2
+        eval "results_$i+=(\"\$b\")"
+    done
 done
 
 mean() { printf "%s\n" "$@" | awk -v col="$COL" '{ s += $col; n++ } END { printf "%.3f", s / n }'; }
@@ -126,17 +153,22 @@ summary() {
     COL=1 rps="$(mean "$@")"; COL=2 p50="$(mean "$@")"; COL=3 p99="$(mean "$@")"; COL=4 cpu="$(mean "$@")"
     echo "$name $rps $p50 $p99 $cpu"
 }
-sa="$(summary nginx "${results_a[@]}")"
-sb="$(summary belay "${results_b[@]}")"
+rows=("$(summary nginx "${results_nginx[@]}")" "$(summary belay-off "${results_0[@]}")"
+    "$(summary belay-on "${results_1[@]}")" "$(summary belay-traced "${results_2[@]}")")
 echo
 echo "| proxy | req/s | p50 ms | p99 ms | CPU µs/request |"
 echo "|:--|--:|--:|--:|--:|"
-for s in "$sa" "$sb"; do
-    set -- $s
+for row in "${rows[@]}"; do
+    set -- $row
     printf "| %s | %.0f | %.3f | %.3f | %.1f |\n" "$1" "$2" "$3" "$4" "$5"
 done
-set -- $sa; a_rps=$2; a_cpu=$5
-set -- $sb; b_rps=$2; b_cpu=$5
-awk -v ar="$a_rps" -v br="$b_rps" -v ac="$a_cpu" -v bc="$b_cpu" 'BEGIN {
-    printf "\nbelay / nginx: %.2fx the requests/s (target >= 0.7), %.2fx the CPU per request (target <= 2)\n", br / ar, bc / ac }'
+set -- ${rows[0]}; n_rps=$2; n_cpu=$5
+set -- ${rows[1]}; off_rps=$2; off_cpu=$5
+set -- ${rows[2]}; on_rps=$2; on_cpu=$5
+set -- ${rows[3]}; tr_rps=$2; tr_cpu=$5
+awk -v nr="$n_rps" -v nc="$n_cpu" -v fr="$off_rps" -v fc="$off_cpu" -v or="$on_rps" -v oc="$on_cpu" \
+    -v tr="$tr_rps" -v tc="$tr_cpu" 'BEGIN {
+    printf "\nbelay-on / nginx: %.2fx the requests/s (target >= 0.7), %.2fx the CPU per request (target <= 2)\n", or / nr, oc / nc
+    printf "observability on: %.1f%% fewer requests/s than off (target <= 15%%), %+.1f µs CPU per request\n", (1 - or / fr) * 100, oc - fc
+    printf "with OTLP tracing too: %.1f%% fewer requests/s than off, %+.1f µs CPU per request\n", (1 - tr / fr) * 100, tc - fc }'
 echo "($rounds rounds of $duration each, $connections connections, wrk -t2; $(date -u '+%Y-%m-%d %H:%M UTC'))"

@@ -20,4 +20,16 @@ import Testing
         // The random digits take every value (the bytes are not stuck).
         #expect(Set(ids.map(\.first)).count == 16)
     }
+
+    @Test func timeOrderedIdsAreVersion7WithTheirMillisecondsFirst() throws {
+        // RFC 9562 appendix A.6: 2022-02-22 19:22:22.000 UTC is 0x017F22E279B0.
+        let id = RandomID.timeOrderedUUIDString(unixMilliseconds: 0x017F_22E2_79B0)
+        #expect(id.hasPrefix("017f22e2-79b0-7"))
+        let bytes = try #require(UUID(uuidString: id)).uuid
+        #expect(bytes.6 >> 4 == 7)
+        #expect(bytes.8 >> 6 == 0b10)
+        let later = (0..<1_000).map { RandomID.timeOrderedUUIDString(unixMilliseconds: 1_700_000_000_000 + UInt64($0)) }
+        #expect(later == later.sorted())
+        #expect(Set(later).count == later.count)
+    }
 }

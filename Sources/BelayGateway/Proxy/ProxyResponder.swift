@@ -56,7 +56,7 @@ extension Gateway {
     }
 
     func proxy(_ request: Request, context: GatewayRequestContext) async -> Response {
-        let requestID = Self.requestID(from: request.headers)
+        let requestID = Self.requestID(from: request.headers, now: now())
         // Nothing observes, traces or logs each request: no record, span or log line is made.
         guard !observers.isEmpty || tracer != nil || logger.logLevel <= .debug else {
             var ignored = ExchangeNotes()
@@ -383,13 +383,15 @@ extension Gateway {
         }
     }
 
-    /// The caller's `X-Request-Id` when it is short and plain, otherwise a new UUID.
-    static func requestID(from headers: HTTPFields) -> String {
+    /// The caller's `X-Request-Id` when it is short and plain, otherwise a new time-ordered
+    /// UUID (version 7: the audit trail's index of request ids then grows at its end).
+    static func requestID(from headers: HTTPFields, now: Date = Date()) -> String {
         if let given = headers[.xRequestID], (1...128).contains(given.count),
             given.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) })
         {
             return given
         }
-        return RandomID.uuidString()
+        let milliseconds = max(now.timeIntervalSince1970 * 1_000, 0).rounded(.down)
+        return RandomID.timeOrderedUUIDString(unixMilliseconds: UInt64(min(milliseconds, 2.8e14)))
     }
 }

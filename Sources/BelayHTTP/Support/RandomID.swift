@@ -50,7 +50,25 @@ public enum RandomID {
         // Version 4 (random) and the RFC 9562 variant, as `UUID()` sets them.
         high = (high & ~(0xF << 12)) | (0x4 << 12)
         low = (low & ~(0b11 << 62)) | (0b10 << 62)
-        return String(unsafeUninitializedCapacity: 36) { buffer in
+        return format(high, low)
+    }
+
+    /// A new time-ordered identifier: a version-7 UUID (RFC 9562 §5.7) in lowercase, whose
+    /// first 48 bits are `unixMilliseconds` and the other 74 random.
+    ///
+    /// Identifiers made later sort later (to the millisecond), so a database index of them
+    /// grows at its end instead of at random places: the audit trail, keyed by request id,
+    /// then dirties a few pages per write instead of one per row.
+    public static func timeOrderedUUIDString(unixMilliseconds: UInt64) -> String {
+        var (high, low) = pool.withLock { $0.take16() }
+        high = ((unixMilliseconds & 0xFFFF_FFFF_FFFF) << 16) | (0x7 << 12) | (high & 0xFFF)
+        low = (low & ~(0b11 << 62)) | (0b10 << 62)
+        return format(high, low)
+    }
+
+    /// `high` and `low` as the 8-4-4-4-12 hex form.
+    private static func format(_ high: UInt64, _ low: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 36) { buffer in
             let digits: StaticString = "0123456789abcdef"
             var index = 0
             func write(_ value: UInt64, nibbles: Int, shift: Int) {
