@@ -181,7 +181,8 @@ struct Serve: AsyncParsableCommand {
             export = try TraceExport.make(
                 loaded.telemetry,
                 environment: ProcessInfo.processInfo.environment,
-                logger: logger
+                // The exporter's own logs could name its headers' values (secrets).
+                logger: Redactor(config: loaded).redacting(logger)
             )
         } catch {
             printError("\(config): cannot export traces, not starting: \(error)")

@@ -148,6 +148,11 @@ import Testing
             #expect(limit.status == 400 && limit.problem?["field"] as? String == "limit")
             let date = try await gateway.send(.GET, "/v1/requests?since=2026-11-24T10:00:00Z")
             #expect(date.status == 200)
+            let outcome = try await gateway.send(.GET, "/v1/requests?outcome=fine")
+            #expect(outcome.status == 400 && outcome.problem?["field"] as? String == "outcome")
+            #expect(try await gateway.send(.GET, "/v1/requests?outcome=circuit-open").status == 200)
+            let cursor = try await gateway.send(.GET, "/v1/requests?cursor=abc")
+            #expect(cursor.status == 400 && cursor.problem?["field"] as? String == "cursor")
         }
     }
 

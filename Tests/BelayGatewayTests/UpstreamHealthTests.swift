@@ -169,6 +169,31 @@ final class AlertRecorder: Sendable {
         #expect(health.report("pay", live: open)?.state == .down)
     }
 
+    @Test func aFreshAnswerEndsTheStaleState() throws {
+        let health = health()
+        health.observe(exchange(status: 200, staleAge: .seconds(30)))
+        clock.advance(by: .seconds(5))
+        #expect(health.report("pay", live: closed)?.state == .stale)
+        health.observe(exchange(status: 200))
+        clock.advance(by: .seconds(1))
+        #expect(health.report("pay", live: closed)?.state == .healthy)
+    }
+
+    @Test func belaysOwnRefusalsOfTheCallerSayNothingAboutTheUpstream() throws {
+        let health = health()
+        var refused = exchange(status: 429, problem: .rateLimited)
+        refused.attempts = []
+        for _ in 0..<10 { health.observe(refused) }
+        health.observe(exchange(status: 200, milliseconds: 40))
+        var open = exchange(status: 503, problem: .circuitOpen)
+        open.attempts = []
+        health.observe(open)
+        let window = try #require(health.report("pay", live: closed)?.windows.first)
+        // The consumer's 429s are not counted; the breaker's refusal is, as an error.
+        #expect(window.requests == 2)
+        #expect(window.errorRate == 0.5)
+    }
+
     @Test func anEjectedEndpointDegradesAndIsAlertedBothWays() throws {
         let health = health()
         clock.advance(by: .seconds(120))

@@ -90,6 +90,26 @@ func verifyingInboxConfig(_ urls: [String]) -> String {
         }
     }
 
+    @Test func aStaleCachedStateIsNeverForwardedAsCurrent() async throws {
+        let config = ConfigTemplate.custom { urls in
+            verifyingInboxConfig(urls).replacingOccurrences(
+                of: "retry: { max_attempts: 1 } }",
+                with: "retry: { max_attempts: 1 }, cache: { stale_if_error: 10m } }"
+            )
+        }
+        try await GatewayHarness.run(upstreams: 2, config: .custom { urls in config.yaml(urls) }) { gateway in
+            _ = try await gateway.deliverWebhook(#"{"data":{"id":"o1"}}"#, id: "msg_fresh")
+            try await gateway.eventually { try await gateway.events("?status=delivered").count == 1 }
+            // The provider fails now: its client could answer from the stale-if-error cache.
+            gateway.upstreams[0].setBehavior(.always(503))
+            _ = try await gateway.deliverWebhook(#"{"data":{"id":"o1"}}"#, id: "msg_later")
+            try await gateway.eventually { try await gateway.events("?status=dead").count == 1 }
+            let dead = try #require(try await gateway.events("?status=dead").first?["forward"] as? [String: Any])
+            #expect((dead["last_error"] as? String)?.contains("only a cached (stale) state") == true)
+            #expect(gateway.upstreams[1].requests.count == 1)
+        }
+    }
+
     @Test func anEventWithoutTheIdIsDeadWithTheReason() async throws {
         try await GatewayHarness.run(upstreams: 2, config: .custom(verifyingInboxConfig)) { gateway in
             _ = try await gateway.deliverWebhook(#"{"data":{}}"#, id: "msg_noid")
@@ -110,6 +130,7 @@ func verifyingInboxConfig(_ urls: [String]) -> String {
             try template.render(with: Data("id=1".utf8))
         }
         #expect(try PathTemplate("/plain").render(with: Data()) == "/plain")
+        #expect(try template.render(with: Data(#"{"a":"..","b":["."]}"#.utf8)) == "/v1/%2E%2E/x/%2E")
         for (text, message) in [
             ("v1/{/id}", "must start with / (got 'v1/{/id}')"),
             ("/v1/{/id", "has a { without its } in '/v1/{/id'"),

@@ -86,7 +86,8 @@ extension Gateway {
                 "belay.request.id": .string(requestID), "belay.problem": .string(code.name),
             ]
             if let upstream { metadata["belay.upstream"] = .string(upstream) }
-            logger.info("request refused", metadata: metadata)
+            // At debug: a flood of refused calls must not become a flood of writes on the loop.
+            logger.debug("request refused", metadata: metadata)
             return .problem(
                 ProblemDetails(
                     code,

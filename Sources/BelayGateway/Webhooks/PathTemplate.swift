@@ -5,7 +5,8 @@ import Foundation
 /// is about.
 ///
 /// Rendering replaces each `{pointer}` with the string or integer it finds in the event,
-/// percent-encoded as one path segment (so an id cannot climb to another path).
+/// percent-encoded as one path segment, `.` and `..` included (so an id cannot climb to
+/// another path).
 struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
     /// Why a text is not a template, or why an event does not fill one.
     struct Invalid: Error, Sendable, Hashable {
@@ -70,7 +71,9 @@ struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
                 }
                 switch target {
                 case .string(let value) where !value.isEmpty, .integer(let value):
-                    path += value.addingPercentEncoding(withAllowedCharacters: Self.segment) ?? value
+                    let encoded = value.addingPercentEncoding(withAllowedCharacters: Self.segment) ?? value
+                    // `.` and `..` are unreserved but would name this path or its parent.
+                    path += encoded == "." ? "%2E" : encoded == ".." ? "%2E%2E" : encoded
                 case .string, .otherValue, .missing:
                     throw Invalid(message: "the event has no string or integer at \(pointer)")
                 }

@@ -94,6 +94,19 @@ struct WebhookForwarding: Sendable {
             correlationID: delivery.id
         )
         let endpoint = result.attempts.last?.endpoint.description
+        if result.staleAge != nil {
+            // A stale-if-error answer is an old state: it must not be forwarded as the current one.
+            return .failure(
+                Settled(
+                    result: .failed(
+                        errorClass: "verify",
+                        detail:
+                            "\(state.upstream) is failing and only a cached (stale) state of \(target) was available",
+                        endpoint: endpoint
+                    )
+                )
+            )
+        }
         switch result.outcome {
         case .success(let response):
             let status = response.status.code

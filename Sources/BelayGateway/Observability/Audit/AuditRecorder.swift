@@ -17,9 +17,12 @@ import Synchronization
 /// records older than ``Configuration/retention`` are deleted, then the oldest until the
 /// audit trail is within ``Configuration/maxBytes``.
 ///
+/// `buildApplication` makes one from the `audit` config and runs it as a service; made by
+/// hand, it must run as a service too (or be flushed), or nothing is written:
+///
 /// ```swift
 /// let recorder = AuditRecorder(store: store, wall: WallClock.system(ContinuousClock()), logger: logger)
-/// let app = try buildApplication(config: config, logger: logger, observers: [recorder])
+/// let services = ServiceGroup(configuration: .init(services: [recorder], logger: logger))
 /// ```
 public final class AuditRecorder<C: Clock>: ProxyObserver, Service, Sendable where C.Duration == Duration {
     /// How much is buffered, how it is written and how long it is kept.
@@ -109,6 +112,10 @@ public final class AuditRecorder<C: Clock>: ProxyObserver, Service, Sendable whe
         }
         if fullBatch { doorbell.ring() }
     }
+
+    /// Whether exchanges are buffered or being written: a lookup that misses may find one after
+    /// ``flush()``.
+    public var hasBuffered: Bool { state.withLock { !$0.buffer.isEmpty || !$0.writing.isEmpty } }
 
     /// Exchanges dropped because the buffer was full (the store could not keep up).
     public var droppedCount: Int { state.withLock { $0.dropped } }

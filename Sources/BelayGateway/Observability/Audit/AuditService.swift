@@ -27,7 +27,7 @@ public struct AuditService<C: Clock>: Sendable where C.Duration == Duration {
     public func show(_ id: String, requestID: String) async -> APIAnswer {
         do {
             var found = try await store.auditRecord(requestID: id)
-            if found == nil, let recorder {
+            if found == nil, let recorder, recorder.hasBuffered {
                 await recorder.flush()
                 found = try await store.auditRecord(requestID: id)
             }
@@ -46,8 +46,27 @@ public struct AuditService<C: Clock>: Sendable where C.Duration == Duration {
     public func list(_ parameters: [String: String], requestID: String) async -> APIAnswer {
         var query = AuditQuery()
         query.upstream = parameters["upstream"]
-        query.outcome = parameters["outcome"]
-        query.cursor = parameters["cursor"]
+        if let outcome = parameters["outcome"] {
+            guard auditOutcomes.contains(outcome) else {
+                return invalid(
+                    "outcome",
+                    "outcome must be success, client_error, server_error, stale or a problem code such as "
+                        + "circuit-open or timeout (got '\(outcome)')",
+                    requestID: requestID
+                )
+            }
+            query.outcome = outcome
+        }
+        if let cursor = parameters["cursor"] {
+            guard Int64(cursor).map({ $0 > 0 }) == true else {
+                return invalid(
+                    "cursor",
+                    "cursor must be the next_cursor of a previous page (got '\(cursor)')",
+                    requestID: requestID
+                )
+            }
+            query.cursor = cursor
+        }
         if let since = parameters["since"] {
             guard let date = Self.date(since, now: wall.now()) else {
                 return invalid(
@@ -104,3 +123,8 @@ public struct AuditService<C: Clock>: Sendable where C.Duration == Duration {
         )
     }
 }
+
+/// Every value an audit record's `outcome` can have (``ProxyExchange/outcome``).
+let auditOutcomes: Set<String> = Set(
+    ["success", "client_error", "server_error", "stale"] + ProblemCode.all.map(\.name)
+)

@@ -38,6 +38,9 @@ struct HealthRecord: Sendable {
     /// The first stale answer of the current run of them.
     var staleSince: Duration?
     var lastStaleAt: Duration?
+    /// The last answer that was neither stale nor an error: a fresh answer after stale ones
+    /// ends the stale state.
+    var lastFreshAt: Duration?
     /// The age of the cached answer last served.
     var lastStaleAge: Duration = .zero
     /// Ejected endpoints (by index) and since when.
@@ -97,7 +100,9 @@ struct HealthRecord: Sendable {
         var reason: String
         var since: Duration?
         let breakerOut = live.breaker != .closed
-        if let lastStaleAt, lastStaleAt.duration(to: now) <= thresholds.window {
+        if let lastStaleAt, lastStaleAt.duration(to: now) <= thresholds.window,
+            lastFreshAt.map({ $0 < lastStaleAt }) ?? true
+        {
             state = .stale
             since = staleSince
             let cachedAt = lastStaleAt - lastStaleAge

@@ -121,6 +121,10 @@ where C.Duration == Duration {
 
     public func observe(_ exchange: ProxyExchange) {
         guard let slot = slots[exchange.upstream] else { return }
+        // Belay's own refusals of the caller (its rate limit, a body too large, a bad
+        // Belay-Timeout) say nothing about the upstream: only calls that reached it, stale
+        // answers and the policy's refusals (503: circuit open, bulkhead full) count.
+        guard !exchange.attempts.isEmpty || exchange.staleAge != nil || exchange.status >= 500 else { return }
         let now = elapsed()
         let window = configuration.window
         let error = exchange.status >= 500
@@ -142,6 +146,8 @@ where C.Duration == Duration {
                 }
                 record.lastStaleAt = now
                 record.lastStaleAge = age
+            } else if !error {
+                record.lastFreshAt = now
             }
         }
     }
