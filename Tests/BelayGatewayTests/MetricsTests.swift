@@ -414,6 +414,16 @@ extension GatewayHarness {
         #expect(!scrape.samples.contains { $0.labels["upstream"] == "other" })
     }
 
+    @Test func auditLossesAreAddedOncePerScrape() throws {
+        let metrics = try Self.metrics()
+        metrics.readAudit(dropped: 3, failed: 0)
+        metrics.readAudit(dropped: 5, failed: 2)
+        metrics.readAudit(dropped: 5, failed: 2)
+        let scrape = Scrape(metrics.render())
+        #expect(scrape.value("belay_audit_dropped_total") == 5)
+        #expect(scrape.value("belay_audit_write_failures_total") == 2)
+    }
+
     @Test func theOldestPendingDeliverysAgeIsReadFromTheStore() async throws {
         let metrics = try Self.metrics()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("belay-metrics-\(UUID())")

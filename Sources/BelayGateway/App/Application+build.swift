@@ -102,7 +102,13 @@ public func buildApplication(
         observe: { metrics?.webhook(source: $0, $1) }
     )
     router.addWebhookRoutes(webhooks, gateway: gateway)
-    router.addMetricsRoute(metrics, gateway: gateway, store: store, now: { wall.now() })
+    router.addMetricsRoute(
+        metrics,
+        gateway: gateway,
+        store: store,
+        auditLosses: { (audit.recorder?.droppedCount ?? 0, audit.recorder?.failedCount ?? 0) },
+        now: { wall.now() }
+    )
     router.addAuditRoutes(audit.service, gateway: gateway)
     // Last, so that it sees exactly the requests no route took.
     router.add(middleware: UnmatchedRouteMiddleware(routes: router.routeTable))

@@ -42,6 +42,10 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
     private let queueDepth: [(DeliveryStatus, Gauge)]
     private let oldestPendingAge: Gauge
     private let storeUp: Gauge
+    private let auditDropped: Counter
+    private let auditFailed: Counter
+    /// The audit losses last added to the counters (scrapes are serialised).
+    private let countedAudit = Mutex((dropped: 0, failed: 0))
     /// Serialises scrapes, which turn read totals into counter increments.
     private let scraping = Mutex(())
 
@@ -80,6 +84,18 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
         }
         self.oldestPendingAge = registry.makeGauge(descriptor: Names.oldestPendingAge)
         self.storeUp = registry.makeGauge(descriptor: Names.storeUp)
+        self.auditDropped = registry.makeCounter(descriptor: Names.auditDropped)
+        self.auditFailed = registry.makeCounter(descriptor: Names.auditFailed)
+    }
+
+    /// Adds the audit trail's losses since the last scrape: requests dropped because its
+    /// buffer was full, and requests whose batch could not be written (totals since start).
+    func readAudit(dropped: Int, failed: Int) {
+        countedAudit.withLock { counted in
+            if dropped > counted.dropped { auditDropped.increment(by: Int64(dropped - counted.dropped)) }
+            if failed > counted.failed { auditFailed.increment(by: Int64(failed - counted.failed)) }
+            counted = (max(dropped, counted.dropped), max(failed, counted.failed))
+        }
     }
 
     // MARK: events

@@ -68,6 +68,12 @@ enum Names {
     static var oldestPendingAge: MetricNameDescriptor {
         name("delivery", "oldest_pending_age", "seconds", "Age of the oldest delivery pending or in flight; 0 if none.")
     }
+    static var auditDropped: MetricNameDescriptor {
+        name("audit", "dropped", "total", "Proxied requests not recorded: the audit buffer was full.")
+    }
+    static var auditFailed: MetricNameDescriptor {
+        name("audit", "write_failures", "total", "Proxied requests not recorded: their batch could not be written.")
+    }
     static var storeUp: MetricNameDescriptor {
         name("delivery", "store_up", "", "1 if the last scrape could read the store, else 0.")
     }

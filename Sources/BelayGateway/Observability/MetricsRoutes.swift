@@ -29,11 +29,14 @@ extension Router where Context == GatewayRequestContext {
         _ metrics: GatewayMetrics?,
         gateway: Gateway,
         store: any DeliveryStore,
+        auditLosses: @escaping @Sendable () -> (dropped: Int, failed: Int) = { (0, 0) },
         now: @escaping @Sendable () -> Date
     ) {
         guard let metrics else { return }
         get("metrics") { request, _ in
             if let refusal = gateway.authorized(request, scope: "metrics:read") { return refusal }
+            let losses = auditLosses()
+            metrics.readAudit(dropped: losses.dropped, failed: losses.failed)
             let text = await metrics.scrape(clients: gateway.clients, store: store, now: now())
             return Response(
                 status: .ok,
