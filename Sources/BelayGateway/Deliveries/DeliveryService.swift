@@ -30,6 +30,30 @@ public struct APIAnswer: Sendable {
         headers[.belayRequestID] = problem.requestID
         return APIAnswer(status: problem.status, headers: headers, body: problem.json())
     }
+
+    /// `400 invalid-request` naming the query or body `field` at fault.
+    static func invalid(_ field: String, _ detail: String, requestID: String) -> APIAnswer {
+        .problem(ProblemDetails(.invalidRequest, detail: detail, requestID: requestID, field: field))
+    }
+
+    /// `503 store-unavailable` (retry after 1 s) when `store` failed: "the delivery store
+    /// failed (busy); nothing was changed".
+    static func storeFailure(
+        _ error: any Error,
+        store: String,
+        consequence: String? = nil,
+        requestID: String
+    ) -> APIAnswer {
+        let code = (error as? StoreError)?.code.description ?? "unknown"
+        return .problem(
+            ProblemDetails(
+                .storeUnavailable,
+                detail: "the \(store) store failed (\(code))" + (consequence.map { "; \($0)" } ?? ""),
+                requestID: requestID
+            ),
+            headers: [.retryAfter: "1"]
+        )
+    }
 }
 
 /// The durable delivery queue's management API: accept, show, list, retry, cancel and
@@ -265,18 +289,10 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     private func invalid(_ field: String, _ detail: String, requestID: String) -> APIAnswer {
-        .problem(ProblemDetails(.invalidRequest, detail: detail, requestID: requestID, field: field))
+        .invalid(field, detail, requestID: requestID)
     }
 
     private func storeFailure(_ error: any Error, requestID: String) -> APIAnswer {
-        let code = (error as? StoreError)?.code.description ?? "unknown"
-        return .problem(
-            ProblemDetails(
-                .storeUnavailable,
-                detail: "the delivery store failed (\(code)); nothing was changed",
-                requestID: requestID
-            ),
-            headers: [.retryAfter: "1"]
-        )
+        .storeFailure(error, store: "delivery", consequence: "nothing was changed", requestID: requestID)
     }
 }

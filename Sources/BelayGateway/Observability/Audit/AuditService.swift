@@ -108,19 +108,11 @@ public struct AuditService<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     private func invalid(_ field: String, _ detail: String, requestID: String) -> APIAnswer {
-        .problem(ProblemDetails(.invalidRequest, detail: detail, requestID: requestID, field: field))
+        .invalid(field, detail, requestID: requestID)
     }
 
     private func storeFailure(_ error: any Error, requestID: String) -> APIAnswer {
-        let code = (error as? StoreError)?.code.description ?? "unknown"
-        return .problem(
-            ProblemDetails(
-                .storeUnavailable,
-                detail: "the audit store failed (\(code))",
-                requestID: requestID
-            ),
-            headers: [.retryAfter: "1"]
-        )
+        .storeFailure(error, store: "audit", requestID: requestID)
     }
 }
 
