@@ -19,6 +19,11 @@ import Testing
         let output = lines.withLock { $0 }.joined(separator: "\n")
         #expect(output.contains("rates: closed → open"))
         #expect(output.contains("the application saw 0 failures"))
+        // What an operator sees: a retried call's trail, each upstream's state, the metrics.
+        #expect(output.contains("Show your work: the audit trail of one retried payments call"))
+        #expect(output.contains("decision: retried because HTTP 50"))
+        #expect(output.contains("rates") && output.contains("stale"))
+        #expect(output.contains(#"belay_proxy_requests_total{upstream="payments",outcome="success"}"#))
         // The queue: every order delivered despite the warehouse's outage, one key each.
         let deliveries = report.deliveries
         #expect(deliveries.queued == 10 && deliveries.delivered == 10)

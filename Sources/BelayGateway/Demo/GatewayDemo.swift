@@ -192,6 +192,7 @@ public struct GatewayDemo: Sendable {
                 "Sending \(requestsPerUpstream) requests to each, as an application would: GET http://127.0.0.1:\(port)/proxy/<upstream>/…"
             )
             var tallies: [String: Tally] = [:]
+            var retriedRequest: String?
             for scenario in scenarios {
                 var tally = Tally()
                 let firstEndpoint = await scenario.upstreams[0].port()
@@ -208,7 +209,12 @@ public struct GatewayDemo: Sendable {
                     _ = body
                     tally.requests += 1
                     let attempts = Int(response.headers.first(name: "Belay-Attempts") ?? "1") ?? 1
-                    if attempts > 1 { tally.retried += 1 }
+                    if attempts > 1 {
+                        tally.retried += 1
+                        if retriedRequest == nil, scenario.name == "payments" {
+                            retriedRequest = response.headers.first(name: "Belay-Request-Id")
+                        }
+                    }
                     if let endpoint = response.headers.first(name: "Belay-Endpoint"),
                         !endpoint.hasSuffix(":\(firstEndpoint)")
                     {
@@ -228,6 +234,7 @@ public struct GatewayDemo: Sendable {
                 tallies[scenario.name] = tally
             }
             report(tallies, scenarios: scenarios.map(\.name), events: events)
+            try await showWork(port: port, requestID: retriedRequest, client: client)
             let deliveries = try await queueOrders(port: port, warehouse: warehouse, client: client)
             await gateway.triggerGracefulShutdown()
             return Report(upstreams: tallies, deliveries: deliveries)
@@ -302,6 +309,50 @@ public struct GatewayDemo: Sendable {
                 + "idempotency keys: one effect per order."
         )
         return tally
+    }
+
+    /// What an operator sees afterwards: one retried call's audit trail, each upstream's
+    /// health, and a few of the Prometheus series.
+    private func showWork(port: Int, requestID: String?, client: HTTPClient) async throws {
+        func get(_ path: String) async throws -> String {
+            let response = try await client.execute(
+                HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"),
+                timeout: .seconds(30)
+            )
+            return String(buffer: try await response.body.collect(upTo: 4 << 20))
+        }
+        func object(_ text: String) -> [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+        }
+        if let requestID {
+            let trail = object(try await get("/v1/requests/\(requestID)"))
+            print("")
+            print("Show your work: the audit trail of one retried payments call (GET /v1/requests/\(requestID)):")
+            print(
+                "  \(trail["method"] as? String ?? "") \(trail["path"] as? String ?? "") → \(trail["status"] ?? "")"
+                    + " in \(trail["duration_ms"] ?? "") ms, outcome \(trail["outcome"] as? String ?? "")"
+            )
+            for attempt in trail["attempts"] as? [[String: Any]] ?? [] {
+                let result = attempt["status"].map { "HTTP \($0)" } ?? (attempt["failure"] as? String ?? "")
+                print(
+                    "  attempt \(attempt["number"] ?? "") to \(attempt["endpoint"] as? String ?? ""): \(result)"
+                        + " after \(attempt["duration_ms"] ?? "") ms"
+                )
+            }
+            for decision in trail["decisions"] as? [[String: Any]] ?? [] {
+                print("  decision: \(decision["description"] as? String ?? "")")
+            }
+        }
+        print("")
+        print("Each upstream's health, as GET /v1/upstreams, `belay upstreams list` and the status page at / show it:")
+        let health = UpstreamTable.list(object(try await get("/v1/upstreams")))
+        print(health.split(separator: "\n").map { "  \($0)" }.joined(separator: "\n"))
+        let series = try await get("/metrics").split(separator: "\n").filter {
+            $0.hasPrefix("belay_proxy_requests_total{") && !$0.hasSuffix(" 0")
+        }
+        print("")
+        print("Prometheus metrics at GET /metrics, e.g. requests by outcome (those not 0):")
+        for line in series.sorted() { print("  \(line)") }
     }
 
     private func report(_ tallies: [String: Tally], scenarios: [String], events: DemoEventCounter) {
