@@ -48,7 +48,7 @@ public func buildApplication(
         logger: logger,
         eventSink: monitoring.eventSink(with: GatewayMetrics.eventSink(eventSink, metrics)),
         observers: observers + [monitoring.health] + (metrics.map { [$0] } ?? [])
-            + (audit.recorder.map { [$0] } ?? []),
+            + (audit.observer.map { [$0] } ?? []),
         tracer: tracer
     )
     let prober = monitoring.attach(to: gateway, logger: logger)
@@ -106,7 +106,7 @@ public func buildApplication(
         metrics,
         gateway: gateway,
         store: store,
-        auditLosses: { (audit.recorder?.droppedCount ?? 0, audit.recorder?.failedCount ?? 0) },
+        auditLosses: { (audit.recorder.droppedCount, audit.recorder.failedCount) },
         now: { wall.now() }
     )
     router.addAuditRoutes(audit.service, gateway: gateway)
@@ -120,7 +120,7 @@ public func buildApplication(
         // Started in this order; stopped in reverse, after the HTTP server has drained:
         // probes stop, the worker lets attempts in flight finish, then alerts flush, then the
         // audit trail writes what the server observed, then clients close.
-        services: [gateway] + (audit.recorder.map { [$0] } ?? []) + [alerter, worker, prober],
+        services: [gateway, audit.recorder, alerter, worker, prober],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) },
         logger: logger
     )

@@ -19,20 +19,23 @@ extension Router where Context == GatewayRequestContext {
     }
 }
 
-/// The audit trail of `config`: its recorder (nil when `audit.enabled` is false; a proxy
-/// observer and a service to run) and the service its routes call.
+/// The audit trail of `config`: its recorder, a service to run in any case (it enforces
+/// retention on what was recorded, even once `audit.enabled` is false); the proxy observer,
+/// the recorder itself when `audit.enabled`, else nil; and the service its routes call.
 func makeAuditTrail(
     config: GatewayConfig,
     store: any AuditStore,
     logger: Logger
-) -> (recorder: AuditRecorder<ContinuousClock>?, service: AuditService<ContinuousClock>) {
+) -> (
+    recorder: AuditRecorder<ContinuousClock>,
+    observer: AuditRecorder<ContinuousClock>?,
+    service: AuditService<ContinuousClock>
+) {
     let wall = WallClock.system(ContinuousClock())
-    var recorder: AuditRecorder<ContinuousClock>?
-    if config.audit.enabled {
-        var configuration = AuditRecorder<ContinuousClock>.Configuration()
-        configuration.retention = config.audit.retention
-        configuration.maxBytes = Int64(config.audit.maxSize)
-        recorder = AuditRecorder(store: store, configuration: configuration, wall: wall, logger: logger)
-    }
-    return (recorder, AuditService(store: store, recorder: recorder, wall: wall))
+    var configuration = AuditRecorder<ContinuousClock>.Configuration()
+    configuration.retention = config.audit.retention
+    configuration.maxBytes = Int64(config.audit.maxSize)
+    let recorder = AuditRecorder(store: store, configuration: configuration, wall: wall, logger: logger)
+    let observer = config.audit.enabled ? recorder : nil
+    return (recorder, observer, AuditService(store: store, recorder: observer, wall: wall))
 }
