@@ -20,10 +20,12 @@ extension Gateway {
             var parent = ServiceContext.topLevel
             tracer.extract(request.headers, into: &parent, using: HTTPFieldsExtractor())
             let started = tracer.startSpan("\(request.method.rawValue) /proxy", context: parent, ofKind: .server)
-            started.updateAttributes { attributes in
-                attributes["belay.request.id"] = requestID
-                attributes["http.request.method"] = request.method.rawValue
-                attributes["url.path"] = request.uri.path
+            if started.isRecording {
+                started.updateAttributes { attributes in
+                    attributes["belay.request.id"] = requestID
+                    attributes["http.request.method"] = request.method.rawValue
+                    attributes["url.path"] = request.uri.path
+                }
             }
             span = started
             response = await ServiceContext.$current.withValue(started.context) {
@@ -63,6 +65,11 @@ extension Gateway {
 
     /// Names the request span after its route and records how the request ended.
     private static func finish(_ span: any Span, method: String, status: Int, notes: ExchangeNotes) {
+        guard span.isRecording else {
+            // The sampler dropped it: nothing to name or describe.
+            span.end()
+            return
+        }
         if let upstream = notes.upstream {
             span.operationName = "\(method) /proxy/\(upstream)"
         }

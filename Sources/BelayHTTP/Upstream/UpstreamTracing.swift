@@ -49,15 +49,19 @@ public struct UpstreamTracing: Sendable {
     ) async throws -> UpstreamResponse {
         let span = tracer.startSpan("belay.attempt", context: ServiceContext.current ?? .topLevel, ofKind: .client)
         defer { span.end() }
-        span.updateAttributes { attributes in
-            if let id = context.correlationID { attributes[correlationAttribute] = id }
-            attributes["belay.upstream"] = upstream
-            attributes["belay.endpoint"] = endpoint.description
-            attributes["belay.attempt"] = context.attempt
-            attributes["http.request.method"] = method
-            attributes["server.address"] = endpoint.host
-            attributes["server.port"] = endpoint.port
-            attributes["url.path"] = endpoint.basePath + path
+        // A span the sampler dropped records nothing: its attributes are not even made.
+        let recording = span.isRecording
+        if recording {
+            span.updateAttributes { attributes in
+                if let id = context.correlationID { attributes[correlationAttribute] = id }
+                attributes["belay.upstream"] = upstream
+                attributes["belay.endpoint"] = endpoint.description
+                attributes["belay.attempt"] = context.attempt
+                attributes["http.request.method"] = method
+                attributes["server.address"] = endpoint.host
+                attributes["server.port"] = endpoint.port
+                attributes["url.path"] = endpoint.basePath + path
+            }
         }
         var sent = headers
         tracer.inject(span.context, into: &sent, using: HTTPHeadersInjector())
@@ -65,12 +69,15 @@ public struct UpstreamTracing: Sendable {
             let response = try await ServiceContext.$current.withValue(span.context) { [sent] in
                 try await operation(sent)
             }
-            span.attributes["http.response.status_code"] = response.status.code
-            if response.status.code >= 500 {
-                span.setStatus(SpanStatus(code: .error))
+            if recording {
+                span.attributes["http.response.status_code"] = response.status.code
+                if response.status.code >= 500 {
+                    span.setStatus(SpanStatus(code: .error))
+                }
             }
             return response
         } catch {
+            guard recording else { throw error }
             if let failure = error as? UpstreamFailure {
                 span.attributes["error.type"] = failure.kind.rawValue
             }

@@ -23,7 +23,7 @@ extension SQLiteStore: AuditStore {
             let trail = AuditTrailJSON.encode(record)
             return (record: record, trail: trail, size: Self.estimatedSize(record, trailBytes: trail.utf8.count))
         }
-        try await writing("store \(batch.count) audit records") { db in
+        try await auditWriting("store \(batch.count) audit records") { db in
             let statement = try db.cachedStatement(
                 sql: """
                     INSERT INTO audit_requests (request_id, upstream, consumer, method, path, received_at,
@@ -97,7 +97,7 @@ extension SQLiteStore: AuditStore {
         var trimmed = 0
         // By age, in chunks: each transaction holds the write lock briefly.
         while true {
-            let deleted = try await writing("delete expired audit records") { db -> Int in
+            let deleted = try await auditWriting("delete expired audit records") { db -> Int in
                 let selection = """
                     SELECT seq FROM audit_requests WHERE received_at < ? ORDER BY received_at, seq LIMIT ?
                     """
@@ -120,7 +120,7 @@ extension SQLiteStore: AuditStore {
         }
         // By size: the oldest written first, until the estimate is within the budget.
         while true {
-            let deleted = try await writing("trim the audit trail to its size budget") { db -> Int in
+            let deleted = try await auditWriting("trim the audit trail to its size budget") { db -> Int in
                 let bytes = try Int64.fetchOne(db, sql: "SELECT bytes FROM audit_usage WHERE id = 1") ?? 0
                 guard bytes > maxBytes else { return 0 }
                 let rows = try Row.fetchAll(

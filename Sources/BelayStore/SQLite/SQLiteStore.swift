@@ -14,12 +14,20 @@ import Darwin
 /// (power loss). Concurrent accepts share one commit through ``DeliveryIntake``, which is
 /// what keeps that affordable. Readers never block the writer (WAL).
 ///
+/// The audit trail writes through a second connection at `synchronous = NORMAL`: its commits
+/// do not wait for an fsync (records that are only buffered in memory before their batch
+/// is written do not need a power-loss guarantee either), and the next delivery commit's
+/// fsync of the shared write-ahead log makes them durable too. An application crash loses
+/// no committed record in either mode.
+///
 /// ```swift
 /// let store = try SQLiteStore(path: "./belay-data/belay.db")
 /// let intake = DeliveryIntake(store: store)
 /// ```
 public final class SQLiteStore: Sendable {
     let pool: DatabasePool
+    /// The audit trail's writer: the same file, `synchronous = NORMAL`.
+    let auditWriter: DatabaseQueue
     /// The database file.
     public let path: String
     /// The open `<path>.lock` file whose exclusive lock marks this process as the database's
@@ -68,6 +76,18 @@ public final class SQLiteStore: Sendable {
         } catch {
             close(descriptor)
             throw StoreError(.migration, "cannot migrate the SQLite database at \(path)", underlying: error)
+        }
+        var audit = Configuration()
+        audit.label = "belay-audit"
+        audit.busyMode = .timeout(10)
+        audit.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            auditWriter = try DatabaseQueue(path: path, configuration: audit)
+        } catch {
+            close(descriptor)
+            throw StoreError(.open, "cannot open the audit trail's connection to \(path)", underlying: error)
         }
     }
 
@@ -203,6 +223,31 @@ public final class SQLiteStore: Sendable {
     ) async throws(StoreError) -> T {
         do {
             return try await pool.write(body)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.io, "cannot \(what)", underlying: error)
+        }
+    }
+
+    /// Runs `body` in an immediate write transaction on the audit trail's connection
+    /// (``auditWriter``), turning database errors into ``StoreError``. Immediate: it takes the
+    /// write lock first (waiting for the delivery writer if need be), so it never fails to
+    /// upgrade a read.
+    func auditWriting<T: Sendable>(
+        _ what: String,
+        _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws(StoreError) -> T {
+        do {
+            return try await auditWriter.writeWithoutTransaction { db in
+                var result: Result<T, any Error> = .failure(CancellationError())
+                try db.inTransaction(.immediate) {
+                    result = Result { try body(db) }
+                    if case .failure = result { return .rollback }
+                    return .commit
+                }
+                return try result.get()
+            }
         } catch let error as StoreError {
             throw error
         } catch {
