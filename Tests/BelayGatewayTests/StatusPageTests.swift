@@ -151,7 +151,21 @@ func driveIntoFourStates(_ gateway: GatewayHarness) async throws {
             """
         }
         try await GatewayHarness.run(config: config) { gateway in
-            #expect(try await gateway.send(.GET, "/").status == 401)
+            let anonymous = try await gateway.send(.GET, "/")
+            #expect(anonymous.status == 401)
+            // A browser is asked for the key, and sends it as a Basic password (any user name).
+            #expect(anonymous.header("WWW-Authenticate") == #"Basic realm="belay status", charset="UTF-8""#)
+            func basic(_ credentials: String) -> [(String, String)] {
+                [("Authorization", "Basic " + Data(credentials.utf8).base64EncodedString())]
+            }
+            let browser = try await gateway.send(.GET, "/", headers: basic("ops:ops-key"))
+            #expect(browser.status == 200 && browser.body.contains("pay: healthy"))
+            #expect(try await gateway.send(.GET, "/v1/status", headers: basic(":ops-key")).status == 200)
+            #expect(try await gateway.send(.GET, "/", headers: basic("ops:wrong")).status == 401)
+            #expect(try await gateway.send(.GET, "/", headers: basic("app:app-key")).status == 403)
+            // Elsewhere the key is a bearer token only.
+            let api = try await gateway.send(.GET, "/v1/upstreams", headers: basic("ops:ops-key"))
+            #expect(api.status == 401 && api.header("WWW-Authenticate") == "Bearer")
             #expect(try await gateway.send(.GET, "/", headers: [("Authorization", "Bearer app-key")]).status == 403)
             let page = try await gateway.send(.GET, "/", headers: [("Authorization", "Bearer ops-key")])
             #expect(page.status == 200)

@@ -138,18 +138,22 @@ func openStore(_ storage: GatewayConfig.Storage) throws -> any DeliveryStore & W
 
 extension Gateway {
     /// A problem response if the caller may not use `scope`; nil if it may.
-    func authorized(_ request: Request, scope: String) -> Response? {
+    ///
+    /// With a `basicRealm` (pages a browser opens), the key may also come as the password of
+    /// `Authorization: Basic`, and a refusal asks for it with `WWW-Authenticate: Basic`, so
+    /// the browser prompts for it and then sends it with the page's own requests.
+    func authorized(_ request: Request, scope: String, basicRealm: String? = nil) -> Response? {
         let requestID = Self.requestID(from: request.headers)
-        switch auth.identify(request.headers) {
+        switch auth.identify(request.headers, acceptBasic: basicRealm != nil) {
         case .failure:
+            let challenge = basicRealm.map { #"Basic realm="\#($0)", charset="UTF-8""# } ?? "Bearer"
+            let how =
+                basicRealm == nil
+                ? "send your API key as 'Authorization: Bearer <key>'"
+                : "send your API key as 'Authorization: Bearer <key>', or as the password when the browser asks"
             return .problem(
-                ProblemDetails(
-                    .unauthorized,
-                    detail: "send your API key as 'Authorization: Bearer <key>'",
-                    requestID: requestID,
-                    field: "Authorization"
-                ),
-                headers: [.wwwAuthenticate: "Bearer"]
+                ProblemDetails(.unauthorized, detail: how, requestID: requestID, field: "Authorization"),
+                headers: [.wwwAuthenticate: challenge]
             )
         case .success(let identity) where !identity.allows(scope):
             return .problem(

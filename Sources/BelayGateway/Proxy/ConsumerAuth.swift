@@ -61,16 +61,36 @@ public struct ConsumerAuth: Sendable {
         self.consumers = table
     }
 
-    /// The caller of a request with these headers.
-    public func identify(_ headers: HTTPFields) -> Result<Identity, Refusal> {
+    /// The caller of a request with these headers: its key from `Authorization: Bearer <key>`,
+    /// or with `acceptBasic` also from `Authorization: Basic` with the key as the password (the
+    /// user name is ignored): what a browser sends for a page that asks with
+    /// `WWW-Authenticate: Basic`.
+    public func identify(_ headers: HTTPFields, acceptBasic: Bool = false) -> Result<Identity, Refusal> {
         if consumers.isEmpty {
             return .success(Self.anonymous)
         }
-        guard let authorization = headers[.authorization], authorization.lowercased().hasPrefix("bearer "),
-            case let key = authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces), !key.isEmpty
+        guard let authorization = headers[.authorization],
+            let key = Self.key(in: authorization, acceptBasic: acceptBasic)
         else { return .failure(.missingKey) }
         let digest = SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
         guard let identity = consumers[digest] else { return .failure(.unknownKey) }
         return .success(identity)
+    }
+
+    /// The key in an `Authorization` value, if it carries one.
+    private static func key(in authorization: String, acceptBasic: Bool) -> String? {
+        let lowercased = authorization.lowercased()
+        if lowercased.hasPrefix("bearer ") {
+            let key = authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces)
+            return key.isEmpty ? nil : key
+        }
+        guard acceptBasic, lowercased.hasPrefix("basic "),
+            let decoded = Data(
+                base64Encoded: authorization.dropFirst("basic ".count).trimmingCharacters(in: .whitespaces)
+            ),
+            let pair = String(data: decoded, encoding: .utf8), let colon = pair.firstIndex(of: ":")
+        else { return nil }
+        let password = String(pair[pair.index(after: colon)...])
+        return password.isEmpty ? nil : password
     }
 }

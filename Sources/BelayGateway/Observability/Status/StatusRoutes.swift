@@ -8,6 +8,9 @@ extension Router where Context == GatewayRequestContext {
     /// The health routes, thin translations to ``StatusService``: `GET /v1/upstreams`,
     /// `/v1/upstreams/{name}` (scope `upstreams:read`), and `GET /v1/status` and the status page
     /// `GET /` (scope `status:read`; open in open mode, like every route).
+    /// The realm a browser is asked for the key in (as a Basic password).
+    static var realm: String { "belay status" }
+
     func addStatusRoutes(_ status: StatusService) {
         let gateway = status.gateway
         get("v1/upstreams") { request, _ in
@@ -19,11 +22,15 @@ extension Router where Context == GatewayRequestContext {
             return Response(status.upstreamAnswer(name, requestID: Gateway.requestID(from: request.headers)))
         }
         get("v1/status") { request, _ in
-            if let refusal = gateway.authorized(request, scope: "status:read") { return refusal }
+            if let refusal = gateway.authorized(request, scope: "status:read", basicRealm: Self.realm) {
+                return refusal
+            }
             return Response(await status.statusAnswer())
         }
         get("/") { request, _ in
-            if let refusal = gateway.authorized(request, scope: "status:read") { return refusal }
+            if let refusal = gateway.authorized(request, scope: "status:read", basicRealm: Self.realm) {
+                return refusal
+            }
             return Response(
                 status: .ok,
                 headers: [
