@@ -169,6 +169,16 @@ final class AlertRecorder: Sendable {
         #expect(health.report("pay", live: open)?.state == .down)
     }
 
+    @Test func tooFewFailuresToJudgeAreSaidSoNotCalledNormal() throws {
+        let health = health()
+        health.observe(exchange(status: 502))
+        let report = try #require(health.report("pay", live: closed))
+        #expect(report.state == .healthy)
+        #expect(report.reason == "healthy — 1 of 1 requests failed in the last 1 minute, too few to judge (10 needed)")
+        for _ in 0..<3 { health.observe(exchange(status: 200)) }
+        #expect(health.report("pay", live: closed)?.reason.hasPrefix("healthy — 1 of 4 requests failed") == true)
+    }
+
     @Test func aFreshAnswerEndsTheStaleState() throws {
         let health = health()
         health.observe(exchange(status: 200, staleAge: .seconds(30)))

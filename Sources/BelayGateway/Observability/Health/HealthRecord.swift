@@ -165,7 +165,13 @@ struct HealthRecord: Sendable {
             }
             if causes.isEmpty {
                 state = .healthy
-                if judged.requests > 0 {
+                let failed = Int((judged.errorRate * Double(judged.requests)).rounded())
+                if judged.requests > 0, failed > 0, judged.errorRate >= thresholds.degradedErrorRate {
+                    // Too few requests to judge by: say what failed rather than "normally".
+                    reason =
+                        "healthy — \(failed) of \(judged.requests) requests failed in the last "
+                        + "\(HealthWords.span(thresholds.window)), too few to judge (\(thresholds.minimumRequests) needed)"
+                } else if judged.requests > 0 {
                     reason = "healthy — answering normally"
                 } else if let probe, probe.passing == true {
                     reason =
