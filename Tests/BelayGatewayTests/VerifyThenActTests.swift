@@ -110,6 +110,32 @@ func verifyingInboxConfig(_ urls: [String]) -> String {
         }
     }
 
+    @Test func aForwardWaitsWithoutSpendingAnAttemptWhileTheProvidersBreakerIsOpen() async throws {
+        let config = ConfigTemplate.custom { urls in
+            verifyingInboxConfig(urls).replacingOccurrences(
+                of: "retry: { max_attempts: 1 } }",
+                with: "retry: { max_attempts: 1 }, cache: { stale_if_error: 10m }, "
+                    + "circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 2, break: 30s } }"
+            )
+        }
+        try await GatewayHarness.run(upstreams: 2, config: .custom { urls in config.yaml(urls) }) { gateway in
+            _ = try await gateway.deliverWebhook(#"{"data":{"id":"o1"}}"#, id: "msg_first")
+            try await gateway.eventually { try await gateway.events("?status=delivered").count == 1 }
+            // The provider fails; two proxied calls open its breaker.
+            gateway.upstreams[0].setBehavior(.always(503))
+            for _ in 0..<2 { _ = try await gateway.send(.GET, "/proxy/pay/v1/other") }
+            _ = try await gateway.deliverWebhook(#"{"data":{"id":"o1"}}"#, id: "msg_held")
+            // Held until the break ends (~30 s), no attempt spent, nothing forwarded.
+            try await gateway.eventually {
+                let pending = try await gateway.events("?status=pending").first?["forward"] as? [String: Any]
+                guard let next = (pending?["next_attempt_at"] as? String).flatMap({ try? Date($0, strategy: .iso8601) })
+                else { return false }
+                return next > Date().addingTimeInterval(10) && (pending?["attempts"] as? [Any])?.isEmpty == true
+            }
+            #expect(gateway.upstreams[1].requests.count == 1)
+        }
+    }
+
     @Test func anEventWithoutTheIdIsDeadWithTheReason() async throws {
         try await GatewayHarness.run(upstreams: 2, config: .custom(verifyingInboxConfig)) { gateway in
             _ = try await gateway.deliverWebhook(#"{"data":{}}"#, id: "msg_noid")

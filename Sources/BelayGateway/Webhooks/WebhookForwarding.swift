@@ -96,6 +96,17 @@ struct WebhookForwarding: Sendable {
         let endpoint = result.attempts.last?.endpoint.description
         if result.staleAge != nil {
             // A stale-if-error answer is an old state: it must not be forwarded as the current one.
+            if result.attempts.isEmpty {
+                // Nothing was sent (the breaker is open): wait without spending an attempt.
+                return .failure(
+                    Settled(
+                        result: .held(
+                            reason: "verify-then-act: \(state.upstream) is failing; only a cached state is available",
+                            retryAfter: state.client.breaker.remainingBreak
+                        )
+                    )
+                )
+            }
             return .failure(
                 Settled(
                     result: .failed(
