@@ -64,6 +64,94 @@ final class CrashRun: Sendable {
     let deliveredAtKill = Mutex(0)
     let remaining = Mutex<[Int]>([])
     let acknowledged = Mutex<[Int: String]>([:])
+
+    /// Runs `workers` senders over the indexes `0..<total` (each sent once, by `send`, which
+    /// says how many have succeeded so far, or nil when this one failed) until `killAfter`
+    /// have succeeded, then SIGKILLs `victim` and notes what `upstream` had received.
+    func sendUntilKilled(
+        workers: Int,
+        total: Int,
+        killAfter: Int,
+        victim: Int32,
+        upstream: TestUpstream,
+        send: @escaping @Sendable (Int) async -> Int?
+    ) async {
+        await withTaskGroup(of: Void.self) { senders in
+            for _ in 0..<workers {
+                senders.addTask {
+                    while !self.killed.withLock({ $0 }) {
+                        let index = self.next.withLock { value -> Int in
+                            defer { value += 1 }
+                            return value
+                        }
+                        guard index < total else { return }
+                        guard let count = await send(index) else { continue }
+                        if count == killAfter {
+                            kill(victim, SIGKILL)
+                            self.deliveredAtKill.withLock { $0 = upstream.requests.count }
+                            self.killed.withLock { $0 = true }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a crash test runs against: a test upstream answering after 10 ms (so a backlog
+/// exists at the kill), a client, and a scratch folder for the config and the database.
+struct CrashRig: Sendable {
+    let upstream: TestUpstream
+    let client: HTTPClient
+    let folder: URL
+    /// The upstream's base URL.
+    let target: String
+
+    /// Where the gateway's config is written.
+    var config: String { folder.appendingPathComponent("belay.yaml").path }
+
+    /// Runs `body` with a rig, then stops the upstream and the client (on failure too).
+    static func run(_ body: (CrashRig) async throws -> Void) async throws {
+        var logger = Logger(label: "crash-test")
+        logger.logLevel = .critical
+        let upstream = TestUpstream(logger: logger)
+        upstream.setBehavior(UpstreamBehavior(latencyMilliseconds: 10))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("belay-crash-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let upstreams = ServiceGroup(
+            configuration: .init(services: [.init(service: upstream)], gracefulShutdownSignals: [], logger: logger)
+        )
+        let outcome: Result<Void, any Error> = await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await upstreams.run() }
+            let rig = CrashRig(upstream: upstream, client: client, folder: folder, target: await upstream.baseURL())
+            let outcome: Result<Void, any Error>
+            do {
+                try await body(rig)
+                outcome = .success(())
+            } catch {
+                outcome = .failure(error)
+            }
+            await upstreams.triggerGracefulShutdown()
+            try? await group.waitForAll()
+            return outcome
+        }
+        try await client.shutdown()
+        try outcome.get()
+    }
+
+    /// Waits (at most 60 s) until every value in `expected` has arrived at the upstream in the
+    /// header `header`; returns the ones that never did.
+    func missing(_ expected: Set<String>, inHeader header: String) async throws -> Set<String> {
+        var received = Set<String>()
+        for _ in 0..<3_000 {
+            received = Set(upstream.requests.compactMap { $0.headers[header] })
+            if expected.isSubset(of: received) { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return expected.subtracting(received)
+    }
 }
 
 @Suite(.serialized) struct DeliveryCrashTests: Sendable {
@@ -125,23 +213,10 @@ final class CrashRun: Sendable {
     func aSIGKILLWhileAcceptingAndDeliveringLosesNothingThatGotA202() async throws {
         let total = 2_000
         let killAfter = 800
-        var logger = Logger(label: "crash-test")
-        logger.logLevel = .critical
-        let upstream = TestUpstream(logger: logger)
-        // Slow enough that a backlog of accepted, undelivered deliveries exists at the kill.
-        upstream.setBehavior(UpstreamBehavior(latencyMilliseconds: 10))
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("belay-crash-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let upstreams = ServiceGroup(
-            configuration: .init(services: [.init(service: upstream)], gracefulShutdownSignals: [], logger: logger)
-        )
-
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await upstreams.run() }
-            let config = folder.appendingPathComponent("belay.yaml").path
-            let target = await upstream.baseURL()
+        try await CrashRig.run { rig in
+            let (upstream, client, folder, config, target) = (
+                rig.upstream, rig.client, rig.folder, rig.config, rig.target
+            )
             let yaml = { (port: Int) in
                 """
                 server: { listen: "127.0.0.1:\(port)" }
@@ -158,28 +233,17 @@ final class CrashRun: Sendable {
             // once 800 have been accepted, while it still accepts and delivers.
             let (gateway, port) = try await startGateway(writing: yaml, to: config, upstream: "sink", client: client)
             let run = CrashRun()
-            let victim = gateway.processIdentifier
-            await withTaskGroup(of: Void.self) { clients in
-                for _ in 0..<32 {
-                    clients.addTask {
-                        while !run.killed.withLock({ $0 }) {
-                            let index = run.next.withLock { value -> Int in
-                                defer { value += 1 }
-                                return value
-                            }
-                            guard index < total else { return }
-                            guard await queue(index, port: port, client: client) else { continue }
-                            let count = run.accepted.withLock { set in
-                                set.insert(index)
-                                return set.count
-                            }
-                            if count == killAfter {
-                                kill(victim, SIGKILL)
-                                run.deliveredAtKill.withLock { $0 = upstream.requests.count }
-                                run.killed.withLock { $0 = true }
-                            }
-                        }
-                    }
+            await run.sendUntilKilled(
+                workers: 32,
+                total: total,
+                killAfter: killAfter,
+                victim: gateway.processIdentifier,
+                upstream: upstream
+            ) { index in
+                guard await queue(index, port: port, client: client) else { return nil }
+                return run.accepted.withLock { set in
+                    set.insert(index)
+                    return set.count
                 }
             }
             gateway.waitUntilExit()
@@ -221,22 +285,12 @@ final class CrashRun: Sendable {
 
             // Every delivery that got a 202 reaches the upstream, counted by idempotency key.
             let expected = Set(run.accepted.withLock { $0 }.map { "crash-\($0)" })
-            var received = Set<String>()
-            for _ in 0..<3_000 {
-                received = Set(upstream.requests.compactMap { $0.headers["idempotency-key"] })
-                if expected.isSubset(of: received) { break }
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            let missing = expected.subtracting(received)
+            let missing = try await rig.missing(expected, inHeader: "idempotency-key")
             #expect(missing.isEmpty, "\(missing.count) accepted deliveries never reached the upstream")
             let arrivals = upstream.requests.count
             // At-least-once: a delivery in flight at the kill may arrive twice, never zero times.
             #expect(arrivals >= expected.count)
-
-            await upstreams.triggerGracefulShutdown()
-            try await group.waitForAll()
         }
-        try await client.shutdown()
     }
 
     /// Posts one signed event; Belay's event id when the gateway acknowledged it with 200.
@@ -264,21 +318,10 @@ final class CrashRun: Sendable {
     func aSIGKILLAfterAcknowledgingWebhooksLosesNoForward() async throws {
         let total = 1_000
         let killAfter = 400
-        var logger = Logger(label: "crash-test")
-        logger.logLevel = .critical
-        let upstream = TestUpstream(logger: logger)
-        upstream.setBehavior(UpstreamBehavior(latencyMilliseconds: 10))
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("belay-crash-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let upstreams = ServiceGroup(
-            configuration: .init(services: [.init(service: upstream)], gracefulShutdownSignals: [], logger: logger)
-        )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await upstreams.run() }
-            let config = folder.appendingPathComponent("belay.yaml").path
-            let target = await upstream.baseURL()
+        try await CrashRig.run { rig in
+            let (upstream, client, folder, config, target) = (
+                rig.upstream, rig.client, rig.folder, rig.config, rig.target
+            )
             let yaml = { (port: Int) in
                 """
                 server: { listen: "127.0.0.1:\(port)" }
@@ -297,28 +340,17 @@ final class CrashRun: Sendable {
             // Phase 1: 16 providers post signed events; SIGKILL after 400 acknowledgements.
             let (gateway, port) = try await startGateway(writing: yaml, to: config, upstream: "marker", client: client)
             let run = CrashRun()
-            let victim = gateway.processIdentifier
-            await withTaskGroup(of: Void.self) { providers in
-                for _ in 0..<16 {
-                    providers.addTask {
-                        while !run.killed.withLock({ $0 }) {
-                            let index = run.next.withLock { value -> Int in
-                                defer { value += 1 }
-                                return value
-                            }
-                            guard index < total else { return }
-                            guard let id = await postWebhook(index, port: port, client: client) else { continue }
-                            let count = run.acknowledged.withLock { acks in
-                                acks[index] = id
-                                return acks.count
-                            }
-                            if count == killAfter {
-                                kill(victim, SIGKILL)
-                                run.deliveredAtKill.withLock { $0 = upstream.requests.count }
-                                run.killed.withLock { $0 = true }
-                            }
-                        }
-                    }
+            await run.sendUntilKilled(
+                workers: 16,
+                total: total,
+                killAfter: killAfter,
+                victim: gateway.processIdentifier,
+                upstream: upstream
+            ) { index in
+                guard let id = await postWebhook(index, port: port, client: client) else { return nil }
+                return run.acknowledged.withLock { acks in
+                    acks[index] = id
+                    return acks.count
                 }
             }
             gateway.waitUntilExit()
@@ -352,18 +384,8 @@ final class CrashRun: Sendable {
             #expect(expected.count == total)
 
             // Every acknowledged event is forwarded, identified by its webhook-id.
-            var received = Set<String>()
-            for _ in 0..<3_000 {
-                received = Set(upstream.requests.compactMap { $0.headers["webhook-id"] })
-                if expected.isSubset(of: received) { break }
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            let missing = expected.subtracting(received)
+            let missing = try await rig.missing(expected, inHeader: "webhook-id")
             #expect(missing.isEmpty, "\(missing.count) acknowledged events were never forwarded")
-
-            await upstreams.triggerGracefulShutdown()
-            try await group.waitForAll()
         }
-        try await client.shutdown()
     }
 }
