@@ -19,27 +19,9 @@ connections="${CONNECTIONS:-64}"
 sink_port=18191
 belay_port=18192
 
-for tool in nginx wrk sqlite3; do
-    if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
-        if [ "$(id -u)" = 0 ]; then
-            echo "installing $tool..." >&2
-            apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null
-        else
-            echo "error: $tool is needed (apt-get install $tool)" >&2
-            exit 2
-        fi
-    fi
-done
-nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
-
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench-common.sh
+source "$root/scripts/bench-common.sh"
+bench_need nginx wrk sqlite3
 
 cat > "$work/sink.conf" <<CONF
 worker_processes 1;
@@ -85,9 +67,6 @@ start_belay() {
     echo "error: belay did not start" >&2
     cat "$work/belay.log" >&2
     exit 1
-}
-to_ms() { # wrk latency like 1.23ms / 456.00us / 1.01s -> ms
-    awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 } else { sub(/s$/, "", v); print v * 1000 } }'
 }
 
 # 1. Accept throughput.

@@ -25,27 +25,9 @@ nginx_proxy_port=18182
 belay_ports=(18183 18184 18185)
 sink_port=18186
 
-for tool in nginx wrk; do
-    if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
-        if [ "$(id -u)" = 0 ]; then
-            echo "installing $tool..." >&2
-            apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null
-        else
-            echo "error: $tool is needed (apt-get install $tool)" >&2
-            exit 2
-        fi
-    fi
-done
-nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
-
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench-common.sh
+source "$root/scripts/bench-common.sh"
+bench_need nginx wrk
 
 nginx_conf() { # name port body
     cat > "$work/$1.conf" <<CONF
@@ -114,9 +96,6 @@ cpu_ticks() { # pid and its children: utime + stime
         total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
     done
     echo "$total"
-}
-to_ms() { # wrk latency like 1.23ms / 456.00us / 1.01s -> ms
-    awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 } else { sub(/s$/, "", v); print v * 1000 } }'
 }
 run() { # label url pid -> "rps p50ms p99ms cpu_us_per_request"
     local before after out requests

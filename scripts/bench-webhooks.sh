@@ -23,27 +23,9 @@ sink_port=18291
 belay_port=18292
 secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-for tool in nginx wrk; do
-    if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
-        if [ "$(id -u)" = 0 ]; then
-            echo "installing $tool..." >&2
-            apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null
-        else
-            echo "error: $tool is needed (apt-get install $tool)" >&2
-            exit 2
-        fi
-    fi
-done
-nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
-
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench-common.sh
+source "$root/scripts/bench-common.sh"
+bench_need nginx wrk
 
 cat > "$work/sink.conf" <<CONF
 worker_processes 1;
