@@ -56,6 +56,7 @@ final class RecordingObserver: ProxyObserver {
             #expect(unknown.status == 404)
         }
         #expect(observer.exchanges.map(\.outcome) == ["timeout"])
+        #expect(ProxyExchange.outcomes.isSuperset(of: ["success", "client_error", "server_error", "stale", "timeout"]))
         #expect(observer.exchanges.first?.problem == .timeout)
         #expect(observer.exchanges.first?.attempts.first?.failure == .timeout)
     }

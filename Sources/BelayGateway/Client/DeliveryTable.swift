@@ -18,7 +18,7 @@ public enum DeliveryTable {
                 clip(text(delivery["last_error"]), 48),
             ])
         }
-        var output = table(rows)
+        var output = TextTable.render(rows)
         if let cursor = page["next_cursor"] as? String {
             output += "\nmore: --cursor \(cursor)"
         }
@@ -55,35 +55,12 @@ public enum DeliveryTable {
                     text(attempt["endpoint"]), result, text(attempt["decision"]),
                 ])
             }
-            lines.append(table(rows))
+            lines.append(TextTable.render(rows))
         }
         return lines.joined(separator: "\n")
     }
 
-    /// Left-aligned columns separated by two spaces.
-    static func table(_ rows: [[String]]) -> String {
-        let columns = rows.map(\.count).max() ?? 0
-        var widths = [Int](repeating: 0, count: columns)
-        for row in rows {
-            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
-        }
-        return rows.map { row in
-            row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }.joined(separator: "\n")
-    }
+    private static func text(_ value: Any?) -> String { TextTable.text(value) }
 
-    private static func text(_ value: Any?) -> String {
-        switch value {
-        case nil: return ""
-        case let string as String: return string
-        case let number as Int: return String(number)
-        case let value?: return value is NSNull ? "" : "\(value)"
-        }
-    }
-
-    private static func clip(_ text: String, _ width: Int) -> String {
-        text.count <= width ? text : String(text.prefix(width - 1)) + "…"
-    }
+    private static func clip(_ text: String, _ width: Int) -> String { TextTable.clip(text, width) }
 }

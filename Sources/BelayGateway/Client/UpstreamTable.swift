@@ -17,10 +17,10 @@ public enum UpstreamTable {
                 percent(upstream["retry_rate"]),
                 text(latency?["p50"]),
                 text(latency?["p99"]),
-                clip(text(upstream["reason"]), 72),
+                TextTable.clip(text(upstream["reason"]), 72),
             ])
         }
-        return DeliveryTable.table(rows)
+        return TextTable.render(rows)
     }
 
     /// One upstream (`GET /v1/upstreams/{name}`): its state, endpoints, windows, breaker
@@ -44,7 +44,7 @@ public enum UpstreamTable {
         for endpoint in upstream["endpoints"] as? [[String: Any]] ?? [] {
             endpoints.append([text(endpoint["url"]), (endpoint["ejected"] as? Bool) == true ? "yes" : "no"])
         }
-        lines.append(DeliveryTable.table(endpoints))
+        lines.append(TextTable.render(endpoints))
         if let windows = upstream["windows"] as? [String: [String: Any]], !windows.isEmpty {
             var rows = [["WINDOW", "REQUESTS", "ERRORS", "RETRIES", "STALE", "P50 MS", "P95 MS", "P99 MS"]]
             for label in windows.keys.sorted(by: { $0.count != $1.count ? $0.count < $1.count : $0 < $1 }) {
@@ -56,7 +56,7 @@ public enum UpstreamTable {
                 ])
             }
             lines.append("")
-            lines.append(DeliveryTable.table(rows))
+            lines.append(TextTable.render(rows))
         }
         let history = upstream["breaker_history"] as? [[String: Any]] ?? []
         lines.append("")
@@ -65,7 +65,7 @@ public enum UpstreamTable {
         } else {
             var rows = [["AT", "FROM", "TO"]]
             for change in history { rows.append([text(change["at"]), text(change["from"]), text(change["to"])]) }
-            lines.append(DeliveryTable.table(rows))
+            lines.append(TextTable.render(rows))
         }
         return lines.joined(separator: "\n")
     }
@@ -75,16 +75,5 @@ public enum UpstreamTable {
         return String(format: "%.1f%%", rate * 100)
     }
 
-    private static func text(_ value: Any?) -> String {
-        switch value {
-        case nil: return "–"
-        case let string as String: return string
-        case let number as Int: return String(number)
-        case let value?: return value is NSNull ? "–" : "\(value)"
-        }
-    }
-
-    private static func clip(_ text: String, _ width: Int) -> String {
-        text.count <= width ? text : String(text.prefix(width - 1)) + "…"
-    }
+    private static func text(_ value: Any?) -> String { TextTable.text(value, absent: "–") }
 }

@@ -234,7 +234,7 @@ public struct GatewayDemo: Sendable {
                 tallies[scenario.name] = tally
             }
             report(tallies, scenarios: scenarios.map(\.name), events: events)
-            try await showWork(port: port, requestID: retriedRequest, client: client)
+            try await showWork(port: port, requestID: retriedRequest)
             let deliveries = try await queueOrders(port: port, warehouse: warehouse, client: client)
             await gateway.triggerGracefulShutdown()
             return Report(upstreams: tallies, deliveries: deliveries)
@@ -313,19 +313,10 @@ public struct GatewayDemo: Sendable {
 
     /// What an operator sees afterwards: one retried call's audit trail, each upstream's
     /// health, and a few of the Prometheus series.
-    private func showWork(port: Int, requestID: String?, client: HTTPClient) async throws {
-        func get(_ path: String) async throws -> String {
-            let response = try await client.execute(
-                HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"),
-                timeout: .seconds(30)
-            )
-            return String(buffer: try await response.body.collect(upTo: 4 << 20))
-        }
-        func object(_ text: String) -> [String: Any] {
-            (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
-        }
+    private func showWork(port: Int, requestID: String?) async throws {
+        let management = ManagementClient(baseURL: "http://127.0.0.1:\(port)", apiKey: nil)
         if let requestID {
-            let trail = object(try await get("/v1/requests/\(requestID)"))
+            let trail = try await management.get("/v1/requests/\(requestID)").object ?? [:]
             print("")
             print("Show your work: the audit trail of one retried payments call (GET /v1/requests/\(requestID)):")
             print(
@@ -345,9 +336,10 @@ public struct GatewayDemo: Sendable {
         }
         print("")
         print("Each upstream's health, as GET /v1/upstreams, `belay upstreams list` and the status page at / show it:")
-        let health = UpstreamTable.list(object(try await get("/v1/upstreams")))
+        let health = UpstreamTable.list(try await management.get("/v1/upstreams").object ?? [:])
         print(health.split(separator: "\n").map { "  \($0)" }.joined(separator: "\n"))
-        let series = try await get("/metrics").split(separator: "\n").filter {
+        let scrape = String(decoding: try await management.get("/metrics").body, as: UTF8.self)
+        let series = scrape.split(separator: "\n").filter {
             $0.hasPrefix("belay_proxy_requests_total{") && !$0.hasSuffix(" 0")
         }
         print("")

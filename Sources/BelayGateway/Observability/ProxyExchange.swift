@@ -74,6 +74,11 @@ public struct ProxyExchange: Sendable {
         default: return "server_error"
         }
     }
+
+    /// Every value ``outcome`` can take (e.g. to check a filter on it).
+    public static let outcomes: Set<String> = Set(
+        ["success", "client_error", "server_error", "stale"] + ProblemCode.all.map(\.name)
+    )
 }
 
 /// Receives every ``ProxyExchange``, on the request's task, before the answer is sent.

@@ -47,7 +47,7 @@ public struct AuditService<C: Clock>: Sendable where C.Duration == Duration {
         var query = AuditQuery()
         query.upstream = parameters["upstream"]
         if let outcome = parameters["outcome"] {
-            guard auditOutcomes.contains(outcome) else {
+            guard ProxyExchange.outcomes.contains(outcome) else {
                 return invalid(
                     "outcome",
                     "outcome must be success, client_error, server_error, stale or a problem code such as "
@@ -115,8 +115,3 @@ public struct AuditService<C: Clock>: Sendable where C.Duration == Duration {
         .storeFailure(error, store: "audit", requestID: requestID)
     }
 }
-
-/// Every value an audit record's `outcome` can have (``ProxyExchange/outcome``).
-let auditOutcomes: Set<String> = Set(
-    ["success", "client_error", "server_error", "stale"] + ProblemCode.all.map(\.name)
-)

@@ -1,0 +1,34 @@
+import Foundation
+
+/// Plain-text tables of the management API's JSON, as the CLI prints them.
+enum TextTable {
+    /// Left-aligned columns separated by two spaces.
+    static func render(_ rows: [[String]]) -> String {
+        let columns = rows.map(\.count).max() ?? 0
+        var widths = [Int](repeating: 0, count: columns)
+        for row in rows {
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+        }
+        return rows.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    /// A JSON value as a cell: strings as they are, numbers in decimal, `absent` for a
+    /// missing value or `null`.
+    static func text(_ value: Any?, absent: String = "") -> String {
+        switch value {
+        case nil: return absent
+        case let string as String: return string
+        case let number as Int: return String(number)
+        case let value?: return value is NSNull ? absent : "\(value)"
+        }
+    }
+
+    /// `text` cut to `width` characters, with `…` when cut.
+    static func clip(_ text: String, _ width: Int) -> String {
+        text.count <= width ? text : String(text.prefix(width - 1)) + "…"
+    }
+}
