@@ -105,7 +105,7 @@ func verifyingInboxConfig(_ urls: [String]) -> String {
             _ = try await gateway.deliverWebhook(#"{"data":{"id":"o1"}}"#, id: "msg_later")
             try await gateway.eventually { try await gateway.events("?status=dead").count == 1 }
             let dead = try #require(try await gateway.events("?status=dead").first?["forward"] as? [String: Any])
-            #expect((dead["last_error"] as? String)?.contains("only a cached (stale) state") == true)
+            #expect((dead["last_error"] as? String)?.contains("answered HTTP 503") == true)
             #expect(gateway.upstreams[1].requests.count == 1)
         }
     }

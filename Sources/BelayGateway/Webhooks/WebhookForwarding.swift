@@ -91,33 +91,11 @@ struct WebhookForwarding: Sendable {
         let split = UpstreamDeliverySender.split(path)
         let result = await state.client.send(
             UpstreamRequest(method: .get, path: split.0, query: split.1, headers: [.accept: "application/json"]),
-            correlationID: delivery.id
+            correlationID: delivery.id,
+            // A cached answer is an old state: it must never be forwarded as the current one.
+            servingStale: false
         )
         let endpoint = result.attempts.last?.endpoint.description
-        if result.staleAge != nil {
-            // A stale-if-error answer is an old state: it must not be forwarded as the current one.
-            if result.attempts.isEmpty {
-                // Nothing was sent (the breaker is open): wait without spending an attempt.
-                return .failure(
-                    Settled(
-                        result: .held(
-                            reason: "verify-then-act: \(state.upstream) is failing; only a cached state is available",
-                            retryAfter: state.client.breaker.remainingBreak
-                        )
-                    )
-                )
-            }
-            return .failure(
-                Settled(
-                    result: .failed(
-                        errorClass: "verify",
-                        detail:
-                            "\(state.upstream) is failing and only a cached (stale) state of \(target) was available",
-                        endpoint: endpoint
-                    )
-                )
-            )
-        }
         switch result.outcome {
         case .success(let response):
             let status = response.status.code

@@ -248,11 +248,14 @@ public final class UpstreamClient: Sendable {
     ///     credentials it forwards (never a raw key). The stale-if-error cache keeps answers
     ///     per consumer, so one consumer's answer is never served to another; without it, a
     ///     request carrying `Authorization` or `Cookie` is not cached.
+    ///   - servingStale: whether a failure may be answered from the stale-if-error cache
+    ///     (default true); false for a caller that needs the current state or nothing.
     public func send(
         _ request: UpstreamRequest,
         correlationID: String?,
         idempotencyKey: String? = nil,
-        consumer: String? = nil
+        consumer: String? = nil,
+        servingStale: Bool = true
     ) async -> UpstreamResult {
         var request = request
         var mayRepeat = request.isIdempotentMethod
@@ -292,7 +295,7 @@ public final class UpstreamClient: Sendable {
         case .success(let response) where response.status.code < 500:
             break
         default:
-            if let (entry, age) = cache.lookup(key: cacheKey) {
+            if servingStale, let (entry, age) = cache.lookup(key: cacheKey) {
                 result.outcome = .success(
                     UpstreamResponse(
                         status: entry.status,
