@@ -25,8 +25,11 @@ import Testing
             #expect(answer.status == 200)
             let endpoint = "127.0.0.1:\(await gateway.upstreams[0].port())"
 
-            let record = try await trail(gateway, "r-retry")
-            #expect(record["id"] as? String == "r-retry")
+            let id = try #require(answer.header("Belay-Request-Id"))
+            let record = try await trail(gateway, id)
+            #expect(record["id"] as? String == id)
+            // The caller's X-Request-Id is kept as the correlation id, never as the key.
+            #expect(record["correlation_id"] as? String == "r-retry")
             #expect(record["upstream"] as? String == "pay")
             #expect(record["method"] as? String == "GET")
             #expect(record["path"] as? String == "/v1/balance")
@@ -52,7 +55,7 @@ import Testing
                 try JSONSerialization.jsonObject(with: Data(page.body.utf8)) as? [String: Any]
             )
             let requests = try #require(listed["requests"] as? [[String: Any]])
-            #expect(requests.map { $0["id"] as? String } == ["r-retry"])
+            #expect(requests.map { $0["id"] as? String } == [id])
             #expect(listed["next_cursor"] is NSNull)
             let none = try await gateway.send(.GET, "/v1/requests?upstream=nobody")
             #expect(none.body.contains(#""requests":[]"#))
@@ -66,7 +69,7 @@ import Testing
             let answer = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: [("X-Request-Id", "r-wait")])
             #expect(answer.status == 200)
             let endpoint = "127.0.0.1:\(await gateway.upstreams[0].port())"
-            let record = try await trail(gateway, "r-wait")
+            let record = try await trail(gateway, try #require(answer.header("Belay-Request-Id")))
             let decisions = try #require(record["decisions"] as? [[String: Any]])
             #expect(
                 decisions.map { $0["description"] as? String } == [
@@ -85,12 +88,12 @@ import Testing
             cache: { stale_if_error: 10m }
             """
         try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
-            _ = try await gateway.send(.GET, "/proxy/pay/v1/rates", headers: [("X-Request-Id", "r-fresh")])
+            let fresh = try await gateway.send(.GET, "/proxy/pay/v1/rates", headers: [("X-Request-Id", "r-fresh")])
             gateway.upstreams[0].setBehavior(.always(502))
             let stale = try await gateway.send(.GET, "/proxy/pay/v1/rates", headers: [("X-Request-Id", "r-stale")])
             #expect(stale.header("Belay-Degraded") != nil)
 
-            let record = try await trail(gateway, "r-stale")
+            let record = try await trail(gateway, try #require(stale.header("Belay-Request-Id")))
             #expect(record["outcome"] as? String == "stale")
             #expect(record["stale_age_s"] is Double)
             let attempts = try #require(record["attempts"] as? [[String: Any]])
@@ -101,7 +104,8 @@ import Testing
             let sentence = try #require(last["description"] as? String)
             #expect(sentence.hasPrefix("served stale (age "), "\(sentence)")
             #expect(sentence.hasSuffix("because the upstream answered HTTP 502"), "\(sentence)")
-            #expect(try await trail(gateway, "r-fresh")["outcome"] as? String == "success")
+            let freshID = try #require(fresh.header("Belay-Request-Id"))
+            #expect(try await trail(gateway, freshID)["outcome"] as? String == "success")
         }
     }
 
@@ -109,14 +113,16 @@ import Testing
         try await GatewayHarness.run(upstreams: 2, config: .pay(policy: "retry: { base: 1ms, cap: 5ms }")) {
             gateway in
             gateway.upstreams[0].setBehavior(.down)
+            var ids: [String] = []
             for index in 0..<4 {
                 let answer = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: [("X-Request-Id", "r-\(index)")])
                 #expect(answer.status == 200)
+                ids.append(answer.header("Belay-Request-Id") ?? "")
             }
             let primary = "127.0.0.1:\(await gateway.upstreams[0].port())"
             let backup = "127.0.0.1:\(await gateway.upstreams[1].port())"
             // The third call ejected the primary; the fourth skips it.
-            let record = try await trail(gateway, "r-3")
+            let record = try await trail(gateway, ids[3])
             let attempts = try #require(record["attempts"] as? [[String: Any]])
             #expect(attempts.count == 1)
             #expect(attempts.first?["endpoint"] as? String == backup)
@@ -128,7 +134,7 @@ import Testing
                 ]
             )
             // Before the ejection, nothing was skipped.
-            let first = try await trail(gateway, "r-0")
+            let first = try await trail(gateway, ids[0])
             let firstAttempts = try #require(first["attempts"] as? [[String: Any]])
             #expect(firstAttempts.allSatisfy { $0["skipped"] == nil })
             #expect(firstAttempts.first?["failure"] as? String == "reset")
@@ -163,36 +169,43 @@ import Testing
             consumers:
               app: { key_sha256: "\(sha256Hex("app-key"))", scopes: ["proxy:pay"] }
               analyst: { key_sha256: "\(sha256Hex("analyst-key"))", scopes: ["requests:read"] }
+              ops: { key_sha256: "\(sha256Hex("ops-key"))", scopes: ["admin"] }
             upstreams:
               pay: { endpoints: ["\(urls[0])"] }
             """
         }
         try await GatewayHarness.run(config: config) { gateway in
-            let call = try await gateway.send(
-                .GET,
-                "/proxy/pay/v1/x",
-                headers: [("Authorization", "Bearer app-key"), ("X-Request-Id", "r-1")]
-            )
+            let call = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: [("Authorization", "Bearer app-key")])
             #expect(call.status == 200)
-            #expect(try await gateway.send(.GET, "/v1/requests/r-1").status == 401)
+            let id = try #require(call.header("Belay-Request-Id"))
+            #expect(try await gateway.send(.GET, "/v1/requests/\(id)").status == 401)
             let app = [("Authorization", "Bearer app-key")]
-            #expect(try await gateway.send(.GET, "/v1/requests/r-1", headers: app).status == 403)
+            #expect(try await gateway.send(.GET, "/v1/requests/\(id)", headers: app).status == 403)
             #expect(try await gateway.send(.GET, "/v1/requests", headers: app).status == 403)
+            // A consumer's trail is its own: another consumer, even with requests:read, does not
+            // find it; admin does.
             let analyst = try await gateway.send(
                 .GET,
-                "/v1/requests/r-1",
+                "/v1/requests/\(id)",
                 headers: [("Authorization", "Bearer analyst-key")]
             )
-            #expect(analyst.status == 200)
-            #expect(analyst.body.contains(#""consumer":"app""#))
-            #expect(!analyst.body.contains("app-key"))
+            #expect(analyst.status == 404)
+            let admin = try await gateway.send(
+                .GET,
+                "/v1/requests/\(id)",
+                headers: [("Authorization", "Bearer ops-key")]
+            )
+            #expect(admin.status == 200)
+            #expect(admin.body.contains(#""consumer":"app""#))
+            #expect(!admin.body.contains("app-key"))
         }
     }
 
     @Test func aDisabledAuditTrailRecordsNothing() async throws {
         try await GatewayHarness.run(config: .custom { payConfig($0) + "\naudit: { enabled: false }" }) { gateway in
-            _ = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: [("X-Request-Id", "r-1")])
-            #expect(try await gateway.send(.GET, "/v1/requests/r-1").status == 404)
+            let answer = try await gateway.send(.GET, "/proxy/pay/v1/x")
+            let id = try #require(answer.header("Belay-Request-Id"))
+            #expect(try await gateway.send(.GET, "/v1/requests/\(id)").status == 404)
         }
     }
 }

@@ -27,10 +27,11 @@ final class RecordingObserver: ProxyObserver {
             gateway.upstreams[0].setBehavior(.sequence([503]))
             let answer = try await gateway.send(.GET, "/proxy/pay/v1/balance?x=1", headers: [("X-Request-Id", "r-1")])
             #expect(answer.status == 200)
+            #expect(observer.exchanges.first?.requestID == answer.header("Belay-Request-Id"))
         }
         let exchange = try #require(observer.exchanges.first)
         #expect(observer.exchanges.count == 1)
-        #expect(exchange.requestID == "r-1")
+        #expect(exchange.correlationID == "r-1")
         #expect(exchange.upstream == "pay")
         #expect(exchange.method == "GET")
         #expect(exchange.path == "/v1/balance")
@@ -38,7 +39,7 @@ final class RecordingObserver: ProxyObserver {
         #expect(exchange.outcome == "success")
         #expect(exchange.attempts.map(\.status) == [503, 200])
         #expect(exchange.decisions.map(\.kind.name) == ["retry_scheduled"])
-        #expect(exchange.decisions.first?.correlationID == "r-1")
+        #expect(exchange.decisions.first?.correlationID == exchange.requestID)
     }
 
     @Test func aRefusalIsReportedWithItsProblemAndAnUnknownUpstreamIsNot() async throws {

@@ -4,6 +4,7 @@ import Crypto
 import Foundation
 import Logging
 import NIOHTTP1
+import Synchronization
 import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct ProxyTests {
@@ -17,7 +18,9 @@ import Testing
             )
             #expect(answer.status == 201)
             #expect(answer.body == #"{"id":"ch_1"}"#)
-            #expect(answer.header("Belay-Request-Id") == "req-42")
+            // Belay's own id, never the caller's; the caller's goes on upstream.
+            let requestID = try #require(answer.header("Belay-Request-Id"))
+            #expect(requestID != "req-42" && requestID.count == 36)
             #expect(answer.header("Belay-Attempts") == "1")
             #expect(answer.header("Belay-Endpoint")?.hasPrefix("127.0.0.1:") == true)
             let received = try #require(gateway.upstreams[0].requests.first)
@@ -150,6 +153,7 @@ import Testing
 
     @Test func everyDecisionIsLoggedWithTheRequestIDAndUpstreamButNoSecret() async throws {
         let logs = LogStore()
+        let ids = Mutex<[String]>([])
         let policy = """
             retry: { max_attempts: 3, base: 1ms, cap: 5ms }
             circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 4 }
@@ -165,18 +169,25 @@ import Testing
                 headers: caller + [("X-Request-Id", "req-log-1")]
             )
             #expect(retried.status == 200)
+            ids.withLock { $0.append(retried.header("Belay-Request-Id") ?? "") }
             gateway.upstreams[0].setBehavior(.always(503))
-            _ = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: caller + [("X-Request-Id", "req-log-2")])
+            let failed = try await gateway.send(
+                .GET,
+                "/proxy/pay/v1/x",
+                headers: caller + [("X-Request-Id", "req-log-2")]
+            )
+            ids.withLock { $0.append(failed.header("Belay-Request-Id") ?? "") }
         }
+        let (first, second) = ids.withLock { ($0[0], $0[1]) }
         let records = logs.records
         let retry = try #require(records.first { $0.metadata["belay.event"] == "retry_scheduled" })
         #expect(retry.level == .info)
-        #expect(retry.metadata["belay.request.id"] == "req-log-1")
+        #expect(retry.metadata["belay.request.id"].map { "\($0)" } == first)
         #expect(retry.metadata["belay.upstream"] == "pay")
         #expect(retry.message.contains("HTTP 503"))
         let opened = try #require(records.first { $0.metadata["belay.event"] == "circuit_opened" })
         #expect(opened.level == .notice)
-        #expect(opened.metadata["belay.request.id"] == "req-log-2")
+        #expect(opened.metadata["belay.request.id"].map { "\($0)" } == second)
         #expect(opened.metadata["belay.upstream"] == "pay")
         for secret in ["sekrit", "caller-key", "cookie-value"] {
             #expect(!records.contains { $0.text.contains(secret) }, "\(secret) was logged")
@@ -312,6 +323,7 @@ import Testing
 
     @Test func aCallQueuedInTheBulkheadLeavesAtItsDeadline() async throws {
         let logs = LogStore()
+        let queuedID = Mutex("")
         let policy = """
             timeouts: { attempt: 2s, total: 2s }
             retry: { max_attempts: 1 }
@@ -326,13 +338,15 @@ import Testing
                 "/proxy/pay/v1/x",
                 headers: [("Belay-Timeout", "200ms"), ("X-Request-Id", "req-queued")]
             )
+            queuedID.withLock { $0 = queued.header("Belay-Request-Id") ?? "" }
             #expect(queued.status == 504)
             #expect(queued.code == "timeout")
             #expect(queued.header("Belay-Attempts") == "0")
             #expect(try await holder.status == 504)
         }
         // The bulkhead let it go at its deadline (rather than the call timing out once it got a slot).
-        let decisions = logs.records.filter { $0.metadata["belay.request.id"] == "req-queued" }
+        let id = queuedID.withLock { $0 }
+        let decisions = logs.records.filter { $0.metadata["belay.request.id"].map { "\($0)" } == id }
         #expect(decisions.map { $0.metadata["belay.event"] } == ["rejected", "timeout"])
         #expect(decisions.first?.metadata["belay.strategy"] == "pay-bulkhead")
     }
@@ -606,8 +620,9 @@ import Testing
                 #expect(answer.status == 404, "\(path)")
                 #expect(answer.code == "not-found", "\(path)")
                 #expect(answer.header("Content-Type") == "application/problem+json")
-                #expect(answer.problem?["request_id"] as? String == "req-404")
-                #expect(answer.header("Belay-Request-Id") == "req-404")
+                let requestID = try #require(answer.header("Belay-Request-Id"))
+                #expect(requestID != "req-404")
+                #expect(answer.problem?["request_id"] as? String == requestID)
             }
             let post = try await gateway.send(.POST, "/v1/upstreams", body: "{}")
             #expect(post.status == 405)

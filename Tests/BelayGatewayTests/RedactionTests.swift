@@ -59,9 +59,10 @@ import Testing
                 body: #"{"id":"evt-1"}"#
             )
             #expect(webhook.code == "signature-invalid")
-            // A caller's request id is logged as given: one that happens to be a secret is redacted.
+            // A caller's request id is only its correlation id (Belay makes its own): one that
+            // happens to be a secret is never logged (checked for every secret below).
             let echoed = try await gateway.send(.GET, "/proxy/pay/v1/d", headers: [("X-Request-Id", Self.partnerKey)])
-            #expect(echoed.header("Belay-Request-Id") == Self.partnerKey)
+            #expect(echoed.header("Belay-Request-Id") != Self.partnerKey)
             // The secrets were in play: the upstream got its credentials.
             let received = try #require(gateway.upstreams[0].requests.first)
             #expect(received.header("Authorization") == "Bearer \(Self.upstreamToken)")
@@ -84,7 +85,6 @@ import Testing
         #expect(rejected.level == .info)
         #expect(rejected.metadata["belay.webhook.source"] == "shop")
         #expect(rejected.metadata["belay.reason"] != nil)
-        #expect(records.contains { $0.metadata["belay.request.id"] == "<redacted>" })
         for secret in [Self.upstreamToken, Self.partnerKey, Self.callerKey, Self.shopToken, Self.webhookSecret] {
             let leaks = records.filter { $0.text.contains(secret) }
             #expect(leaks.isEmpty, "\(secret) appears in \(leaks.map(\.text))")

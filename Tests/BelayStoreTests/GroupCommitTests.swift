@@ -141,7 +141,8 @@ final class GatedStore: DeliveryStore {
     ) async throws(StoreError)
         -> [ClaimedDelivery]
     { [] }
-    func finish(id: String, owner: String, outcome: DeliveryOutcome) async throws(StoreError) -> Bool { false }
+    func finish(id: String, lease: Lease, outcome: DeliveryOutcome) async throws(StoreError) -> Bool { false }
+    func renew(id: String, lease: Lease, until: Date) async throws(StoreError) -> Bool { false }
     func release(owner: String, now: Date) async throws(StoreError) {}
     func releaseAbandoned(now: Date) async throws(StoreError) -> Int { 0 }
     func nextDue(upstreams: [String], owner: String) async throws(StoreError) -> Date? { nil }

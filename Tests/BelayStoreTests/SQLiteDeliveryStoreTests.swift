@@ -352,7 +352,8 @@ extension AcceptOutcome {
             guard case .changed(let acked) = try await store.acknowledge(id: "dlv_ack", now: t0) else {
                 throw Failure("an in-flight delivery that asked for an ack could not be acknowledged")
             }
-            #expect(acked.status == .acknowledged)
+            // Noted, not yet in force: it takes effect when the attempt's 2xx is recorded.
+            #expect(acked.status == .inFlight && acked.ackReceivedAt == t0)
             #expect(try await store.acknowledge(id: "dlv_plain", now: t0) == .conflict(.inFlight))
         }
     }
@@ -423,14 +424,14 @@ extension AcceptOutcome {
             _ = try await store.insert([newDelivery("dlv_1")])
             #expect(
                 try store.appliedMigrations() == [
-                    "v1-deliveries", "v2-webhook-events", "v3-ordering-keys", BelayStore.latestMigration,
+                    "v1-deliveries", "v2-webhook-events", "v3-ordering-keys", "v4-audit", BelayStore.latestMigration,
                 ]
             )
         }
         let reopened = try SQLiteStore(path: path)
         #expect(
             try reopened.appliedMigrations() == [
-                "v1-deliveries", "v2-webhook-events", "v3-ordering-keys", BelayStore.latestMigration,
+                "v1-deliveries", "v2-webhook-events", "v3-ordering-keys", "v4-audit", BelayStore.latestMigration,
             ]
         )
         #expect(try await reopened.delivery(id: "dlv_1")?.0.status == .pending)
@@ -440,4 +441,123 @@ extension AcceptOutcome {
 struct Failure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+extension SQLiteStore {
+    /// Finishes with the delivery's latest lease if `owner` holds it: for tests about what a
+    /// finish records, not about fencing.
+    func finish(id: String, owner: String, outcome: DeliveryOutcome) async throws -> Bool {
+        guard let (delivery, _) = try await delivery(id: id) else { return false }
+        return try await finish(id: id, lease: Lease(owner: owner, token: delivery.leaseToken), outcome: outcome)
+    }
+}
+
+@Suite struct LeaseFencingTests {
+    private func outcome(_ status: DeliveryStatus, at: Date) -> DeliveryOutcome {
+        DeliveryOutcome(status: status, attempt: nil, nextAttemptAt: nil, lastError: nil, escalated: false, at: at)
+    }
+
+    /// A worker whose attempt outlived its lease, and whose delivery was claimed again (here by a
+    /// worker of the same name, as after a restart), can neither renew nor record anything.
+    @Test func aStaleClaimIsFencedOutEvenUnderTheSameOwnerName() async throws {
+        try await withStore { store in
+            _ = try await store.insert([newDelivery("dlv_1")])
+            let first = try #require(
+                try await store.claim(limits: ["pay": 1], now: t0, leaseUntil: t0.addingTimeInterval(30), owner: "w")
+                    .first
+            )
+            let second = try #require(
+                try await store.claim(
+                    limits: ["pay": 1],
+                    now: t0.addingTimeInterval(30),
+                    leaseUntil: t0.addingTimeInterval(60),
+                    owner: "w"
+                ).first
+            )
+            #expect(second.reason == .leaseExpired)
+            #expect(second.lease.token > first.lease.token)
+            #expect(second.lease.owner == first.lease.owner)
+            #expect(try await store.renew(id: "dlv_1", lease: first.lease, until: t0.addingTimeInterval(90)) == false)
+            #expect(
+                try await store.finish(id: "dlv_1", lease: first.lease, outcome: outcome(.dead, at: t0)) == false
+            )
+            let stored = try #require(try await store.delivery(id: "dlv_1")?.0)
+            #expect(stored.status == .inFlight && stored.leaseExpiresAt == t0.addingTimeInterval(60))
+            #expect(try await store.finish(id: "dlv_1", lease: second.lease, outcome: outcome(.delivered, at: t0)))
+        }
+    }
+
+    @Test func renewingKeepsTheLeaseFromExpiring() async throws {
+        try await withStore { store in
+            _ = try await store.insert([newDelivery("dlv_1")])
+            let claim = try #require(
+                try await store.claim(limits: ["pay": 1], now: t0, leaseUntil: t0.addingTimeInterval(30), owner: "w")
+                    .first
+            )
+            #expect(try await store.renew(id: "dlv_1", lease: claim.lease, until: t0.addingTimeInterval(50)))
+            // Past the first lease, but within the renewed one: nobody may take it.
+            let early = try await store.claim(
+                limits: ["pay": 1],
+                now: t0.addingTimeInterval(40),
+                leaseUntil: t0.addingTimeInterval(70),
+                owner: "w2"
+            )
+            #expect(early.isEmpty)
+            #expect(try await store.nextDue(upstreams: ["pay"], owner: "w2") == t0.addingTimeInterval(50))
+        }
+    }
+
+    /// Issue 11: an ack accepted while the first attempt was in flight stood even when that
+    /// attempt failed. It is noted, and takes effect only when a 2xx is recorded.
+    @Test func anAckWhileTheFirstAttemptIsInFlightWaitsForItsTwoHundred() async throws {
+        try await withStore { store in
+            _ = try await store.insert([newDelivery("dlv_1", requireAck: true), newDelivery("dlv_2", requireAck: true)])
+            let claims = try await store.claim(
+                limits: ["pay": 2],
+                now: t0,
+                leaseUntil: t0.addingTimeInterval(30),
+                owner: "w"
+            )
+            #expect(claims.count == 2)
+            for id in ["dlv_1", "dlv_2"] {
+                guard case .changed(let noted) = try await store.acknowledge(id: id, now: t0.addingTimeInterval(1))
+                else { throw Failure("ack refused") }
+                #expect(noted.status == .inFlight)
+                #expect(noted.ackReceivedAt == t0.addingTimeInterval(1) && noted.acknowledgedAt == nil)
+            }
+            // dlv_1's attempt fails: it is retried, not acknowledged.
+            var failed = outcome(.pending, at: t0.addingTimeInterval(2))
+            failed.nextAttemptAt = t0.addingTimeInterval(7)
+            failed.lastError = "HTTP 503"
+            #expect(try await store.finish(id: "dlv_1", lease: claims[0].lease, outcome: failed))
+            let retried = try #require(try await store.delivery(id: "dlv_1")?.0)
+            #expect(retried.status == .pending && retried.nextAttemptAt == t0.addingTimeInterval(7))
+            // dlv_2's attempt is a 2xx: the early ack makes it acknowledged at once.
+            var delivered = outcome(.delivered, at: t0.addingTimeInterval(2))
+            delivered.nextAttemptAt = t0.addingTimeInterval(3_600)
+            #expect(try await store.finish(id: "dlv_2", lease: claims[1].lease, outcome: delivered))
+            let acked = try #require(try await store.delivery(id: "dlv_2")?.0)
+            #expect(acked.status == .acknowledged && acked.acknowledgedAt == t0.addingTimeInterval(1))
+            #expect(acked.nextAttemptAt == nil)
+        }
+    }
+
+    /// Issue 11: keys were unique per upstream, so a second consumer reusing one got a 422 naming
+    /// the first consumer's delivery.
+    @Test func callerKeysAreUniquePerConsumer() async throws {
+        try await withStore { store in
+            var mine = newDelivery("dlv_1", key: "order-42")
+            mine.consumer = "shop"
+            var theirs = newDelivery("dlv_2", key: "order-42", fingerprint: "other")
+            theirs.consumer = "crm"
+            let outcomes = try await store.insert([mine, theirs])
+            #expect(outcomes.map { $0.delivery?.id } == ["dlv_1", "dlv_2"])
+            var again = newDelivery("dlv_3", key: "order-42", fingerprint: "other")
+            again.consumer = "shop"
+            #expect(try await store.insert([again]) == [.keyReused(existingID: "dlv_1")])
+            let page = try await store.deliveries(DeliveryQuery(consumer: "crm"))
+            #expect(page.deliveries.map(\.id) == ["dlv_2"])
+            #expect(try await store.deliveries(DeliveryQuery(upstreams: ["ship"])).deliveries.isEmpty)
+        }
+    }
 }

@@ -321,3 +321,64 @@ import Testing
         }
     }
 }
+
+/// Only the dependency's own failures count: a caller whose deadline is shorter than the
+/// pipeline's must not open a breaker that other callers share (issue 11).
+@Suite(.timeLimit(.minutes(1))) struct CallersDeadlineTests {
+    let clock = ManualClock()
+
+    private func pipeline(_ breaker: CircuitBreaker<ManualClock>) throws -> ResiliencePipeline<Int> {
+        try ResiliencePipeline<Int>.Builder(clock: clock)
+            .circuitBreaker(breaker)
+            .timeout(.seconds(2), enforcement: .cooperative, name: "attempt")
+            .build()
+    }
+
+    /// An operation that fails once the deadline it was given has passed, as an HTTP client
+    /// handed the deadline does.
+    private func slowCall(_ context: ResilienceContext) async throws -> Int {
+        let deadline = try #require(context.deadline)
+        try await clock.sleep(until: deadline.instant(on: clock), tolerance: nil)
+        throw TestError()
+    }
+
+    @Test func timeoutsOfTheCallersShorterDeadlineNeverOpenTheBreaker() async throws {
+        let breaker = try CircuitBreaker(.init(failureRatio: 0.5, minimumThroughput: 2), clock: clock)
+        let pipeline = try pipeline(breaker)
+        for _ in 0..<6 {
+            let task = Task {
+                await Deadline.$current.withValue(Deadline(after: .milliseconds(100), on: clock)) {
+                    await pipeline.executeOutcome { try await slowCall($0) }
+                }
+            }
+            let wake = await clock.nextSleepScheduled()
+            clock.advance(to: wake)
+            let outcome = await task.value
+            let error = try #require(outcome.error as? ResilienceError)
+            #expect(error.code == .timeout)
+            #expect(error.isCallersDeadline)
+            #expect(error.deadlineOrigin == .caller)
+        }
+        #expect(breaker.state == .closed)
+    }
+
+    @Test func thePipelinesOwnTimeoutStillCounts() async throws {
+        let breaker = try CircuitBreaker(.init(failureRatio: 0.5, minimumThroughput: 2), clock: clock)
+        let pipeline = try pipeline(breaker)
+        for _ in 0..<2 {
+            let task = Task {
+                // The caller allows 10 s; the attempt's own 2 s passes first.
+                await Deadline.$current.withValue(Deadline(after: .seconds(10), on: clock)) {
+                    await pipeline.executeOutcome { try await slowCall($0) }
+                }
+            }
+            let wake = await clock.nextSleepScheduled()
+            clock.advance(to: wake)
+            let error = try #require(await task.value.error as? ResilienceError)
+            #expect(error.code == .timeout)
+            #expect(error.deadlineOrigin == .strategy)
+            #expect(!error.isCallersDeadline)
+        }
+        #expect(breaker.state == .open)
+    }
+}

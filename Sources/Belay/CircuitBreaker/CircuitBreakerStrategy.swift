@@ -3,7 +3,9 @@
 /// ``isFailure`` decides which outcomes count as failures; by default any thrown error.
 /// Cancelled calls and rejections by inner strategies that never reached the dependency
 /// (`bulkhead-full`, `rate-limited`, another breaker's `circuit-open`) are not counted at
-/// all. An inner per-attempt `timeout` does count: the dependency was too slow.
+/// all. An inner per-attempt `timeout` does count: the dependency was too slow; a timeout of
+/// the caller's own deadline (``ResilienceError/isCallersDeadline``: a `Belay-Timeout` shorter
+/// than the pipeline's) does not, so one impatient caller cannot open a breaker others share.
 /// ``isIgnored`` names further outcomes that are not the dependency's doing (a caller's
 /// own error), which are then not counted either (Resilience4j's `ignoreExceptions`).
 public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStrategy where C.Duration == Duration {
@@ -41,12 +43,14 @@ public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStra
         }
     }
 
-    /// Cancellation, and rejections by inner strategies that never called the dependency,
-    /// are neither successes nor failures of the dependency.
+    /// Cancellation, rejections by inner strategies that never called the dependency, and the
+    /// caller's own deadline passing (``ResilienceError/isCallersDeadline``) are neither
+    /// successes nor failures of the dependency.
     static func neverReachedTheDependency(_ error: any Error) -> Bool {
         if error is CancellationError { return true }
         guard let rejection = error as? ResilienceError else { return false }
-        return rejection.code == .bulkheadFull || rejection.code == .rateLimited || rejection.code == .circuitOpen
+        return rejection.isCallersDeadline || rejection.code == .bulkheadFull || rejection.code == .rateLimited
+            || rejection.code == .circuitOpen
             || rejection.code == .circuitIsolated
     }
 

@@ -56,6 +56,14 @@ public struct ResilienceError: Error, Sendable, CustomStringConvertible {
     public var retryAfter: Duration?
     /// The error that led to this one, if any (the last attempt's error for a budget refusal).
     public var underlying: (any Error)?
+    /// For ``Code/timeout``: whose deadline passed. ``Deadline/Origin/caller`` when a deadline
+    /// the caller bound (its remaining budget) came first: not the dependency's doing, so
+    /// circuit breakers ignore it. Nil for other codes.
+    public var deadlineOrigin: Deadline.Origin?
+
+    /// Whether this is a timeout of the caller's own deadline (``deadlineOrigin`` is
+    /// ``Deadline/Origin/caller``), not of the pipeline's.
+    public var isCallersDeadline: Bool { code == .timeout && deadlineOrigin == .caller }
 
     /// Creates a resilience error.
     public init(

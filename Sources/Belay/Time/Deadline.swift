@@ -17,6 +17,21 @@ public struct Deadline: Sendable, CustomStringConvertible {
     /// The deadline of the current task, bound by the innermost enclosing ``Timeout``.
     @TaskLocal public static var current: Deadline?
 
+    /// Who set a deadline: whose budget ran out when it passes.
+    public enum Origin: Sendable, Hashable {
+        /// The caller of the pipeline (a deadline made with ``init(after:on:)`` or
+        /// ``init(at:on:)`` and bound to ``Deadline/current``, such as a request's remaining
+        /// budget). When it passes first, the caller's budget was too short: a circuit breaker
+        /// does not count it against the dependency.
+        case caller
+        /// A ``Timeout`` strategy: the dependency took longer than the pipeline allows.
+        case strategy
+    }
+
+    /// Who set this deadline. A ``Timeout`` that adopts an earlier outer deadline keeps the
+    /// outer one's origin.
+    public let origin: Origin
+
     /// The deadline on the clock that set it. `ContinuousClock` (the common case) is kept
     /// unboxed so reading it needs no dynamic cast.
     private enum Storage: Sendable {
@@ -35,17 +50,24 @@ public struct Deadline: Sendable, CustomStringConvertible {
     let isEnforced: Bool
 
     /// Creates a deadline `budget` from the clock's current instant.
+    /// Its ``origin`` is ``Origin/caller``.
     public init<C: Clock>(after budget: Duration, on clock: C) where C.Duration == Duration {
-        self.init(instant: clock.now.advanced(by: budget), budget: budget)
+        self.init(instant: clock.now.advanced(by: budget), budget: budget, origin: .caller)
     }
 
-    /// Creates a deadline at an instant of the given clock.
+    /// Creates a deadline at an instant of the given clock. Its ``origin`` is ``Origin/caller``.
     public init<C: Clock>(at instant: C.Instant, on clock: C) where C.Duration == Duration {
-        self.init(instant: instant, budget: clock.now.duration(to: instant))
+        self.init(instant: instant, budget: clock.now.duration(to: instant), origin: .caller)
     }
 
-    init<Instant: InstantProtocol<Duration>>(instant: Instant, budget: Duration, isEnforced: Bool = false) {
+    init<Instant: InstantProtocol<Duration>>(
+        instant: Instant,
+        budget: Duration,
+        isEnforced: Bool = false,
+        origin: Origin
+    ) {
         self.isEnforced = isEnforced
+        self.origin = origin
         if let continuous = instant as? ContinuousClock.Instant {
             self.storage = .continuous(continuous)
             self.createdAt = continuous.advanced(by: .zero - budget)
@@ -79,5 +101,5 @@ public struct Deadline: Sendable, CustomStringConvertible {
         instant(on: clock) <= clock.now
     }
 
-    public var description: String { "Deadline(budget: \(budget))" }
+    public var description: String { "Deadline(budget: \(budget), origin: \(origin))" }
 }

@@ -80,29 +80,32 @@ public struct Timeout<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
         var ownDeadline = now.advanced(by: configuration.timeout)
         // Whether an outer deadline comes first and is enforced by an outer, cancelling timeout.
         var outerEnforces = false
+        // Whose deadline binds: this strategy's own, or an earlier outer one's origin.
+        var origin = Deadline.Origin.strategy
         if let outer = context.deadline {
             let outerInstant = outer.instant(on: clock)
             if outerInstant < ownDeadline {
                 ownDeadline = outerInstant
                 outerEnforces = outer.isEnforced
+                origin = outer.origin
             }
         }
         let deadlineInstant = ownDeadline
         let budget = now.duration(to: deadlineInstant)
         if budget <= .zero {
-            return timedOut(context, after: .zero)
+            return timedOut(context, after: .zero, origin: origin)
         }
         if configuration.enforcement == .cooperative {
-            let deadline = Deadline(instant: deadlineInstant, budget: budget, isEnforced: outerEnforces)
+            let deadline = Deadline(instant: deadlineInstant, budget: budget, isEnforced: outerEnforces, origin: origin)
             var inner = context
             inner.deadline = deadline
             let outcome = await Deadline.$current.withValue(deadline) { await next(inner) }
             if case .failure(let error) = outcome, !(error is CancellationError), clock.now >= deadlineInstant {
-                return timedOut(context, after: budget)
+                return timedOut(context, after: budget, origin: origin)
             }
             return outcome
         }
-        let deadline = Deadline(instant: deadlineInstant, budget: budget, isEnforced: true)
+        let deadline = Deadline(instant: deadlineInstant, budget: budget, isEnforced: true, origin: origin)
         let inner = {
             var inner = context
             inner.deadline = deadline
@@ -128,7 +131,7 @@ public struct Timeout<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
                     return outcome
                 case .timerFired:
                     group.cancelAll()
-                    return timedOut(context, after: budget)
+                    return timedOut(context, after: budget, origin: origin)
                 case .timerCancelled:
                     // Our own task was cancelled: let the inner work report how it ended.
                     continue
@@ -138,14 +141,20 @@ public struct Timeout<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
         }
     }
 
-    private func timedOut(_ context: ResilienceContext, after budget: Duration) -> Result<Output, any Error> {
+    private func timedOut(
+        _ context: ResilienceContext,
+        after budget: Duration,
+        origin: Deadline.Origin
+    ) -> Result<Output, any Error> {
         context.emit(.timedOut(after: budget), strategy: configuration.name)
-        return .failure(
-            ResilienceError(
-                code: .timeout,
-                strategy: configuration.name,
-                message: "did not finish within \(budget.formattedForHumans)"
-            )
+        var error = ResilienceError(
+            code: .timeout,
+            strategy: configuration.name,
+            message: origin == .caller
+                ? "the caller's deadline passed within \(budget.formattedForHumans)"
+                : "did not finish within \(budget.formattedForHumans)"
         )
+        error.deadlineOrigin = origin
+        return .failure(error)
     }
 }

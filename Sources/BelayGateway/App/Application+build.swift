@@ -143,7 +143,26 @@ extension Gateway {
     /// `Authorization: Basic`, and a refusal asks for it with `WWW-Authenticate: Basic`, so
     /// the browser prompts for it and then sends it with the page's own requests.
     func authorized(_ request: Request, scope: String, basicRealm: String? = nil) -> Response? {
-        let requestID = Self.requestID(from: request.headers)
+        switch authorize(request, anyOf: [scope], basicRealm: basicRealm) {
+        case .success: nil
+        case .failure(let refusal): refusal.response
+        }
+    }
+
+    /// A refusal of a management route, as a response.
+    struct Refusal: Error {
+        var response: Response
+    }
+
+    /// The caller, if it may use one of `scopes` and is within its rate limit (every
+    /// authenticated route counts against a consumer's `rate_limit`, not only `/proxy`);
+    /// otherwise the problem response: 401, 403 or 429 with `Retry-After` and `RateLimit`.
+    func authorize(
+        _ request: Request,
+        anyOf scopes: [String],
+        basicRealm: String? = nil
+    ) -> Result<ConsumerAuth.Identity, Refusal> {
+        let requestID = Self.newRequestID()
         switch auth.identify(request.headers, acceptBasic: basicRealm != nil) {
         case .failure:
             let challenge = basicRealm.map { #"Basic realm="\#($0)", charset="UTF-8""# } ?? "Bearer"
@@ -151,20 +170,63 @@ extension Gateway {
                 basicRealm == nil
                 ? "send your API key as 'Authorization: Bearer <key>'"
                 : "send your API key as 'Authorization: Bearer <key>', or as the password when the browser asks"
-            return .problem(
-                ProblemDetails(.unauthorized, detail: how, requestID: requestID, field: "Authorization"),
-                headers: [.wwwAuthenticate: challenge]
-            )
-        case .success(let identity) where !identity.allows(scope):
-            return .problem(
-                ProblemDetails(
-                    .forbidden,
-                    detail: "consumer '\(identity.name)' lacks the scope \(scope)",
-                    requestID: requestID
+            return .failure(
+                Refusal(
+                    response: .problem(
+                        ProblemDetails(.unauthorized, detail: how, requestID: requestID, field: "Authorization"),
+                        headers: [.wwwAuthenticate: challenge]
+                    )
                 )
             )
-        case .success:
-            return nil
+        case .success(let identity) where !scopes.contains(where: identity.allows):
+            return .failure(
+                Refusal(
+                    response: .problem(
+                        ProblemDetails(
+                            .forbidden,
+                            detail: "consumer '\(identity.name)' lacks the scope \(scopes.joined(separator: " or "))",
+                            requestID: requestID
+                        )
+                    )
+                )
+            )
+        case .success(let identity):
+            if let (detail, headers) = Self.rateLimitRefusal(identity) {
+                return .failure(
+                    Refusal(
+                        response: .problem(
+                            ProblemDetails(.rateLimited, detail: detail, requestID: requestID),
+                            headers: headers
+                        )
+                    )
+                )
+            }
+            return .success(identity)
         }
+    }
+
+    /// Whose records a caller may see: nil (everyone's) for `admin` and in open mode, else the
+    /// consumer's own name.
+    func viewer(_ identity: ConsumerAuth.Identity) -> String? {
+        identity.allows("admin") ? nil : identity.name
+    }
+
+    /// Takes a permit of the consumer's rate limit; when none is left, the refusal's detail and
+    /// its `Retry-After`, `RateLimit` and `RateLimit-Policy` headers. Nil: within the limit.
+    static func rateLimitRefusal(_ identity: ConsumerAuth.Identity) -> (String, HTTPFields)? {
+        guard let limiter = identity.limiter, let wait = limiter.tryAcquire() else { return nil }
+        let stated = RateLimitHeaders.policy(
+            permitsPerSecond: limiter.configuration.permitsPerSecond,
+            burst: limiter.configuration.burst
+        )
+        var headers = RateLimitHeaders.fields(
+            policy: "consumer",
+            quota: stated.quota,
+            window: stated.window,
+            remaining: 0,
+            reset: wait
+        )
+        headers[.retryAfter] = String(wait.wholeSecondsRoundedUp)
+        return ("consumer '\(identity.name)' exceeded its rate limit", headers)
     }
 }

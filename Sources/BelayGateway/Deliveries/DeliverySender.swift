@@ -86,14 +86,18 @@ public struct UpstreamDeliverySender: DeliverySender {
             headers: headers,
             body: body.map { .buffered(ByteBuffer(bytes: $0)) } ?? .none
         )
-        let result = await client.send(request, correlationID: delivery.id, idempotencyKey: delivery.idempotencyKey)
+        // The answer's body is read and dropped within the attempt, under the policy's
+        // deadlines: a trickling answer ends the attempt as a timeout instead of outliving the
+        // lease (and a second send of the same delivery).
+        let result = await client.send(
+            request,
+            correlationID: delivery.id,
+            idempotencyKey: delivery.idempotencyKey,
+            answer: .discard
+        )
         let endpoint = result.attempts.last?.endpoint.description
         switch result.outcome {
         case .success(let response):
-            if case .stream(let body) = response.body {
-                // Read and discard the answer so the connection can be reused.
-                do { for try await _ in body {} } catch {}
-            }
             return .answered(
                 status: response.status.code,
                 retryAfter: UpstreamClient.delayHint(.success(response)),
@@ -123,6 +127,9 @@ public struct UpstreamDeliverySender: DeliverySender {
             }
         case .failure(let failure as UpstreamFailure):
             return .failed(errorClass: failure.kind.rawValue, detail: failure.detail, endpoint: endpoint)
+        case .failure(let refusal as RequestRefusal):
+            // It can never be sent as it is: dead at once, not retried for days.
+            return .refused(reason: "\(refusal)", errorClass: "invalid-request", endpoint: endpoint)
         case .failure(let error):
             return .failed(errorClass: "other", detail: "\(type(of: error))", endpoint: endpoint)
         }

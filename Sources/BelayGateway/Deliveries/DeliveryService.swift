@@ -56,8 +56,38 @@ public struct APIAnswer: Sendable {
     }
 }
 
+/// Who calls the delivery API: deliveries belong to the consumer that created them.
+public struct DeliveryCaller: Sendable {
+    /// The consumer's name; empty in open mode (and for deliveries Belay makes itself).
+    public var consumer: String
+    /// Whether it holds `admin`: it sees and manages every consumer's deliveries.
+    public var isAdmin: Bool
+    /// Whether it may call an upstream (`proxy:<upstream>`).
+    public var mayUse: @Sendable (String) -> Bool
+
+    /// Creates a caller.
+    public init(consumer: String, isAdmin: Bool, mayUse: @escaping @Sendable (String) -> Bool) {
+        self.consumer = consumer
+        self.isAdmin = isAdmin
+        self.mayUse = mayUse
+    }
+
+    /// An operator with every right (open mode, tests, the CLI on loopback).
+    public static let admin = DeliveryCaller(consumer: "", isAdmin: true, mayUse: { _ in true })
+
+    /// Whether it may see and manage `delivery`: `admin`, or the consumer that created it while
+    /// it may still call its upstream.
+    public func owns(_ delivery: Delivery) -> Bool {
+        isAdmin || (delivery.consumer == consumer && mayUse(delivery.upstream))
+    }
+}
+
 /// The durable delivery queue's management API: accept, show, list, retry, cancel and
 /// acknowledge. Routes call it and only translate HTTP; the behaviour is here.
+///
+/// Consumers are tenants: a delivery, its caller key and its management actions belong to
+/// the consumer that created it (and need `proxy:<its upstream>`); another consumer's
+/// delivery is a `404`, as if it did not exist, and two consumers may use the same key.
 public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
     /// The store.
     public let store: any DeliveryStore
@@ -96,14 +126,14 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
             + "\(max(Int(held.inSeconds.rounded(.up)), 1)) s, without spending this delivery's attempts"
     }
 
-    /// `POST /v1/deliveries`: 202 once the delivery is durable. `mayUse` says whether the
-    /// caller may call an upstream (a delivery is sent with the upstream's credentials, so
-    /// it needs the same `proxy:<upstream>` scope as a proxied call).
+    /// `POST /v1/deliveries`: 202 once the delivery is durable. The caller must be allowed to
+    /// call the upstream (a delivery is sent with the upstream's credentials, so it needs the
+    /// same `proxy:<upstream>` scope as a proxied call); the delivery is the caller's.
     public func accept(
         _ body: Data,
         headers: HTTPFields,
         requestID: String,
-        mayUse: (String) -> Bool = { _ in true }
+        caller: DeliveryCaller = .admin
     ) async -> APIAnswer {
         let now = wall.now()
         let parsed = DeliveryRequest.parse(
@@ -113,7 +143,7 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
             now: now,
             id: DeliveryRequest.newID(at: now)
         )
-        let delivery: NewDelivery
+        var delivery: NewDelivery
         switch parsed {
         case .success(let value): delivery = value
         case .failure(let problem):
@@ -121,7 +151,8 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
                 ProblemDetails(problem.code, detail: problem.detail, requestID: requestID, field: problem.field)
             )
         }
-        guard mayUse(delivery.upstream) else {
+        delivery.consumer = caller.consumer
+        guard caller.mayUse(delivery.upstream) else {
             return .problem(
                 ProblemDetails(
                     .forbidden,
@@ -177,9 +208,9 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// `GET /v1/deliveries/{id}`: the delivery with every attempt.
-    public func show(_ id: String, requestID: String) async -> APIAnswer {
+    public func show(_ id: String, requestID: String, caller: DeliveryCaller = .admin) async -> APIAnswer {
         do {
-            guard let (delivery, attempts) = try await store.delivery(id: id) else {
+            guard let (delivery, attempts) = try await store.delivery(id: id), caller.owns(delivery) else {
                 return notFound(id, requestID: requestID)
             }
             var view = DeliveryView.full(delivery, attempts: attempts, redactor: redactor)
@@ -191,8 +222,16 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// `GET /v1/deliveries?status=&upstream=&cursor=&limit=`: a page, newest first.
-    public func list(_ parameters: [String: String], requestID: String) async -> APIAnswer {
+    public func list(
+        _ parameters: [String: String],
+        requestID: String,
+        caller: DeliveryCaller = .admin
+    ) async -> APIAnswer {
         var query = DeliveryQuery()
+        if !caller.isAdmin {
+            query.consumer = caller.consumer
+            query.upstreams = Set(config.upstreams.map(\.name).filter(caller.mayUse))
+        }
         if let status = parameters["status"] {
             guard let value = DeliveryStatus(rawValue: status) else {
                 let names = DeliveryStatus.allCases.map(\.rawValue).joined(separator: ", ")
@@ -228,8 +267,8 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// `POST /v1/deliveries/{id}/retry`: replays a dead (or cancelled) delivery now.
-    public func retry(_ id: String, requestID: String) async -> APIAnswer {
-        await transition(id, "retry", requestID: requestID) {
+    public func retry(_ id: String, requestID: String, caller: DeliveryCaller = .admin) async -> APIAnswer {
+        await transition(id, "retry", requestID: requestID, caller: caller) {
             try await store.retry(id: id, now: $0)
         } done: {
             wake()
@@ -237,16 +276,18 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// `POST /v1/deliveries/{id}/cancel`: cancels a pending or dead delivery.
-    public func cancel(_ id: String, requestID: String) async -> APIAnswer {
-        await transition(id, "cancel", requestID: requestID) {
+    public func cancel(_ id: String, requestID: String, caller: DeliveryCaller = .admin) async -> APIAnswer {
+        await transition(id, "cancel", requestID: requestID, caller: caller) {
             try await store.cancel(id: id, now: $0)
         } done: {
         }
     }
 
-    /// `POST /v1/deliveries/{id}/ack`: the receiving system acknowledges it.
-    public func acknowledge(_ id: String, requestID: String) async -> APIAnswer {
-        await transition(id, "acknowledge", requestID: requestID) {
+    /// `POST /v1/deliveries/{id}/ack`: the receiving system acknowledges it. Before any 2xx
+    /// has been recorded (the first attempt still in flight) the ack is noted and takes effect
+    /// with that 2xx; it never stops a delivery whose attempt then fails.
+    public func acknowledge(_ id: String, requestID: String, caller: DeliveryCaller = .admin) async -> APIAnswer {
+        await transition(id, "acknowledge", requestID: requestID, caller: caller) {
             try await store.acknowledge(id: id, now: $0)
         } done: {
         }
@@ -256,10 +297,17 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
         _ id: String,
         _ verb: String,
         requestID: String,
+        caller: DeliveryCaller,
         _ change: (Date) async throws -> TransitionOutcome,
         done: () -> Void
     ) async -> APIAnswer {
         do {
+            // Another consumer's delivery is not found: nothing about it is revealed or changed.
+            if !caller.isAdmin {
+                guard let (delivery, _) = try await store.delivery(id: id), caller.owns(delivery) else {
+                    return notFound(id, requestID: requestID)
+                }
+            }
             switch try await change(wall.now()) {
             case .changed(let delivery):
                 done()

@@ -21,6 +21,11 @@ enum DeliveryView {
         view["next_attempt_at"] = delivery.nextAttemptAt.map { $0.iso8601 as Any } ?? NSNull()
         if let deliveredAt = delivery.deliveredAt { view["delivered_at"] = deliveredAt.iso8601 }
         if let acknowledgedAt = delivery.acknowledgedAt { view["acknowledged_at"] = acknowledgedAt.iso8601 }
+        if let early = delivery.ackReceivedAt, delivery.acknowledgedAt == nil {
+            // Acknowledged before any 2xx was recorded: it takes effect with the 2xx.
+            view["ack_received_at"] = early.iso8601
+        }
+        if !delivery.consumer.isEmpty { view["consumer"] = delivery.consumer }
         if let lastError = delivery.lastError { view["last_error"] = lastError }
         if let leaseExpiresAt = delivery.leaseExpiresAt { view["lease_expires_at"] = leaseExpiresAt.iso8601 }
         if delivery.escalated { view["escalated"] = true }

@@ -10,8 +10,12 @@ import Synchronization
 /// - At most ``Configuration/concurrency`` deliveries per upstream are in flight at once.
 /// - An upstream whose breaker is open is not claimed from: its deliveries wait without
 ///   spending attempts until the break ends.
-/// - A lease outlives the longest attempt; a worker that dies leaves leases that expire,
-///   and any worker then resumes those deliveries (with the same idempotency key).
+/// - Never two sends of one delivery at once: each claim carries a fencing token
+///   (``Lease``); the worker renews the lease every third of its length while the attempt
+///   runs, and an attempt whose lease was lost (another claim replaced it) is cancelled and
+///   records nothing. Every attempt, its answer's body included, is bounded by the upstream
+///   policy's deadlines. A worker that dies leaves leases that expire, and any worker then
+///   resumes those deliveries (with the same idempotency key).
 /// - It sleeps until the next delivery is due, and wakes at once on ``wake()`` (an accept).
 /// - On graceful shutdown it stops claiming, lets attempts in flight finish, and releases
 ///   whatever it still holds so a restart resumes at once.
@@ -47,6 +51,29 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
     private let doorbell = Doorbell()
     private let inFlight = Mutex<[String: Int]>([:])
     private let nextSweep = Mutex<Date?>(nil)
+    /// The leases of the attempts running now, by delivery id, and when the run loop plans to
+    /// look again (set while it sleeps): one lock, so a lease registered after the loop planned
+    /// its sleep always sees the plan and wakes it if its renewal comes first.
+    private let held = Mutex(HeldLeases())
+
+    private struct HeldLeases {
+        var leases: [String: HeldLease] = [:]
+        var plannedWake: Date?
+
+        subscript(id: String) -> HeldLease? {
+            get { leases[id] }
+            set { leases[id] = newValue }
+        }
+    }
+
+    /// A lease an attempt runs under: when to renew it, and how to tell the attempt it was lost.
+    private struct HeldLease {
+        var lease: Lease
+        var renewAt: Date
+        /// Set when a renewal found the lease gone (or the attempt ended): the watcher returns.
+        var ended = false
+        var watcher: CheckedContinuation<Void, Never>?
+    }
 
     /// - Parameters:
     ///   - upstreams: the upstreams whose deliveries this worker sends.
@@ -102,6 +129,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 while !stopping.withLock({ $0 }) && !Task.isCancelled {
+                    await renewDueLeases()
                     await sweepKeysIfDue()
                     let claimed = await claimDue()
                     for item in claimed {
@@ -114,6 +142,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
                     let wake = await nextWake()
                     if stopping.withLock({ $0 }) { break }
                     await doorbell.wait(until: wall.instant(at: wake), clock: wall.clock)
+                    held.withLock { $0.plannedWake = nil }
                 }
             }
         } onGracefulShutdown: {
@@ -156,7 +185,8 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
     }
 
     /// When to look again: the next due delivery of an upstream with free capacity, the
-    /// end of a paused upstream's break, or the idle poll, whichever is first.
+    /// end of a paused upstream's break, the next lease to renew, or the idle poll, whichever
+    /// is first.
     func nextWake() async -> Date {
         let now = wall.now()
         var wake = now.adding(configuration.idlePoll)
@@ -174,7 +204,15 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         } catch {
             logger.error("could not read the next due delivery", metadata: ["belay.error": "\(error)"])
         }
-        return wake
+        // Last, under the lock a new lease registers under: the plan includes every renewal
+        // registered so far, and any later one sees the plan.
+        return held.withLock { state in
+            if let renewal = state.leases.values.filter({ !$0.ended }).map(\.renewAt).min() {
+                wake = min(wake, max(renewal, now))
+            }
+            state.plannedWake = wake
+            return wake
+        }
     }
 
     /// Sends one claimed delivery, records what came of it and frees its slot.
@@ -183,7 +221,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         defer { inFlight.withLock { $0[delivery.upstream, default: 1] -= 1 } }
         if claimed.reason == .ackOverdue {
             if let end = planner.decideOverdueAck(for: delivery) {
-                await record(end, attempt: nil, for: delivery, at: wall.now())
+                await record(end, attempt: nil, for: delivery, lease: claimed.lease, at: wall.now())
                 return
             }
             alert(
@@ -203,7 +241,13 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         }
         let startedAt = wall.now()
         let start = wall.clock.now
-        let result = await sender.send(delivery)
+        guard let result = await sendUnderLease(claimed) else {
+            logger.notice(
+                "a delivery's lease was lost while it was being sent (another claim took it); the attempt was cancelled and not recorded",
+                metadata: ["belay.delivery.id": "\(delivery.id)", "belay.upstream": "\(delivery.upstream)"]
+            )
+            return
+        }
         let elapsed = start.duration(to: wall.clock.now)
         let now = wall.now()
         let decision = planner.decide(after: result, for: delivery, now: now, unit: random())
@@ -232,13 +276,93 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         case .held:
             attempt = nil
         }
-        await record(decision, attempt: attempt, for: delivery, at: now)
+        await record(decision, attempt: attempt, for: delivery, lease: claimed.lease, at: now)
+    }
+
+    /// Sends the delivery while its lease is renewed by the run loop; nil if the lease was lost
+    /// first (the send is then cancelled: another claim may be sending it).
+    private func sendUnderLease(_ claimed: ClaimedDelivery) async -> SendResult? {
+        let id = claimed.delivery.id
+        let renewAt = wall.now().adding(configuration.lease / 3)
+        let wakeLoop = held.withLock { state -> Bool in
+            state[id] = HeldLease(lease: claimed.lease, renewAt: renewAt)
+            return state.plannedWake.map { renewAt < $0 } ?? false
+        }
+        // The run loop plans to sleep past this lease's first renewal: let it plan again.
+        if wakeLoop { doorbell.ring() }
+        defer { endWatch(id, remove: true) }
+        return await withTaskGroup(of: SendResult?.self, returning: SendResult?.self) { group in
+            group.addTask { await self.sender.send(claimed.delivery) }
+            group.addTask {
+                await self.waitUntilLeaseLost(id)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Returns when the lease of delivery `id` is lost, or when the calling task is cancelled.
+    private func waitUntilLeaseLost(_ id: String) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = held.withLock { state -> Bool in
+                    guard state[id] != nil, state[id]?.ended == false else { return true }
+                    state[id]?.watcher = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            endWatch(id, remove: false)
+        }
+    }
+
+    /// Ends the watch of delivery `id`'s lease, waking its watcher; with `remove`, forgets it.
+    private func endWatch(_ id: String, remove: Bool) {
+        let watcher = held.withLock { state -> CheckedContinuation<Void, Never>? in
+            let watcher = state[id]?.watcher
+            if remove {
+                state[id] = nil
+            } else {
+                state[id]?.ended = true
+                state[id]?.watcher = nil
+            }
+            return watcher
+        }
+        watcher?.resume()
+    }
+
+    /// Renews every lease whose renewal is due; a lease found lost ends its attempt.
+    func renewDueLeases() async {
+        let now = wall.now()
+        let due = held.withLock { state in
+            state.leases.filter { !$0.value.ended && $0.value.renewAt <= now }.map { ($0.key, $0.value.lease) }
+        }
+        for (id, lease) in due {
+            do {
+                if try await store.renew(id: id, lease: lease, until: now.adding(configuration.lease)) {
+                    held.withLock { $0[id]?.renewAt = now.adding(configuration.lease / 3) }
+                } else {
+                    endWatch(id, remove: false)
+                }
+            } catch {
+                // Try again soon: the lease still has two thirds of its time.
+                logger.error(
+                    "could not renew a delivery's lease",
+                    metadata: ["belay.delivery.id": "\(id)", "belay.error": "\(error)"]
+                )
+                held.withLock { $0[id]?.renewAt = now.adding(.seconds(1)) }
+            }
+        }
     }
 
     private func record(
         _ decision: DeliveryPlanner.Decision,
         attempt: DeliveryAttempt?,
         for delivery: Delivery,
+        lease: Lease,
         at now: Date
     ) async {
         let outcome = DeliveryOutcome(
@@ -259,7 +383,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
             if let endpoint = attempt.endpoint { metadata["belay.endpoint"] = .string(endpoint) }
         }
         do {
-            guard try await store.finish(id: delivery.id, owner: owner, outcome: outcome) else {
+            guard try await store.finish(id: delivery.id, lease: lease, outcome: outcome) else {
                 logger.notice(
                     "a delivery changed while it was being sent; its attempt was not recorded",
                     metadata: metadata

@@ -30,7 +30,7 @@ struct UnmatchedRouteMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
-            let requestID = Gateway.requestID(from: request.headers)
+            let requestID = Gateway.newRequestID()
             let allowed = allowedMethods(for: request.uri.path)
             guard allowed.isEmpty else {
                 return .problem(

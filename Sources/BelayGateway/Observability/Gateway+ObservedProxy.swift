@@ -55,7 +55,9 @@ extension Gateway {
             problem: notes.problem,
             staleAge: notes.result?.staleAge,
             attempts: notes.result?.attempts ?? [],
-            decisions: notes.result?.decisions ?? []
+            decisions: notes.result?.decisions ?? [],
+            fault: notes.fault,
+            correlationID: notes.correlationID
         )
         for observer in observers {
             observer.observe(exchange)

@@ -32,6 +32,11 @@ public struct ProxyExchange: Sendable {
     public var attempts: [AttemptRecord]
     /// Every resilience decision taken for the request, in order.
     public var decisions: [ResilienceEvent]
+    /// The caller's own `X-Request-Id`, if it sent a plain one (``requestID`` is always Belay's).
+    public var correlationID: String?
+    /// Whose doing it was when the call failed (``Fault``); nil when the upstream answered,
+    /// or the answer was served stale. The health model skips ``Fault/caller``.
+    public var fault: Fault?
 
     /// Creates an exchange.
     public init(
@@ -46,8 +51,12 @@ public struct ProxyExchange: Sendable {
         problem: ProblemCode? = nil,
         staleAge: Duration? = nil,
         attempts: [AttemptRecord] = [],
-        decisions: [ResilienceEvent] = []
+        decisions: [ResilienceEvent] = [],
+        fault: Fault? = nil,
+        correlationID: String? = nil
     ) {
+        self.correlationID = correlationID
+        self.fault = fault
         self.requestID = requestID
         self.upstream = upstream
         self.consumer = consumer

@@ -53,10 +53,17 @@ extension Gateway {
         var path = ""
         var problem: ProblemCode?
         var result: UpstreamResult?
+        var correlationID: String?
+
+        /// Whose doing the call's failure was; nil when the upstream answered or it was served stale.
+        var fault: Fault? {
+            guard let result, result.staleAge == nil, case .failure(let error) = result.outcome else { return nil }
+            return Fault.of(error)
+        }
     }
 
     func proxy(_ request: Request, context: GatewayRequestContext) async -> Response {
-        let requestID = Self.requestID(from: request.headers, now: now())
+        let requestID = Self.newRequestID(now: now())
         // Nothing observes, traces or logs each request: no record, span or log line is made.
         guard !observers.isEmpty || tracer != nil || logger.logLevel <= .debug else {
             var ignored = ExchangeNotes()
@@ -142,21 +149,12 @@ extension Gateway {
         }
         notes.upstream = upstreamName
         notes.consumer = auth.isOpenMode ? nil : identity.name
+        let correlationID = Self.correlationID(from: request.headers)
+        // Kept (audit trail, observers) redacted: a caller's id that happens to be a secret stays out.
+        notes.correlationID = correlationID.map { redactor.redact($0) }
         notes.path = path
-        if let limiter = identity.limiter, let wait = limiter.tryAcquire() {
-            let stated = RateLimitHeaders.policy(
-                permitsPerSecond: limiter.configuration.permitsPerSecond,
-                burst: limiter.configuration.burst
-            )
-            var headers = RateLimitHeaders.fields(
-                policy: "consumer",
-                quota: stated.quota,
-                window: stated.window,
-                remaining: 0,
-                reset: wait
-            )
-            headers[.retryAfter] = String(wait.wholeSecondsRoundedUp)
-            return refuse(.rateLimited, "consumer '\(identity.name)' exceeded its rate limit", headers: headers)
+        if let (detail, headers) = Self.rateLimitRefusal(identity) {
+            return refuse(.rateLimited, detail, headers: headers)
         }
 
         var budget: Duration?
@@ -210,7 +208,8 @@ extension Gateway {
         }
 
         var headers = HopByHopHeaders.forRequest(request.headers, stripAuthorization: !auth.isOpenMode)
-        headers[.xRequestID] = requestID
+        // The caller's own id goes on upstream (its correlation end to end); else Belay's.
+        headers[.xRequestID] = correlationID ?? requestID
         if let remote = context.remoteAddress?.ipAddress {
             let existing = headers[.xForwardedFor]
             headers[.xForwardedFor] = existing.map { "\($0), \(remote)" } ?? remote
@@ -355,6 +354,13 @@ extension Gateway {
                     code, "\(upstream) is failing; calls are paused while its circuit is open", rejection.retryAfter
                 )
             case .circuitIsolated: return (code, "\(upstream) has been isolated by an operator", nil)
+            case .timeout where rejection.isCallersDeadline:
+                return (
+                    code,
+                    "\(upstream) did not answer within the request's Belay-Timeout (\(rejection.message)); "
+                        + "not counted against \(upstream)",
+                    nil
+                )
             case .timeout: return (code, "\(upstream) did not answer in time (\(rejection.message))", nil)
             case .bulkheadFull: return (code, "too many calls to \(upstream) are in flight", nil)
             case .rateLimited:
@@ -372,6 +378,8 @@ extension Gateway {
                 return (.payloadTooLarge, "the body exceeds server.max_body (\(bodyError.limit ?? 0) bytes)", nil)
             }
             return (.invalidRequest, "the request body could not be read", nil)
+        case let refusal as RequestRefusal:
+            return (.invalidRequest, "\(refusal); nothing was sent to \(upstream)", nil)
         case let failure as UpstreamFailure:
             if failure.kind == .timeout {
                 return (.timeout, "\(upstream) did not answer in time: \(failure.detail)", nil)
@@ -384,14 +392,19 @@ extension Gateway {
         }
     }
 
-    /// The caller's `X-Request-Id` when it is short and plain, otherwise a new time-ordered
-    /// UUID (version 7: the audit trail's index of request ids then grows at its end).
-    static func requestID(from headers: HTTPFields, now: Date = Date()) -> String {
-        if let given = headers[.xRequestID], (1...128).contains(given.count),
+    /// The caller's `X-Request-Id` when it is short and plain: kept with the request as its
+    /// correlation id (searchable in the audit trail), never as its key. Nil otherwise.
+    static func correlationID(from headers: HTTPFields) -> String? {
+        guard let given = headers[.xRequestID], (1...128).contains(given.count),
             given.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) })
-        {
-            return given
-        }
+        else { return nil }
+        return given
+    }
+
+    /// A new request id, Belay's own: a time-ordered UUID (version 7: the audit trail's index
+    /// of request ids then grows at its end). Never the caller's `X-Request-Id`, so no caller
+    /// can choose the key of another's audit trail.
+    static func newRequestID(now: Date = Date()) -> String {
         let milliseconds = max(now.timeIntervalSince1970 * 1_000, 0).rounded(.down)
         return RandomID.timeOrderedUUIDString(unixMilliseconds: UInt64(min(milliseconds, 2.8e14)))
     }

@@ -93,7 +93,9 @@ struct WebhookForwarding: Sendable {
             UpstreamRequest(method: .get, path: split.0, query: split.1, headers: [.accept: "application/json"]),
             correlationID: delivery.id,
             // A cached answer is an old state: it must never be forwarded as the current one.
-            servingStale: false
+            servingStale: false,
+            // Read within the attempt's deadline: a trickling answer cannot hold the forward.
+            answer: .hold
         )
         let endpoint = result.attempts.last?.endpoint.description
         switch result.outcome {

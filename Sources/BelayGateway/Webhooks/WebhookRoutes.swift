@@ -9,7 +9,7 @@ extension Router where Context == GatewayRequestContext {
     func addWebhookRoutes(_ webhooks: WebhookService<ContinuousClock>, gateway: Gateway) {
         // Providers call this; the signature, not a consumer key, is the authentication.
         post("webhooks/:source") { request, context in
-            let requestID = Gateway.requestID(from: request.headers)
+            let requestID = Gateway.newRequestID()
             let maxBody = gateway.config.server.maxBody
             if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBody {
                 return Response.problem(
@@ -46,12 +46,12 @@ extension Router where Context == GatewayRequestContext {
             if let refusal = gateway.authorized(request, scope: "webhooks:read") { return refusal }
             var parameters: [String: String] = [:]
             for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
-            return Response(await webhooks.list(parameters, requestID: Gateway.requestID(from: request.headers)))
+            return Response(await webhooks.list(parameters, requestID: Gateway.newRequestID()))
         }
         post("v1/webhooks/events/:id/replay") { request, context in
             if let refusal = gateway.authorized(request, scope: "webhooks:write") { return refusal }
             let id = context.parameters.get("id") ?? ""
-            return Response(await webhooks.replay(id, requestID: Gateway.requestID(from: request.headers)))
+            return Response(await webhooks.replay(id, requestID: Gateway.newRequestID()))
         }
     }
 }

@@ -144,7 +144,7 @@ public final class UpstreamClient: Sendable {
                 case .other: return false
                 }
             case .failure(let error as ResilienceError):
-                return error.code == .timeout && conditions.timeout
+                return error.code == .timeout && !error.isCallersDeadline && conditions.timeout
             case .failure:
                 return false
             }
@@ -207,10 +207,11 @@ public final class UpstreamClient: Sendable {
         }
     }
 
-    /// The caller's request body failing is not the upstream's doing: the breaker ignores it.
+    /// The caller's doing (``Fault/caller``: its body failed, its own deadline passed, or it
+    /// sent a request the client refuses) is not the upstream's: the breaker ignores it.
     static let isCallersFault: CircuitBreakerStrategy<UpstreamResponse, ContinuousClock>.OutcomePredicate = {
         outcome in
-        if case .failure(let error) = outcome { return error is RequestBodyError }
+        if case .failure(let error) = outcome { return Fault.of(error) == .caller }
         return false
     }
 
@@ -250,12 +251,16 @@ public final class UpstreamClient: Sendable {
     ///     request carrying `Authorization` or `Cookie` is not cached.
     ///   - servingStale: whether a failure may be answered from the stale-if-error cache
     ///     (default true); false for a caller that needs the current state or nothing.
+    ///   - answer: how the answer's body is read (default ``AnswerReading/relay``). A caller
+    ///     that is not a client waiting on the other end (the delivery worker, verify-then-act)
+    ///     reads it within the attempt, so a trickling body is bounded by the policy's deadlines.
     public func send(
         _ request: UpstreamRequest,
         correlationID: String?,
         idempotencyKey: String? = nil,
         consumer: String? = nil,
-        servingStale: Bool = true
+        servingStale: Bool = true,
+        answer: AnswerReading = .relay
     ) async -> UpstreamResult {
         var request = request
         var mayRepeat = request.isIdempotentMethod
@@ -278,7 +283,8 @@ public final class UpstreamClient: Sendable {
         // Answers a retry may discard are held in memory when they fit, and so are answers to cache.
         let hold = Holding(
             retriedStatuses: mayRepeat && !request.isStreamed ? policy.retryOn.statuses : [],
-            cacheable: cacheKey != nil
+            cacheable: cacheKey != nil,
+            reading: answer
         )
         let outcome = await AttemptLog.$current.withValue(log) {
             await pipeline.executeOutcome(correlationID: correlationID) { context in
@@ -323,14 +329,30 @@ public final class UpstreamClient: Sendable {
     /// The largest answer held in memory, to retry past it or to cache it; larger ones stream.
     static let bufferLimit = 1 << 20
 
+    /// How a call's answer body is read.
+    public enum AnswerReading: Sendable, Hashable {
+        /// Small answers the policy may retry past or cache are held in memory; the others are
+        /// streamed to the caller as they arrive (the proxy).
+        case relay
+        /// Every answer is read into memory within the attempt and its deadline (up to 1 MiB;
+        /// a larger one streams, what was read first). For verify-then-act's fetch.
+        case hold
+        /// Every answer's body is read and dropped within the attempt and its deadline; the
+        /// result's body is empty. For deliveries, which only need the status.
+        case discard
+    }
+
     /// Which answers of a call are read into memory (when they fit in ``bufferLimit``).
     struct Holding: Sendable {
         /// Statuses the policy may retry on, discarding the answer.
         var retriedStatuses: Set<Int>
         /// Whether a 2xx answer may be stored in the stale-if-error cache.
         var cacheable: Bool
+        /// How the caller wants answers read.
+        var reading: AnswerReading = .relay
 
         func applies(to status: Int, headers: HTTPFields) -> Bool {
+            if reading != .relay { return true }
             if retriedStatuses.contains(status) { return true }
             return cacheable && (200..<300).contains(status) && StaleCache<ContinuousClock>.mayStore(headers)
         }
@@ -420,8 +442,13 @@ public final class UpstreamClient: Sendable {
                 let bodiless = request.method == .head || status.code == 204 || status.code == 304
                 let declaredLength = bodiless ? 0 : fields[.contentLength].flatMap { Int($0) }
                 let answer = response.body
+                let discard = hold.reading == .discard
                 let read = { @Sendable in
-                    try await UpstreamResponse.Body.holding(
+                    if discard {
+                        for try await _ in answer {}
+                        return UpstreamResponse.Body.buffered(ByteBuffer())
+                    }
+                    return try await UpstreamResponse.Body.holding(
                         answer,
                         declaredLength: declaredLength,
                         upTo: Self.bufferLimit
@@ -469,9 +496,28 @@ public final class UpstreamClient: Sendable {
             )
             throw bodyError
         } catch {
+            if let refusal = UpstreamFailure.refusal(in: error) {
+                // Refused before anything was sent: the caller's request, not the endpoint.
+                log.append(
+                    AttemptRecord(
+                        number: context.attempt,
+                        endpoint: endpoint,
+                        status: nil,
+                        failure: nil,
+                        duration: start.duration(to: .now),
+                        startOffset: log.start.duration(to: start),
+                        skipped: skipped
+                    )
+                )
+                throw refusal
+            }
             var failure = UpstreamFailure.classify(error, endpoint: endpoint)
+            var callersDeadline = false
             if let deadline = context.deadline, deadline.hasPassed(on: ContinuousClock()) {
                 failure.kind = .timeout
+                // The caller's shorter budget ran out, not the policy's: the endpoint was not
+                // too slow by the policy's measure, so it is not counted as failing.
+                callersDeadline = deadline.origin == .caller
             } else if Task.isCancelled {
                 throw CancellationError()
             }
@@ -486,7 +532,7 @@ public final class UpstreamClient: Sendable {
                     skipped: skipped
                 )
             )
-            reportEndpoint(health.record(endpoint: index, success: false))
+            if !callersDeadline { reportEndpoint(health.record(endpoint: index, success: false)) }
             throw failure
         }
     }

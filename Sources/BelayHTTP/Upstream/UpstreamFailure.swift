@@ -33,6 +33,26 @@ public struct UpstreamFailure: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "\(kind.rawValue) failure at \(endpoint): \(detail)" }
 
+    /// The refusal, if AsyncHTTPClient refused to send the request as it was before anything
+    /// went out (the caller's fault, not the endpoint's).
+    public static func refusal(in error: any Error) -> RequestRefusal? {
+        guard let client = error as? HTTPClientError else { return nil }
+        let reasons: [(HTTPClientError, String)] = [
+            (.traceRequestWithBody, "a TRACE request must not have a body"),
+            (.invalidHeaderFieldNames([]), "a header name is not a valid HTTP token"),
+            (.invalidHeaderFieldValues([]), "a header value holds characters HTTP does not allow"),
+            (.bodyLengthMismatch, "the body's length differs from its Content-Length"),
+            (.identityCodingIncorrectlyPresent, "Transfer-Encoding: identity is not allowed"),
+            (.invalidURL, "the target is not a valid URL"),
+        ]
+        // `shortDescription` names the code without the values it may carry (header values
+        // can be secrets).
+        for (refused, reason) in reasons where client.shortDescription == refused.shortDescription {
+            return RequestRefusal(reason: reason)
+        }
+        return nil
+    }
+
     /// Classifies an error thrown while calling `endpoint`.
     public static func classify(_ error: any Error, endpoint: UpstreamEndpoint) -> UpstreamFailure {
         if let failure = error as? UpstreamFailure { return failure }

@@ -6,9 +6,12 @@ public import Foundation
 /// Holds no secrets: no headers, no bodies, no query string (the gateway records the path
 /// only), and endpoints as `host:port`.
 public struct AuditRecord: Sendable, Hashable {
-    /// The request's id (`Belay-Request-Id`). A caller may choose it with `X-Request-Id`, so
-    /// it is not unique: a lookup by id finds the newest record with it.
+    /// The request's id (`Belay-Request-Id`), always made by Belay (a time-ordered UUID), so
+    /// no caller can choose another's.
     public var requestID: String
+    /// The caller's own `X-Request-Id`, if it sent a plain one: searchable
+    /// (``AuditQuery/correlationID``), never the key of the record.
+    public var correlationID: String?
     /// The upstream's configured name.
     public var upstream: String
     /// The consumer that called, if consumers are configured.
@@ -49,8 +52,10 @@ public struct AuditRecord: Sendable, Hashable {
         problem: String? = nil,
         staleAgeMilliseconds: Int64? = nil,
         attempts: [AuditAttempt] = [],
-        decisions: [AuditDecision] = []
+        decisions: [AuditDecision] = [],
+        correlationID: String? = nil
     ) {
+        self.correlationID = correlationID
         self.requestID = requestID
         self.upstream = upstream
         self.consumer = consumer
@@ -147,6 +152,10 @@ public struct AuditQuery: Sendable, Hashable {
     public var outcome: String?
     /// Only requests received at or after this date.
     public var since: Date?
+    /// Only requests that carried this `X-Request-Id`.
+    public var correlationID: String?
+    /// Only requests this consumer made (a consumer sees its own; `admin` all).
+    public var consumer: String?
     /// Records per page, 1 to 500. Default 50.
     public var limit: Int = 50
     /// The `next_cursor` of the previous page; nil for the first (newest) page.
@@ -158,8 +167,12 @@ public struct AuditQuery: Sendable, Hashable {
         outcome: String? = nil,
         since: Date? = nil,
         limit: Int = 50,
-        cursor: String? = nil
+        cursor: String? = nil,
+        correlationID: String? = nil,
+        consumer: String? = nil
     ) {
+        self.correlationID = correlationID
+        self.consumer = consumer
         self.upstream = upstream
         self.outcome = outcome
         self.since = since

@@ -69,6 +69,9 @@ public struct NewDelivery: Sendable, Hashable {
     /// Deliveries of one upstream sharing this key are sent in the order accepted: one is
     /// not sent while an earlier one with the key is pending or in flight. Nil: unordered.
     public var orderingKey: String?
+    /// The consumer that created it (its owner); empty for deliveries Belay makes itself
+    /// (webhook forwards) and in open mode. Caller keys are unique per consumer and upstream.
+    public var consumer: String
 
     /// Creates a delivery to accept.
     public init(
@@ -84,9 +87,11 @@ public struct NewDelivery: Sendable, Hashable {
         requireAck: Bool = false,
         notBefore: Date,
         createdAt: Date,
-        orderingKey: String? = nil
+        orderingKey: String? = nil,
+        consumer: String = ""
     ) {
         self.orderingKey = orderingKey
+        self.consumer = consumer
         self.id = id
         self.upstream = upstream
         self.method = method
@@ -144,6 +149,15 @@ public struct Delivery: Sendable, Hashable {
     public var leaseOwner: String?
     /// When that lease runs out (another worker may then take it).
     public var leaseExpiresAt: Date?
+    /// The fencing token of the latest claim: each claim gets a larger one, and a worker's
+    /// writes change nothing once another claim has replaced its own.
+    public var leaseToken: Int64
+    /// The consumer that created it; empty for Belay's own (webhook forwards) and open mode.
+    public var consumer: String
+    /// When an acknowledgement arrived before any 2xx was recorded (while an attempt was in
+    /// flight, or after failed ones): the delivery becomes `acknowledged` only when an attempt
+    /// is recorded as delivered, never because of the early ack alone.
+    public var ackReceivedAt: Date?
 
     /// Creates a stored delivery (stores build these from their rows).
     public init(
@@ -166,8 +180,14 @@ public struct Delivery: Sendable, Hashable {
         lastError: String? = nil,
         escalated: Bool = false,
         leaseOwner: String? = nil,
-        leaseExpiresAt: Date? = nil
+        leaseExpiresAt: Date? = nil,
+        leaseToken: Int64 = 0,
+        consumer: String = "",
+        ackReceivedAt: Date? = nil
     ) {
+        self.leaseToken = leaseToken
+        self.consumer = consumer
+        self.ackReceivedAt = ackReceivedAt
         self.id = id
         self.upstream = upstream
         self.method = method
@@ -262,6 +282,27 @@ public struct ClaimedDelivery: Sendable, Hashable {
         self.delivery = delivery
         self.reason = reason
     }
+
+    /// The claim's lease: what every later write of the worker is fenced by.
+    public var lease: Lease {
+        Lease(owner: delivery.leaseOwner ?? "", token: delivery.leaseToken)
+    }
+}
+
+/// A worker's hold on one claimed delivery: its owner's name and the claim's fencing token.
+/// Renewing, finishing or recording an attempt with a lease that is no longer the delivery's
+/// latest (it expired and another claim took it) changes nothing.
+public struct Lease: Sendable, Hashable {
+    /// The worker that claimed it.
+    public var owner: String
+    /// The claim's fencing token (larger for every new claim of the delivery).
+    public var token: Int64
+
+    /// Creates a lease.
+    public init(owner: String, token: Int64) {
+        self.owner = owner
+        self.token = token
+    }
 }
 
 /// What a worker writes back after handling a claimed delivery.
@@ -303,15 +344,28 @@ public struct DeliveryQuery: Sendable, Hashable {
     public var status: DeliveryStatus?
     /// Only this upstream, if set.
     public var upstream: String?
+    /// Only deliveries this consumer created, if set (a consumer sees its own; `admin` all).
+    public var consumer: String?
+    /// Only deliveries to these upstreams, if set (the upstreams a consumer may call).
+    public var upstreams: Set<String>?
     /// Continue after this cursor (from the previous page's ``DeliveryPage/nextCursor``).
     public var cursor: String?
     /// Page size. Default 50.
     public var limit: Int
 
     /// Creates a query; newest first.
-    public init(status: DeliveryStatus? = nil, upstream: String? = nil, cursor: String? = nil, limit: Int = 50) {
+    public init(
+        status: DeliveryStatus? = nil,
+        upstream: String? = nil,
+        consumer: String? = nil,
+        upstreams: Set<String>? = nil,
+        cursor: String? = nil,
+        limit: Int = 50
+    ) {
         self.status = status
         self.upstream = upstream
+        self.consumer = consumer
+        self.upstreams = upstreams
         self.cursor = cursor
         self.limit = limit
     }

@@ -31,7 +31,10 @@ public final class DeliveryIntake: Sendable {
 
     /// Accepts `delivery`; returns once it is durable (or was found to be a repeat).
     public func accept(_ delivery: NewDelivery) async throws(StoreError) -> AcceptOutcome {
-        let key = delivery.keyFromCaller ? "\(delivery.upstream)\u{0}\(delivery.idempotencyKey)" : nil
+        // Keys are unique per consumer and upstream: another consumer's same key is not this one.
+        let key =
+            delivery.keyFromCaller
+            ? "\(delivery.upstream)\u{0}\(delivery.consumer)\u{0}\(delivery.idempotencyKey)" : nil
         if let key {
             let taken = keysInFlight.withLock { keys in !keys.insert(key).inserted }
             if taken { return .keyInFlight }

@@ -5,7 +5,8 @@ public import Foundation
 /// The protocol assumes nothing a shared database cannot give: work is handed out under
 /// leases that expire (a crashed worker's deliveries are taken over), uniqueness comes
 /// from unique keys (two instances accepting one key see one row), pages are cursors,
-/// and every write a worker makes after a claim is fenced by its lease owner.
+/// and every write a worker makes after a claim is fenced by the claim's ``Lease`` token:
+/// a worker whose lease expired and was claimed again changes nothing.
 ///
 /// Accept through ``DeliveryIntake``, which batches concurrent accepts into one
 /// transaction (group commit) and answers 409 for a key already being accepted.
@@ -18,7 +19,8 @@ public protocol DeliveryStore: Sendable {
     /// Leases up to `limit[upstream]` due deliveries of each listed upstream to `owner`
     /// until `leaseUntil`, oldest due first, and marks them `in_flight`. Due means a
     /// `pending` one whose time has come, an `in_flight` one whose lease ran out, or a
-    /// `delivered` one still awaiting its acknowledgement past the wait.
+    /// `delivered` one still awaiting its acknowledgement past the wait. Each claim gets a
+    /// new fencing token (``ClaimedDelivery/lease``), larger than any before it.
     func claim(
         limits: [String: Int],
         now: Date,
@@ -27,8 +29,14 @@ public protocol DeliveryStore: Sendable {
     ) async throws(StoreError) -> [ClaimedDelivery]
 
     /// Records what a worker did with a delivery it leased and releases the lease.
-    /// Returns false (and changes nothing) if `owner` no longer holds the lease.
-    func finish(id: String, owner: String, outcome: DeliveryOutcome) async throws(StoreError) -> Bool
+    /// Returns false (and changes nothing) if `lease` is no longer the delivery's latest claim.
+    /// A `delivered` outcome for a delivery acknowledged early (``Delivery/ackReceivedAt``)
+    /// makes it `acknowledged`.
+    func finish(id: String, lease: Lease, outcome: DeliveryOutcome) async throws(StoreError) -> Bool
+
+    /// Extends `lease` until `until` while its attempt runs. Returns false (and changes
+    /// nothing) if the lease is no longer the delivery's latest claim: the worker must stop.
+    func renew(id: String, lease: Lease, until: Date) async throws(StoreError) -> Bool
 
     /// Returns every lease `owner` holds to `pending` (due at once), on shutdown. Runs even
     /// when the calling task is cancelled.
@@ -57,10 +65,12 @@ public protocol DeliveryStore: Sendable {
     /// Cancels a `pending` or `dead` delivery (one in flight finishes its attempt first).
     func cancel(id: String, now: Date) async throws(StoreError) -> TransitionOutcome
 
-    /// Acknowledges a delivery that was queued with `requireAck` and has been sent
-    /// (`delivered`, `in_flight`, or `pending` after an attempt: the receiving system may
-    /// answer before the 2xx is recorded). Anything else is a conflict: an ack never stops
-    /// a delivery that was not sent. Acknowledging twice is not an error.
+    /// Acknowledges a delivery that was queued with `requireAck` and has been sent. A
+    /// `delivered` one becomes `acknowledged`. One `in_flight`, or `pending` after attempts,
+    /// keeps its status and notes the ack (``Delivery/ackReceivedAt``): the receiving system
+    /// may answer before the 2xx is recorded, and it is acknowledged when that 2xx is; if the
+    /// attempt fails instead, it is sent again. Anything else is a conflict: an ack never
+    /// stops a delivery that was not sent. Acknowledging twice is not an error.
     func acknowledge(id: String, now: Date) async throws(StoreError) -> TransitionOutcome
 
     /// How many deliveries there are in each status.

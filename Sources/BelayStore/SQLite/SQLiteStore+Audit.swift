@@ -13,7 +13,7 @@ extension SQLiteStore: AuditStore {
 
     static let auditColumns = """
         seq, request_id, upstream, consumer, method, path, received_at, duration_ms, status, outcome, problem,
-        stale_age_ms, trail
+        stale_age_ms, trail, correlation_id
         """
 
     public func insertAudit(_ batch: [AuditRecord]) async throws(StoreError) {
@@ -27,8 +27,8 @@ extension SQLiteStore: AuditStore {
             let statement = try db.cachedStatement(
                 sql: """
                     INSERT INTO audit_requests (request_id, upstream, consumer, method, path, received_at,
-                        duration_ms, status, outcome, problem, stale_age_ms, trail, size)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        duration_ms, status, outcome, problem, stale_age_ms, trail, size, correlation_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             )
             var total: Int64 = 0
@@ -37,7 +37,7 @@ extension SQLiteStore: AuditStore {
                 try statement.execute(arguments: [
                     record.requestID, record.upstream, record.consumer, record.method, record.path,
                     record.receivedAt.storeMilliseconds, record.durationMilliseconds, record.status, record.outcome,
-                    record.problem, record.staleAgeMilliseconds, trail, size,
+                    record.problem, record.staleAgeMilliseconds, trail, size, record.correlationID,
                 ])
             }
             try db.execute(sql: "UPDATE audit_usage SET bytes = bytes + ? WHERE id = 1", arguments: [total])
@@ -69,6 +69,14 @@ extension SQLiteStore: AuditStore {
             if let since = query.since {
                 conditions.append("received_at >= ?")
                 arguments += [since.storeMilliseconds]
+            }
+            if let correlationID = query.correlationID {
+                conditions.append("correlation_id = ?")
+                arguments += [correlationID]
+            }
+            if let consumer = query.consumer {
+                conditions.append("consumer = ?")
+                arguments += [consumer]
             }
             if let cursor = query.cursor {
                 // An unreadable cursor is an empty page, never an error or the first page again.
@@ -166,7 +174,7 @@ extension SQLiteStore: AuditStore {
         let text =
             record.requestID.utf8.count * 2 + record.upstream.utf8.count * 2 + (record.consumer?.utf8.count ?? 0)
             + record.method.utf8.count + record.path.utf8.count + record.outcome.utf8.count
-            + (record.problem?.utf8.count ?? 0)
+            + (record.problem?.utf8.count ?? 0) + (record.correlationID?.utf8.count ?? 0) * 2
         return Int64(text + trailBytes + auditRowOverhead)
     }
 
@@ -195,7 +203,8 @@ extension SQLiteStore: AuditStore {
             problem: row["problem"],
             staleAgeMilliseconds: row["stale_age_ms"],
             attempts: trail.attempts,
-            decisions: trail.decisions
+            decisions: trail.decisions,
+            correlationID: row["correlation_id"]
         )
     }
 }

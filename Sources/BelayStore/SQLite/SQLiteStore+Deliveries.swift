@@ -14,7 +14,7 @@ extension SQLiteStore: DeliveryStore {
     static let columns = """
         id, upstream, method, path, headers, body, idempotency_key, require_ack, status, attempt_count,
         schedule_step, due_at, created_at, updated_at, delivered_at, acknowledged_at, last_error, escalated,
-        lease_owner
+        lease_owner, lease_token, consumer, ack_received_at
         """
 
     public func insert(_ batch: [NewDelivery]) async throws(StoreError) -> [AcceptOutcome] {
@@ -25,9 +25,11 @@ extension SQLiteStore: DeliveryStore {
                 if item.keyFromCaller,
                     let existing = try Row.fetchOne(
                         db,
-                        sql:
-                            "SELECT \(Self.columns), fingerprint FROM deliveries WHERE upstream = ? AND caller_key = ?",
-                        arguments: [item.upstream, item.idempotencyKey]
+                        sql: """
+                            SELECT \(Self.columns), fingerprint FROM deliveries
+                            WHERE upstream = ? AND consumer = ? AND caller_key = ?
+                            """,
+                        arguments: [item.upstream, item.consumer, item.idempotencyKey]
                     )
                 {
                     let fingerprint: String = existing["fingerprint"]
@@ -50,13 +52,14 @@ extension SQLiteStore: DeliveryStore {
         try db.execute(
             sql: """
                 INSERT INTO deliveries (id, upstream, method, path, headers, body, idempotency_key, caller_key,
-                    fingerprint, require_ack, status, due_at, created_at, updated_at, ordering_key)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)
+                    fingerprint, require_ack, status, due_at, created_at, updated_at, ordering_key, consumer)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 item.id, item.upstream, item.method, item.path, try encode(item.headers), item.body,
                 item.idempotencyKey, item.keyFromCaller ? item.idempotencyKey : nil, item.fingerprint,
                 item.requireAck, item.notBefore.storeMilliseconds, created, created, item.orderingKey,
+                item.consumer,
             ]
         )
         return Delivery(
@@ -73,7 +76,8 @@ extension SQLiteStore: DeliveryStore {
             scheduleStep: 0,
             nextAttemptAt: item.notBefore,
             createdAt: item.createdAt,
-            updatedAt: item.createdAt
+            updatedAt: item.createdAt,
+            consumer: item.consumer
         )
     }
 
@@ -104,15 +108,19 @@ extension SQLiteStore: DeliveryStore {
                     case .delivered: reason = .ackOverdue
                     default: reason = .due
                     }
+                    // A new fencing token: the previous claim's holder, if still running, is fenced out.
+                    let token = delivery.leaseToken + 1
                     try db.execute(
                         sql: """
-                            UPDATE deliveries SET status = 'in_flight', lease_owner = ?, due_at = ?, updated_at = ?
+                            UPDATE deliveries SET status = 'in_flight', lease_owner = ?, lease_token = ?, due_at = ?,
+                                updated_at = ?
                             WHERE id = ?
                             """,
-                        arguments: [owner, leaseUntil.storeMilliseconds, nowMS, delivery.id]
+                        arguments: [owner, token, leaseUntil.storeMilliseconds, nowMS, delivery.id]
                     )
                     delivery.status = .inFlight
                     delivery.leaseOwner = owner
+                    delivery.leaseToken = token
                     delivery.leaseExpiresAt = leaseUntil
                     delivery.nextAttemptAt = nil
                     delivery.updatedAt = now
@@ -123,24 +131,39 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
-    public func finish(id: String, owner: String, outcome: DeliveryOutcome) async throws(StoreError) -> Bool {
+    public func finish(id: String, lease: Lease, outcome: DeliveryOutcome) async throws(StoreError) -> Bool {
         try await writing("record the attempt of delivery \(id)") { db in
             let at = outcome.at.storeMilliseconds
             let counted = outcome.attempt == nil ? 0 : 1
+            // Fenced by the claim's token, not only the owner's name: a worker whose lease
+            // expired and was claimed again (even by itself) records nothing.
             try db.execute(
                 sql: """
                     UPDATE deliveries SET status = ?, due_at = ?, last_error = COALESCE(?, last_error),
                         escalated = ?, attempt_count = attempt_count + ?, schedule_step = schedule_step + ?,
                         delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END,
                         lease_owner = NULL, updated_at = ?
-                    WHERE id = ? AND lease_owner = ? AND status = 'in_flight'
+                    WHERE id = ? AND lease_token = ? AND lease_owner = ? AND status = 'in_flight'
                     """,
                 arguments: [
                     outcome.status.rawValue, outcome.nextAttemptAt?.storeMilliseconds, outcome.lastError,
-                    outcome.escalated, counted, counted, outcome.status.rawValue, at, at, id, owner,
+                    outcome.escalated, counted, counted, outcome.status.rawValue, at, at, id, lease.token,
+                    lease.owner,
                 ]
             )
             guard db.changesCount == 1 else { return false }
+            if outcome.status == .delivered {
+                // An acknowledgement that came while the attempt was in flight takes effect now
+                // that the 2xx is recorded.
+                try db.execute(
+                    sql: """
+                        UPDATE deliveries SET status = 'acknowledged', due_at = NULL,
+                            acknowledged_at = ack_received_at
+                        WHERE id = ? AND ack_received_at IS NOT NULL AND require_ack = 1
+                        """,
+                    arguments: [id]
+                )
+            }
             if let attempt = outcome.attempt {
                 try db.execute(
                     sql: """
@@ -155,6 +178,19 @@ extension SQLiteStore: DeliveryStore {
                 )
             }
             return true
+        }
+    }
+
+    public func renew(id: String, lease: Lease, until: Date) async throws(StoreError) -> Bool {
+        try await writing("renew the lease of delivery \(id)") { db in
+            try db.execute(
+                sql: """
+                    UPDATE deliveries SET due_at = ?
+                    WHERE id = ? AND lease_token = ? AND lease_owner = ? AND status = 'in_flight'
+                    """,
+                arguments: [until.storeMilliseconds, id, lease.token, lease.owner]
+            )
+            return db.changesCount == 1
         }
     }
 
@@ -259,6 +295,17 @@ extension SQLiteStore: DeliveryStore {
                 conditions.append("upstream = ?")
                 arguments += [upstream]
             }
+            if let consumer = query.consumer {
+                conditions.append("consumer = ?")
+                arguments += [consumer]
+            }
+            if let upstreams = query.upstreams {
+                guard !upstreams.isEmpty else { return DeliveryPage(deliveries: [], nextCursor: nil) }
+                conditions.append(
+                    "upstream IN (\(Array(repeating: "?", count: upstreams.count).joined(separator: ", ")))"
+                )
+                for upstream in upstreams.sorted() { arguments += [upstream] }
+            }
             if let cursor = query.cursor {
                 conditions.append("id < ?")
                 arguments += [cursor]
@@ -325,13 +372,24 @@ extension SQLiteStore: DeliveryStore {
             now: now,
             allowed: sent,
             change: { db, nowMS in
+                // Once a 2xx has been recorded (delivered, or being sent again because the ack was
+                // overdue): acknowledged now, and a re-delivery in flight is fenced out. Before any
+                // 2xx (the first attempt in flight, or pending after failed ones): the ack is
+                // noted and takes effect when a 2xx is recorded (``finish``); the lease and the
+                // schedule are untouched, so a failing attempt is still retried.
                 try db.execute(
                     sql: """
-                        UPDATE deliveries SET status = 'acknowledged', due_at = NULL, lease_owner = NULL,
-                            acknowledged_at = COALESCE(acknowledged_at, ?), updated_at = ?
+                        UPDATE deliveries SET
+                            status = CASE WHEN delivered_at IS NOT NULL THEN 'acknowledged' ELSE status END,
+                            due_at = CASE WHEN delivered_at IS NOT NULL THEN NULL ELSE due_at END,
+                            lease_owner = CASE WHEN delivered_at IS NOT NULL THEN NULL ELSE lease_owner END,
+                            acknowledged_at = CASE WHEN delivered_at IS NOT NULL
+                                THEN COALESCE(acknowledged_at, ?) ELSE acknowledged_at END,
+                            ack_received_at = COALESCE(ack_received_at, ?),
+                            updated_at = ?
                         WHERE id = ?
                         """,
-                    arguments: [nowMS, nowMS, id]
+                    arguments: [nowMS, nowMS, nowMS, id]
                 )
             }
         )
@@ -433,7 +491,10 @@ extension SQLiteStore: DeliveryStore {
             lastError: row["last_error"],
             escalated: row["escalated"],
             leaseOwner: row["lease_owner"],
-            leaseExpiresAt: status == .inFlight ? due : nil
+            leaseExpiresAt: status == .inFlight ? due : nil,
+            leaseToken: row["lease_token"],
+            consumer: row["consumer"],
+            ackReceivedAt: (row["ack_received_at"] as Int64?).map(Date.init(storeMilliseconds:))
         )
     }
 }

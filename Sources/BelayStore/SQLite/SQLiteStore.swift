@@ -213,6 +213,26 @@ public final class SQLiteStore: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v5-leases-and-owners") { db in
+            // A fencing token per claim; the consumer that owns each delivery, its caller keys
+            // unique per consumer and upstream; an acknowledgement that came before the 2xx; and
+            // the audit trail keyed by Belay's own request id, the caller's X-Request-Id kept
+            // as a correlation id.
+            try db.execute(
+                sql: """
+                    ALTER TABLE deliveries ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE deliveries ADD COLUMN consumer TEXT NOT NULL DEFAULT '';
+                    ALTER TABLE deliveries ADD COLUMN ack_received_at INTEGER;
+                    DROP INDEX deliveries_caller_key;
+                    CREATE UNIQUE INDEX deliveries_caller_key ON deliveries(upstream, consumer, caller_key)
+                        WHERE caller_key IS NOT NULL;
+                    CREATE INDEX deliveries_consumer ON deliveries(consumer, id);
+                    ALTER TABLE audit_requests ADD COLUMN correlation_id TEXT;
+                    CREATE INDEX audit_requests_correlation ON audit_requests(correlation_id, seq)
+                        WHERE correlation_id IS NOT NULL;
+                    """
+            )
+        }
         return migrator
     }
 

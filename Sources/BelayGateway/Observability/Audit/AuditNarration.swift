@@ -35,7 +35,8 @@ public enum AuditNarration {
                     skipped: attempt.skipped.map(\.description)
                 )
             },
-            decisions: decisions(exchange)
+            decisions: decisions(exchange),
+            correlationID: exchange.correlationID
         )
     }
 

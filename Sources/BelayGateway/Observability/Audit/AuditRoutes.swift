@@ -6,15 +6,23 @@ extension Router where Context == GatewayRequestContext {
     /// The audit trail's routes: thin translations to ``AuditService``.
     func addAuditRoutes(_ audit: AuditService<ContinuousClock>, gateway: Gateway) {
         get("v1/requests") { request, _ in
-            if let refusal = gateway.authorized(request, scope: "requests:read") { return refusal }
+            let viewer: String?
+            switch gateway.authorize(request, anyOf: ["requests:read"]) {
+            case .success(let identity): viewer = gateway.viewer(identity)
+            case .failure(let refusal): return refusal.response
+            }
             var parameters: [String: String] = [:]
             for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
-            return Response(await audit.list(parameters, requestID: Gateway.requestID(from: request.headers)))
+            return Response(await audit.list(parameters, requestID: Gateway.newRequestID(), viewer: viewer))
         }
         get("v1/requests/:id") { request, context in
-            if let refusal = gateway.authorized(request, scope: "requests:read") { return refusal }
+            let viewer: String?
+            switch gateway.authorize(request, anyOf: ["requests:read"]) {
+            case .success(let identity): viewer = gateway.viewer(identity)
+            case .failure(let refusal): return refusal.response
+            }
             let id = context.parameters.get("id") ?? ""
-            return Response(await audit.show(id, requestID: Gateway.requestID(from: request.headers)))
+            return Response(await audit.show(id, requestID: Gateway.newRequestID(), viewer: viewer))
         }
     }
 }

@@ -23,15 +23,17 @@ public struct AuditService<C: Clock>: Sendable where C.Duration == Duration {
         self.wall = wall
     }
 
-    /// `GET /v1/requests/{id}`: the newest request with this id, with its attempts and decisions.
-    public func show(_ id: String, requestID: String) async -> APIAnswer {
+    /// `GET /v1/requests/{id}`: the request with this id, with its attempts and decisions.
+    /// With a `viewer` (a consumer without `admin`), only its own requests are found: another
+    /// consumer's is a 404, as if it did not exist.
+    public func show(_ id: String, requestID: String, viewer: String? = nil) async -> APIAnswer {
         do {
             var found = try await store.auditRecord(requestID: id)
             if found == nil, let recorder, recorder.hasBuffered {
                 await recorder.flush()
                 found = try await store.auditRecord(requestID: id)
             }
-            guard let record = found else {
+            guard let record = found, viewer == nil || record.consumer == viewer else {
                 return .problem(
                     ProblemDetails(.notFound, detail: "no proxied request has the id '\(id)'", requestID: requestID)
                 )
@@ -42,10 +44,13 @@ public struct AuditService<C: Clock>: Sendable where C.Duration == Duration {
         }
     }
 
-    /// `GET /v1/requests?upstream=&outcome=&since=&limit=&cursor=`: a page, newest first.
-    public func list(_ parameters: [String: String], requestID: String) async -> APIAnswer {
+    /// `GET /v1/requests?upstream=&outcome=&since=&correlation_id=&limit=&cursor=`: a page,
+    /// newest first; with a `viewer`, only its own requests.
+    public func list(_ parameters: [String: String], requestID: String, viewer: String? = nil) async -> APIAnswer {
         var query = AuditQuery()
         query.upstream = parameters["upstream"]
+        query.correlationID = parameters["correlation_id"]
+        query.consumer = viewer
         if let outcome = parameters["outcome"] {
             guard ProxyExchange.outcomes.contains(outcome) else {
                 return invalid(

@@ -17,6 +17,7 @@ enum AuditView {
             "location": "/v1/requests/\(record.requestID)",
         ]
         if let consumer = record.consumer { view["consumer"] = consumer }
+        if let correlationID = record.correlationID { view["correlation_id"] = correlationID }
         if let problem = record.problem { view["problem"] = problem }
         if let stale = record.staleAgeMilliseconds { view["stale_age_s"] = Double(stale) / 1_000 }
         view["attempts"] = record.attempts.map { attempt -> [String: Any] in

@@ -125,6 +125,8 @@ where C.Duration == Duration {
         // Belay-Timeout) say nothing about the upstream: only calls that reached it, stale
         // answers and the policy's refusals (503: circuit open, bulkhead full) count.
         guard !exchange.attempts.isEmpty || exchange.staleAge != nil || exchange.status >= 500 else { return }
+        // Nor does a call the caller cut short (its Belay-Timeout) or that the client refused to send.
+        guard exchange.fault != .caller else { return }
         let now = elapsed()
         let window = configuration.window
         let error = exchange.status >= 500

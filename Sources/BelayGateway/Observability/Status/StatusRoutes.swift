@@ -19,7 +19,7 @@ extension Router where Context == GatewayRequestContext {
         get("v1/upstreams/:name") { request, context in
             if let refusal = gateway.authorized(request, scope: "upstreams:read") { return refusal }
             let name = context.parameters.get("name") ?? ""
-            return Response(status.upstreamAnswer(name, requestID: Gateway.requestID(from: request.headers)))
+            return Response(status.upstreamAnswer(name, requestID: Gateway.newRequestID()))
         }
         get("v1/status") { request, _ in
             if let refusal = gateway.authorized(request, scope: "status:read", basicRealm: Self.realm) {

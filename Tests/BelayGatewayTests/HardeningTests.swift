@@ -1,0 +1,223 @@
+import BelayTestUpstream
+import Foundation
+import NIOHTTP1
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Sends `request` as raw bytes to 127.0.0.1:`port` and reads until the server closes (at most
+/// 10 s): for requests an HTTP client refuses to send.
+private func sendRaw(port: Int, _ request: String) throws -> String {
+    let socket = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socket >= 0 else { throw POSIXError(.EBADF) }
+    defer { close(socket) }
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    let bytes = Array(request.utf8)
+    _ = bytes.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, 0) }
+    var answer: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4_096)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+        if count <= 0 { break }
+        answer.append(contentsOf: buffer[0..<count])
+    }
+    return String(decoding: answer, as: UTF8.self)
+}
+
+/// Findings of issue 11 ("Hardening"), each reproduced from outside, over real sockets.
+@Suite struct HardeningTests {
+    // MARK: One effect per order
+
+    /// A 200 whose body trickles kept the delivery's attempt open with no deadline, past its
+    /// lease: the worker then claimed and sent it again while the first send was still open.
+    /// The body is now read within the attempt and its deadlines.
+    @Test func aTricklingAnswerEndsTheDeliveryAttemptAtThePolicysDeadline() async throws {
+        let config = ConfigTemplate.pay(
+            policy: """
+                timeouts: { connect: 200ms, attempt: 300ms, total: 600ms }
+                retry: { max_attempts: 1 }
+                """
+        )
+        try await GatewayHarness.run(config: config) { gateway in
+            // The head at once, then `{"ok":true}` one byte every 300 ms: 3.3 s in all.
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(trickleMilliseconds: 300))
+            let answer = try await gateway.queue(#"{"upstream":"pay","method":"POST","path":"/v1/orders"}"#)
+            let id = try #require(answer.problem?["id"] as? String)
+            let shown = try await gateway.delivery(id) { (($0["attempts"] as? [[String: Any]]) ?? []).count >= 1 }
+            let attempts = try #require(shown["attempts"] as? [[String: Any]])
+            #expect(attempts[0]["error_class"] as? String == "timeout")
+            #expect(shown["status"] as? String == "pending")
+            #expect((attempts[0]["decision"] as? String)?.hasPrefix("retry at") == true)
+        }
+    }
+
+    // MARK: Only the upstream's own failures count against it
+
+    @Test func callersWithAShortBelayTimeoutNeverOpenTheSharedBreaker() async throws {
+        let config = ConfigTemplate.pay(
+            policy: """
+                retry: { max_attempts: 1 }
+                circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 4 }
+                """
+        )
+        try await GatewayHarness.run(config: config) { gateway in
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(latencyMilliseconds: 600))
+            for _ in 0..<6 {
+                let answer = try await gateway.send(.GET, "/proxy/pay/v1/slow", headers: [("Belay-Timeout", "100ms")])
+                // The caller still gets its 504 for its own short deadline.
+                #expect(answer.status == 504 && answer.code == "timeout")
+            }
+            let upstream = try await gateway.send(.GET, "/v1/upstreams/pay")
+            #expect(upstream.problem?["breaker"] as? String == "closed")
+            gateway.upstreams[0].setBehavior(UpstreamBehavior())
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/fast").status == 200)
+        }
+    }
+
+    /// `TRACE` with a body is refused by the HTTP client before anything is sent: it was
+    /// answered `502 upstream-unreachable` and counted against the upstream.
+    @Test func aRequestTheClientRefusesIsTheCallersBadRequestAndNotCounted() async throws {
+        let config = ConfigTemplate.pay(policy: "circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 4 }")
+        try await GatewayHarness.run(config: config) { gateway in
+            for _ in 0..<6 {
+                // Sent raw: the test's own HTTP client refuses to send it too.
+                let answer = try sendRaw(
+                    port: gateway.port,
+                    "TRACE /proxy/pay/v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
+                        + "Connection: close\r\n\r\nhello"
+                )
+                #expect(answer.hasPrefix("HTTP/1.1 400"))
+                #expect(answer.contains(#""code":"invalid-request""#))
+            }
+            #expect(gateway.upstreams[0].requests.isEmpty)
+            let upstream = try await gateway.send(.GET, "/v1/upstreams/pay")
+            #expect(upstream.problem?["breaker"] as? String == "closed")
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/x").status == 200)
+        }
+    }
+
+    // MARK: Consumers are tenants
+
+    static let tenants = ConfigTemplate.custom { urls in
+        """
+        server: { listen: "127.0.0.1:0" }
+        consumers:
+          alice: { key_sha256: "\(sha256Hex("alice-key"))", scopes: ["proxy:pay", "deliveries:write", "deliveries:read", "requests:read"] }
+          bob: { key_sha256: "\(sha256Hex("bob-key"))", scopes: ["proxy:pay", "deliveries:write", "deliveries:read", "requests:read"] }
+          nosy: { key_sha256: "\(sha256Hex("nosy-key"))", scopes: ["deliveries:write", "deliveries:read"] }
+          ops: { key_sha256: "\(sha256Hex("ops-key"))", scopes: ["admin"] }
+          slow: { key_sha256: "\(sha256Hex("slow-key"))", scopes: ["proxy:pay", "deliveries:write"], rate_limit: { rps: 0.2, burst: 1 } }
+        upstreams:
+          pay: { endpoints: ["\(urls[0])"] }
+        """
+    }
+
+    @Test func deliveriesAndTheirKeysBelongToTheConsumerThatCreatedThem() async throws {
+        try await GatewayHarness.run(config: Self.tenants) { gateway in
+            gateway.upstreams[0].setBehavior(.always(503))
+            let alice = [("Authorization", "Bearer alice-key")]
+            let bob = [("Authorization", "Bearer bob-key")]
+            let nosy = [("Authorization", "Bearer nosy-key")]
+            let ops = [("Authorization", "Bearer ops-key")]
+            let mine = try await gateway.queue(
+                #"{"upstream":"pay","method":"POST","path":"/v1/orders","body":{"secret":"alice"}}"#,
+                headers: alice + [("Idempotency-Key", "order-42")]
+            )
+            #expect(mine.status == 202)
+            let aliceID = try #require(mine.problem?["id"] as? String)
+            // The same key from another consumer is its own delivery: no 422 naming alice's.
+            let theirs = try await gateway.queue(
+                #"{"upstream":"pay","method":"POST","path":"/v1/orders","body":{"other":1}}"#,
+                headers: bob + [("Idempotency-Key", "order-42")]
+            )
+            #expect(theirs.status == 202)
+            let bobID = try #require(theirs.problem?["id"] as? String)
+            #expect(bobID != aliceID && !theirs.body.contains(aliceID))
+            // Another consumer's delivery is not found, whatever it tries.
+            for who in [bob, nosy] {
+                #expect(try await gateway.send(.GET, "/v1/deliveries/\(aliceID)", headers: who).status == 404)
+                for action in ["cancel", "retry", "ack"] {
+                    let answer = try await gateway.send(.POST, "/v1/deliveries/\(aliceID)/\(action)", headers: who)
+                    #expect(answer.status == 404 && answer.code == "not-found")
+                }
+                let list = try await gateway.send(.GET, "/v1/deliveries", headers: who)
+                #expect(list.status == 200 && !list.body.contains(aliceID) && !list.body.contains("alice"))
+            }
+            let aliceView = try await gateway.send(.GET, "/v1/deliveries/\(aliceID)", headers: alice)
+            #expect(aliceView.status == 200 && aliceView.problem?["status"] as? String != "cancelled")
+            #expect(aliceView.problem?["consumer"] as? String == "alice")
+            let all = try await gateway.send(.GET, "/v1/deliveries", headers: ops)
+            #expect(all.body.contains(aliceID) && all.body.contains(bobID))
+            #expect(try await gateway.send(.POST, "/v1/deliveries/\(aliceID)/cancel", headers: alice).status != 404)
+        }
+    }
+
+    @Test func theConsumerRateLimitCoversEveryRoute() async throws {
+        try await GatewayHarness.run(config: Self.tenants) { gateway in
+            let slow = [("Authorization", "Bearer slow-key")]
+            let body = #"{"upstream":"pay","method":"POST","path":"/v1/orders"}"#
+            #expect(try await gateway.queue(body, headers: slow).status == 202)
+            let refused = try await gateway.queue(body, headers: slow)
+            #expect(refused.status == 429 && refused.code == "rate-limited")
+            #expect(refused.header("Retry-After").flatMap(Int.init).map { $0 >= 1 } == true)
+            #expect(refused.header("RateLimit") != nil && refused.header("RateLimit-Policy") != nil)
+        }
+    }
+
+    @Test func theAuditTrailIsKeyedByBelaysOwnRequestID() async throws {
+        try await GatewayHarness.run(config: Self.tenants) { gateway in
+            let alice = [("Authorization", "Bearer alice-key")]
+            let bob = [("Authorization", "Bearer bob-key")]
+            let first = try await gateway.send(.GET, "/proxy/pay/v1/a", headers: alice + [("X-Request-Id", "r-shared")])
+            // Bob picks the same X-Request-Id, hoping to shadow alice's trail.
+            let second = try await gateway.send(.GET, "/proxy/pay/v1/b", headers: bob + [("X-Request-Id", "r-shared")])
+            let aliceID = try #require(first.header("Belay-Request-Id"))
+            let bobID = try #require(second.header("Belay-Request-Id"))
+            #expect(aliceID != "r-shared" && bobID != "r-shared" && aliceID != bobID)
+            let trail = try await gateway.send(.GET, "/v1/requests/\(aliceID)", headers: alice)
+            #expect(trail.status == 200)
+            #expect(trail.problem?["path"] as? String == "/v1/a")
+            #expect(trail.problem?["correlation_id"] as? String == "r-shared")
+            // Bob cannot read alice's trail, and a search by the correlation id finds his own only.
+            #expect(try await gateway.send(.GET, "/v1/requests/\(aliceID)", headers: bob).status == 404)
+            // (A lookup by id also flushes what the writer holds.)
+            #expect(try await gateway.send(.GET, "/v1/requests/\(bobID)", headers: bob).status == 200)
+            let found = try await gateway.send(.GET, "/v1/requests?correlation_id=r-shared", headers: bob)
+            let records = try #require(found.problem?["requests"] as? [[String: Any]])
+            #expect(records.map { $0["id"] as? String } == [bobID])
+        }
+    }
+}
+
+extension HardeningTests {
+    /// The caller's X-Request-Id is kept redacted when it happens to be one of the config's secrets.
+    @Test func aCorrelationIDThatIsASecretIsKeptRedacted() async throws {
+        let config = ConfigTemplate.pay(policy: #"headers: { X-Partner-Key: "partner-key-abcdefgh" }"#)
+        try await GatewayHarness.run(config: config) { gateway in
+            let answer = try await gateway.send(
+                .GET,
+                "/proxy/pay/v1/d",
+                headers: [("X-Request-Id", "partner-key-abcdefgh")]
+            )
+            let id = try #require(answer.header("Belay-Request-Id"))
+            let trail = try await gateway.send(.GET, "/v1/requests/\(id)")
+            #expect(trail.problem?["correlation_id"] as? String == "<redacted>")
+            #expect(!trail.body.contains("partner-key-abcdefgh"))
+        }
+    }
+}
