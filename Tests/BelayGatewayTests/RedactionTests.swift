@@ -81,7 +81,7 @@ import Testing
         #expect(access.first?.metadata["belay.attempt"] == "2")
         #expect(records.contains { $0.message == "request refused" && $0.metadata["belay.problem"] == "unauthorized" })
         let rejected = try #require(records.first { $0.message == "webhook rejected" })
-        #expect(rejected.level == .info)
+        #expect(rejected.level == .debug)
         #expect(rejected.metadata["belay.webhook.source"] == "shop")
         #expect(rejected.metadata["belay.reason"] != nil)
         #expect(records.contains { $0.metadata["belay.request.id"] == "<redacted>" })
