@@ -266,15 +266,15 @@ private final class ByteObserver: ChannelInboundHandler, RemovableChannelHandler
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
-    /// Both handlers run on the channel's event loop; the guard outlives this handler's use.
-    unowned let owner: ConnectionGuard
+    /// Both handlers run on the channel's event loop (weak: the pipeline owns the guard).
+    weak var owner: ConnectionGuard?
 
     init(owner: ConnectionGuard) {
         self.owner = owner
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        owner.received(unwrapInboundIn(data))
+        owner?.received(unwrapInboundIn(data))
         context.fireChannelRead(data)
     }
 }
