@@ -115,7 +115,7 @@ public func buildApplication(
     let listen = config.server.listen
     return Application(
         router: router,
-        server: .http1(boundToLoopsOf: EventLoopGroupProvider.singleton.eventLoopGroup),
+        server: .http1(boundToLoopsOf: EventLoopGroupProvider.singleton.eventLoopGroup, server: config.server),
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "belay"),
         // Started in this order; stopped in reverse, after the HTTP server has drained:
         // probes stop, the worker lets attempts in flight finish, then alerts flush, then the

@@ -86,8 +86,10 @@ public struct ConfigLoader: Sendable {
 
     // MARK: sections
 
+    static let serverKeys: Set<String> = ["listen", "max_body", "header_timeout", "idle_timeout", "body_timeout"]
+
     private func readServer(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
-        for (key, value) in reader.mapping(node, at: "server", allowed: ["listen", "max_body"]) ?? [] {
+        for (key, value) in reader.mapping(node, at: "server", allowed: Self.serverKeys) ?? [] {
             let path = "server.\(key)"
             switch key {
             case "listen":
@@ -99,6 +101,12 @@ public struct ConfigLoader: Sendable {
                 }
             case "max_body":
                 if let size = reader.byteSize(value, at: path) { config.server.maxBody = size }
+            case "header_timeout":
+                if let timeout = reader.duration(value, at: path) { config.server.headerTimeout = timeout }
+            case "idle_timeout":
+                if let timeout = reader.duration(value, at: path) { config.server.idleTimeout = timeout }
+            case "body_timeout":
+                if let timeout = reader.duration(value, at: path) { config.server.bodyTimeout = timeout }
             default: break
             }
         }

@@ -8,6 +8,14 @@ public struct GatewayConfig: Sendable {
         public var listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8080)
         /// The largest request body accepted, in bytes. Default 1 MiB.
         public var maxBody: Int = 1 << 20
+        /// How long a request's head may take to arrive whole: from the connection's opening
+        /// for its first request, from the first byte of each later one. Default 10 s.
+        public var headerTimeout: Duration = .seconds(10)
+        /// How long a keep-alive connection may wait with no request in progress. Default 60 s.
+        public var idleTimeout: Duration = .seconds(60)
+        /// How long a request's body may take to arrive whole, from the end of its head.
+        /// Default 30 s.
+        public var bodyTimeout: Duration = .seconds(30)
 
         /// Creates the default server settings.
         public init() {}

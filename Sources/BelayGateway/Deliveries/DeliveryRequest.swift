@@ -86,6 +86,9 @@ struct DeliveryRequest {
         guard target.hasPrefix("/") else {
             return problem("/path", "path must start with '/' (got '\(target)')")
         }
+        if let problemText = Self.requestTargetProblem(target) {
+            return problem("/path", problemText)
+        }
         let pathOnly = String(target.prefix { $0 != "?" })
         if case .failure(let rejection) = ProxyPath.split("/proxy/\(upstream)\(pathOnly)") {
             return problem("/path", rejection.description)
@@ -245,6 +248,55 @@ struct DeliveryRequest {
         case is NSNumber: "a number"
         case is NSNull: "null"
         default: "\(type(of: value))"
+        }
+    }
+}
+
+extension DeliveryRequest {
+    /// Why `target` (a path with an optional query) cannot be sent as an HTTP request target
+    /// (RFC 9112 §3.2, origin form): a byte outside `pchar`, `/` and `?` (a control
+    /// character, a space, `"`, `#`, `<`, non-ASCII…), or a `%` not followed by two hex
+    /// digits; nil when it can.
+    static func requestTargetProblem(_ target: String) -> String? {
+        let bytes = Array(target.utf8)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "%") {
+                guard index + 2 < bytes.count, bytes[index + 1].isHexDigit, bytes[index + 2].isHexDigit else {
+                    return "path has an invalid percent-encoding at offset \(index): write '%' as %25"
+                }
+                index += 3
+                continue
+            }
+            guard byte.isRequestTargetByte else {
+                let shown =
+                    byte < 0x20 || byte >= 0x7F
+                    ? String(format: "0x%02X", byte) : "'\(Character(Unicode.Scalar(byte)))'"
+                return "path holds \(shown) at offset \(index), which a request target may not: percent-encode it"
+            }
+            index += 1
+        }
+        return nil
+    }
+}
+
+extension UInt8 {
+    fileprivate var isHexDigit: Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
+    }
+
+    private static let requestTargetPunctuation = Set("-._~!$&'()*+,;=:@/?".utf8)
+
+    /// Unreserved, sub-delims, `:`, `@`, `/` and `?` (RFC 3986 `pchar` and `query`).
+    fileprivate var isRequestTargetByte: Bool {
+        switch self {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        default:
+            Self.requestTargetPunctuation.contains(self)
         }
     }
 }

@@ -11,14 +11,28 @@ import NIOCore
 /// call (AsyncHTTPClient prefers a pooled connection on the calling loop) and writing the
 /// answer usually stay on one thread. Connections on a loop outside `executors` (none with
 /// the default event loop group) are served as Hummingbird does.
+///
+/// Each connection is guarded (``ConnectionGuard``): slow clients are cut off after the
+/// configured timeouts, and requests framed in ways RFC 9112 refuses are answered
+/// `400 invalid-request` before they are routed.
 struct EventLoopBoundHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
     let base: HTTP1Channel
     let executors: [ObjectIdentifier: EventLoopExecutor]
+    let timeouts: ConnectionDeadlines<ContinuousClock.Instant>.Timeouts
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        base.setup(channel: channel, logger: logger)
+        base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            // After the HTTP decoding, before Hummingbird's own handlers.
+            let operations = channel.pipeline.syncOperations
+            let state = try operations.handler(type: HTTPConnectionStateHandler.self)
+            try operations.addHandler(
+                ConnectionGuard(timeouts: timeouts, logger: logger),
+                position: .before(state)
+            )
+            return value
+        }
     }
 
     func handle(value: Value, logger: Logger) async {
@@ -33,11 +47,17 @@ struct EventLoopBoundHTTP1Channel: ServerChildChannel {
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1 with each connection served on its own event loop when it is one of `group`'s.
-    static func http1(boundToLoopsOf group: any EventLoopGroup) -> HTTPServerBuilder {
+    /// HTTP/1.1 with each connection served on its own event loop when it is one of `group`'s,
+    /// and guarded with the timeouts of `server`.
+    static func http1(boundToLoopsOf group: any EventLoopGroup, server: GatewayConfig.Server) -> HTTPServerBuilder {
         let executors = EventLoopExecutor.table(for: group)
+        let timeouts = ConnectionDeadlines<ContinuousClock.Instant>.Timeouts(server)
         return HTTPServerBuilder { responder in
-            EventLoopBoundHTTP1Channel(base: HTTP1Channel(responder: responder), executors: executors)
+            EventLoopBoundHTTP1Channel(
+                base: HTTP1Channel(responder: responder),
+                executors: executors,
+                timeouts: timeouts
+            )
         }
     }
 }

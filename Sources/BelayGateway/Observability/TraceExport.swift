@@ -27,6 +27,9 @@ public struct TraceExport: Sendable {
     /// The standard `OTEL_*` variables (e.g. `OTEL_SERVICE_NAME`,
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) override the config, as swift-otel reads them.
     /// Only traces are exported: logs stay on standard output, metrics on `/metrics`.
+    /// swift-otel's own diagnostics go to `logger` at `warning` and above (`OTEL_LOG_LEVEL`
+    /// can lower that) through ``OTelDiagnosticLogHandler``, which never lets a request's
+    /// headers through.
     /// - Throws: when swift-otel refuses the resulting configuration.
     public static func make(
         _ telemetry: GatewayConfig.Telemetry,
@@ -38,7 +41,9 @@ public struct TraceExport: Sendable {
         configuration.metrics.enabled = false
         configuration.traces.enabled = true
         configuration.traces.exporter = .otlp
-        configuration.diagnosticLogger = .custom(logger)
+        // swift-otel logs the whole header carrier (every request header) for each unreadable
+        // traceparent: such records become one fixed debug line (OTelDiagnosticLogHandler).
+        configuration.diagnosticLogger = .custom(OTelDiagnosticLogHandler.wrapping(logger))
         configuration.diagnosticLogLevel = .warning
         configuration.serviceName = "belay"
         if let otlp = telemetry.otlp {

@@ -187,7 +187,8 @@ extension Gateway {
                 upstream: upstreamName
             )
         }
-        let isChunked = request.headers[.transferEncoding]?.lowercased().contains("chunked") ?? false
+        // Any other transfer coding was refused before routing (``RequestFraming``).
+        let isChunked = RequestFraming.isChunked(request.headers)
         var body = UpstreamRequest.Body.none
         if let declaredLength, declaredLength <= Self.bufferLimit {
             if declaredLength > 0 {

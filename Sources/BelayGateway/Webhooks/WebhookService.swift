@@ -78,7 +78,8 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
             let badInput: Set<WebhookRejection.Code> = [.missingEventID, .invalidEventID, .bodyNotJSON]
             let code: ProblemCode = badInput.contains(rejection.code) ? .invalidRequest : .signatureInvalid
             observe(name, .rejected(reason: rejection.code.description))
-            logger.info(
+            // At debug: anyone can send a forged webhook, one per request (the metrics count them).
+            logger.debug(
                 "webhook rejected",
                 metadata: [
                     "belay.request.id": .string(requestID),
