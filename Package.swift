@@ -146,7 +146,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BelayStoreTests",
-            dependencies: ["BelayStore"],
+            dependencies: ["BelayStore", "BelayTestKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -162,7 +162,7 @@ import Testing
         ),
         (
             "color: blue",
-            "line 1: color: unknown key (allowed: alerts, audit, consumers, deliveries, logging, metrics, server, storage, telemetry, upstreams, webhooks)"
+            "line 1: color: unknown key (allowed: alerts, audit, consumers, deliveries, logging, metrics, retention, server, storage, telemetry, upstreams, webhooks)"
         ),
         ("metrics: { enabled: maybe }", "line 1: metrics.enabled: must be true or false (got 'maybe')"),
         (

@@ -156,6 +156,7 @@ final class GatedStore: DeliveryStore {
     func counts() async throws(StoreError) -> [DeliveryStatus: Int] { [:] }
     func oldestPending() async throws(StoreError) -> Date? { nil }
     func forgetKeys(acceptedBefore date: Date) async throws(StoreError) -> Int { 0 }
+    func purgeFinished(updatedBefore date: Date, limit: Int) async throws(StoreError) -> Int { 0 }
 }
 
 @Suite struct DeliveryIntakeTests {

@@ -77,6 +77,12 @@ public func buildApplication(
         recorded: { metrics?.deliveryRecorded(upstream: $0, status: $1, attempted: $2) },
         logger: logger
     )
+    let retention = RetentionService(
+        store: store,
+        configuration: .init(config.retention),
+        wall: wall,
+        logger: logger
+    )
     let deliveries = DeliveryService(
         store: store,
         config: config,
@@ -118,9 +124,9 @@ public func buildApplication(
         server: .http1(boundToLoopsOf: EventLoopGroupProvider.singleton.eventLoopGroup, server: config.server),
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "belay"),
         // Started in this order; stopped in reverse, after the HTTP server has drained:
-        // probes stop, the worker lets attempts in flight finish, then alerts flush, then the
+        // retention stops, probes stop, the worker lets attempts in flight finish, then alerts flush, then the
         // audit trail writes what the server observed, then clients close.
-        services: [gateway, audit.recorder, alerter, worker, prober],
+        services: [gateway, audit.recorder, alerter, worker, prober, retention],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) },
         logger: logger
     )

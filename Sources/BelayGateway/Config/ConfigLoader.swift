@@ -46,7 +46,7 @@ public struct ConfigLoader: Sendable {
         var config = GatewayConfig()
         let sections: Set<String> = [
             "server", "storage", "consumers", "upstreams", "deliveries", "webhooks", "alerts", "metrics", "logging",
-            "telemetry", "audit",
+            "telemetry", "audit", "retention",
         ]
         for (key, node) in reader.mapping(root, at: "", allowed: sections) ?? [] {
             switch key {
@@ -61,9 +61,11 @@ public struct ConfigLoader: Sendable {
             case "logging": readLogging(node, into: &config, &reader)
             case "telemetry": readTelemetry(node, into: &config, &reader)
             case "audit": readAudit(node, into: &config, &reader)
+            case "retention": readRetention(node, into: &config, &reader)
             default: break
             }
         }
+        resolveRetention(&config, root: root, &reader)
         crossCheck(config, root: root, &reader)
         guard reader.issues.isEmpty else {
             // File order: by line, keeping the order found within a line; issues with no line last.
@@ -280,6 +282,7 @@ public struct ConfigLoader: Sendable {
             var forwardSecret: Secret?
             var idPointer: String?
             var orderBy: String?
+            var replayWindow: (duration: Duration, node: Node)?
             // The hmac scheme's keys, checked once the scheme is known (it may come after them).
             var hmacKeys: [(key: String, node: Node)] = []
             var header: String?
@@ -293,7 +296,7 @@ public struct ConfigLoader: Sendable {
             for (key, field) in reader.mapping(
                 value,
                 at: path,
-                allowed: ["verify", "forward_to", "forward_secret", "order_by"]
+                allowed: ["verify", "forward_to", "forward_secret", "order_by", "replay_window"]
             ) ?? [] {
                 switch key {
                 case "verify":
@@ -385,6 +388,10 @@ public struct ConfigLoader: Sendable {
                     } catch {
                         reader.report("\(path).order_by", field, error.message)
                     }
+                case "replay_window":
+                    if let window = reader.duration(field, at: "\(path).replay_window") {
+                        replayWindow = (window, field)
+                    }
                 case "forward_to":
                     if let url = reader.url(field, at: "\(path).forward_to") { forwardTo = url.string }
                 case "forward_secret":
@@ -453,6 +460,15 @@ public struct ConfigLoader: Sendable {
                     valid = false
                 }
             }
+            if let replayWindow, scheme == .standardWebhooks || scheme == .stripe {
+                reader.report(
+                    "\(path).replay_window",
+                    replayWindow.node,
+                    "applies to schemes github and hmac only: \(scheme.rawValue) signs a timestamp, and verify.tolerance "
+                        + "bounds its replays"
+                )
+                valid = false
+            }
             var currentState: Source.CurrentState?
             switch (fetchUpstream, fetchPath) {
             case (let upstream?, let template?):
@@ -492,7 +508,8 @@ public struct ConfigLoader: Sendable {
                     hmac: hmac,
                     idPointer: idPointer,
                     orderBy: orderBy,
-                    currentState: currentState
+                    currentState: currentState,
+                    replayWindow: replayWindow?.duration ?? .seconds(86_400)
                 )
             )
         }

@@ -216,6 +216,10 @@ public struct GatewayConfig: Sendable {
         /// Verify-then-act (`verify.upstream` and `verify.path`): each forward first fetches
         /// the resource's current state and carries it with the event. Default nil.
         public var currentState: CurrentState?
+        /// For `github` and `hmac` (their signature covers no timestamp): how long a second
+        /// event with the same signed body is a repeat, whatever its id header says. Default
+        /// 24 h (at most `retention.webhook_events`).
+        public var replayWindow: Duration
 
         /// Creates a source; every default is what an absent config key means.
         public init(
@@ -228,7 +232,8 @@ public struct GatewayConfig: Sendable {
             hmac: HMACOptions? = nil,
             idPointer: String? = nil,
             orderBy: String? = nil,
-            currentState: CurrentState? = nil
+            currentState: CurrentState? = nil,
+            replayWindow: Duration = .seconds(86_400)
         ) {
             self.name = name
             self.scheme = scheme
@@ -240,6 +245,7 @@ public struct GatewayConfig: Sendable {
             self.idPointer = idPointer
             self.orderBy = orderBy
             self.currentState = currentState
+            self.replayWindow = replayWindow
         }
     }
 
@@ -299,6 +305,8 @@ public struct GatewayConfig: Sendable {
     public var telemetry = Telemetry()
     /// The audit trail.
     public var audit = Audit()
+    /// How long finished deliveries and inbox events are kept.
+    public var retention = Retention()
 
     /// Creates an empty config with every default.
     public init() {}

@@ -446,7 +446,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         decision: DeliveryPlanner.Decision,
         at now: Date
     ) -> Alert {
-        let event = delivery.idempotencyKey
+        let event = WebhookIdentity.event(forwardedBy: delivery)
         return Alert(
             kind: .webhookDead,
             severity: "critical",

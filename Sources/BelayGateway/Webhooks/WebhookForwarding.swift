@@ -8,7 +8,8 @@ import NIOCore
 /// Prepares each send of a webhook forward (a delivery to `webhook:<source>`): for a source
 /// with verify-then-act, fetches the resource's current state from the provider and
 /// attaches it; then signs what is sent with Belay's forward secret (Standard Webhooks),
-/// the `webhook-id` being the event's id.
+/// the `webhook-id` being the forward's idempotency key: the event's stable identity
+/// (``WebhookIdentity``).
 ///
 /// Both happen at each send, in the delivery worker, never in the inbox's request path:
 /// the state is as fresh as the send, and the signature's timestamp is the send's.

@@ -6,8 +6,10 @@ public import HTTPTypes
 public import Logging
 
 /// The webhook inbox: `POST /webhooks/{source}` verifies the raw body, deduplicates by the
-/// provider's event id, commits the event with its forward, and only then answers 200.
-/// Nothing slow happens in the request path: forwarding is the delivery queue's work.
+/// provider's event id (and, for `github` and `hmac`, whose signature covers no timestamp,
+/// by the signed body within the source's `replay_window`), commits the event with its
+/// forward, and only then answers 200. Nothing slow happens in the request path: forwarding
+/// is the delivery queue's work.
 public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
     let intake: WebhookIntake
     let store: any WebhookStore & DeliveryStore
@@ -93,6 +95,7 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
         let contentType = headers[.contentType] ?? "application/json"
         var forward = Self.forward(id, of: source, body: body, contentType: contentType, at: now)
         forward?.orderingKey = Self.orderingKey(of: body, by: source.orderBy)
+        let digest = WebhookIdentity.bodyDigest(of: body, source: source, at: now)
         var stored = headers.map { DeliveryHeader(name: $0.name.canonicalName, value: $0.value) }
         stored.removeAll { redactor.isSensitive(header: $0.name) }
         let event = NewWebhookEvent(
@@ -102,7 +105,8 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
             headers: stored,
             body: body,
             receivedAt: now,
-            forward: forward
+            forward: forward,
+            bodyDigest: digest
         )
         do {
             switch try await intake.ingest(event) {
@@ -198,7 +202,7 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// `POST /v1/webhooks/events/{id}/replay`: forwards the event again, now, with the
-    /// same `webhook-id` (so an application that saw it deduplicates).
+    /// same `webhook-id` (so an application that saw it deduplicates; see ``WebhookIdentity``).
     public func replay(_ id: String, requestID: String) async -> APIAnswer {
         do {
             guard let event = try await store.event(id: id) else {
@@ -254,8 +258,9 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// The delivery that forwards event `id` to the source's `forward_to` (nil without
-    /// one): its exact bytes, `POST`, keyed by the event id (the forwards' `webhook-id`),
-    /// made at `now`.
+    /// one): its exact bytes, `POST`, made at `now`, keyed by the event's stable identity
+    /// (``WebhookIdentity/webhookID(eventID:body:source:)``: the forwards' `webhook-id` and
+    /// `Idempotency-Key`), with the event id in `Belay-Webhook-Event`.
     static func forward(
         _ id: String,
         of source: GatewayConfig.WebhookSource,
@@ -272,9 +277,10 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
             headers: [
                 DeliveryHeader(name: "Content-Type", value: contentType),
                 DeliveryHeader(name: "Belay-Webhook-Source", value: source.name),
+                DeliveryHeader(name: WebhookIdentity.eventHeader, value: id),
             ],
             body: body,
-            idempotencyKey: id,
+            idempotencyKey: WebhookIdentity.webhookID(eventID: id, body: body, source: source),
             keyFromCaller: false,
             fingerprint: id,
             notBefore: now,

@@ -396,13 +396,31 @@ extension SQLiteStore: DeliveryStore {
     }
 
     public func counts() async throws(StoreError) -> [DeliveryStatus: Int] {
-        try await reading("count deliveries") { db in
+        // One range of `deliveries_status` per status, so the cost is the rows counted; the
+        // history (delivered, acknowledged), once large, is counted at most every
+        // `historyCountsMaxAge` (see `StatusCounts`).
+        let takenAt = statusCounts.now
+        let reused = statusCounts.reusable(at: takenAt)
+        let statuses = reused == nil ? DeliveryStatus.allCases : StatusCounts.exact
+        var counts = try await reading("count deliveries") { db in
             var counts: [DeliveryStatus: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status") {
-                if let status = DeliveryStatus(rawValue: row["status"]) { counts[status] = row["n"] }
+            for status in statuses {
+                let count =
+                    try Int.fetchOne(
+                        db,
+                        sql: "SELECT COUNT(*) FROM deliveries WHERE status = ?",
+                        arguments: [status.rawValue]
+                    ) ?? 0
+                if count > 0 { counts[status] = count }
             }
             return counts
         }
+        if let reused {
+            counts.merge(reused) { current, _ in current }
+        } else {
+            statusCounts.keep(counts.filter { StatusCounts.history.contains($0.key) }, takenAt: takenAt)
+        }
+        return counts
     }
 
     public func oldestPending() async throws(StoreError) -> Date? {

@@ -17,6 +17,10 @@ extension SQLiteStore: WebhookStore {
                     outcomes.append(.repeated(try Self.event(existing)))
                     continue
                 }
+                if let digest = item.bodyDigest, let first = try Self.event(withDigest: digest, of: item, in: db) {
+                    outcomes.append(.repeated(first))
+                    continue
+                }
                 let forward = try item.forward.map { try Self.insertRow($0, into: db) }
                 try db.execute(
                     sql: """
@@ -28,6 +32,18 @@ extension SQLiteStore: WebhookStore {
                         item.receivedAt.storeMilliseconds, forward?.id,
                     ]
                 )
+                if let digest = item.bodyDigest {
+                    // The first event with this body within its window; a digest past its
+                    // window (not purged yet) is replaced.
+                    try db.execute(
+                        sql: """
+                            INSERT INTO webhook_body_digests (source, digest, event_id, expires_at) VALUES (?, ?, ?, ?)
+                            ON CONFLICT (source, digest) DO UPDATE SET event_id = excluded.event_id,
+                                expires_at = excluded.expires_at
+                            """,
+                        arguments: [item.source, digest.sha256, item.id, digest.expiresAt.storeMilliseconds]
+                    )
+                }
                 outcomes.append(
                     .stored(
                         WebhookEvent(
@@ -116,6 +132,26 @@ extension SQLiteStore: WebhookStore {
             )
             return stored
         }
+    }
+
+    /// The stored event of `item`'s source whose body has `digest`, if that digest has not
+    /// expired when `item` arrived (and the event has not been purged).
+    private static func event(
+        withDigest digest: BodyDigest,
+        of item: NewWebhookEvent,
+        in db: Database
+    ) throws
+        -> WebhookEvent?
+    {
+        guard
+            let id = try String.fetchOne(
+                db,
+                sql: "SELECT event_id FROM webhook_body_digests WHERE source = ? AND digest = ? AND expires_at > ?",
+                arguments: [item.source, digest.sha256, item.receivedAt.storeMilliseconds]
+            )
+        else { return nil }
+        return try Row.fetchOne(db, sql: "SELECT \(eventColumns) FROM webhook_events WHERE id = ?", arguments: [id])
+            .map(event)
     }
 
     private static func event(_ row: Row) throws -> WebhookEvent {

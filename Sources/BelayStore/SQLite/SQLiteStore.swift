@@ -33,13 +33,28 @@ public final class SQLiteStore: Sendable {
     /// The open `<path>.lock` file whose exclusive lock marks this process as the database's
     /// only user; the kernel drops the lock when the process dies, even by SIGKILL.
     private let lockDescriptor: Int32
+    /// The history part of the status counts, reused for a while once it is large.
+    let statusCounts: StatusCounts
 
     /// Opens (creating it and its folder if needed) and migrates the database at `path`.
     ///
     /// One process at a time: a second one gets ``StoreError/Code/open`` (several gateway
     /// instances share work through PostgreSQL, not one SQLite file).
-    public init(path: String) throws(StoreError) {
+    public convenience init(path: String) throws(StoreError) {
+        try self.init(path: path, clock: ContinuousClock())
+    }
+
+    /// Opens and migrates the database at `path` (see ``init(path:)``), `clock` timing how
+    /// long ``counts()`` reuses the counts of `delivered` and `acknowledged` once together
+    /// they reach `historyCountsThreshold` rows: `historyCountsMaxAge` (default 30 s).
+    public init<C: Clock>(
+        path: String,
+        clock: C,
+        historyCountsMaxAge: Duration = .seconds(30),
+        historyCountsThreshold: Int = 100_000
+    ) throws(StoreError) where C.Duration == Duration {
         self.path = path
+        self.statusCounts = StatusCounts(clock: clock, maxAge: historyCountsMaxAge, threshold: historyCountsThreshold)
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -232,6 +247,9 @@ public final class SQLiteStore: Sendable {
                         WHERE correlation_id IS NOT NULL;
                     """
             )
+        }
+        migrator.registerMigration("v6-retention") { db in
+            try db.execute(sql: retentionSchema)
         }
         return migrator
     }

@@ -18,6 +18,10 @@ public struct NewWebhookEvent: Sendable, Hashable {
     public var receivedAt: Date
     /// The forward to schedule in the same transaction, if the source forwards.
     public var forward: NewDelivery?
+    /// For a scheme whose signature covers no timestamp (`github`, `hmac`): the signed
+    /// body's digest, which makes a later event of the source with the same body a repeat
+    /// until the digest expires, whatever event id it carries. Nil: only the event id counts.
+    public var bodyDigest: BodyDigest?
 
     /// Creates an event to store.
     public init(
@@ -27,7 +31,8 @@ public struct NewWebhookEvent: Sendable, Hashable {
         headers: [DeliveryHeader],
         body: Data,
         receivedAt: Date,
-        forward: NewDelivery?
+        forward: NewDelivery?,
+        bodyDigest: BodyDigest? = nil
     ) {
         self.id = id
         self.source = source
@@ -36,6 +41,22 @@ public struct NewWebhookEvent: Sendable, Hashable {
         self.body = body
         self.receivedAt = receivedAt
         self.forward = forward
+        self.bodyDigest = bodyDigest
+    }
+}
+
+/// The digest of a webhook's signed body, remembered for a while so that a captured
+/// delivery sent again (with a fresh, unsigned event id) is found to be a repeat.
+public struct BodyDigest: Sendable, Hashable {
+    /// The lowercase hex SHA-256 of the raw body.
+    public var sha256: String
+    /// Until when an event of the same source with this digest is a repeat (exclusive).
+    public var expiresAt: Date
+
+    /// Creates a digest.
+    public init(sha256: String, expiresAt: Date) {
+        self.sha256 = sha256
+        self.expiresAt = expiresAt
     }
 }
 
@@ -80,7 +101,8 @@ public struct WebhookEvent: Sendable, Hashable {
 public enum IngestOutcome: Sendable, Hashable {
     /// Stored durably now (with its forward scheduled).
     case stored(WebhookEvent)
-    /// The source sent this event id before: that event; nothing was stored.
+    /// The source sent this event id (or, within its replay window, this signed body)
+    /// before: that event; nothing was stored.
     case repeated(WebhookEvent)
 }
 

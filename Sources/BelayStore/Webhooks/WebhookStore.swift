@@ -1,11 +1,13 @@
-import Foundation
+public import Foundation
 
 /// Durable webhook events: stored once per provider event id, each with its forward
 /// scheduled as a delivery in the same transaction, so an acknowledged event is never
 /// without its forward.
 public protocol WebhookStore: Sendable {
     /// Stores a batch in one durable transaction; one outcome per event, in order. An
-    /// event whose (source, event id) is stored already is not stored again.
+    /// event whose (source, event id) is stored already is not stored again, nor one whose
+    /// ``NewWebhookEvent/bodyDigest`` matches an unexpired digest of a stored event of its
+    /// source.
     func ingest(_ batch: [NewWebhookEvent]) async throws(StoreError) -> [IngestOutcome]
 
     /// One event.
@@ -21,6 +23,16 @@ public protocol WebhookStore: Sendable {
     /// Points an event at a new forward (a replay) and stores that delivery, in one
     /// transaction. Returns nil if there is no such event.
     func reforward(eventID: String, as delivery: NewDelivery) async throws(StoreError) -> Delivery?
+
+    /// Deletes up to `limit` events received before `date`, oldest first, in one
+    /// transaction, never one whose forward is unfinished (pending, in flight, or delivered
+    /// and waiting for its acknowledgement). Returns how many were deleted; fewer than
+    /// `limit` means none is left to delete.
+    func purgeEvents(receivedBefore date: Date, limit: Int) async throws(StoreError) -> Int
+
+    /// Deletes up to `limit` body digests that expired at or before `date`, in one
+    /// transaction. Returns how many were deleted.
+    func purgeBodyDigests(expiredBy date: Date, limit: Int) async throws(StoreError) -> Int
 }
 
 /// Accepts webhook events durably and fast: concurrent ingests share one transaction and
