@@ -424,14 +424,16 @@ extension AcceptOutcome {
             _ = try await store.insert([newDelivery("dlv_1")])
             #expect(
                 try store.appliedMigrations() == [
-                    "v1-deliveries", "v2-webhook-events", "v3-ordering-keys", "v4-audit", "v5-leases-and-owners", BelayStore.latestMigration,
+                    "v1-deliveries", "v2-webhook-events", "v3-ordering-keys", "v4-audit", "v5-leases-and-owners",
+                    BelayStore.latestMigration,
                 ]
             )
         }
         let reopened = try SQLiteStore(path: path)
         #expect(
             try reopened.appliedMigrations() == [
-                "v1-deliveries", "v2-webhook-events", "v3-ordering-keys", "v4-audit", "v5-leases-and-owners", BelayStore.latestMigration,
+                "v1-deliveries", "v2-webhook-events", "v3-ordering-keys", "v4-audit", "v5-leases-and-owners",
+                BelayStore.latestMigration,
             ]
         )
         #expect(try await reopened.delivery(id: "dlv_1")?.0.status == .pending)

@@ -114,7 +114,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             headParts.removeAll(keepingCapacity: true)
             headBytes = 0
             if let refusal = RequestFraming.refusal(for: request.headerFields) {
-                refuse(refusal, requestID: Gateway.requestID(from: request.headerFields))
+                refuse(refusal, requestID: Gateway.newRequestID())
                 return
             }
             deadlines.headRead(at: clock.now)
@@ -136,13 +136,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         guard readingBody else {
-            refuse(refusal, requestID: Gateway.requestID(from: [:]))
+            refuse(refusal, requestID: Gateway.newRequestID())
             return
         }
         // The route reading this body must fail, not take what came as the whole body.
         context.fireErrorCaught(error)
         if deadlines.owed == 1 && !answerStarted {
-            refuse(refusal, requestID: Gateway.requestID(from: [:]), inPlaceOfAnswer: true)
+            refuse(refusal, requestID: Gateway.newRequestID(), inPlaceOfAnswer: true)
         } else {
             // An answer is being written: the connection closes after it.
             refusing = true
