@@ -56,9 +56,11 @@ public func buildApplication(
     var workerConfiguration = DeliveryWorker<ContinuousClock>.Configuration()
     workerConfiguration.concurrency = config.deliveries.concurrency
     workerConfiguration.keyRetention = config.deliveries.keyRetention
-    // A lease outlives the longest call an upstream's policy allows.
+    // A lease outlives the longest call an upstream's policy allows, even counted from its last
+    // renewal (every third of the lease): on a graceful stop, attempts in flight finish after the
+    // loop that renews them has stopped.
     let longest = config.upstreams.map(\.policy.totalTimeout).max() ?? .seconds(10)
-    workerConfiguration.lease = longest + .seconds(20)
+    workerConfiguration.lease = longest * 3 / 2 + .seconds(20)
     // Webhook forwards go through the same queue, prepared at each send: the resource's
     // current state fetched (verify-then-act), then signed with the source's forward_secret.
     let forwarding = WebhookForwarding(config: config, clients: gateway.clients) { wall.now() }
