@@ -1,7 +1,9 @@
 import Belay
 import BelayGateway
+import BelayHTTP
 import Crypto
 import Foundation
+import HTTPTypes
 import Testing
 
 @Suite struct ConfigLoaderTests {
@@ -234,6 +236,234 @@ import Testing
         #expect(ConfigByteSize.read("8589934592GiB") == .failure(.outOfRange))
         #expect(ConfigByteSize.read("99999999999999999999") == .failure(.outOfRange))
         #expect(ConfigByteSize.read("1 TiB") == .failure(.malformed))
+    }
+
+    // MARK: numbers that could trap, the loopback rule, duplicate keys, adapting defaults
+
+    static let hash = String(repeating: "ab", count: 32)
+    static let endpoints = "endpoints: [\"http://a.example\"]"
+
+    @Test(arguments: [
+        // Without `burst`, the burst was Int(rps.rounded(.up)): a trap for 1e300.
+        (
+            "consumers: { a: { key_sha256: \"\(hash)\", rate_limit: { rps: 1e300 } } }",
+            "line 1: consumers.a.rate_limit.rps: must be a number between 0.000001 and 1000000 (got '1e300')"
+        ),
+        (
+            "upstreams: { pay: { \(endpoints), rate_limit: { rps: 1e300 } } }",
+            "line 1: upstreams.pay.rate_limit.rps: must be a number between 0.000001 and 1000000 (got '1e300')"
+        ),
+        // The limiter's wait would be 1e300 s, beyond what a Duration holds.
+        (
+            "upstreams: { pay: { \(endpoints), rate_limit: { rps: 1e-300, burst: 1 } } }",
+            "line 1: upstreams.pay.rate_limit.rps: must be a number between 0.000001 and 1000000 (got '1e-300')"
+        ),
+        (
+            "upstreams: { pay: { \(endpoints), rate_limit: { rps: nan } } }",
+            "line 1: upstreams.pay.rate_limit.rps: must be a number between 0.000001 and 1000000 (got 'nan')"
+        ),
+        (
+            "upstreams: { pay: { \(endpoints), rate_limit: { rps: 10, burst: 99999999999999999999 } } }",
+            "line 1: upstreams.pay.rate_limit.burst: must be between 1 and 10000000 (got 99999999999999999999)"
+        ),
+        (
+            "upstreams: { pay: { \(endpoints), rate_limit: { rps: 10, burst: 10000001 } } }",
+            "line 1: upstreams.pay.rate_limit.burst: must be between 1 and 10000000 (got 10000001)"
+        ),
+        (
+            "upstreams: { pay: { \(endpoints), bulkhead: { max_concurrent: 100001 } } }",
+            "line 1: upstreams.pay.bulkhead.max_concurrent: must be between 1 and 100000 (got 100001)"
+        ),
+        (
+            "upstreams: { pay: { \(endpoints), bulkhead: { max_queue: -1 } } }",
+            "line 1: upstreams.pay.bulkhead.max_queue: must be between 0 and 1000000 (got -1)"
+        ),
+        (
+            "upstreams: { pay: { \(endpoints), circuit_breaker: { minimum_throughput: 1000001 } } }",
+            "line 1: upstreams.pay.circuit_breaker.minimum_throughput: must be between 1 and 1000000 (got 1000001)"
+        ),
+        (
+            "upstreams: { pay: { \(endpoints), circuit_breaker: { half_open_probes: 1001 } } }",
+            "line 1: upstreams.pay.circuit_breaker.half_open_probes: must be between 1 and 1000 (got 1001)"
+        ),
+        (
+            "upstreams: { pay: { \(endpoints), circuit_breaker: { failure_ratio: nan } } }",
+            "line 1: upstreams.pay.circuit_breaker.failure_ratio: must be a number between 0 and 1 (got 'nan')"
+        ),
+        (
+            "upstreams: { pay: { \(endpoints), retry: { budget: -0.0000001 } } }",
+            "line 1: upstreams.pay.retry.budget: must be a number between 0 and 1 (got '-0.0000001')"
+        ),
+        (
+            "deliveries: { concurrency: 10001 }",
+            "line 1: deliveries.concurrency: must be between 1 and 10000 (got 10001)"
+        ),
+        (
+            "deliveries: { notify_after: -99999999999999999999 }",
+            "line 1: deliveries.notify_after: must be between 1 and 1000 (got -99999999999999999999)"
+        ),
+        (
+            "server: { listen: \"127.0.0.1:99999999999999999999\" }",
+            "line 1: server.listen: must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080 (got '127.0.0.1:99999999999999999999')"
+        ),
+    ])
+    func everyNumberIsRangeCheckedNeverTrappedOn(yaml: String, expected: String) {
+        #expect(issues(yaml) == [expected])
+    }
+
+    @Test func theExtremesTheLoaderAcceptsBuildTheirLimitersAndClients() async throws {
+        let config = try loader.load(
+            yaml: """
+                consumers:
+                  slow: { key_sha256: "\(Self.hash)", scopes: ["proxy:*"], rate_limit: { rps: 0.000001 } }
+                  fast: { key_sha256: "\(String(repeating: "cd", count: 32))", rate_limit: { rps: 1000000, burst: 10000000 } }
+                upstreams:
+                  slow:
+                    \(Self.endpoints)
+                    timeouts: { connect: 36500d, attempt: 36500d, total: 36500d }
+                    retry: { max_attempts: 20, base: 36500d, cap: 36500d, budget: 1 }
+                    circuit_breaker: { failure_ratio: 1, minimum_throughput: 1000000, window: 36500d, break: 36500d, half_open_probes: 1000 }
+                    bulkhead: { max_concurrent: 100000, max_queue: 1000000 }
+                    rate_limit: { rps: 0.000001 }
+                  fast:
+                    \(Self.endpoints)
+                    timeouts: { connect: 1ms, attempt: 1ms, total: 1ms }
+                    rate_limit: { rps: 1000000 }
+                """
+        )
+        #expect(
+            config.consumers.map(\.rateLimit) == [.init(rps: 0.000001, burst: 1), .init(rps: 1e6, burst: 10_000_000)]
+        )
+        #expect(config.upstreams.map(\.rateLimit?.burst) == [1, 1_000_000])
+        let auth = try ConsumerAuth(consumers: config.consumers)
+        #expect(!auth.isOpenMode)
+        for upstream in config.upstreams {
+            let client = try UpstreamClient(policy: upstream.policy)
+            try? await client.shutdown()
+        }
+        for limit in config.consumers.compactMap(\.rateLimit) + config.upstreams.compactMap(\.rateLimit) {
+            let stated = RateLimitHeaders.policy(permitsPerSecond: limit.rps, burst: limit.burst)
+            #expect(stated.quota >= 1 && stated.window >= 1)
+        }
+    }
+
+    @Test(arguments: [
+        ("127.0.0.1:8080", true), ("127.9.8.7:8080", true), ("localhost:8080", true), ("[::1]:8080", true),
+        ("[0:0:0:0:0:0:0:1]:8080", true),
+        // A host name that starts like a loopback address is anything DNS says it is.
+        ("127.0.0.1.attacker.example:8080", false), ("127.attacker.example:8080", false),
+        ("localhost.attacker.example:8080", false), ("127.1:8080", false), ("0.0.0.0:8080", false),
+        ("[::]:8080", false), ("[::ffff:127.0.0.1]:8080", false), ("128.0.0.1:8080", false),
+        ("127.0.0.256:8080", false), ("[::1%lo]:8080", false),
+    ])
+    func openModeNeedsALoopbackAddressNotAName(listen: String, allowed: Bool) {
+        let found = issues("server: { listen: \"\(listen)\" }")
+        #expect(
+            found.contains { $0.contains("open mode (no consumers configured) is allowed on loopback only") }
+                == !allowed,
+            "got \(found)"
+        )
+    }
+
+    @Test func twoConsumersWithOneKeyAreRefused() {
+        let upper = Self.hash.uppercased()
+        #expect(
+            issues(
+                """
+                consumers:
+                  reader: { key_sha256: "\(Self.hash)", scopes: ["deliveries:read"] }
+                  admin: { key_sha256: "\(upper)", scopes: ["admin"] }
+                """
+            ) == [
+                "line 3: consumers.admin.key_sha256: is the same key as consumers.reader.key_sha256 (line 2): each consumer needs its own key"
+            ]
+        )
+    }
+
+    @Test func theAuthenticatorRefusesTwoConsumersWithOneKey() {
+        let consumers: [GatewayConfig.Consumer] = [
+            .init(name: "reader", keySHA256: Self.hash, scopes: ["deliveries:read"]),
+            .init(name: "admin", keySHA256: Self.hash.uppercased(), scopes: ["admin"]),
+        ]
+        #expect {
+            _ = try ConsumerAuth(consumers: consumers)
+        } throws: { error in
+            (error as? ConfigurationError)?.issues.map(\.option) == ["admin.keySHA256"]
+        }
+    }
+
+    @Test func theAuthenticatorMatchesAKeyHashWrittenInUppercase() throws {
+        let key = "k-123"
+        let digest = SHA256.hash(data: Data(key.utf8)).map { String(format: "%02X", $0) }.joined()
+        let auth = try ConsumerAuth(consumers: [.init(name: "app", keySHA256: digest, scopes: ["admin"])])
+        var headers = HTTPFields()
+        headers[.authorization] = "Bearer \(key)"
+        #expect((try? auth.identify(headers).get())?.name == "app")
+    }
+
+    @Test func defaultsAdaptToTheValuesTheUserWrote() throws {
+        func upstream(_ policy: String) throws -> UpstreamConfig {
+            try #require(loader.load(yaml: "upstreams: { pay: { \(Self.endpoints), \(policy) } }").upstreams.first)
+        }
+        // connect defaults to min(1s, attempt); attempt to min(2s, total), at least connect.
+        #expect(
+            try upstream("timeouts: { attempt: 300ms }").timeouts
+                == .init(connect: .milliseconds(300), attempt: .milliseconds(300), total: .seconds(10))
+        )
+        #expect(
+            try upstream("timeouts: { total: 500ms }").timeouts
+                == .init(connect: .milliseconds(500), attempt: .milliseconds(500), total: .milliseconds(500))
+        )
+        // total defaults to max(10s, attempt); attempt to max(2s, connect).
+        #expect(
+            try upstream("timeouts: { attempt: 30s }").timeouts
+                == .init(connect: .seconds(1), attempt: .seconds(30), total: .seconds(30))
+        )
+        #expect(
+            try upstream("timeouts: { connect: 5s }").timeouts
+                == .init(connect: .seconds(5), attempt: .seconds(5), total: .seconds(10))
+        )
+        #expect(
+            try upstream("timeouts: { connect: 20s }").timeouts
+                == .init(connect: .seconds(20), attempt: .seconds(20), total: .seconds(20))
+        )
+        #expect(
+            try upstream("timeouts: { connect: 2s, total: 3s }").timeouts
+                == .init(connect: .seconds(2), attempt: .seconds(2), total: .seconds(3))
+        )
+        // base defaults to min(100ms, cap); cap to max(5s, base).
+        let capped = try upstream("retry: { cap: 50ms }").retry
+        #expect((capped.base, capped.cap) == (.milliseconds(50), .milliseconds(50)))
+        let based = try upstream("retry: { base: 10s }").retry
+        #expect((based.base, based.cap) == (.seconds(10), .seconds(10)))
+        // notify_after defaults to min(3, the schedule's attempts).
+        #expect(try loader.load(yaml: "deliveries: { schedule: [0s, 5s] }").deliveries.notifyAfter == 2)
+    }
+
+    @Test func valuesTheUserWroteThatConflictAreStillIssues() {
+        func found(_ policy: String) -> [String] {
+            issues("upstreams: { pay: { \(Self.endpoints), \(policy) } }")
+        }
+        #expect(
+            found("timeouts: { connect: 2s, attempt: 1s }") == [
+                "upstreams.pay.timeouts.connect: must not exceed timeouts.attempt (2s > 1s)"
+            ]
+        )
+        #expect(
+            found("timeouts: { attempt: 20s, total: 10s }") == [
+                "upstreams.pay.timeouts.attempt: must not exceed timeouts.total (20s > 10s)"
+            ]
+        )
+        #expect(
+            found("timeouts: { connect: 5s, total: 3s }") == [
+                "upstreams.pay.timeouts.connect: must not exceed timeouts.total (5s > 3s)"
+            ]
+        )
+        #expect(
+            found("retry: { base: 1s, cap: 100ms }") == [
+                "upstreams.pay.retry.base: must not exceed retry.cap (1s > 100ms)"
+            ]
+        )
     }
 
     // MARK: webhook verification options

@@ -99,4 +99,26 @@ import Testing
             ]
         }
     }
+
+    @Test(arguments: [1e-300, 1e-10, 1e300, .infinity, -.infinity, .nan, -1])
+    func aRateThatWouldTrapIsRejected(rate: Double) {
+        // 1e-300 permits a second makes the second call's wait 1e300 s, beyond what a Duration holds.
+        #expect {
+            let limiter = try RateLimiter(.init(permitsPerSecond: rate, burst: 1), clock: clock)
+            _ = limiter.tryAcquire()
+            _ = limiter.tryAcquire()
+        } throws: { error in
+            (error as? ConfigurationError)?.issues.map(\.option) == ["rate-limiter.permitsPerSecond"]
+        }
+    }
+
+    @Test func theSlowestAndFastestRatesStillAnswer() throws {
+        let slow = try RateLimiter(.init(permitsPerSecond: 1e-9, burst: 1, maxWait: .seconds(1)), clock: clock)
+        #expect(slow.tryAcquire() == nil)
+        // 1e9 s (about 31 years), give or take a rounding of the Double.
+        let wait = try #require(slow.tryAcquire())
+        #expect(wait > .seconds(999_999_999) && wait < .seconds(1_000_000_001))
+        let fast = try RateLimiter(.init(permitsPerSecond: 1e15, burst: Int.max), clock: clock)
+        for _ in 0..<3 { #expect(fast.tryAcquire() == nil) }
+    }
 }

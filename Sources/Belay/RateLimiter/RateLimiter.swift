@@ -17,7 +17,8 @@ public final class RateLimiter<C: Clock>: Sendable where C.Duration == Duration 
     public struct Configuration: Sendable {
         /// The limiter's name in events and errors. Default `rate-limiter`.
         public var name: String
-        /// Average permits per second. Must be greater than zero.
+        /// Average permits per second, in ``permitsPerSecondRange`` (one in about 31 years up
+        /// to 10^15 a second: a slower rate's wait would not fit in a `Duration`).
         public var permitsPerSecond: Double
         /// Permits that may be taken at once after a quiet spell. At least 1.
         public var burst: Int
@@ -46,13 +47,17 @@ public final class RateLimiter<C: Clock>: Sendable where C.Duration == Duration 
             self.maxPartitions = maxPartitions
         }
 
+        /// The rates a limiter accepts.
+        public static var permitsPerSecondRange: ClosedRange<Double> { 1e-9...1e15 }
+
         func validate() throws(ConfigurationError) {
             var validator = OptionValidator(prefix: name)
             validator.name(name)
+            // NaN and the infinities are in no range.
             validator.require(
-                permitsPerSecond > 0 && permitsPerSecond.isFinite,
+                Self.permitsPerSecondRange.contains(permitsPerSecond),
                 "permitsPerSecond",
-                "must be greater than zero (got \(permitsPerSecond))"
+                "must be between 1e-9 and 1e15 (got \(permitsPerSecond))"
             )
             validator.atLeast(burst, 1, "burst")
             validator.nonNegative(maxWait, "maxWait")

@@ -150,28 +150,13 @@ public struct ConfigLoader: Sendable {
         }
     }
 
-    private func readRateLimit(_ node: Node, at path: String, _ reader: inout ConfigReader) -> GatewayConfig.RateLimit?
-    {
-        var rps: Double?
-        var burst: Int?
-        for (key, value) in reader.mapping(node, at: path, allowed: ["rps", "burst"]) ?? [] {
-            switch key {
-            case "rps": rps = reader.positiveNumber(value, at: "\(path).rps")
-            case "burst": burst = reader.int(value, at: "\(path).burst", atLeast: 1)
-            default: break
-            }
-        }
-        guard let rps else {
-            reader.report("\(path).rps", node, "is required")
-            return nil
-        }
-        return GatewayConfig.RateLimit(rps: rps, burst: burst ?? max(Int(rps.rounded(.up)), 1))
-    }
-
     private func readConsumers(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
+        // Each key hash (lowercase) and the consumer that has it, with its line.
+        var keyOwners: [String: (path: String, line: Int?)] = [:]
         for (name, value) in reader.mapping(node, at: "consumers") ?? [] {
             let path = "consumers.\(name)"
             var keyHash: String?
+            var keyNode: Node?
             var scopes: [String] = []
             var rateLimit: GatewayConfig.RateLimit?
             for (key, field) in reader.mapping(value, at: path, allowed: ["key_sha256", "scopes", "rate_limit"]) ?? [] {
@@ -179,8 +164,9 @@ public struct ConfigLoader: Sendable {
                 case "key_sha256":
                     guard let text = reader.string(field, at: "\(path).key_sha256") else { continue }
                     let lowered = text.lowercased()
-                    if lowered.count == 64, lowered.allSatisfy({ $0.isHexDigit }) {
+                    if lowered.count == 64, lowered.allSatisfy({ $0.isASCII && $0.isHexDigit }) {
                         keyHash = lowered
+                        keyNode = field
                     } else {
                         reader.report("\(path).key_sha256", field, "must be 64 hex digits (the SHA-256 of the API key)")
                     }
@@ -198,14 +184,28 @@ public struct ConfigLoader: Sendable {
                         }
                     }
                 case "rate_limit":
-                    rateLimit = readRateLimit(field, at: "\(path).rate_limit", &reader)
+                    rateLimit = reader.rateLimit(field, at: "\(path).rate_limit")
                 default: break
                 }
             }
             guard let keyHash else {
-                reader.report("\(path).key_sha256", value, "is required")
+                if !reader.issues.contains(where: { $0.path == "\(path).key_sha256" }) {
+                    reader.report("\(path).key_sha256", value, "is required")
+                }
                 continue
             }
+            // Two consumers with one key: the key would authenticate as only one of them, so which
+            // scopes it carries would depend on the file's order.
+            if let owner = keyOwners[keyHash] {
+                let line = owner.line.map { " (line \($0))" } ?? ""
+                reader.report(
+                    "\(path).key_sha256",
+                    keyNode,
+                    "is the same key as \(owner.path)\(line): each consumer needs its own key"
+                )
+                continue
+            }
+            keyOwners[keyHash] = ("\(path).key_sha256", keyNode?.mark?.line)
             config.consumers.append(.init(name: name, keySHA256: keyHash, scopes: scopes, rateLimit: rateLimit))
         }
     }
@@ -233,6 +233,7 @@ public struct ConfigLoader: Sendable {
     }
 
     private func readDeliveries(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
+        var notifyAfter: Int?
         for (key, value) in reader.mapping(
             node,
             at: "deliveries",
@@ -251,22 +252,34 @@ public struct ConfigLoader: Sendable {
                 }
                 if !schedule.isEmpty { config.deliveries.schedule = schedule }
             case "notify_after":
-                if let count = reader.int(value, at: path, atLeast: 1) { config.deliveries.notifyAfter = count }
+                if let count = reader.int(value, at: path, atLeast: 1, atMost: 1_000) {
+                    notifyAfter = count
+                }
             case "ack_timeout":
                 if let timeout = reader.duration(value, at: path) { config.deliveries.ackTimeout = timeout }
             case "key_retention":
                 if let retention = reader.duration(value, at: path) { config.deliveries.keyRetention = retention }
             case "concurrency":
-                if let count = reader.int(value, at: path, atLeast: 1) { config.deliveries.concurrency = count }
+                if let count = reader.int(value, at: path, atLeast: 1, atMost: 10_000) {
+                    config.deliveries.concurrency = count
+                }
             default: break
             }
         }
-        if config.deliveries.notifyAfter > config.deliveries.schedule.count {
-            reader.report(
-                "deliveries.notify_after",
-                nil,
-                "must not exceed the \(config.deliveries.schedule.count) attempts of deliveries.schedule (got \(config.deliveries.notifyAfter))"
-            )
+        // The default adapts to a shorter schedule; a value the user wrote must fit it.
+        let attempts = config.deliveries.schedule.count
+        if let notifyAfter {
+            if notifyAfter > attempts {
+                reader.report(
+                    "deliveries.notify_after",
+                    nil,
+                    "must not exceed the \(attempts) attempts of deliveries.schedule (got \(notifyAfter))"
+                )
+            } else {
+                config.deliveries.notifyAfter = notifyAfter
+            }
+        } else {
+            config.deliveries.notifyAfter = min(config.deliveries.notifyAfter, attempts)
         }
     }
 

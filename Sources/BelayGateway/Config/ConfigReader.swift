@@ -85,33 +85,68 @@ struct ConfigReader {
         return result + rest
     }
 
+    /// A whole number in `minimum...maximum`; one with more digits than an `Int` holds is out
+    /// of range too, not malformed.
     mutating func int(_ node: Node, at path: String, atLeast minimum: Int, atMost maximum: Int = .max) -> Int? {
         guard let text = string(node, at: path) else { return nil }
+        let range = maximum == .max ? "at least \(minimum)" : "between \(minimum) and \(maximum)"
         guard let value = Int(text) else {
-            report(path, node, "must be a whole number (got '\(text)')")
+            let digits = text.first == "-" || text.first == "+" ? text.dropFirst() : Substring(text)
+            if !digits.isEmpty && digits.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                report(path, node, "must be \(range) (got \(text))")
+            } else {
+                report(path, node, "must be a whole number (got '\(text)')")
+            }
             return nil
         }
         guard value >= minimum, value <= maximum else {
-            let range = maximum == .max ? "at least \(minimum)" : "between \(minimum) and \(maximum)"
             report(path, node, "must be \(range) (got \(value))")
             return nil
         }
         return value
     }
 
-    mutating func ratio(_ node: Node, at path: String) -> Double? {
+    /// A finite number in `range`, whose bounds `described` spells out for the message.
+    mutating func number(_ node: Node, at path: String, in range: ClosedRange<Double>, described: String) -> Double? {
         guard let text = string(node, at: path) else { return nil }
-        guard let value = Double(text), value >= 0, value <= 1 else {
-            report(path, node, "must be a number between 0 and 1 (got '\(text)')")
+        // NaN is in no range: `contains` is false for it, as for ±infinity.
+        guard let value = Double(text), range.contains(value) else {
+            report(path, node, "must be a number \(described) (got '\(text)')")
             return nil
         }
         return value
     }
 
-    mutating func positiveNumber(_ node: Node, at path: String) -> Double? {
+    /// A `rate_limit: { rps, burst }` mapping; without `burst`, the burst is `rps` rounded up.
+    mutating func rateLimit(_ node: Node, at path: String) -> GatewayConfig.RateLimit? {
+        typealias Limit = GatewayConfig.RateLimit
+        var rps: Double?
+        var burst: Int?
+        for (key, value) in mapping(node, at: path, allowed: ["rps", "burst"]) ?? [] {
+            switch key {
+            case "rps":
+                rps = number(value, at: "\(path).rps", in: Limit.rpsRange, described: Limit.rpsRangeDescription)
+            case "burst":
+                burst = int(
+                    value,
+                    at: "\(path).burst",
+                    atLeast: Limit.burstRange.lowerBound,
+                    atMost: Limit.burstRange.upperBound
+                )
+            default: break
+            }
+        }
+        guard let rps else {
+            if !issues.contains(where: { $0.path == "\(path).rps" }) { report("\(path).rps", node, "is required") }
+            return nil
+        }
+        return Limit(rps: rps, burst: burst ?? Limit.defaultBurst(rps: rps))
+    }
+
+    mutating func ratio(_ node: Node, at path: String) -> Double? {
         guard let text = string(node, at: path) else { return nil }
-        guard let value = Double(text), value > 0, value.isFinite else {
-            report(path, node, "must be a number greater than 0 (got '\(text)')")
+        guard let value = Double(text), value >= 0, value <= 1 else {
+            report(path, node, "must be a number between 0 and 1 (got '\(text)')")
             return nil
         }
         return value

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The gateway's configuration, as read from `belay.yaml` (see DESIGN.md, "Config").
 ///
 /// Build one with ``ConfigLoader``; every default below is what an absent key means.
@@ -34,9 +42,22 @@ public struct GatewayConfig: Sendable {
             self.port = port
         }
 
-        /// Whether the address is on the loopback interface only.
+        /// Whether the address is on the loopback interface only: an IPv4 literal in
+        /// 127.0.0.0/8, the IPv6 literal `::1` (in any of its spellings), or exactly
+        /// `localhost`. Any other name is whatever DNS says it is: `127.0.0.1.example.com` is
+        /// not loopback.
         public var isLoopback: Bool {
-            host == "localhost" || host == "::1" || host.hasPrefix("127.")
+            if host == "localhost" { return true }
+            var v4 = in_addr()
+            if inet_pton(AF_INET, host, &v4) == 1 {
+                // The first octet of the address in network byte order.
+                return withUnsafeBytes(of: &v4) { $0[0] } == 127
+            }
+            var v6 = in6_addr()
+            if inet_pton(AF_INET6, host, &v6) == 1 {
+                return withUnsafeBytes(of: &v6) { bytes in bytes.dropLast().allSatisfy { $0 == 0 } && bytes.last == 1 }
+            }
+            return false
         }
 
         public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
@@ -70,6 +91,14 @@ public struct GatewayConfig: Sendable {
         public var scopes: [String]
         /// Its own inbound rate limit, if any.
         public var rateLimit: RateLimit?
+
+        /// Creates a consumer.
+        public init(name: String, keySHA256: String, scopes: [String], rateLimit: RateLimit? = nil) {
+            self.name = name
+            self.keySHA256 = keySHA256
+            self.scopes = scopes
+            self.rateLimit = rateLimit
+        }
     }
 
     /// A token-bucket limit: `rps` on average, bursts up to `burst`.
@@ -83,6 +112,21 @@ public struct GatewayConfig: Sendable {
         public init(rps: Double, burst: Int) {
             self.rps = rps
             self.burst = burst
+        }
+
+        /// The `rps` a config may set: one request in about 11.5 days up to a million a second.
+        /// Beyond either end a limiter's wait or burst would not fit its types.
+        public static let rpsRange: ClosedRange<Double> = 0.000_001...1_000_000
+        /// ``rpsRange`` as the config's error messages state it.
+        static let rpsRangeDescription = "between 0.000001 and 1000000"
+        /// The `burst` a config may set.
+        public static let burstRange: ClosedRange<Int> = 1...10_000_000
+
+        /// The burst when the config sets none: `rps` rounded up, at least 1 (a second's worth).
+        /// `rps` is in ``rpsRange``; values outside it are clamped rather than trapped on.
+        public static func defaultBurst(rps: Double) -> Int {
+            guard rps.isFinite else { return rps > 0 ? burstRange.upperBound : burstRange.lowerBound }
+            return Int(min(max(rps.rounded(.up), 1), Double(burstRange.upperBound)))
         }
     }
 

@@ -39,24 +39,18 @@ struct UpstreamConfigReader {
                 for (field, item) in reader.mapping(value, at: keyPath, allowed: ["max_concurrent", "max_queue"]) ?? []
                 {
                     let fieldPath = "\(keyPath).\(field)"
-                    if field == "max_concurrent", let count = reader.int(item, at: fieldPath, atLeast: 1) {
+                    if field == "max_concurrent",
+                        let count = reader.int(item, at: fieldPath, atLeast: 1, atMost: 100_000)
+                    {
                         upstream.bulkhead.maxConcurrent = count
-                    } else if field == "max_queue", let count = reader.int(item, at: fieldPath, atLeast: 0) {
+                    } else if field == "max_queue",
+                        let count = reader.int(item, at: fieldPath, atLeast: 0, atMost: 1_000_000)
+                    {
                         upstream.bulkhead.maxQueue = count
                     }
                 }
             case "rate_limit":
-                var rps: Double?
-                var burst: Int?
-                for (field, item) in reader.mapping(value, at: keyPath, allowed: ["rps", "burst"]) ?? [] {
-                    if field == "rps" { rps = reader.positiveNumber(item, at: "\(keyPath).rps") }
-                    if field == "burst" { burst = reader.int(item, at: "\(keyPath).burst", atLeast: 1) }
-                }
-                if let rps {
-                    upstream.rateLimit = .init(rps: rps, burst: burst ?? max(Int(rps.rounded(.up)), 1))
-                } else {
-                    reader.report("\(keyPath).rps", value, "is required")
-                }
+                upstream.rateLimit = reader.rateLimit(value, at: keyPath)
             case "cache":
                 for (_, item) in reader.mapping(value, at: keyPath, allowed: ["stale_if_error"]) ?? [] {
                     upstream.staleIfError = reader.duration(item, at: "\(keyPath).stale_if_error")
@@ -106,24 +100,6 @@ struct UpstreamConfigReader {
         if !sawEndpoints {
             reader.report("\(path).endpoints", node, "is required: list the upstream's base URLs in failover order")
         }
-        let timeouts = upstream.timeouts
-        if timeouts.attempt > timeouts.total {
-            reader.report(
-                "\(path).timeouts.attempt",
-                nil,
-                "must not exceed timeouts.total (\(ConfigDuration.format(timeouts.attempt)) > \(ConfigDuration.format(timeouts.total)))"
-            )
-        }
-        if timeouts.connect > timeouts.attempt {
-            reader.report(
-                "\(path).timeouts.connect",
-                nil,
-                "must not exceed timeouts.attempt (\(ConfigDuration.format(timeouts.connect)) > \(ConfigDuration.format(timeouts.attempt)))"
-            )
-        }
-        if upstream.retry.base > upstream.retry.cap {
-            reader.report("\(path).retry.base", nil, "must not exceed retry.cap")
-        }
         return upstream.endpoints.isEmpty ? nil : upstream
     }
 
@@ -146,21 +122,56 @@ struct UpstreamConfigReader {
         )
     }
 
+    /// Reads `timeouts`. Only values the user wrote can conflict: each default adapts to them
+    /// (`attempt` defaults to 2s within `[connect, total]`, `total` to `max(10s, attempt)`,
+    /// `connect` to `min(1s, attempt)`), so `attempt: 300ms` alone is valid.
     private func readTimeouts(
         _ node: Node,
         at path: String,
         into upstream: inout UpstreamConfig,
         _ reader: inout ConfigReader
     ) {
+        var connect: Duration?
+        var attempt: Duration?
+        var total: Duration?
         for (key, value) in reader.mapping(node, at: path, allowed: ["connect", "attempt", "total"]) ?? [] {
             guard let duration = reader.duration(value, at: "\(path).\(key)") else { continue }
             switch key {
-            case "connect": upstream.timeouts.connect = duration
-            case "attempt": upstream.timeouts.attempt = duration
-            case "total": upstream.timeouts.total = duration
+            case "connect": connect = duration
+            case "attempt": attempt = duration
+            case "total": total = duration
             default: break
             }
         }
+        let format = ConfigDuration.format
+        if let attempt, let total, attempt > total {
+            reader.report(
+                "\(path).attempt",
+                nil,
+                "must not exceed timeouts.total (\(format(attempt)) > \(format(total)))"
+            )
+        }
+        if let connect, let attempt, connect > attempt {
+            reader.report(
+                "\(path).connect",
+                nil,
+                "must not exceed timeouts.attempt (\(format(connect)) > \(format(attempt)))"
+            )
+        }
+        if attempt == nil, let connect, let total, connect > total {
+            reader.report(
+                "\(path).connect",
+                nil,
+                "must not exceed timeouts.total (\(format(connect)) > \(format(total)))"
+            )
+        }
+        let defaults = UpstreamConfig.Timeouts()
+        let chosenAttempt = attempt ?? min(max(defaults.attempt, connect ?? .zero), total ?? ConfigDuration.maximum)
+        upstream.timeouts = UpstreamConfig.Timeouts(
+            connect: connect ?? min(defaults.connect, chosenAttempt),
+            attempt: chosenAttempt,
+            total: total ?? max(defaults.total, chosenAttempt)
+        )
     }
 
     private func readRetry(
@@ -170,6 +181,8 @@ struct UpstreamConfigReader {
         _ reader: inout ConfigReader
     ) {
         let keys: Set<String> = ["max_attempts", "base", "cap", "budget", "on"]
+        var base: Duration?
+        var cap: Duration?
         for (key, value) in reader.mapping(node, at: path, allowed: keys) ?? [] {
             let keyPath = "\(path).\(key)"
             switch key {
@@ -178,9 +191,9 @@ struct UpstreamConfigReader {
                     upstream.retry.maxAttempts = count
                 }
             case "base":
-                if let duration = reader.duration(value, at: keyPath) { upstream.retry.base = duration }
+                base = reader.duration(value, at: keyPath)
             case "cap":
-                if let duration = reader.duration(value, at: keyPath) { upstream.retry.cap = duration }
+                cap = reader.duration(value, at: keyPath)
             case "budget":
                 if let ratio = reader.ratio(value, at: keyPath) { upstream.retry.budget = ratio }
             case "on":
@@ -207,6 +220,15 @@ struct UpstreamConfigReader {
             default: break
             }
         }
+        // Only values the user wrote conflict: `base` defaults to `min(100ms, cap)`, `cap` to
+        // `max(5s, base)`.
+        if let base, let cap, base > cap {
+            let format = ConfigDuration.format
+            reader.report("\(path).base", nil, "must not exceed retry.cap (\(format(base)) > \(format(cap)))")
+        }
+        let defaults = UpstreamConfig.Retry()
+        upstream.retry.base = base ?? min(defaults.base, cap ?? defaults.base)
+        upstream.retry.cap = cap ?? max(defaults.cap, upstream.retry.base)
     }
 
     private func readBreaker(
@@ -228,7 +250,7 @@ struct UpstreamConfigReader {
                     }
                 }
             case "minimum_throughput":
-                if let count = reader.int(value, at: keyPath, atLeast: 1) {
+                if let count = reader.int(value, at: keyPath, atLeast: 1, atMost: 1_000_000) {
                     upstream.circuitBreaker.minimumThroughput = count
                 }
             case "window":
@@ -238,7 +260,7 @@ struct UpstreamConfigReader {
                     upstream.circuitBreaker.breakDuration = duration
                 }
             case "half_open_probes":
-                if let count = reader.int(value, at: keyPath, atLeast: 1) {
+                if let count = reader.int(value, at: keyPath, atLeast: 1, atMost: 1_000) {
                     upstream.circuitBreaker.halfOpenProbes = count
                 }
             default: break

@@ -49,15 +49,40 @@ public struct ConsumerAuth: Sendable {
     public var isOpenMode: Bool { consumers.isEmpty }
 
     /// Creates the authenticator for the configured consumers.
+    ///
+    /// Throws when a key hash is not 64 hex digits (either case), when two consumers have the
+    /// same key (it would authenticate as only one of them), or when a rate limit is invalid.
     public init(consumers: [GatewayConfig.Consumer]) throws(ConfigurationError) {
         var table: [String: Identity] = [:]
+        var issues: [ConfigurationError.Issue] = []
         for consumer in consumers {
+            // `identify` looks keys up by their lowercase hex digest.
+            let hash = consumer.keySHA256.lowercased()
+            guard hash.utf8.count == 64,
+                hash.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+            else {
+                issues.append(.init(option: "\(consumer.name).keySHA256", message: "must be 64 hex digits"))
+                continue
+            }
+            if let owner = table[hash] {
+                issues.append(
+                    .init(option: "\(consumer.name).keySHA256", message: "is the same key as consumer '\(owner.name)'s")
+                )
+                continue
+            }
             var limiter: RateLimiter<ContinuousClock>?
             if let limit = consumer.rateLimit {
-                limiter = try RateLimiter(.init(permitsPerSecond: limit.rps, burst: limit.burst, name: consumer.name))
+                do {
+                    limiter = try RateLimiter(
+                        .init(permitsPerSecond: limit.rps, burst: limit.burst, name: consumer.name)
+                    )
+                } catch {
+                    issues += error.issues
+                }
             }
-            table[consumer.keySHA256] = Identity(name: consumer.name, scopes: consumer.scopes, limiter: limiter)
+            table[hash] = Identity(name: consumer.name, scopes: consumer.scopes, limiter: limiter)
         }
+        guard issues.isEmpty else { throw ConfigurationError(issues: issues) }
         self.consumers = table
     }
 

@@ -6,35 +6,39 @@
 public enum ProxyPath {
     /// The upstream's name and the path below it (starting with `/`), or why it is refused.
     public static func split(_ rawPath: String) -> Result<(upstream: String, path: String), Rejection> {
-        guard rawPath.hasPrefix("/proxy/") else { return .failure(.notProxy) }
-        let rest = rawPath.dropFirst("/proxy/".count)
+        // Byte by byte, never by `Character`: a `/` after a "prepend" scalar such as U+0602 is
+        // one `Character` with it, yet a server further on reads it as a separator.
+        let slash = UInt8(ascii: "/")
+        let utf8 = rawPath.utf8
+        guard utf8.starts(with: "/proxy/".utf8) else { return .failure(.notProxy) }
+        let rest = Substring(utf8.dropFirst("/proxy/".utf8.count))
         let upstream: Substring
         let path: Substring
-        if let slash = rest.firstIndex(of: "/") {
-            upstream = rest[..<slash]
-            path = rest[slash...]
+        if let index = rest.utf8.firstIndex(of: slash) {
+            upstream = rest[..<index]
+            path = rest[index...]
         } else {
             upstream = rest
             path = "/"
         }
-        guard !upstream.isEmpty, let name = decode(upstream), !name.contains("/") else {
+        guard !upstream.isEmpty, let name = decode(upstream), !name.utf8.contains(slash) else {
             return .failure(.missingUpstream)
         }
-        for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
+        for segment in path.utf8.split(separator: slash, omittingEmptySubsequences: false) {
             // Most segments have no escapes: checked in place, without decoding a copy.
-            let decoded: Substring
-            if segment.utf8.contains(UInt8(ascii: "%")) {
-                guard let text = decode(segment) else { return .failure(.badEncoding) }
-                decoded = Substring(text)
+            let decoded: Substring.UTF8View
+            if segment.contains(UInt8(ascii: "%")) {
+                guard let text = decode(Substring(segment)) else { return .failure(.badEncoding) }
+                decoded = Substring(text).utf8
             } else {
                 decoded = segment
             }
-            if decoded == "." || decoded == ".." { return .failure(.dotSegment) }
+            if decoded.elementsEqual(".".utf8) || decoded.elementsEqual("..".utf8) { return .failure(.dotSegment) }
             // A raw segment holds no `/`: one in the decoded text was encoded.
-            if decoded.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\") }) {
+            if decoded.contains(where: { $0 == slash || $0 == UInt8(ascii: "\\") }) {
                 return .failure(.encodedSeparator)
             }
-            if decoded.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+            if decoded.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
                 return .failure(.controlCharacter)
             }
         }
@@ -59,7 +63,7 @@ public enum ProxyPath {
 
     /// Percent-decodes a segment; nil if the encoding is invalid or not UTF-8.
     static func decode(_ segment: Substring) -> String? {
-        guard segment.contains("%") else { return String(segment) }
+        guard segment.utf8.contains(UInt8(ascii: "%")) else { return String(segment) }
         var bytes: [UInt8] = []
         var iterator = segment.utf8.makeIterator()
         while let byte = iterator.next() {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// An RFC 6901 JSON pointer such as `/data/object/id`, and its evaluation against a JSON
 /// document given as raw bytes.
@@ -140,6 +140,24 @@ struct JSONPointer: Sendable, Hashable, CustomStringConvertible {
 
         init?(intValue: Int) {
             nil
+        }
+    }
+}
+
+/// The JSON pointer parser and evaluator as the fuzz targets in `Fuzz/` drive them. Not API:
+/// `@_spi(Fuzzing)`, so ``JSONPointer`` itself stays internal.
+@_spi(Fuzzing) public enum JSONPointerFuzzing {
+    /// Parses `text` as a JSON pointer and, when it is one, evaluates it in the JSON document
+    /// `body`: what it found (`string`, `integer`, `other`, `missing`), `invalid pointer`, or
+    /// `not JSON`.
+    public static func evaluate(_ text: String, in body: Data) -> String {
+        guard let pointer = try? JSONPointer(text) else { return "invalid pointer" }
+        switch try? pointer.evaluate(in: body) {
+        case .string: return "string"
+        case .integer: return "integer"
+        case .otherValue: return "other"
+        case .missing: return "missing"
+        case nil: return "not JSON"
         }
     }
 }
