@@ -1,3 +1,4 @@
+import BelayGateway
 import BelayTestUpstream
 import Foundation
 import NIOHTTP1
@@ -219,5 +220,32 @@ extension HardeningTests {
             #expect(trail.problem?["correlation_id"] as? String == "<redacted>")
             #expect(!trail.body.contains("partner-key-abcdefgh"))
         }
+    }
+}
+
+extension HardeningTests {
+    /// Review of issue 11: a refused call (missing scope) cost no permit, so a limited key could
+    /// send unlimited cheap requests.
+    @Test func aRefusedCallStillCostsARateLimitPermit() async throws {
+        try await GatewayHarness.run(config: Self.tenants) { gateway in
+            let slow = [("Authorization", "Bearer slow-key")]
+            // slow lacks deliveries:read: a 403, which takes the one permit of its burst.
+            #expect(try await gateway.send(.GET, "/v1/deliveries", headers: slow).status == 403)
+            let next = try await gateway.send(.GET, "/v1/deliveries", headers: slow)
+            #expect(next.status == 429 && next.code == "rate-limited")
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/x", headers: slow).status == 429)
+        }
+    }
+
+    /// The empty consumer name is Belay's own (webhook forwards): no configured consumer may have it.
+    @Test func aConsumerNeedsAPlainName() throws {
+        let yaml = """
+            server: { listen: "127.0.0.1:0" }
+            consumers:
+              "": { key_sha256: "\(sha256Hex("k"))", scopes: ["admin"] }
+            upstreams:
+              pay: { endpoints: ["http://127.0.0.1:9"] }
+            """
+        #expect(throws: ConfigError.self) { try ConfigLoader(environment: [:]).load(yaml: yaml) }
     }
 }

@@ -186,25 +186,28 @@ extension Gateway {
                     )
                 )
             )
-        case .success(let identity) where !scopes.contains(where: identity.allows):
-            return .failure(
-                Refusal(
-                    response: .problem(
-                        ProblemDetails(
-                            .forbidden,
-                            detail: "consumer '\(identity.name)' lacks the scope \(scopes.joined(separator: " or "))",
-                            requestID: requestID
-                        )
-                    )
-                )
-            )
         case .success(let identity):
+            // Charged before the scope is checked: refused calls cost a permit too.
             if let (detail, headers) = Self.rateLimitRefusal(identity) {
                 return .failure(
                     Refusal(
                         response: .problem(
                             ProblemDetails(.rateLimited, detail: detail, requestID: requestID),
                             headers: headers
+                        )
+                    )
+                )
+            }
+            guard scopes.contains(where: identity.allows) else {
+                return .failure(
+                    Refusal(
+                        response: .problem(
+                            ProblemDetails(
+                                .forbidden,
+                                detail:
+                                    "consumer '\(identity.name)' lacks the scope \(scopes.joined(separator: " or "))",
+                                requestID: requestID
+                            )
                         )
                     )
                 )

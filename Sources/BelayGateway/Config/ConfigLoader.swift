@@ -155,6 +155,14 @@ public struct ConfigLoader: Sendable {
         var keyOwners: [String: (path: String, line: Int?)] = [:]
         for (name, value) in reader.mapping(node, at: "consumers") ?? [] {
             let path = "consumers.\(name)"
+            // A name owns deliveries and audit records; the empty name is Belay's own (webhook
+            // forwards, open mode), so it and names with odd characters are refused.
+            guard (1...64).contains(name.count),
+                name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+            else {
+                reader.report(path, value, "a consumer's name must be 1 to 64 ASCII letters, digits, '-', '_' or '.'")
+                continue
+            }
             var keyHash: String?
             var keyNode: Node?
             var scopes: [String] = []

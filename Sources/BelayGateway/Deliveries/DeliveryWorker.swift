@@ -284,17 +284,23 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
     private func sendUnderLease(_ claimed: ClaimedDelivery) async -> SendResult? {
         let id = claimed.delivery.id
         let renewAt = wall.now().adding(configuration.lease / 3)
-        let wakeLoop = held.withLock { state -> Bool in
+        let token = claimed.lease.token
+        let (wakeLoop, replaced) = held.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            // This process may claim a delivery again while an earlier attempt of its own still
+            // runs (that attempt's lease expired unseen): the earlier one has lost its lease, so
+            // its watcher is woken and its attempt cancelled.
+            let replaced = state[id]?.watcher
             state[id] = HeldLease(lease: claimed.lease, renewAt: renewAt)
-            return state.plannedWake.map { renewAt < $0 } ?? false
+            return (state.plannedWake.map { renewAt < $0 } ?? false, replaced)
         }
+        replaced?.resume()
         // The run loop plans to sleep past this lease's first renewal: let it plan again.
         if wakeLoop { doorbell.ring() }
-        defer { endWatch(id, remove: true) }
+        defer { endWatch(id, token: token, remove: true) }
         return await withTaskGroup(of: SendResult?.self, returning: SendResult?.self) { group in
             group.addTask { await self.sender.send(claimed.delivery) }
             group.addTask {
-                await self.waitUntilLeaseLost(id)
+                await self.waitUntilLeaseLost(id, token: token)
                 return nil
             }
             let first = await group.next() ?? nil
@@ -303,25 +309,28 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         }
     }
 
-    /// Returns when the lease of delivery `id` is lost, or when the calling task is cancelled.
-    private func waitUntilLeaseLost(_ id: String) async {
+    /// Returns when the lease `token` of delivery `id` is lost (or replaced by a newer claim),
+    /// or when the calling task is cancelled.
+    private func waitUntilLeaseLost(_ id: String, token: Int64) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let now = held.withLock { state -> Bool in
-                    guard state[id] != nil, state[id]?.ended == false else { return true }
+                    guard let lease = state[id], lease.lease.token == token, !lease.ended else { return true }
                     state[id]?.watcher = continuation
                     return false
                 }
                 if now { continuation.resume() }
             }
         } onCancel: {
-            endWatch(id, remove: false)
+            endWatch(id, token: token, remove: false)
         }
     }
 
-    /// Ends the watch of delivery `id`'s lease, waking its watcher; with `remove`, forgets it.
-    private func endWatch(_ id: String, remove: Bool) {
+    /// Ends the watch of lease `token` of delivery `id`, waking its watcher; with `remove`,
+    /// forgets it. Nothing happens if a newer claim's lease replaced it.
+    private func endWatch(_ id: String, token: Int64, remove: Bool) {
         let watcher = held.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard state[id]?.lease.token == token else { return nil }
             let watcher = state[id]?.watcher
             if remove {
                 state[id] = nil
@@ -343,9 +352,13 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         for (id, lease) in due {
             do {
                 if try await store.renew(id: id, lease: lease, until: now.adding(configuration.lease)) {
-                    held.withLock { $0[id]?.renewAt = now.adding(configuration.lease / 3) }
+                    held.withLock { state in
+                        if state[id]?.lease.token == lease.token {
+                            state[id]?.renewAt = now.adding(configuration.lease / 3)
+                        }
+                    }
                 } else {
-                    endWatch(id, remove: false)
+                    endWatch(id, token: lease.token, remove: false)
                 }
             } catch {
                 // Try again soon: the lease still has two thirds of its time.
@@ -353,7 +366,9 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
                     "could not renew a delivery's lease",
                     metadata: ["belay.delivery.id": "\(id)", "belay.error": "\(error)"]
                 )
-                held.withLock { $0[id]?.renewAt = now.adding(.seconds(1)) }
+                held.withLock { state in
+                    if state[id]?.lease.token == lease.token { state[id]?.renewAt = now.adding(.seconds(1)) }
+                }
             }
         }
     }

@@ -128,6 +128,12 @@ extension Gateway {
             )
         }
 
+        // The consumer's rate limit first: a refused call (bad path, missing scope, unknown
+        // upstream) costs a permit too.
+        if let (detail, headers) = Self.rateLimitRefusal(identity) {
+            return refuse(.rateLimited, detail, headers: headers)
+        }
+
         let upstreamName: String
         let path: String
         switch ProxyPath.split(request.uri.path) {
@@ -153,9 +159,6 @@ extension Gateway {
         // Kept (audit trail, observers) redacted: a caller's id that happens to be a secret stays out.
         notes.correlationID = correlationID.map { redactor.redact($0) }
         notes.path = path
-        if let (detail, headers) = Self.rateLimitRefusal(identity) {
-            return refuse(.rateLimited, detail, headers: headers)
-        }
 
         var budget: Duration?
         if let value = request.headers[.belayTimeout] {
