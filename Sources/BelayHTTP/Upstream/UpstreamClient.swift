@@ -480,24 +480,13 @@ public final class UpstreamClient: Sendable {
             )
             reportEndpoint(health.record(endpoint: index, success: status.code < 500))
             return answer
-        } catch let bodyError as RequestBodyError {
-            // The caller's body failed (too large, or the caller went away): sent, but not the
-            // endpoint's failure, so it is neither ejected nor counted by the breaker.
-            log.append(
-                AttemptRecord(
-                    number: context.attempt,
-                    endpoint: endpoint,
-                    status: nil,
-                    failure: nil,
-                    duration: start.duration(to: .now),
-                    startOffset: log.start.duration(to: start),
-                    skipped: skipped
-                )
-            )
-            throw bodyError
         } catch {
-            if let refusal = UpstreamFailure.refusal(in: error) {
-                // Refused before anything was sent: the caller's request, not the endpoint.
+            // The caller's doing: its body failed (too large, or the caller went away), or the
+            // client refused to send its request as it was. Not the endpoint's failure, so it is
+            // neither ejected nor counted by the breaker; the attempt has neither status nor failure.
+            var callers: (any Error)? = error as? RequestBodyError
+            if callers == nil { callers = UpstreamFailure.refusal(in: error) }
+            if let callers {
                 log.append(
                     AttemptRecord(
                         number: context.attempt,
@@ -509,7 +498,7 @@ public final class UpstreamClient: Sendable {
                         skipped: skipped
                     )
                 )
-                throw refusal
+                throw callers
             }
             var failure = UpstreamFailure.classify(error, endpoint: endpoint)
             var callersDeadline = false
