@@ -249,3 +249,20 @@ extension HardeningTests {
         #expect(throws: ConfigError.self) { try ConfigLoader(environment: [:]).load(yaml: yaml) }
     }
 }
+
+extension HardeningTests {
+    /// A hostile X-Request-Id (over-long, or with characters a log or header could be split on)
+    /// is neither the request id nor kept as a correlation id, and is not forwarded upstream.
+    @Test func aHostileXRequestIdIsNotKept() async throws {
+        try await GatewayHarness.run(config: .pay()) { gateway in
+            for hostile in [String(repeating: "a", count: 129), "id with spaces", "id;drop=1"] {
+                let answer = try await gateway.send(.GET, "/proxy/pay/v1/x", headers: [("X-Request-Id", hostile)])
+                let id = try #require(answer.header("Belay-Request-Id"))
+                #expect(id != hostile)
+                let trail = try await gateway.send(.GET, "/v1/requests/\(id)")
+                #expect(trail.status == 200 && trail.problem?["correlation_id"] == nil)
+                #expect(gateway.upstreams[0].requests.last?.header("X-Request-Id") == id)
+            }
+        }
+    }
+}
