@@ -21,8 +21,13 @@ public protocol DeliveryStore: Sendable {
     /// `pending` one whose time has come, an `in_flight` one whose lease ran out, or a
     /// `delivered` one still awaiting its acknowledgement past the wait. Each claim gets a
     /// new fencing token (``ClaimedDelivery/lease``), larger than any before it.
+    ///
+    /// With an `inFlightLimit`, fewer are claimed where needed so that at most that many of
+    /// an upstream's deliveries are in flight (unexpired leases) at once across every worker
+    /// sharing the store: the per-upstream concurrency holds with several instances.
     func claim(
         limits: [String: Int],
+        inFlightLimit: Int?,
         now: Date,
         leaseUntil: Date,
         owner: String
@@ -92,4 +97,32 @@ public protocol DeliveryStore: Sendable {
     /// with their attempts, in one transaction; an inbox event whose forward one was keeps
     /// no link to it. Returns how many were deleted; fewer than `limit` means none is left.
     func purgeFinished(updatedBefore date: Date, limit: Int) async throws(StoreError) -> Int
+}
+
+extension DeliveryStore {
+    /// Leases due deliveries within `limits` alone (see ``claim(limits:inFlightLimit:now:leaseUntil:owner:)``).
+    public func claim(
+        limits: [String: Int],
+        now: Date,
+        leaseUntil: Date,
+        owner: String
+    ) async throws(StoreError) -> [ClaimedDelivery] {
+        try await claim(limits: limits, inFlightLimit: nil, now: now, leaseUntil: leaseUntil, owner: owner)
+    }
+}
+
+/// A store several gateway instances share (PostgreSQL): it tells a worker at once when
+/// another instance made deliveries due, and runs housekeeping on one instance at a time.
+public protocol SharedStore: Sendable {
+    /// Calls `changed` whenever deliveries may have become due (accepted, released, retried,
+    /// rescheduled) on any instance, until the calling task is cancelled. Reconnects after a
+    /// lost connection, and calls `changed` then too (announcements may have been missed).
+    func watchDeliveries(_ changed: @escaping @Sendable () -> Void) async
+
+    /// Runs `body` unless another instance is running the job `name` now; returns nil
+    /// (without running it) if one is.
+    func exclusively<T: Sendable>(
+        _ name: String,
+        _ body: @Sendable () async throws(StoreError) -> T
+    ) async throws(StoreError) -> T?
 }

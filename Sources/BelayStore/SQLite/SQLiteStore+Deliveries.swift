@@ -83,6 +83,7 @@ extension SQLiteStore: DeliveryStore {
 
     public func claim(
         limits: [String: Int],
+        inFlightLimit: Int?,
         now: Date,
         leaseUntil: Date,
         owner: String
@@ -90,7 +91,22 @@ extension SQLiteStore: DeliveryStore {
         try await writing("claim due deliveries") { db in
             var claimed: [ClaimedDelivery] = []
             let nowMS = now.storeMilliseconds
-            for (upstream, limit) in limits.sorted(by: { $0.key < $1.key }) where limit > 0 {
+            for (upstream, wanted) in limits.sorted(by: { $0.key < $1.key }) where wanted > 0 {
+                var limit = wanted
+                if let inFlightLimit {
+                    // Writes are serialized: the count cannot change before the claim below.
+                    let busy =
+                        try Int.fetchOne(
+                            db,
+                            sql: """
+                                SELECT COUNT(*) FROM deliveries
+                                WHERE upstream = ? AND status = 'in_flight' AND due_at > ?
+                                """,
+                            arguments: [upstream, nowMS]
+                        ) ?? 0
+                    limit = min(wanted, inFlightLimit - busy)
+                    if limit <= 0 { continue }
+                }
                 let rows = try Row.fetchAll(
                     db,
                     sql: """

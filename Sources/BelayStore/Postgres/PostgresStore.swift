@@ -1,0 +1,273 @@
+import Foundation
+public import Logging
+import NIOSSL
+import PostgresNIO
+
+/// The shared store: one PostgreSQL database that several gateway instances use at once.
+///
+/// Open it with ``open(_:logger:clock:)``, which connects and migrates (under an advisory
+/// lock, so instances starting together migrate once), and ``close()`` it at the end.
+///
+/// - Durability: every write commits with the server's `synchronous_commit` (on by
+///   default: the commit is on disk before it returns). Concurrent accepts share one
+///   transaction through ``DeliveryIntake``.
+/// - Several instances: claims take due rows with `FOR UPDATE SKIP LOCKED` under a
+///   per-upstream advisory lock, so the per-upstream concurrency holds across instances;
+///   caller keys and webhook event ids are unique keys, so a repeat on another instance finds
+///   the first; leases expire and fence (``Lease``). A change that makes work due is
+///   announced with `NOTIFY`, and ``watchDeliveries(_:)`` wakes idle workers on every instance.
+/// - Its tables are in the schema `search_path` names (`options=-c search_path=…` in the
+///   URL), `public` by default.
+///
+/// ```swift
+/// let store = try await PostgresStore.open(PostgresLocation(url: url), logger: logger)
+/// defer { Task { await store.close() } }
+/// ```
+public final class PostgresStore: Sendable {
+    let client: PostgresClient
+    /// Where the database is (its password never printed).
+    public let location: PostgresLocation
+    let logger: Logger
+    private let runner: Task<Void, Never>
+    /// The history part of the status counts, reused for a while once it is large.
+    let statusCounts: StatusCounts
+    /// The schema the tables are in, as a quoted identifier.
+    let schema: String
+    /// The channel that announces deliveries that may be due (one per schema).
+    let channel: String
+
+    private init<C: Clock>(location: PostgresLocation, logger: Logger, clock: C) throws(StoreError)
+    where C.Duration == Duration {
+        self.location = location
+        self.logger = logger
+        self.statusCounts = StatusCounts(clock: clock, maxAge: .seconds(30), threshold: 100_000)
+        self.schema = Self.quoted(location.schema)
+        // A channel name is an identifier (at most 63 bytes), sent quoted as is: the schema's
+        // name reduced to plain letters, digits and '_', shortened to fit.
+        let plain = location.schema.lowercased().unicodeScalars.filter {
+            $0.isASCII && ($0 == "_" || CharacterSet.alphanumerics.contains($0))
+        }
+        self.channel = String("belay_due_\(String(String.UnicodeScalarView(plain)))".prefix(63))
+        var configuration: PostgresClient.Configuration
+        if let socket = location.unixSocketPath {
+            configuration = .init(
+                unixSocketPath: socket,
+                username: location.user,
+                password: location.password,
+                database: location.database
+            )
+        } else {
+            configuration = .init(
+                host: location.host,
+                port: location.port,
+                username: location.user,
+                password: location.password,
+                database: location.database,
+                tls: try Self.tls(location)
+            )
+        }
+        configuration.options.maximumConnections = location.poolSize
+        configuration.options.connectTimeout = location.connectTimeout
+        configuration.options.additionalStartupParameters = location.startupParameters.sorted { $0.key < $1.key }
+            .map { ($0.key, $0.value) }
+        if location.startupParameters["application_name"] == nil {
+            configuration.options.additionalStartupParameters.append(("application_name", "belay"))
+        }
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.runner = Task { await client.run() }
+    }
+
+    deinit {
+        runner.cancel()
+    }
+
+    /// Connects to the database at `location` and migrates it.
+    ///
+    /// - Parameter clock: times how long ``counts()`` reuses the history's counts.
+    /// - Throws: ``StoreError/Code/open`` when it cannot connect (the reason, never the
+    ///   password), ``StoreError/Code/migration`` when a migration fails.
+    public static func open<C: Clock>(
+        _ location: PostgresLocation,
+        logger: Logger,
+        clock: C = ContinuousClock()
+    ) async throws(StoreError) -> PostgresStore where C.Duration == Duration {
+        let store = try PostgresStore(location: location, logger: logger, clock: clock)
+        do {
+            try await store.migrate()
+        } catch {
+            await store.close()
+            throw error
+        }
+        return store
+    }
+
+    /// Closes every connection. The store cannot be used afterwards.
+    public func close() async {
+        runner.cancel()
+        await runner.value
+    }
+
+    /// The TLS mode of the client for `location`'s `sslmode`.
+    private static func tls(_ location: PostgresLocation) throws(StoreError) -> PostgresClient.Configuration.TLS {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let roots = location.rootCertificatePath {
+            guard FileManager.default.isReadableFile(atPath: roots) else {
+                throw StoreError(.open, "storage.url: the sslrootcert file \(roots) cannot be read")
+            }
+            tls.trustRoots = .file(roots)
+        }
+        switch location.tlsMode {
+        case .disable:
+            return .disable
+        case .prefer:
+            tls.certificateVerification = .none
+            return .prefer(tls)
+        case .require:
+            tls.certificateVerification = .none
+            return .require(tls)
+        case .verifyCA:
+            tls.certificateVerification = .noHostnameVerification
+            return .require(tls)
+        case .verifyFull:
+            tls.certificateVerification = .fullVerification
+            return .require(tls)
+        }
+    }
+
+    static func quoted(_ identifier: String) -> String {
+        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    // MARK: running queries
+
+    /// Runs `body` in one transaction on one pooled connection, turning database errors into
+    /// ``StoreError``. A serialization failure or deadlock (another instance's transaction
+    /// crossed this one) is retried, up to three times in all.
+    func transaction<T: Sendable>(
+        _ what: @autoclosure () -> String,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws(StoreError) -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await client.withConnection { connection in
+                    try await connection.query("BEGIN", logger: logger)
+                    do {
+                        let value = try await body(connection)
+                        try await connection.query("COMMIT", logger: logger)
+                        return value
+                    } catch {
+                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        throw error
+                    }
+                }
+            } catch let error as StoreError {
+                throw error
+            } catch {
+                let failure = PostgresFailure(error)
+                if failure.isRetryable && attempt < 3 { continue }
+                throw StoreError(.io, "cannot \(what())", underlying: failure)
+            }
+        }
+    }
+
+    /// Runs `body` on one pooled connection outside a transaction (reads), turning database
+    /// errors into ``StoreError``.
+    func reading<T: Sendable>(
+        _ what: @autoclosure () -> String,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws(StoreError) -> T {
+        do {
+            return try await client.withConnection { connection in try await body(connection) }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.io, "cannot \(what())", underlying: PostgresFailure(error))
+        }
+    }
+
+    /// Runs `body` even if the calling task is cancelled (a shutdown's last writes).
+    func uncancelled<T: Sendable>(
+        _ body: @escaping @Sendable () async throws(StoreError) -> T
+    ) async throws(StoreError) -> T {
+        let task = Task.detached { () async -> Result<T, StoreError> in
+            do throws(StoreError) { return .success(try await body()) } catch { return .failure(error) }
+        }
+        return try await task.value.get()
+    }
+}
+
+extension PostgresConnection {
+    /// Every row `query` returns.
+    func rows(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRandomAccessRow] {
+        var rows: [PostgresRandomAccessRow] = []
+        for try await row in try await self.query(query, logger: logger) {
+            rows.append(row.makeRandomAccess())
+        }
+        return rows
+    }
+
+    /// Runs `query` and discards what it returns; returns how many rows it returned.
+    @discardableResult
+    func run(_ query: PostgresQuery, logger: Logger) async throws -> Int {
+        var count = 0
+        for try await _ in try await self.query(query, logger: logger) { count += 1 }
+        return count
+    }
+}
+
+extension PostgresRandomAccessRow {
+    /// The value of column `name`, decoded as `T` (an optional type for a nullable column).
+    func value<T: PostgresDecodable>(_ name: String, as type: T.Type = T.self) throws -> T {
+        guard contains(name) else {
+            throw StoreError(.corrupt, "a row has no column '\(name)'")
+        }
+        do {
+            return try self[name].decode(T.self, context: .default)
+        } catch {
+            throw StoreError(.corrupt, "column '\(name)' is not a \(T.self)", underlying: PostgresFailure(error))
+        }
+    }
+}
+
+/// A PostgreSQL error described without what could hold secrets or payloads: the failure's
+/// kind, the server's SQLSTATE and message, never the query or its values.
+struct PostgresFailure: Error, CustomStringConvertible {
+    var description: String
+    /// The server's SQLSTATE code, if it answered with an error.
+    var sqlState: String?
+
+    init(_ error: any Error) {
+        if let failure = error as? PostgresFailure {
+            self = failure
+            return
+        }
+        if let error = error as? PSQLError {
+            sqlState = error.serverInfo?[.sqlState]
+            if let info = error.serverInfo {
+                let message = info[.message] ?? "error"
+                description = "PostgreSQL \(info[.severity] ?? "ERROR") \(sqlState ?? "?"): \(message)"
+            } else if let underlying = error.underlying {
+                description = "PostgreSQL \(error.code): \(Self.plain(underlying))"
+            } else {
+                description = "PostgreSQL \(error.code)"
+            }
+        } else {
+            sqlState = nil
+            description = Self.plain(error)
+        }
+    }
+
+    /// A failure another try may not meet: a serialization failure or a deadlock.
+    var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
+
+    /// A unique key was violated.
+    var isUniqueViolation: Bool { sqlState == "23505" }
+
+    private static func plain(_ error: any Error) -> String {
+        // NIO's and the system's errors name addresses and causes, never credentials.
+        String(describing: error)
+    }
+}
