@@ -392,9 +392,8 @@ extension PostgresStore: DeliveryStore {
     }
 
     public func retry(id: String, now: Date) async throws(StoreError) -> TransitionOutcome {
-        try await transition(id, now: now, allowed: { [.dead, .cancelled].contains($0.status) }) {
-            connection,
-            nowMS in
+        let allowed: @Sendable (Delivery) -> Bool = { [.dead, .cancelled].contains($0.status) }
+        return try await transition(id, now: now, allowed: allowed) { connection, nowMS in
             try await connection.run(
                 """
                 UPDATE deliveries SET status = 'pending', due_at = \(nowMS), schedule_step = 0, escalated = FALSE,
@@ -407,7 +406,8 @@ extension PostgresStore: DeliveryStore {
     }
 
     public func cancel(id: String, now: Date) async throws(StoreError) -> TransitionOutcome {
-        try await transition(id, now: now, allowed: { [.pending, .dead].contains($0.status) }) { connection, nowMS in
+        let allowed: @Sendable (Delivery) -> Bool = { [.pending, .dead].contains($0.status) }
+        return try await transition(id, now: now, allowed: allowed) { connection, nowMS in
             try await connection.run(
                 "UPDATE deliveries SET status = 'cancelled', due_at = NULL, updated_at = \(nowMS) WHERE id = \(id)",
                 logger: self.logger
