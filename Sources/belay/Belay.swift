@@ -188,7 +188,7 @@ struct Serve: AsyncParsableCommand {
             printError("\(config): cannot export traces, not starting: \(error)")
             throw ExitCode(2)
         }
-        let app = try buildApplication(config: loaded, logger: logger, tracer: export?.tracer) { port in
+        let app = try await buildApplication(config: loaded, logger: logger, tracer: export?.tracer) { port in
             logger.info(
                 "belay is serving",
                 metadata: [

@@ -129,7 +129,7 @@ struct GatewayHarness {
             defer { try? FileManager.default.removeItem(at: folder) }
             config.storage = .sqlite(path: folder.appendingPathComponent("belay.db").path)
             let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-            let app = try buildApplication(
+            let app = try await buildApplication(
                 config: config,
                 logger: logger,
                 observers: observing.observers,

@@ -135,6 +135,7 @@ final class GatedStore: DeliveryStore {
 
     func claim(
         limits: [String: Int],
+        inFlightLimit: Int?,
         now: Date,
         leaseUntil: Date,
         owner: String

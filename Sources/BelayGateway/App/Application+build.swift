@@ -14,7 +14,7 @@ public import Tracing
 /// Opens (and migrates) the store first, so the application is ready once it serves.
 ///
 /// ```swift
-/// let app = try buildApplication(config: config, logger: logger)
+/// let app = try await buildApplication(config: config, logger: logger)
 /// try await app.runService()
 /// ```
 /// - Parameters:
@@ -35,10 +35,10 @@ public func buildApplication(
     observers: [any ProxyObserver] = [],
     tracer: (any Tracer)? = UpstreamTracing.bootstrappedTracer,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) throws -> some ApplicationProtocol {
+) async throws -> some ApplicationProtocol {
     // Every record the gateway and its services log is redacted first.
     let logger = Redactor(config: config).redacting(logger)
-    let store = try openStore(config.storage)
+    let store = try await openStore(config.storage, logger: logger)
     let audit = makeAuditTrail(config: config, store: store, logger: logger)
     let metrics = GatewayMetrics.make(for: config)
     let alerter = Alerter(sinks: config.alerts.map(\.url), clock: ContinuousClock(), logger: logger)
@@ -75,6 +75,7 @@ public func buildApplication(
         configuration: workerConfiguration,
         upstreams: config.upstreams.map(\.name) + gateway.forwarders.keys.sorted(),
         wall: wall,
+        owner: "\(config.server.instanceName)/worker-\(UUID().uuidString.lowercased().prefix(8))",
         alert: { alerter.raise($0) },
         recorded: { metrics?.deliveryRecorded(upstream: $0, status: $1, attempted: $2) },
         logger: logger
@@ -128,19 +129,27 @@ public func buildApplication(
         // Started in this order; stopped in reverse, after the HTTP server has drained:
         // retention stops, probes stop, the worker lets attempts in flight finish, then alerts flush, then the
         // audit trail writes what the server observed, then clients close.
-        services: [gateway, audit.recorder, alerter, worker, prober, retention],
+        // The store closes last (PostgreSQL: its connections), after everything that writes to it.
+        services: [StoreLifetime(store: store), gateway, audit.recorder, alerter, worker, prober, retention]
+            + ((store as? any SharedStore).map { [DeliveryWakeups(store: $0, wake: { worker.wake() })] } ?? []),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) },
         logger: logger
     )
 }
 
-/// Opens the configured store.
-func openStore(_ storage: GatewayConfig.Storage) throws -> any DeliveryStore & WebhookStore & AuditStore {
+/// Opens (and migrates) the configured store.
+func openStore(
+    _ storage: GatewayConfig.Storage,
+    logger: Logger
+) async throws -> any DeliveryStore & WebhookStore & AuditStore {
     switch storage {
     case .sqlite(let path):
         return try SQLiteStore(path: path)
-    case .postgres:
-        throw StoreError(.open, "PostgreSQL storage is not available in this version; use sqlite:<path>")
+    case .postgres(let url):
+        let location = try PostgresLocation(url: url.value)
+        var storeLogger = logger
+        storeLogger[metadataKey: "belay.store"] = "postgres"
+        return try await PostgresStore.open(location, logger: storeLogger)
     }
 }
 

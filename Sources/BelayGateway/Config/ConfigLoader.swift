@@ -1,3 +1,4 @@
+import BelayStore
 import Foundation
 import HTTPTypes
 import Yams
@@ -88,7 +89,9 @@ public struct ConfigLoader: Sendable {
 
     // MARK: sections
 
-    static let serverKeys: Set<String> = ["listen", "max_body", "header_timeout", "idle_timeout", "body_timeout"]
+    static let serverKeys: Set<String> = [
+        "listen", "max_body", "header_timeout", "idle_timeout", "body_timeout", "instance",
+    ]
 
     private func readServer(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
         for (key, value) in reader.mapping(node, at: "server", allowed: Self.serverKeys) ?? [] {
@@ -109,6 +112,19 @@ public struct ConfigLoader: Sendable {
                 if let timeout = reader.duration(value, at: path) { config.server.idleTimeout = timeout }
             case "body_timeout":
                 if let timeout = reader.duration(value, at: path) { config.server.bodyTimeout = timeout }
+            case "instance":
+                guard let name = reader.string(value, at: path) else { continue }
+                if (1...64).contains(name.count),
+                    name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) })
+                {
+                    config.server.instanceName = name
+                } else {
+                    reader.report(
+                        path,
+                        value,
+                        "an instance name must be 1 to 64 ASCII letters, digits, '-', '_', '.' or ':'"
+                    )
+                }
             default: break
             }
         }
@@ -143,7 +159,15 @@ public struct ConfigLoader: Sendable {
                     config.storage = .sqlite(path: path)
                 }
             } else if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") {
-                config.storage = .postgres(url: Secret(text))
+                // Read now, so check-config finds what serve would refuse; the problem never
+                // repeats the URL (it holds the password).
+                do {
+                    _ = try PostgresLocation(url: text)
+                    config.storage = .postgres(url: Secret(text))
+                } catch {
+                    let why = error.message.components(separatedBy: ": ").dropFirst().joined(separator: ": ")
+                    reader.report("storage.\(key)", value, why.isEmpty ? "is not a PostgreSQL URL Belay can use" : why)
+                }
             } else {
                 reader.report("storage.\(key)", value, "must start with sqlite: or postgres://")
             }

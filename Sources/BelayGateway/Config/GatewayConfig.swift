@@ -1,3 +1,5 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -24,6 +26,17 @@ public struct GatewayConfig: Sendable {
         /// How long a request's body may take to arrive whole, from the end of its head.
         /// Default 30 s.
         public var bodyTimeout: Duration = .seconds(30)
+        /// The name this instance goes by: `/v1/upstreams` says it (breakers and health are per
+        /// instance), and its workers' lease owners start with it. Default: the host's name and
+        /// the process id, e.g. `web-2:4123`. 1 to 64 letters, digits, '-', '_', '.' or ':'.
+        public var instanceName: String = Self.defaultInstanceName
+
+        /// The default instance name: `<host name>:<process id>`.
+        public static var defaultInstanceName: String {
+            let host = ProcessInfo.processInfo.hostName.prefix(48)
+            let plain = host.filter { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+            return "\(plain.isEmpty ? "belay" : String(plain)):\(ProcessInfo.processInfo.processIdentifier)"
+        }
 
         /// Creates the default server settings.
         public init() {}

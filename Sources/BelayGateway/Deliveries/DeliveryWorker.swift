@@ -7,7 +7,8 @@ import Synchronization
 /// Delivers the queue: leases due deliveries, sends each through its upstream's policy,
 /// and records the attempt and the decision (delivered, retry at T, dead, held back).
 ///
-/// - At most ``Configuration/concurrency`` deliveries per upstream are in flight at once.
+/// - At most ``Configuration/concurrency`` deliveries per upstream are in flight at once,
+///   across every instance sharing the store.
 /// - An upstream whose breaker is open is not claimed from: its deliveries wait without
 ///   spending attempts until the break ends.
 /// - Never two sends of one delivery at once: each claim carries a fencing token
@@ -168,8 +169,10 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         guard !limits.isEmpty else { return [] }
         let now = wall.now()
         do {
+            // The concurrency holds across every instance sharing the store, not per instance.
             let claimed = try await store.claim(
                 limits: limits,
+                inFlightLimit: configuration.concurrency,
                 now: now,
                 leaseUntil: now.adding(configuration.lease),
                 owner: owner

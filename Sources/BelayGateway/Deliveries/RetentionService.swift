@@ -99,8 +99,21 @@ public final class RetentionService<C: Clock>: Service, Sendable where C.Duratio
 
     /// Purges once, now: events first (a purged event no longer holds its forward), then
     /// deliveries, then digests. A failure is logged and the rest is left for the next purge.
+    /// With a store several instances share, one instance at a time purges: the others skip
+    /// the pass (an empty ``Pass``) while one runs.
     @discardableResult
     public func purge() async -> Pass {
+        guard let shared = store as? any SharedStore else { return await purgeHere() }
+        do {
+            if let pass = try await shared.exclusively("retention", { await self.purgeHere() }) { return pass }
+            logger.debug("retention skipped this pass: another instance is running it")
+        } catch {
+            logger.error("retention could not take its lock", metadata: ["belay.error": "\(error)"])
+        }
+        return Pass()
+    }
+
+    private func purgeHere() async -> Pass {
         let now = wall.now()
         let batch = configuration.batchSize
         var pass = Pass()

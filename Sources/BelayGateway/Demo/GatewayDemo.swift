@@ -170,7 +170,7 @@ public struct GatewayDemo: Sendable {
             defer { try? FileManager.default.removeItem(at: folder) }
             config.storage = .sqlite(path: folder.appendingPathComponent("belay.db").path)
             let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-            let app = try buildApplication(config: config, logger: logger, eventSink: events) { port in
+            let app = try await buildApplication(config: config, logger: logger, eventSink: events) { port in
                 portContinuation.yield(port)
             }
             // Stopped gracefully at the end, so deliveries in flight finish cleanly.

@@ -10,7 +10,7 @@ public import Tracing
 ///
 /// ```swift
 /// if let export = try TraceExport.make(config.telemetry, environment: env, logger: logger) {
-///     let app = try buildApplication(config: config, logger: logger, tracer: export.tracer)
+///     let app = try await buildApplication(config: config, logger: logger, tracer: export.tracer)
 ///     try await ServiceGroup(services: [export.service, app], logger: logger).run()
 /// }
 /// ```

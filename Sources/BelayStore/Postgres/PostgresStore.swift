@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// The shared store: one PostgreSQL database that several gateway instances use at once.
 ///
@@ -28,7 +29,8 @@ public final class PostgresStore: Sendable {
     /// Where the database is (its password never printed).
     public let location: PostgresLocation
     let logger: Logger
-    private let runner: Task<Void, Never>
+    /// The task running the client's connection pool, from ``open(_:logger:clock:)`` to ``close()``.
+    private let runner = Mutex<Task<Void, Never>?>(nil)
     /// The history part of the status counts, reused for a while once it is large.
     let statusCounts: StatusCounts
     /// The schema the tables are in, as a quoted identifier.
@@ -63,7 +65,7 @@ public final class PostgresStore: Sendable {
                 username: location.user,
                 password: location.password,
                 database: location.database,
-                tls: try Self.tls(location)
+                tls: try Self.clientTLS(location)
             )
         }
         configuration.options.maximumConnections = location.poolSize
@@ -73,13 +75,23 @@ public final class PostgresStore: Sendable {
         if location.startupParameters["application_name"] == nil {
             configuration.options.additionalStartupParameters.append(("application_name", "belay"))
         }
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        self.client = client
-        self.runner = Task { await client.run() }
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
     deinit {
-        runner.cancel()
+        runner.withLock { $0?.cancel() }
+    }
+
+    /// Starts the client's pool; returns once its task runs the pool (a query made earlier would wait, and warn).
+    private func start() async {
+        let client = self.client
+        await withCheckedContinuation { (started: CheckedContinuation<Void, Never>) in
+            let task = Task {
+                started.resume()
+                await client.run()
+            }
+            runner.withLock { $0 = task }
+        }
     }
 
     /// Connects to the database at `location` and migrates it.
@@ -94,6 +106,10 @@ public final class PostgresStore: Sendable {
     ) async throws(StoreError) -> PostgresStore where C.Duration == Duration {
         let store = try PostgresStore(location: location, logger: logger, clock: clock)
         do {
+            // One connection first, to fail at once with the reason (wrong password, refused,
+            // no such database) where the pool would retry without end.
+            try await probe(location, logger: logger)
+            await store.start()
             try await store.migrate()
         } catch {
             await store.close()
@@ -104,12 +120,63 @@ public final class PostgresStore: Sendable {
 
     /// Closes every connection. The store cannot be used afterwards.
     public func close() async {
-        runner.cancel()
-        await runner.value
+        guard let task = runner.withLock({ $0 }) else { return }
+        task.cancel()
+        await task.value
     }
 
-    /// The TLS mode of the client for `location`'s `sslmode`.
-    private static func tls(_ location: PostgresLocation) throws(StoreError) -> PostgresClient.Configuration.TLS {
+    /// Opens one connection to `location` and closes it; throws ``StoreError/Code/open`` with
+    /// the reason if that fails within its `connect_timeout`.
+    private static func probe(_ location: PostgresLocation, logger: Logger) async throws(StoreError) {
+        var configuration: PostgresConnection.Configuration
+        if let socket = location.unixSocketPath {
+            configuration = .init(
+                unixSocketPath: socket,
+                username: location.user,
+                password: location.password,
+                database: location.database
+            )
+        } else {
+            let tls: PostgresConnection.Configuration.TLS
+            do {
+                switch try Self.tls(location) {
+                case .none: tls = .disable
+                case .some(let (configuration, required)):
+                    let context = try NIOSSLContext(configuration: configuration)
+                    tls = required ? .require(context) : .prefer(context)
+                }
+            } catch let error as StoreError {
+                throw error
+            } catch {
+                throw StoreError(.open, "storage.url: cannot set up TLS", underlying: PostgresFailure(error))
+            }
+            configuration = .init(
+                host: location.host,
+                port: location.port,
+                username: location.user,
+                password: location.password,
+                database: location.database,
+                tls: tls
+            )
+        }
+        configuration.options.connectTimeout = .seconds(Int64(location.connectTimeout.components.seconds))
+        configuration.options.additionalStartupParameters = location.startupParameters.sorted { $0.key < $1.key }
+            .map { ($0.key, $0.value) }
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try? await connection.close()
+        } catch {
+            throw StoreError(
+                .open,
+                "cannot connect to the PostgreSQL database \(location)",
+                underlying: PostgresFailure(error)
+            )
+        }
+    }
+
+    /// The client TLS configuration for `location`'s `sslmode`, and whether TLS is required;
+    /// nil for `disable`.
+    private static func tls(_ location: PostgresLocation) throws(StoreError) -> (TLSConfiguration, Bool)? {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let roots = location.rootCertificatePath {
             guard FileManager.default.isReadableFile(atPath: roots) else {
@@ -119,19 +186,28 @@ public final class PostgresStore: Sendable {
         }
         switch location.tlsMode {
         case .disable:
-            return .disable
+            return nil
         case .prefer:
             tls.certificateVerification = .none
-            return .prefer(tls)
+            return (tls, false)
         case .require:
             tls.certificateVerification = .none
-            return .require(tls)
+            return (tls, true)
         case .verifyCA:
             tls.certificateVerification = .noHostnameVerification
-            return .require(tls)
+            return (tls, true)
         case .verifyFull:
             tls.certificateVerification = .fullVerification
-            return .require(tls)
+            return (tls, true)
+        }
+    }
+
+    /// The TLS mode of the pool's connections for `location`'s `sslmode`.
+    private static func clientTLS(_ location: PostgresLocation) throws(StoreError) -> PostgresClient.Configuration.TLS {
+        switch try tls(location) {
+        case .none: .disable
+        case .some(let (configuration, true)): .require(configuration)
+        case .some(let (configuration, false)): .prefer(configuration)
         }
     }
 

@@ -220,7 +220,13 @@ public final class AuditRecorder<C: Clock>: ProxyObserver, Service, Sendable whe
     private func prune() async {
         let cutoff = wall.now().addingTimeInterval(-configuration.retention.inSeconds)
         do {
-            let pruned = try await store.pruneAudit(olderThan: cutoff, maxBytes: configuration.maxBytes)
+            // One instance at a time when several share the store.
+            let maxBytes = configuration.maxBytes
+            let prune: @Sendable () async throws(StoreError) -> AuditPruning = {
+                try await self.store.pruneAudit(olderThan: cutoff, maxBytes: maxBytes)
+            }
+            let ran = try await (store as? any SharedStore)?.exclusively("audit-retention", prune)
+            guard let pruned = store is any SharedStore ? ran : try await prune() else { return }
             if pruned.expired > 0 || pruned.trimmed > 0 {
                 logger.info(
                     "audit retention deleted old records",

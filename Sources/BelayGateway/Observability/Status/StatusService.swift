@@ -111,7 +111,8 @@ public final class StatusService: Sendable {
 
     /// `GET /v1/upstreams`.
     func upstreamsAnswer() -> APIAnswer {
-        .json(200, ["upstreams": upstreams().map(StatusJSON.upstream)])
+        // Breakers and health are this instance's own: the answer says which instance it is.
+        .json(200, ["instance": gateway.config.server.instanceName, "upstreams": upstreams().map(StatusJSON.upstream)])
     }
 
     /// `GET /v1/upstreams/{name}`.
@@ -121,7 +122,9 @@ public final class StatusService: Sendable {
                 ProblemDetails(.notFound, detail: "no upstream named '\(name)' is configured", requestID: requestID)
             )
         }
-        return .json(200, StatusJSON.upstream(upstream))
+        var answer = StatusJSON.upstream(upstream)
+        answer["instance"] = gateway.config.server.instanceName
+        return .json(200, answer)
     }
 
     /// `GET /v1/status`: what the status page shows, as JSON.
