@@ -29,6 +29,10 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         public var lease: Duration = .seconds(30)
         /// The longest sleep when nothing is due (other instances may add work). Default 5 s.
         public var idlePoll: Duration = .seconds(5)
+        /// How soon to look again when something is due but the claim just made took nothing:
+        /// other instances hold the upstream's whole concurrency, or are changing its rows.
+        /// Default 100 ms.
+        public var contendedPoll: Duration = .milliseconds(100)
         /// How long caller keys are remembered. Default 24 h.
         public var keyRetention: Duration = .seconds(86_400)
         /// How often forgotten keys are swept. Default 10 minutes.
@@ -203,7 +207,11 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
             }
         }
         do {
-            if let due = try await store.nextDue(upstreams: ready, owner: owner) { wake = min(wake, max(due, now)) }
+            // Called after a claim that took nothing: what is due now was left by that claim (another
+            // instance holds the upstream's concurrency, or its rows), so look again shortly, not at once.
+            if let due = try await store.nextDue(upstreams: ready, owner: owner) {
+                wake = min(wake, max(due, now.adding(configuration.contendedPoll)))
+            }
         } catch {
             logger.error("could not read the next due delivery", metadata: ["belay.error": "\(error)"])
         }
