@@ -617,3 +617,93 @@ import Testing
         #expect(issues(yaml) == [expected])
     }
 }
+
+/// What Belay sends on its own account (an endpoint URL, a policy's headers) is checked when the
+/// config loads: the HTTP client would otherwise refuse each request (`invalidURL`,
+/// `invalidHeaderFieldValues`), and the caller would be told it sent a bad request.
+extension ConfigLoaderTests {
+    private static func upstream(_ endpoint: String, headers: String = "") -> String {
+        """
+        upstreams:
+          pay:
+            endpoints: ["\(endpoint)"]\(headers.isEmpty ? "" : "\n    headers: { \(headers) }")
+        """
+    }
+
+    @Test(arguments: [
+        "http://pay .example",  // a space in the host
+        "http://pay.example/a b",  // a space in the path
+        "http://pay.example/a\\tb",  // a tab
+        "http://pay.example/\\u0007",  // a control character
+        "http://pay.example/\\u00e9",  // not ASCII
+        "http://pay.example/%zz",  // a bad escape
+        "http://pay%2eexample",  // an escape in the host
+        "http://pay_ex!ample",  // not a host name
+        "http://[::1",  // an unclosed IPv6 literal
+        "http://pay.example:0",  // no port 0
+        "http://user:pw@pay.example",  // userinfo
+        "http://user@pay.example",  // userinfo without a password
+        "http://pay.example/#top",  // a fragment
+    ])
+    func anEndpointTheClientCouldNotSendToIsRefusedAtLoad(_ endpoint: String) {
+        let found = issues(Self.upstream(endpoint))
+        #expect(found.contains { $0.contains("upstreams.pay.endpoints[0]:") }, "\(endpoint): \(found)")
+    }
+
+    @Test func endpointsTheClientCanSendToLoadWithTheirPathAsWritten() throws {
+        let config = try loader.load(
+            yaml: """
+                upstreams:
+                  pay:
+                    endpoints: ["https://api.pay.example:8443/v1/a%20b/", "http://[::1]:8080", "http://pay_svc.internal"]
+                """
+        )
+        let endpoints = try #require(config.upstream(named: "pay")).endpoints
+        #expect(endpoints.map(\.basePath) == ["/v1/a%20b", "", ""])
+        #expect(endpoints.map(\.host) == ["api.pay.example", "::1", "pay_svc.internal"])
+    }
+
+    @Test(arguments: [
+        (#"X-Key: "a\r\nInjected: 1""#, "upstreams.pay.headers.X-Key"),
+        (#"X-Key: "a\nb""#, "upstreams.pay.headers.X-Key"),
+        (#"X-Key: "a\u0000b""#, "upstreams.pay.headers.X-Key"),
+        (#"X-Key: "a\u007fb""#, "upstreams.pay.headers.X-Key"),
+        (#"X-Key: "a\u0001b""#, "upstreams.pay.headers.X-Key"),
+        (#"X-Key: "${MULTILINE}""#, "upstreams.pay.headers.X-Key"),
+        (#""X Key": "v""#, "upstreams.pay.headers.X Key"),
+        (#""X-Ké": "v""#, "upstreams.pay.headers.X-Ké"),
+    ])
+    func aPolicyHeaderTheClientCouldNotSendIsRefusedAtLoadWithoutItsValue(headers: String, path: String) {
+        let loader = ConfigLoader(environment: ["MULTILINE": "s3cr3t-line-one\ns3cr3t-line-two"])
+        var found: [String] = []
+        do {
+            _ = try loader.load(yaml: Self.upstream("https://pay.example", headers: headers))
+        } catch {
+            found = error.issues.map(\.description)
+        }
+        #expect(found.count == 1 && found.first?.contains("\(path):") == true, "\(headers): \(found)")
+        #expect(!found.joined().contains("s3cr3t") && !found.joined().contains("Injected"), "\(found)")
+    }
+
+    @Test func aHeaderValueWithATabOrNonASCIILoads() throws {
+        let config = try loader.load(yaml: Self.upstream("https://pay.example", headers: #"X-Key: "a\tb ü""#))
+        #expect(try #require(config.upstream(named: "pay")).headers.first?.value.value == "a\tb ü")
+    }
+
+    @Test func aProbePathThatIsNotARequestTargetIsRefusedAtLoad() {
+        let found = issues(
+            """
+            upstreams:
+              pay: { endpoints: ["https://pay.example"], probe: { path: "/health check" } }
+            """
+        )
+        #expect(found.count == 1 && found.first?.contains("upstreams.pay.probe.path:") == true, "\(found)")
+    }
+
+    @Test func anOTLPHeaderTheClientCouldNotSendIsRefusedAtLoad() {
+        let found = issues(
+            #"telemetry: { otlp: { endpoint: "http://127.0.0.1:4318", headers: { X-Key: "a\r\nb" } } }"#
+        )
+        #expect(found.count == 1 && found.first?.contains("telemetry.otlp.headers.X-Key:") == true, "\(found)")
+    }
+}

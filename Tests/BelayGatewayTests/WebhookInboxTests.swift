@@ -191,6 +191,35 @@ extension GatewayHarness {
     }
 }
 
+extension WebhookInboxTests {
+    /// Replays sent at the same moment for a dead forward: one makes a new forward, the others
+    /// are told it is still being forwarded (the check was outside the store's transaction, so
+    /// several could pass it).
+    @Test func concurrentReplaysMakeOneForward() async throws {
+        try await GatewayHarness.run(config: .custom { inboxConfig($0) }) { gateway in
+            gateway.upstreams[0].setBehavior(.always(410), for: "/hooks")
+            let id = try #require(
+                try await gateway.deliverWebhook(#"{"n":1}"#, id: "msg_race").problem?["id"] as? String
+            )
+            try await gateway.eventually { try await gateway.events("?status=dead").count == 1 }
+            // Slow enough that the first replay's forward is still in flight while the rest arrive.
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(status: 204, latencyMilliseconds: 1_000), for: "/hooks")
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { try await gateway.send(.POST, "/v1/webhooks/events/\(id)/replay").status }
+                }
+                var all: [Int] = []
+                for try await status in group { all.append(status) }
+                return all
+            }
+            #expect(statuses.filter { $0 == 202 }.count == 1, "\(statuses)")
+            #expect(statuses.filter { $0 == 409 }.count == 7, "\(statuses)")
+            try await gateway.eventually { try await gateway.events("?status=delivered").count == 1 }
+            #expect(gateway.upstreams[0].requests.count == 2)
+        }
+    }
+}
+
 /// Builds `HTTPFields` by name.
 struct HTTPFieldsBuilder {
     var fields = HTTPFields()

@@ -73,12 +73,67 @@ func newEvent(_ id: String, source: String = "stripe", eventID: String, forward:
     @Test func aReplayPointsTheEventAtANewForward() async throws {
         try await withStore { store in
             _ = try await store.ingest([newEvent("evt_1", eventID: "e1")])
+            _ = try await store.cancel(id: "dlv_for_evt_1", now: t0)
             let replay = newDelivery("dlv_replay", upstream: "webhook:stripe", key: nil)
-            let stored = try #require(try await store.reforward(eventID: "evt_1", as: replay))
+            guard case .reforwarded(let stored) = try await store.reforward(eventID: "evt_1", as: replay) else {
+                throw Failure("a finished forward stopped the replay")
+            }
             #expect(stored.id == "dlv_replay" && stored.status == .pending)
             #expect(try await store.event(id: "evt_1")?.deliveryID == "dlv_replay")
-            #expect(try await store.reforward(eventID: "evt_nope", as: newDelivery("dlv_x", key: nil)) == nil)
+            #expect(try await store.reforward(eventID: "evt_nope", as: newDelivery("dlv_x", key: nil)) == .notFound)
             #expect(try await store.delivery(id: "dlv_x") == nil)
+        }
+    }
+
+    @Test func aReplayWhileTheForwardIsUnfinishedChangesNothing() async throws {
+        try await withStore { store in
+            _ = try await store.ingest([newEvent("evt_1", eventID: "e1")])
+            let replay = newDelivery("dlv_replay", upstream: "webhook:stripe", key: nil)
+            guard case .stillForwarding(let current) = try await store.reforward(eventID: "evt_1", as: replay) else {
+                throw Failure("a pending forward did not stop the replay")
+            }
+            #expect(current.id == "dlv_for_evt_1" && current.status == .pending)
+            let claimed = try await store.claim(
+                limits: ["webhook:stripe": 1],
+                now: t0,
+                leaseUntil: t0.addingTimeInterval(60),
+                owner: "w"
+            )
+            #expect(claimed.map(\.delivery.id) == ["dlv_for_evt_1"])
+            guard case .stillForwarding(let inFlight) = try await store.reforward(eventID: "evt_1", as: replay) else {
+                throw Failure("an in-flight forward did not stop the replay")
+            }
+            #expect(inFlight.status == .inFlight)
+            #expect(try await store.event(id: "evt_1")?.deliveryID == "dlv_for_evt_1")
+            #expect(try await store.delivery(id: "dlv_replay") == nil)
+        }
+    }
+
+    /// Two replays of one event at the same moment: the "still forwarding" check is part of
+    /// the store's transaction, so exactly one makes a forward.
+    @Test func ofTwoConcurrentReplaysExactlyOneMakesAForward() async throws {
+        try await withStore { store in
+            _ = try await store.ingest([newEvent("evt_1", eventID: "e1")])
+            _ = try await store.cancel(id: "dlv_for_evt_1", now: t0)
+            let results = try await withThrowingTaskGroup(of: ReforwardOutcome.self) { group in
+                for index in 0..<2 {
+                    group.addTask {
+                        try await store.reforward(
+                            eventID: "evt_1",
+                            as: newDelivery("dlv_replay_\(index)", upstream: "webhook:stripe", key: nil)
+                        )
+                    }
+                }
+                var all: [ReforwardOutcome] = []
+                for try await result in group { all.append(result) }
+                return all
+            }
+            let made = results.compactMap { if case .reforwarded(let forward) = $0 { forward } else { nil } }
+            let refused = results.compactMap { if case .stillForwarding(let forward) = $0 { forward } else { nil } }
+            #expect(made.count == 1 && refused.count == 1)
+            // The loser saw the winner's new forward, not the cancelled one.
+            #expect(refused.first?.id == made.first?.id)
+            #expect(try await store.event(id: "evt_1")?.deliveryID == made.first?.id)
         }
     }
 }

@@ -53,7 +53,7 @@ extension ConfigLoader {
                         reader.report("\(path).\(header)", item, "is not a valid header name")
                         continue
                     }
-                    if let text = reader.string(item, at: "\(path).\(header)") {
+                    if let text = reader.headerValue(item, at: "\(path).\(header)") {
                         otlp.headers.append(.init(name: header, value: Secret(text)))
                     }
                 }

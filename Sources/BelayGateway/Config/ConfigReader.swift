@@ -196,22 +196,6 @@ struct ConfigReader {
         }
     }
 
-    /// An absolute `http`/`https` URL.
-    mutating func url(_ node: Node, at path: String) -> URLComponents? {
-        guard let text = string(node, at: path) else { return nil }
-        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
-            scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
-        else {
-            report(path, node, "must be an absolute http:// or https:// URL (got '\(text)')")
-            return nil
-        }
-        if components.query != nil || components.fragment != nil {
-            report(path, node, "must not have a query or fragment")
-            return nil
-        }
-        return components
-    }
-
     private func join(_ path: String, _ key: String) -> String {
         path.isEmpty ? key : "\(path).\(key)"
     }

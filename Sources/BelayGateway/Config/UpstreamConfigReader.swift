@@ -70,7 +70,7 @@ struct UpstreamConfigReader {
                         reader.report("\(keyPath).\(header)", item, "is not a valid header name")
                         continue
                     }
-                    if let text = reader.string(item, at: "\(keyPath).\(header)") {
+                    if let text = reader.headerValue(item, at: "\(keyPath).\(header)") {
                         upstream.headers.append((header, Secret(text)))
                     }
                 }
@@ -79,10 +79,12 @@ struct UpstreamConfigReader {
                 var every: Duration = .seconds(60)
                 for (field, item) in reader.mapping(value, at: keyPath, allowed: ["path", "every"]) ?? [] {
                     if field == "path", let text = reader.string(item, at: "\(keyPath).path") {
-                        if text.hasPrefix("/") {
-                            probePath = text
-                        } else {
+                        if !text.hasPrefix("/") {
                             reader.report("\(keyPath).path", item, "must start with / (got '\(text)')")
+                        } else if let problem = DeliveryRequest.requestTargetProblem(text) {
+                            reader.report("\(keyPath).path", item, problem)
+                        } else {
+                            probePath = text
                         }
                     }
                     if field == "every", let duration = reader.duration(item, at: "\(keyPath).every") {
@@ -107,11 +109,8 @@ struct UpstreamConfigReader {
         guard let components = reader.url(node, at: path), let scheme = components.scheme?.lowercased(),
             let host = components.host
         else { return nil }
-        if components.user != nil || components.password != nil {
-            reader.report(path, node, "must not carry credentials; put them in headers with ${ENV} values")
-            return nil
-        }
-        var basePath = components.path
+        // As written: the path is sent percent-encoded, as the caller's path is joined to it.
+        var basePath = components.percentEncodedPath
         while basePath.hasSuffix("/") { basePath.removeLast() }
         return .init(
             scheme: scheme,

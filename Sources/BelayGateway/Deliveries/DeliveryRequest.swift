@@ -30,12 +30,18 @@ struct DeliveryRequest {
     ]
 
     /// Reads and checks `data`; the key header, if sent, is the caller's idempotency key.
+    ///
+    /// `mayUse` says whether the caller may send to an upstream (`proxy:<upstream>`). It is
+    /// asked before the name is looked up, so an upstream the caller may not use and one that
+    /// does not exist are the same `403`, and an unknown name is answered with only the
+    /// upstreams the caller may use: nothing tells a caller another upstream's name.
     static func parse(
         _ data: Data,
         keyHeader: String?,
         config: GatewayConfig,
         now: Date,
-        id: String
+        id: String,
+        mayUse: (String) -> Bool
     ) -> Result<NewDelivery, Problem> {
         func problem(
             _ field: String,
@@ -64,8 +70,16 @@ struct DeliveryRequest {
         guard let upstream = fields["upstream"] as? String, !upstream.isEmpty else {
             return problem("/upstream", "upstream is required: the name of a configured upstream")
         }
+        guard mayUse(upstream) else {
+            return problem(
+                "/upstream",
+                "this API key lacks the scope proxy:\(upstream) needed to send to it",
+                .forbidden
+            )
+        }
         guard config.upstream(named: upstream) != nil else {
-            let names = config.upstreams.map(\.name).joined(separator: ", ")
+            let usable = config.upstreams.map(\.name).filter(mayUse)
+            let names = usable.isEmpty ? "none this API key may use" : usable.joined(separator: ", ")
             return problem(
                 "/upstream",
                 "no upstream named '\(upstream)' is configured (have: \(names))",

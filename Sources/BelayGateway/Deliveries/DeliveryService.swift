@@ -129,6 +129,10 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
     /// `POST /v1/deliveries`: 202 once the delivery is durable. The caller must be allowed to
     /// call the upstream (a delivery is sent with the upstream's credentials, so it needs the
     /// same `proxy:<upstream>` scope as a proxied call); the delivery is the caller's.
+    ///
+    /// The scope is checked before the name: an upstream the caller may not use and one that
+    /// does not exist are both `403 forbidden`, and an unknown name (for a caller with
+    /// `proxy:*` or `admin`) is answered with only the upstreams the caller may use.
     public func accept(
         _ body: Data,
         headers: HTTPFields,
@@ -141,7 +145,8 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
             keyHeader: headers[HTTPField.Name("Idempotency-Key")!],
             config: config,
             now: now,
-            id: DeliveryRequest.newID(at: now)
+            id: DeliveryRequest.newID(at: now),
+            mayUse: caller.mayUse
         )
         var delivery: NewDelivery
         switch parsed {
@@ -152,16 +157,6 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
             )
         }
         delivery.consumer = caller.consumer
-        guard caller.mayUse(delivery.upstream) else {
-            return .problem(
-                ProblemDetails(
-                    .forbidden,
-                    detail: "this API key lacks the scope proxy:\(delivery.upstream) needed to send to it",
-                    requestID: requestID,
-                    field: "/upstream"
-                )
-            )
-        }
         let outcome: AcceptOutcome
         do {
             outcome = try await intake.accept(delivery)

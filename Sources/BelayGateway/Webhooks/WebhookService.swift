@@ -219,18 +219,6 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
                     )
                 )
             }
-            if let current = event.deliveryID, let (forward, _) = try await store.delivery(id: current),
-                forward.status == .pending || forward.status == .inFlight
-            {
-                return .problem(
-                    ProblemDetails(
-                        .conflict,
-                        detail: "event \(id) is still being forwarded (\(forward.status.rawValue)); replay it once it "
-                            + "is delivered or dead",
-                        requestID: requestID
-                    )
-                )
-            }
             let now = wall.now()
             let contentType = event.headers.first { $0.name.lowercased() == "content-type" }?.value
             guard
@@ -242,13 +230,26 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
                     at: now
                 )
             else { return .problem(ProblemDetails(.conflict, detail: "nothing to forward to", requestID: requestID)) }
-            guard let forward = try await store.reforward(eventID: id, as: delivery) else {
+            // The "still forwarding" check is the store's, in the replay's own transaction: two
+            // replays at once cannot both pass it.
+            switch try await store.reforward(eventID: id, as: delivery) {
+            case .notFound:
                 return .problem(
                     ProblemDetails(.notFound, detail: "no webhook event has the id '\(id)'", requestID: requestID)
                 )
+            case .stillForwarding(let forward):
+                return .problem(
+                    ProblemDetails(
+                        .conflict,
+                        detail: "event \(id) is still being forwarded (\(forward.status.rawValue)); replay it once it "
+                            + "is delivered or dead",
+                        requestID: requestID
+                    )
+                )
+            case .reforwarded(let forward):
+                wake()
+                return .json(202, ["id": event.id, "forward": DeliveryView.summary(forward)] as [String: Any])
             }
-            wake()
-            return .json(202, ["id": event.id, "forward": DeliveryView.summary(forward)] as [String: Any])
         } catch {
             return .problem(
                 ProblemDetails(.storeUnavailable, detail: "the replay could not be stored", requestID: requestID),

@@ -120,17 +120,35 @@ extension SQLiteStore: WebhookStore {
         return (page.0.map { ($0, $0.deliveryID.flatMap { page.1[$0] }) }, page.2)
     }
 
-    public func reforward(eventID: String, as delivery: NewDelivery) async throws(StoreError) -> Delivery? {
+    public func reforward(eventID: String, as delivery: NewDelivery) async throws(StoreError) -> ReforwardOutcome {
+        // One write transaction: SQLite's single writer serializes it against every other
+        // replay, so the check below and the insert cannot be separated.
         try await writing("replay webhook event \(eventID)") { db in
             guard
-                try Row.fetchOne(db, sql: "SELECT id FROM webhook_events WHERE id = ?", arguments: [eventID]) != nil
-            else { return nil }
+                let event = try Row.fetchOne(
+                    db,
+                    sql: "SELECT delivery_id FROM webhook_events WHERE id = ?",
+                    arguments: [eventID]
+                )
+            else { return .notFound }
+            if let current: String = event["delivery_id"],
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "SELECT \(Self.columns) FROM deliveries WHERE id = ?",
+                    arguments: [current]
+                )
+            {
+                let forward = try Self.delivery(row)
+                if forward.status == .pending || forward.status == .inFlight {
+                    return .stillForwarding(forward)
+                }
+            }
             let stored = try Self.insertRow(delivery, into: db)
             try db.execute(
                 sql: "UPDATE webhook_events SET delivery_id = ? WHERE id = ?",
                 arguments: [stored.id, eventID]
             )
-            return stored
+            return .reforwarded(stored)
         }
     }
 

@@ -106,6 +106,17 @@ public enum IngestOutcome: Sendable, Hashable {
     case repeated(WebhookEvent)
 }
 
+/// What a replay of a webhook event (``WebhookStore/reforward(eventID:as:)``) came to.
+public enum ReforwardOutcome: Sendable, Hashable {
+    /// No event has that id; nothing was stored.
+    case notFound
+    /// The event's current forward is still pending or in flight: that delivery. Nothing was
+    /// stored (a replay now would send the event twice at once).
+    case stillForwarding(Delivery)
+    /// The new forward, stored; the event now points at it.
+    case reforwarded(Delivery)
+}
+
 /// Which events to list, newest first.
 public struct WebhookEventQuery: Sendable, Hashable {
     /// Only this source, if set.

@@ -20,9 +20,23 @@ public protocol WebhookStore: Sendable {
         events: [(WebhookEvent, Delivery?)], nextCursor: String?
     )
 
-    /// Points an event at a new forward (a replay) and stores that delivery, in one
-    /// transaction. Returns nil if there is no such event.
-    func reforward(eventID: String, as delivery: NewDelivery) async throws(StoreError) -> Delivery?
+    /// Replays an event: stores `delivery` as its new forward and points the event at it,
+    /// unless its current forward is unfinished.
+    ///
+    /// In one transaction, serialized against every other write to the event: reads the event
+    /// (``ReforwardOutcome/notFound`` if there is none); reads the delivery its `delivery_id`
+    /// names, and if that delivery exists and is `pending` or `in_flight`, changes nothing and
+    /// returns ``ReforwardOutcome/stillForwarding(_:)`` with it; otherwise inserts `delivery`,
+    /// sets the event's `delivery_id` to it and returns ``ReforwardOutcome/reforwarded(_:)``.
+    /// A forward that is delivered, acknowledged, dead or cancelled, or one already purged, does
+    /// not stop a replay.
+    ///
+    /// The check and the change must not be separable: of two concurrent replays of one event
+    /// whose forward is finished, exactly one is `reforwarded` and the other sees that new
+    /// forward as `stillForwarding`. SQLite gets this from its single writer; an implementation
+    /// with concurrent writers (PostgreSQL) locks the event's row first
+    /// (`SELECT … FROM webhook_events WHERE id = $1 FOR UPDATE`) and reads its forward after.
+    func reforward(eventID: String, as delivery: NewDelivery) async throws(StoreError) -> ReforwardOutcome
 
     /// Deletes up to `limit` events received before `date`, oldest first, in one
     /// transaction, never one whose forward is unfinished (pending, in flight, or delivered
