@@ -170,21 +170,31 @@ extension PostgresStore: WebhookStore {
         return (page.0.map { ($0, $0.deliveryID.flatMap { page.1[$0] }) }, page.2)
     }
 
-    public func reforward(eventID: String, as delivery: NewDelivery) async throws(StoreError) -> Delivery? {
+    public func reforward(eventID: String, as delivery: NewDelivery) async throws(StoreError) -> ReforwardOutcome {
         try await transaction("replay webhook event \(eventID)") { connection in
-            // The event's row is locked until the replay commits: replays of one event take turns.
+            // The event's row is locked until the replay commits: replays of one event take
+            // turns, and each reads the forward the one before it stored.
             guard
-                try await connection.run(
-                    "SELECT 1 FROM webhook_events WHERE id = \(eventID) FOR UPDATE",
+                let event = try await connection.rows(
+                    "SELECT delivery_id FROM webhook_events WHERE id = \(eventID) FOR UPDATE",
                     logger: logger
-                ) == 1
-            else { return nil }
+                ).first
+            else { return .notFound }
+            if let current = try event.value("delivery_id", as: String?.self),
+                let row = try await connection.rows(
+                    "SELECT \(unescaped: Self.columns) FROM deliveries WHERE id = \(current)",
+                    logger: logger
+                ).first
+            {
+                let forward = try Self.delivery(row)
+                if forward.status == .pending || forward.status == .inFlight { return .stillForwarding(forward) }
+            }
             let stored = try await insertRow(delivery, on: connection)
             try await connection.run(
                 "UPDATE webhook_events SET delivery_id = \(stored.id) WHERE id = \(eventID)",
                 logger: logger
             )
-            return stored
+            return .reforwarded(stored)
         }
     }
 
