@@ -1,5 +1,6 @@
 import BelayGateway
 import BelayTestUpstream
+import Foundation
 import Logging
 import NIOHTTP1
 import Testing
@@ -129,5 +130,63 @@ import Testing
         #expect(loud.isEmpty, "\(loud.map { "\($0.level) \($0.text)" })")
         #expect(logs.records.contains { $0.message == "webhook rejected" && $0.level == .debug })
         #expect(logs.records.contains { $0.metadata["belay.event"] == "timeout" && $0.level == .debug })
+    }
+}
+
+private let digestResponse = "6629fae49393a05397450978507c4ef1"
+private let digest = #"Digest username="bob", realm="r", nonce="n0", response="\#(digestResponse)""#
+/// The Digest value as a JSON or Swift string literal holds it.
+private let digestEscaped = digest.replacingOccurrences(of: "\"", with: #"\""#)
+
+extension TraceLogSecretsTests {
+    /// A sensitive header's value is redacted whole however it is printed: to the end of its
+    /// line, its string literal or its entry in a printed list, never only up to its first quote
+    /// or comma (which left a Digest `response` in the log).
+    @Test(arguments: [
+        // A raw header line: the value runs to the end of the line.
+        ("Authorization: \(digest)\nAccept: */*", "Authorization: <redacted>\nAccept: */*"),
+        ("Authorization: \(digest)\r\nAccept: */*", "Authorization: <redacted>\r\nAccept: */*"),
+        ("Authorization: Bearer abc.def, more text", "Authorization: <redacted>"),
+        ("Cookie: session=xyz; theme=dark\r\nHost: a", "Cookie: <redacted>\r\nHost: a"),
+        ("X-Api-Key: abc]def}ghi", "X-Api-Key: <redacted>"),
+        (#"Authorization: Digest username="bob, response=abc"#, "Authorization: <redacted>"),
+        // A printed list of fields (`HTTPFields`, a tracing carrier): up to the next field.
+        ("[Authorization: \(digest), Accept: */*]", "[Authorization: <redacted>, Accept: */*]"),
+        (
+            #"[Authorization: Digest username="a, b: c", response="\#(digestResponse)", Accept: */*]"#,
+            "[Authorization: <redacted>, Accept: */*]"
+        ),
+        ("[Authorization: \(digest)]", "[Authorization: <redacted>]"),
+        // A string literal (JSON, a Swift dictionary, logfmt): up to its closing quote.
+        (
+            #"{"authorization":"\#(digestEscaped)","accept":"*/*"}"#,
+            #"{"authorization":"<redacted>","accept":"*/*"}"#
+        ),
+        (
+            #"["Authorization": "\#(digestEscaped)", "Accept": "*/*"]"#,
+            #"["Authorization": "<redacted>", "Accept": "*/*"]"#
+        ),
+        (#"authorization="Bearer abc, def" next=1"#, #"authorization="<redacted>" next=1"#),
+        // A header line inside a JSON string: up to the string's end or an escaped line break.
+        (
+            #"{"message":"Authorization: \#(digestEscaped)","level":"info"}"#,
+            #"{"message":"Authorization: <redacted>","level":"info"}"#
+        ),
+        (
+            #"{"message":"Authorization: Bearer tok-123\nAccept: x"}"#,
+            #"{"message":"Authorization: <redacted>\nAccept: x"}"#
+        ),
+        // JSON inside a JSON string.
+        (
+            #"{"log":"{\"authorization\":\"\#(digestEscaped.replacingOccurrences(of: #"\""#, with: #"\\\""#))\",\"accept\":\"x\"}"}"#,
+            #"{"log":"{\"authorization\":\"<redacted>\",\"accept\":\"x\"}"}"#
+        ),
+    ])
+    func aSensitiveHeaderValueIsRedactedWhole(text: String, expected: String) {
+        let redacted = Redactor().redact(text)
+        #expect(redacted == expected)
+        for secret in [digestResponse, "abc.def", "tok-123", "xyz", "dark", "ghi", "bob"] {
+            #expect(!redacted.contains(secret), "\(secret) in \(redacted)")
+        }
     }
 }

@@ -88,72 +88,16 @@ public struct Redactor: Sendable {
         return result
     }
 
-    /// `text` with every secret value replaced by ``placeholder``, and the value after any
-    /// sensitive header's name (`Authorization: …`, `cookie=…`, up to the next `,`, quote,
-    /// closing bracket or line end) replaced too: headers printed inside one string (a
-    /// carrier, a description of `HTTPFields`) are redacted as well.
+    /// `text` with every secret value replaced by ``placeholder``, and the whole value after
+    /// any sensitive header's name (`Authorization: …`, `cookie=…`) replaced too, however it
+    /// is printed (see ``redactHeaderValues(in:)``): headers printed inside one string (a
+    /// carrier, a description of `HTTPFields`, a JSON body) are redacted as well.
     public func redact(_ text: String) -> String {
         var result = redactHeaderValues(in: text)
         for secret in secrets where result.contains(secret) {
             result = result.replacingOccurrences(of: secret, with: Self.placeholder)
         }
         return result
-    }
-
-    /// `text` with the value after each sensitive header name followed by `:` or `=`
-    /// replaced by ``placeholder``.
-    func redactHeaderValues(in text: String) -> String {
-        let bytes = Array(text.utf8)
-        // Most log text names no header: nothing to scan without a separator.
-        guard bytes.contains(UInt8(ascii: ":")) || bytes.contains(UInt8(ascii: "=")) else { return text }
-        let lower = bytes.map { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) ? $0 | 0x20 : $0 }
-        let names = headers.map { Array($0.utf8) }
-        var output: [UInt8] = []
-        var changed = false
-        var index = 0
-        scan: while index < bytes.count {
-            let atBoundary = index == 0 || !Self.isTokenByte(lower[index - 1])
-            if atBoundary {
-                for name in names where lower[index...].starts(with: name) {
-                    var cursor = index + name.count
-                    // `name: value`, `name=value`, or as JSON: `"name":"value"`.
-                    let quoted = cursor < bytes.count && bytes[cursor] == UInt8(ascii: "\"")
-                    if quoted { cursor += 1 }
-                    while cursor < bytes.count, bytes[cursor] == UInt8(ascii: " ") { cursor += 1 }
-                    guard cursor < bytes.count, bytes[cursor] == UInt8(ascii: ":") || bytes[cursor] == UInt8(ascii: "=")
-                    else { continue }
-                    cursor += 1
-                    while cursor < bytes.count, bytes[cursor] == UInt8(ascii: " ") { cursor += 1 }
-                    if quoted, cursor < bytes.count, bytes[cursor] == UInt8(ascii: "\"") { cursor += 1 }
-                    var end = cursor
-                    while end < bytes.count, !Self.endsHeaderValue(bytes[end]) { end += 1 }
-                    output.append(contentsOf: bytes[index..<cursor])
-                    if end > cursor {
-                        output.append(contentsOf: Self.placeholder.utf8)
-                        changed = true
-                    }
-                    index = end
-                    continue scan
-                }
-            }
-            output.append(bytes[index])
-            index += 1
-        }
-        return changed ? String(decoding: output, as: UTF8.self) : text
-    }
-
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
-        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
-    }
-
-    private static func endsHeaderValue(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"), UInt8(ascii: "\""), UInt8(ascii: "\n"),
-            UInt8(ascii: "\r"):
-            true
-        default: false
-        }
     }
 
     /// `metadata` with secret values replaced, and the values of keys naming a sensitive
