@@ -91,6 +91,19 @@ import Testing
         }
     }
 
+    @Test func thePostgreSQLPasswordIsRedactedAloneAndInItsURL() throws {
+        let password = "pg-pass-Zq8w2"
+        let url = "postgres://belay:\(password)@db.internal:5432/belay?sslmode=require"
+        let config = try ConfigLoader(environment: [:]).load(yaml: #"storage: { url: "\#(url)" }"#)
+        let logs = LogStore()
+        let logger = Redactor(config: config).redacting(Logger(label: "t") { _ in LogStore.Handler(store: logs) })
+        logger.error("connect failed for \(url)", metadata: ["detail": "auth failed with password \(password)"])
+        let record = logs.records[0]
+        #expect(!record.message.contains(password))
+        #expect(!"\(record.metadata)".contains(password))
+        #expect("\(config.storage)" == "postgres://<redacted>")
+    }
+
     @Test func aRedactingLoggerRedactsMessagesMetadataAndSensitiveKeys() {
         let logs = LogStore()
         let redactor = Redactor(headers: ["X-Shop-Token"], secrets: ["Bearer \(Self.upstreamToken)", "short"])

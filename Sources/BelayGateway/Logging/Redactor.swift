@@ -1,3 +1,4 @@
+import BelayStore
 import Foundation
 public import HTTPTypes
 public import Logging
@@ -69,7 +70,13 @@ public struct Redactor: Sendable {
                 secrets.append(header.value.value)
             }
         }
-        if case .postgres(let url) = config.storage { secrets.append(url.value) }
+        if case .postgres(let url) = config.storage {
+            secrets.append(url.value)
+            // The password alone too: a driver's message may name it without the URL.
+            if let password = (try? PostgresLocation(url: url.value))?.password {
+                secrets.append(password)
+            }
+        }
         self.init(headers: headers, secrets: secrets)
     }
 
