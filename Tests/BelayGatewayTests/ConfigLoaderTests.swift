@@ -155,6 +155,18 @@ import Testing
             "line 1: deliveries.schedule[1]: is out of range: at most 36500d (got '99999999999999999999s')"
         ),
         (
+            #"storage: { url: "postgres://belay:hunter2pw@db/belay?sslmode=bogus" }"#,
+            "line 1: storage.url: sslmode 'bogus' is not one of disable, prefer, require, verify-ca, verify-full"
+        ),
+        (
+            #"storage: { url: "postgres://belay:hunter2pw@db/belay?pool_size=1" }"#,
+            "line 1: storage.url: pool_size '1' must be a whole number from 3 to 1000"
+        ),
+        (
+            #"server: { instance: "web 1" }"#,
+            "line 1: server.instance: an instance name must be 1 to 64 ASCII letters, digits, '-', '_', '.' or ':'"
+        ),
+        (
             "server: { max_body: 99999999999GiB }",
             "line 1: server.max_body: is out of range (got '99999999999GiB')"
         ),

@@ -238,6 +238,23 @@ func nextSleep(on clock: ManualClock, reaching target: ManualClock.Instant) asyn
         }
     }
 
+    @Test func whenOtherWorkersHoldTheWholeConcurrencyItLooksAgainShortlyInsteadOfSpinning() async throws {
+        try await withWorker([]) { worker, store, _, _, _ in
+            for id in ["dlv_1", "dlv_2", "dlv_3"] { try await accept(store, id, at: origin) }
+            // Another instance holds the upstream's whole concurrency (2) under long leases.
+            let taken = try await store.claim(
+                limits: ["pay": 2],
+                now: origin,
+                leaseUntil: origin.addingTimeInterval(600),
+                owner: "other"
+            )
+            #expect(taken.count == 2)
+            #expect(await worker.claimDue().isEmpty)
+            // dlv_3 is due now, but looking again at once would only claim nothing again.
+            #expect(await worker.nextWake() == origin.addingTimeInterval(0.1))
+        }
+    }
+
     @Test func anUpstreamWithAnOpenBreakerIsNotClaimedFromAndNoAttemptIsSpent() async throws {
         try await withWorker([]) { worker, store, sender, clock, _ in
             try await accept(store, "dlv_1", at: origin)

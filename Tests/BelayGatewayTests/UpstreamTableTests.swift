@@ -12,7 +12,14 @@ import Testing
             for _ in 0..<3 { _ = try await gateway.send(.GET, "/proxy/pay/v1/balance") }
             let client = ManagementClient(baseURL: "http://127.0.0.1:\(gateway.port)", apiKey: nil)
 
-            let list = UpstreamTable.list(try #require(try await client.get("/v1/upstreams").object))
+            let answer = try #require(try await client.get("/v1/upstreams").object)
+            // Breakers are per instance: the answer names the instance that gave it.
+            #expect(answer["instance"] as? String == GatewayConfig.Server.defaultInstanceName)
+            #expect(
+                try await client.get("/v1/upstreams/pay").object?["instance"] as? String
+                    == GatewayConfig.Server.defaultInstanceName
+            )
+            let list = UpstreamTable.list(answer)
             let lines = list.split(separator: "\n")
             #expect(lines.count == 2)
             #expect(lines[0].hasPrefix("NAME") && lines[0].contains("STATE") && lines[0].contains("P99 MS"))

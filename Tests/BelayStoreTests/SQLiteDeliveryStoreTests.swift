@@ -159,6 +159,49 @@ extension AcceptOutcome {
         }
     }
 
+    @Test func anInFlightLimitCountsEveryWorkersUnexpiredLeases() async throws {
+        try await withStore { store in
+            _ = try await store.insert((1...5).map { newDelivery("dlv_\($0)", at: t0.addingTimeInterval(Double($0))) })
+            let now = t0.addingTimeInterval(10)
+            let lease = now.addingTimeInterval(30)
+            let first = try await store.claim(
+                limits: ["pay": 2],
+                inFlightLimit: 3,
+                now: now,
+                leaseUntil: lease,
+                owner: "w1"
+            )
+            #expect(first.map(\.delivery.id) == ["dlv_1", "dlv_2"])
+            // Another worker asks for 5, but only one more fits under the limit of 3 in flight.
+            let second = try await store.claim(
+                limits: ["pay": 5],
+                inFlightLimit: 3,
+                now: now,
+                leaseUntil: lease,
+                owner: "w2"
+            )
+            #expect(second.map(\.delivery.id) == ["dlv_3"])
+            let full = try await store.claim(
+                limits: ["pay": 5],
+                inFlightLimit: 3,
+                now: now,
+                leaseUntil: lease,
+                owner: "w3"
+            )
+            #expect(full.isEmpty)
+            // Expired leases hold no slot: once they end, their deliveries are claimed again.
+            let later = lease.addingTimeInterval(1)
+            let after = try await store.claim(
+                limits: ["pay": 5],
+                inFlightLimit: 3,
+                now: later,
+                leaseUntil: later.addingTimeInterval(30),
+                owner: "w3"
+            )
+            #expect(after.count == 3)
+        }
+    }
+
     @Test func anExpiredLeaseIsTakenOverAndTheOldOwnerIsFencedOut() async throws {
         try await withStore { store in
             _ = try await store.insert([newDelivery("dlv_1")])

@@ -49,10 +49,9 @@ extension PostgresStore: DeliveryStore {
             )
             var outcomes: [AcceptOutcome] = []
             outcomes.reserveCapacity(batch.count)
-            for (item, headers) in encoded {
+            for (item, _) in encoded {
                 if inserted.contains(item.id) {
-                    outcomes.append(.accepted(Self.newRow(item, headers: item.headers)))
-                    _ = headers
+                    outcomes.append(.accepted(Self.newRow(item)))
                     continue
                 }
                 guard
@@ -120,17 +119,17 @@ extension PostgresStore: DeliveryStore {
             logger: logger
         )
         try await announce([item.upstream], on: connection)
-        return Self.newRow(item, headers: item.headers)
+        return Self.newRow(item)
     }
 
     /// The stored form of a delivery just accepted.
-    static func newRow(_ item: NewDelivery, headers: [DeliveryHeader]) -> Delivery {
+    static func newRow(_ item: NewDelivery) -> Delivery {
         Delivery(
             id: item.id,
             upstream: item.upstream,
             method: item.method,
             path: item.path,
-            headers: headers,
+            headers: item.headers,
             body: item.body,
             idempotencyKey: item.idempotencyKey,
             requireAck: item.requireAck,

@@ -225,8 +225,13 @@ public final class AuditRecorder<C: Clock>: ProxyObserver, Service, Sendable whe
             let prune: @Sendable () async throws(StoreError) -> AuditPruning = {
                 try await self.store.pruneAudit(olderThan: cutoff, maxBytes: maxBytes)
             }
-            let ran = try await (store as? any SharedStore)?.exclusively("audit-retention", prune)
-            guard let pruned = store is any SharedStore ? ran : try await prune() else { return }
+            let pruned: AuditPruning?
+            if let shared = store as? any SharedStore {
+                pruned = try await shared.exclusively("audit-retention", prune)  // nil: another instance prunes
+            } else {
+                pruned = try await prune()
+            }
+            guard let pruned else { return }
             if pruned.expired > 0 || pruned.trimmed > 0 {
                 logger.info(
                     "audit retention deleted old records",
