@@ -68,11 +68,7 @@ public final class PostgresStore: Sendable {
         }
         configuration.options.maximumConnections = location.poolSize
         configuration.options.connectTimeout = location.connectTimeout
-        configuration.options.additionalStartupParameters = location.startupParameters.sorted { $0.key < $1.key }
-            .map { ($0.key, $0.value) }
-        if location.startupParameters["application_name"] == nil {
-            configuration.options.additionalStartupParameters.append(("application_name", "belay"))
-        }
+        configuration.options.additionalStartupParameters = Self.startupParameters(location)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.runner = Task { await client.run() }
@@ -108,8 +104,67 @@ public final class PostgresStore: Sendable {
         await runner.value
     }
 
-    /// The TLS mode of the client for `location`'s `sslmode`.
+    /// The settings of one connection outside the pool (the migration's): the pool's, so that
+    /// a connection that cannot be made fails at once with the server's reason (the pool
+    /// retries for a minute, then names no reason).
+    static func connectionConfiguration(
+        _ location: PostgresLocation
+    ) throws(StoreError) -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
+        if let socket = location.unixSocketPath {
+            configuration = .init(
+                unixSocketPath: socket,
+                username: location.user,
+                password: location.password,
+                database: location.database
+            )
+        } else {
+            let tls: PostgresConnection.Configuration.TLS
+            do {
+                switch try Self.tlsSettings(location) {
+                case .some(let (configuration, required)):
+                    let context = try NIOSSLContext(configuration: configuration)
+                    tls = required ? .require(context) : .prefer(context)
+                case .none:
+                    tls = .disable
+                }
+            } catch let error as StoreError {
+                throw error
+            } catch {
+                throw StoreError(.open, "storage.url: cannot set up TLS", underlying: error)
+            }
+            configuration = .init(
+                host: location.host,
+                port: location.port,
+                username: location.user,
+                password: location.password,
+                database: location.database,
+                tls: tls
+            )
+        }
+        let timeout = location.connectTimeout.components
+        configuration.options.connectTimeout = .seconds(timeout.seconds)
+        configuration.options.additionalStartupParameters = startupParameters(location)
+        return configuration
+    }
+
+    /// The settings sent on connecting: the URL's, and `application_name` `belay` unless it names one.
+    static func startupParameters(_ location: PostgresLocation) -> [(String, String)] {
+        var parameters = location.startupParameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        if location.startupParameters["application_name"] == nil { parameters.append(("application_name", "belay")) }
+        return parameters
+    }
+
+    /// The client's TLS mode for `location`'s `sslmode`.
     private static func tls(_ location: PostgresLocation) throws(StoreError) -> PostgresClient.Configuration.TLS {
+        switch try tlsSettings(location) {
+        case .some(let (configuration, required)): required ? .require(configuration) : .prefer(configuration)
+        case .none: .disable
+        }
+    }
+
+    /// The TLS settings for `location`'s `sslmode`, and whether TLS is required; nil: none.
+    private static func tlsSettings(_ location: PostgresLocation) throws(StoreError) -> (TLSConfiguration, Bool)? {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let roots = location.rootCertificatePath {
             guard FileManager.default.isReadableFile(atPath: roots) else {
@@ -119,19 +174,19 @@ public final class PostgresStore: Sendable {
         }
         switch location.tlsMode {
         case .disable:
-            return .disable
+            return nil
         case .prefer:
             tls.certificateVerification = .none
-            return .prefer(tls)
+            return (tls, false)
         case .require:
             tls.certificateVerification = .none
-            return .require(tls)
+            return (tls, true)
         case .verifyCA:
             tls.certificateVerification = .noHostnameVerification
-            return .require(tls)
+            return (tls, true)
         case .verifyFull:
             tls.certificateVerification = .fullVerification
-            return .require(tls)
+            return (tls, true)
         }
     }
 
@@ -140,6 +195,11 @@ public final class PostgresStore: Sendable {
     }
 
     // MARK: running queries
+
+    /// Starts a transaction at the isolation every statement here is written for: each
+    /// statement sees what committed before it began (after waiting for a lock or a unique
+    /// key), whatever `default_transaction_isolation` the server or role sets.
+    static let begin: PostgresQuery = "BEGIN ISOLATION LEVEL READ COMMITTED"
 
     /// Runs `body` in one transaction on one pooled connection, turning database errors into
     /// ``StoreError``. A serialization failure or deadlock (another instance's transaction
@@ -153,7 +213,7 @@ public final class PostgresStore: Sendable {
             attempt += 1
             do {
                 return try await client.withConnection { connection in
-                    try await connection.query("BEGIN", logger: logger)
+                    try await connection.query(Self.begin, logger: logger)
                     do {
                         let value = try await body(connection)
                         try await connection.query("COMMIT", logger: logger)
