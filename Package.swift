@@ -154,7 +154,13 @@ let package = Package(
         ),
         .testTarget(
             name: "BelayStoreTests",
-            dependencies: ["BelayStore", "BelayTestKit"],
+            dependencies: [
+                "BelayStore",
+                "BelayTestKit",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -179,8 +179,11 @@ final class GatedStore: DeliveryStore {
         #expect(after.delivery?.id == "dlv_4")
     }
 
-    @Test func twoHundredConcurrentAcceptsAreAllStored() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func twoHundredConcurrentAcceptsAreAllStored(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             let intake = DeliveryIntake(store: store)
             try await withThrowingTaskGroup(of: AcceptOutcome.self) { group in
                 for index in 0..<200 {

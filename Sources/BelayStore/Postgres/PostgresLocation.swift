@@ -65,11 +65,34 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         host.hasPrefix("/") ? "\(host)/.s.PGSQL.\(port)" : nil
     }
 
-    /// The schema Belay's tables are in: the first of `search_path` set through `options`, else `public`.
+    /// The schema Belay's tables are in: the first of `search_path` set through `options`, else
+    /// `public`, read as PostgreSQL reads it (an unquoted name in lower case, `$user` the user's).
     public var schema: String {
         guard let path = startupParameters["search_path"] else { return "public" }
-        let first = path.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-        return first.isEmpty ? "public" : first.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        let first = Self.firstSchema(in: path)
+        if first.isEmpty { return "public" }
+        return first == "$user" ? user : first
+    }
+
+    /// The first name of a `search_path` value: a quoted one as written (`""` is `"`), an
+    /// unquoted one folded to lower case (ASCII letters only, as PostgreSQL does).
+    private static func firstSchema(in path: String) -> String {
+        var rest = Substring(path).drop { $0 == " " || $0 == "\t" }
+        guard rest.first == "\"" else {
+            let name = rest.prefix { $0 != "," }.trimmingCharacters(in: .whitespaces)
+            return String(name.map { $0.isASCII && $0.isUppercase ? Character($0.lowercased()) : $0 })
+        }
+        rest = rest.dropFirst()
+        var name = ""
+        while let character = rest.first {
+            rest = rest.dropFirst()
+            if character == "\"" {
+                guard rest.first == "\"" else { break }
+                rest = rest.dropFirst()
+            }
+            name.append(character)
+        }
+        return name
     }
 
     public var description: String {
@@ -81,8 +104,17 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     /// Reads a `postgres://` or `postgresql://` URL.
     /// - Throws: ``StoreError/Code/open`` naming what is wrong, never the password.
     public init(url text: String) throws(StoreError) {
+        // An '@' after the host may mean a user name or password with an unencoded '/', '?' or
+        // '#' was cut short: what was read around it may be part of the password, so an error
+        // then names nothing it read (and the URL is shown with everything up to that '@' hidden).
+        let misread = Self.hasAtAfterAuthority(text)
         func refuse(_ why: String) -> StoreError {
-            StoreError(.open, "storage.url \(Self.redacted(text)): \(why)")
+            let reason =
+                misread
+                ? "cannot be read: percent-encode '@', ':', '/', '?' and '#' in the user name and password "
+                    + "(%40, %3A, %2F, %3F, %23), and '@' in the database name and parameter names (%40)"
+                : why
+            return StoreError(.open, "storage.url \(Self.redacted(text)): \(reason)")
         }
         let scheme: String
         if text.hasPrefix("postgres://") {
@@ -96,7 +128,10 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
             throw refuse("has spaces or control characters (percent-encode them)")
         }
         var rest = Substring(text.dropFirst(scheme.count))
-        if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
+        if let hash = rest.firstIndex(of: "#") {
+            if rest[hash...].contains("@") { throw refuse("has an '@' in its fragment") }
+            rest = rest[..<hash]
+        }
         var queryText: Substring = ""
         if let question = rest.firstIndex(of: "?") {
             queryText = rest[rest.index(after: question)...]
@@ -108,6 +143,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
             authority = rest[..<slash]
             pathText = rest[rest.index(after: slash)...]
         }
+        if pathText.contains("@") { throw refuse("has an '@' in its database name (percent-encode it: %40)") }
         var userText: Substring?
         var passwordText: Substring?
         // The last `@`: a password may hold an unencoded one.
@@ -162,6 +198,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         var seen: Set<String> = []
         for pair in queryText.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts[0].contains("@") { throw refuse("has an '@' in a parameter name") }
             let name = try decoded(parts[0], "parameter name")
             let value = try decoded(parts.count > 1 ? parts[1] : "", "value of \(name)")
             guard seen.insert(name).inserted else { throw refuse("repeats the parameter '\(name)'") }
@@ -232,7 +269,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         refuse: (String) -> StoreError
     ) throws(StoreError) -> [(String, String)] {
         var settings: [(String, String)] = []
-        var words = options.split(separator: " ", omittingEmptySubsequences: true).makeIterator()
+        var words = Self.words(of: options).makeIterator()
         while let word = words.next() {
             var setting: Substring
             if word == "-c" {
@@ -254,16 +291,44 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         return settings
     }
 
-    /// `text` with any password (in the user part, or a `password=` parameter) replaced.
-    public static func redacted(_ text: String) -> String {
-        var result = text
-        if let scheme = result.range(of: "://") {
-            let rest = result[scheme.upperBound...]
-            let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-            if let at = rest[..<end].lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
-                result.replaceSubrange(rest.index(after: colon)..<at, with: "<redacted>")
+    /// The words of an `options` value, split on spaces as PostgreSQL does: a backslash makes
+    /// the next character part of the word (`-c default_transaction_isolation=repeatable\ read`).
+    private static func words(of options: String) -> [Substring] {
+        var words: [Substring] = []
+        var word = ""
+        var escaped = false
+        var started = false
+        for character in options {
+            if escaped {
+                word.append(character)
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+                started = true
+            } else if character == " " || character == "\t" {
+                if started { words.append(Substring(word)) }
+                word = ""
+                started = false
+            } else {
+                word.append(character)
+                started = true
             }
         }
+        if started { words.append(Substring(word)) }
+        return words
+    }
+
+    /// `text` with any password (in the user part, or a `password=` parameter) replaced, and
+    /// without its fragment (never read). A password with an unencoded `/`, `?`, `#` or `@` is
+    /// replaced too: the user part is taken to end at the last `@`.
+    public static func redacted(_ text: String) -> String {
+        var result = text
+        if let scheme = result.range(of: "://"), let at = result[scheme.upperBound...].lastIndex(of: "@"),
+            let colon = result[scheme.upperBound..<at].firstIndex(of: ":")
+        {
+            result.replaceSubrange(result.index(after: colon)..<at, with: "<redacted>")
+        }
+        if let hash = result.firstIndex(of: "#") { result = String(result[..<hash]) }
         if let question = result.firstIndex(of: "?") {
             let query = result[result.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false)
                 .map { pair -> String in
@@ -272,5 +337,22 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
             result = String(result[...question]) + query.joined(separator: "&")
         }
         return result
+    }
+
+    /// Whether `text` has an `@` after its authority (the part before the first `/`, `?` or
+    /// `#`): a sign that a password with an unencoded `/`, `?` or `#` was cut short there (or a
+    /// parameter's value holds one, where it is plain text: `password=p@ss`).
+    private static func hasAtAfterAuthority(_ text: String) -> Bool {
+        guard let scheme = text.range(of: "://") else { return false }
+        let rest = text[scheme.upperBound...]
+        guard let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) else { return false }
+        return rest[end...].contains("@")
+    }
+}
+
+extension PostgresLocation: CustomReflectable {
+    /// What `dump` and debuggers show: the description, never the password.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["description": description], displayStyle: .struct)
     }
 }

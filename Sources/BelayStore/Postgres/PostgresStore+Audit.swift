@@ -11,11 +11,13 @@ extension PostgresStore: AuditStore {
 
     public func insertAudit(_ batch: [AuditRecord]) async throws(StoreError) {
         guard !batch.isEmpty else { return }
-        // One statement per chunk (PostgreSQL takes at most 65,535 values in one).
+        // One statement per chunk (PostgreSQL takes at most 65,535 values in one), all of them
+        // in one transaction, as the protocol promises.
+        var statements: [PostgresQuery] = []
+        var total: Int64 = 0
         for chunk in stride(from: 0, to: batch.count, by: 2_000).map({ batch[$0..<min($0 + 2_000, batch.count)] }) {
             var bindings = PostgresBindings(capacity: chunk.count * Self.auditInsertColumns)
             var values: [String] = []
-            var total: Int64 = 0
             for record in chunk {
                 let trail = AuditTrailJSON.encode(record)
                 let size = SQLiteStore.estimatedSize(record, trailBytes: trail.utf8.count)
@@ -44,10 +46,11 @@ extension PostgresStore: AuditStore {
                     status, outcome, problem, stale_age_ms, trail, size, correlation_id)
                 VALUES \(values.joined(separator: ", "))
                 """
-            try await transaction("store \(chunk.count) audit records") { connection in
-                try await connection.run(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-                try await connection.run("UPDATE audit_usage SET bytes = bytes + \(total) WHERE id = 1", logger: logger)
-            }
+            statements.append(PostgresQuery(unsafeSQL: sql, binds: bindings))
+        }
+        try await transaction("store \(batch.count) audit records") { [statements, total] connection in
+            for statement in statements { try await connection.run(statement, logger: logger) }
+            try await connection.run("UPDATE audit_usage SET bytes = bytes + \(total) WHERE id = 1", logger: logger)
         }
     }
 

@@ -190,20 +190,24 @@ extension PostgresStore: DeliveryStore {
                 let rows = try await connection.rows(
                     """
                     WITH picked AS (
-                        SELECT id, status AS was FROM deliveries
+                        SELECT id, status AS was, due_at AS was_due, seq FROM deliveries
                         WHERE upstream = \(upstream) AND due_at IS NOT NULL AND due_at <= \(nowMS)
                             AND \(unescaped: Self.notBlocked)
-                        ORDER BY due_at LIMIT \(take)
+                        ORDER BY due_at, seq LIMIT \(take)
                         FOR UPDATE SKIP LOCKED
                     )
                     UPDATE deliveries SET status = 'in_flight', lease_owner = \(owner),
                         lease_token = deliveries.lease_token + 1, due_at = \(untilMS), updated_at = \(nowMS)
                     FROM picked WHERE deliveries.id = picked.id
-                    RETURNING \(unescaped: Self.qualifiedColumns), picked.was
+                    RETURNING \(unescaped: Self.qualifiedColumns), picked.was, picked.was_due, picked.seq
                     """,
                     logger: logger
                 )
-                for row in rows {
+                // RETURNING keeps no order: oldest due first again, as picked.
+                let ordered = try rows.map { row in
+                    (row, try row.value("was_due", as: Int64.self), try row.value("seq", as: Int64.self))
+                }.sorted { ($0.1, $0.2) < ($1.1, $1.2) }.map(\.0)
+                for row in ordered {
                     let was = try row.value("was", as: String.self)
                     let reason: ClaimReason =
                         switch was {
@@ -214,7 +218,7 @@ extension PostgresStore: DeliveryStore {
                     claimed.append(ClaimedDelivery(delivery: try Self.delivery(row), reason: reason))
                 }
             }
-            // Oldest due first across upstreams, as SQLite returns them per upstream.
+            // Upstream by upstream in name order, each oldest due first, as SQLite returns them.
             return claimed
         }
     }

@@ -146,35 +146,61 @@ extension PostgresStore {
 
     /// Applies the migrations this database lacks, in order, each in its own transaction,
     /// holding an advisory lock (per schema) for the whole run: a second instance starting
-    /// at the same time waits, then finds nothing left to do.
+    /// at the same time waits, then finds nothing left to do. Runs on a connection of its own,
+    /// made first: ``StoreError/Code/open`` at once, with the server's reason, if it cannot be.
     func migrate() async throws(StoreError) {
+        // A connection of its own: one that cannot be made fails at once, with the reason.
+        let connection: PostgresConnection
         do {
-            try await client.withConnection { connection in
-                let lock = "belay.migrate.\(location.schema)"
-                try await connection.run("SELECT pg_advisory_lock(hashtext(\(lock)))", logger: logger)
-                do {
-                    try await applyMigrations(on: connection)
-                    try await connection.run("SELECT pg_advisory_unlock(hashtext(\(lock)))", logger: logger)
-                } catch {
-                    _ = try? await connection.run("SELECT pg_advisory_unlock(hashtext(\(lock)))", logger: logger)
-                    throw error
-                }
-            }
+            connection = try await PostgresConnection.connect(
+                configuration: try Self.connectionConfiguration(location),
+                id: 0,
+                logger: logger
+            )
         } catch let error as StoreError {
             throw error
         } catch {
-            let failure = PostgresFailure(error)
-            let code: StoreError.Code = failure.sqlState == nil ? .open : .migration
-            let what = code == .open ? "connect to" : "migrate"
-            throw StoreError(code, "cannot \(what) the PostgreSQL database \(location)", underlying: failure)
+            throw StoreError(
+                .open,
+                "cannot connect to the PostgreSQL database \(location)",
+                underlying: PostgresFailure(error)
+            )
+        }
+        do {
+            let lock = "belay.migrate.\(location.schema)"
+            try await connection.run("SELECT pg_advisory_lock(hashtext(\(lock)))", logger: logger)
+            do {
+                try await applyMigrations(on: connection)
+                try await connection.run("SELECT pg_advisory_unlock(hashtext(\(lock)))", logger: logger)
+            } catch {
+                _ = try? await connection.run("SELECT pg_advisory_unlock(hashtext(\(lock)))", logger: logger)
+                throw error
+            }
+            try? await connection.close()
+        } catch {
+            try? await connection.close()
+            if let error = error as? StoreError { throw error }
+            throw StoreError(
+                .migration,
+                "cannot migrate the PostgreSQL database \(location)",
+                underlying: PostgresFailure(error)
+            )
         }
     }
 
     private func applyMigrations(on connection: PostgresConnection) async throws {
-        try await connection.run(
-            PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"),
+        // Created only if missing: CREATE SCHEMA needs the CREATE privilege on the database even
+        // when the schema exists, which a role given only its own schema does not have.
+        let exists = try await connection.run(
+            "SELECT 1 FROM pg_namespace WHERE nspname = \(location.schema)",
             logger: logger
         )
+        if exists == 0 {
+            try await connection.run(
+                PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"),
+                logger: logger
+            )
+        }
         try await connection.run(
             """
             CREATE TABLE IF NOT EXISTS belay_migrations (
@@ -196,7 +222,7 @@ extension PostgresStore {
             )
         }
         for migration in Self.migrations where !applied.contains(migration.name) {
-            try await connection.run("BEGIN", logger: logger)
+            try await connection.run(Self.begin, logger: logger)
             do {
                 for statement in migration.statements {
                     try await connection.run(PostgresQuery(unsafeSQL: statement), logger: logger)

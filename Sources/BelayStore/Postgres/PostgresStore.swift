@@ -65,16 +65,12 @@ public final class PostgresStore: Sendable {
                 username: location.user,
                 password: location.password,
                 database: location.database,
-                tls: try Self.clientTLS(location)
+                tls: try Self.tls(location)
             )
         }
         configuration.options.maximumConnections = location.poolSize
         configuration.options.connectTimeout = location.connectTimeout
-        configuration.options.additionalStartupParameters = location.startupParameters.sorted { $0.key < $1.key }
-            .map { ($0.key, $0.value) }
-        if location.startupParameters["application_name"] == nil {
-            configuration.options.additionalStartupParameters.append(("application_name", "belay"))
-        }
+        configuration.options.additionalStartupParameters = Self.startupParameters(location)
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
@@ -106,11 +102,11 @@ public final class PostgresStore: Sendable {
     ) async throws(StoreError) -> PostgresStore where C.Duration == Duration {
         let store = try PostgresStore(location: location, logger: logger, clock: clock)
         do {
-            // One connection first, to fail at once with the reason (wrong password, refused,
-            // no such database) where the pool would retry without end.
-            try await probe(location, logger: logger)
-            await store.start()
+            // Migrates on a connection of its own, made first: one that cannot be made fails
+            // at once with the reason (wrong password, refused, no such database), where the
+            // pool would retry for a minute. The pool starts once the schema is current.
             try await store.migrate()
+            await store.start()
         } catch {
             await store.close()
             throw error
@@ -125,9 +121,12 @@ public final class PostgresStore: Sendable {
         await task.value
     }
 
-    /// Opens one connection to `location` and closes it; throws ``StoreError/Code/open`` with
-    /// the reason if that fails within its `connect_timeout`.
-    private static func probe(_ location: PostgresLocation, logger: Logger) async throws(StoreError) {
+    /// The settings of one connection outside the pool (the migration's): the pool's, so that
+    /// a connection that cannot be made fails at once with the server's reason (the pool
+    /// retries for a minute, then names no reason).
+    static func connectionConfiguration(
+        _ location: PostgresLocation
+    ) throws(StoreError) -> PostgresConnection.Configuration {
         var configuration: PostgresConnection.Configuration
         if let socket = location.unixSocketPath {
             configuration = .init(
@@ -139,11 +138,12 @@ public final class PostgresStore: Sendable {
         } else {
             let tls: PostgresConnection.Configuration.TLS
             do {
-                switch try Self.tls(location) {
-                case .none: tls = .disable
+                switch try Self.tlsSettings(location) {
                 case .some(let (configuration, required)):
                     let context = try NIOSSLContext(configuration: configuration)
                     tls = required ? .require(context) : .prefer(context)
+                case .none:
+                    tls = .disable
                 }
             } catch let error as StoreError {
                 throw error
@@ -159,24 +159,29 @@ public final class PostgresStore: Sendable {
                 tls: tls
             )
         }
-        configuration.options.connectTimeout = .seconds(Int64(location.connectTimeout.components.seconds))
-        configuration.options.additionalStartupParameters = location.startupParameters.sorted { $0.key < $1.key }
-            .map { ($0.key, $0.value) }
-        do {
-            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-            try? await connection.close()
-        } catch {
-            throw StoreError(
-                .open,
-                "cannot connect to the PostgreSQL database \(location)",
-                underlying: PostgresFailure(error)
-            )
+        let timeout = location.connectTimeout.components
+        configuration.options.connectTimeout = .seconds(timeout.seconds)
+        configuration.options.additionalStartupParameters = startupParameters(location)
+        return configuration
+    }
+
+    /// The settings sent on connecting: the URL's, and `application_name` `belay` unless it names one.
+    static func startupParameters(_ location: PostgresLocation) -> [(String, String)] {
+        var parameters = location.startupParameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        if location.startupParameters["application_name"] == nil { parameters.append(("application_name", "belay")) }
+        return parameters
+    }
+
+    /// The client's TLS mode for `location`'s `sslmode`.
+    private static func tls(_ location: PostgresLocation) throws(StoreError) -> PostgresClient.Configuration.TLS {
+        switch try tlsSettings(location) {
+        case .some(let (configuration, required)): required ? .require(configuration) : .prefer(configuration)
+        case .none: .disable
         }
     }
 
-    /// The client TLS configuration for `location`'s `sslmode`, and whether TLS is required;
-    /// nil for `disable`.
-    private static func tls(_ location: PostgresLocation) throws(StoreError) -> (TLSConfiguration, Bool)? {
+    /// The TLS settings for `location`'s `sslmode`, and whether TLS is required; nil: none.
+    private static func tlsSettings(_ location: PostgresLocation) throws(StoreError) -> (TLSConfiguration, Bool)? {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let roots = location.rootCertificatePath {
             guard FileManager.default.isReadableFile(atPath: roots) else {
@@ -202,20 +207,16 @@ public final class PostgresStore: Sendable {
         }
     }
 
-    /// The TLS mode of the pool's connections for `location`'s `sslmode`.
-    private static func clientTLS(_ location: PostgresLocation) throws(StoreError) -> PostgresClient.Configuration.TLS {
-        switch try tls(location) {
-        case .none: .disable
-        case .some(let (configuration, true)): .require(configuration)
-        case .some(let (configuration, false)): .prefer(configuration)
-        }
-    }
-
     static func quoted(_ identifier: String) -> String {
         "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     // MARK: running queries
+
+    /// Starts a transaction at the isolation every statement here is written for: each
+    /// statement sees what committed before it began (after waiting for a lock or a unique
+    /// key), whatever `default_transaction_isolation` the server or role sets.
+    static let begin: PostgresQuery = "BEGIN ISOLATION LEVEL READ COMMITTED"
 
     /// Runs `body` in one transaction on one pooled connection, turning database errors into
     /// ``StoreError``. A serialization failure or deadlock (another instance's transaction
@@ -229,7 +230,7 @@ public final class PostgresStore: Sendable {
             attempt += 1
             do {
                 return try await client.withConnection { connection in
-                    try await connection.query("BEGIN", logger: logger)
+                    try await connection.query(Self.begin, logger: logger)
                     do {
                         let value = try await body(connection)
                         try await connection.query("COMMIT", logger: logger)

@@ -15,9 +15,13 @@ func newEvent(_ id: String, source: String = "stripe", eventID: String, forward:
     )
 }
 
-@Suite struct SQLiteWebhookStoreTests {
-    @Test func anEventIsStoredWithItsForwardInOneTransactionAndOnlyOnce() async throws {
-        try await withStore { store in
+/// The webhook inbox's contract, on SQLite and on PostgreSQL.
+@Suite struct WebhookStoreTests {
+    @Test(arguments: StoreBackend.available)
+    func anEventIsStoredWithItsForwardInOneTransactionAndOnlyOnce(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             let outcomes = try await store.ingest([
                 newEvent("evt_1", eventID: "evt_stripe_1"),
                 newEvent("evt_2", eventID: "evt_stripe_1"),
@@ -38,8 +42,11 @@ func newEvent(_ id: String, source: String = "stripe", eventID: String, forward:
         }
     }
 
-    @Test func concurrentRepeatsThroughTheIntakeStoreOneEvent() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func concurrentRepeatsThroughTheIntakeStoreOneEvent(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             let intake = WebhookIntake(store: store)
             let outcomes = try await withThrowingTaskGroup(of: IngestOutcome.self) { group in
                 for index in 0..<20 {
@@ -55,8 +62,11 @@ func newEvent(_ id: String, source: String = "stripe", eventID: String, forward:
         }
     }
 
-    @Test func eventsPageNewestFirstWithTheirForwardAndFilterByItsStatus() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func eventsPageNewestFirstWithTheirForwardAndFilterByItsStatus(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             _ = try await store.ingest((1...5).map { newEvent("evt_\($0)", eventID: "e\($0)") })
             _ = try await store.ingest([newEvent("evt_6", source: "github", eventID: "g1")])
             let first = try await store.events(WebhookEventQuery(source: "stripe", limit: 3))
@@ -70,8 +80,11 @@ func newEvent(_ id: String, source: String = "stripe", eventID: String, forward:
         }
     }
 
-    @Test func aReplayPointsTheEventAtANewForward() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func aReplayPointsTheEventAtANewForward(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             _ = try await store.ingest([newEvent("evt_1", eventID: "e1")])
             _ = try await store.cancel(id: "dlv_for_evt_1", now: t0)
             let replay = newDelivery("dlv_replay", upstream: "webhook:stripe", key: nil)

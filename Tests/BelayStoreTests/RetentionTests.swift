@@ -5,43 +5,25 @@ import Testing
 
 @testable import BelayStore
 
-/// Sets a delivery's status and last update directly (the worker's claim and finish are
-/// tested elsewhere; retention only reads what they leave).
-func setStatus(
-    _ store: SQLiteStore,
-    _ id: String,
-    _ status: DeliveryStatus,
-    updatedAt: Date,
-    dueAt: Date? = nil
-) async throws {
-    try await store.pool.write { db in
-        try db.execute(
-            sql: "UPDATE deliveries SET status = ?, updated_at = ?, due_at = ? WHERE id = ?",
-            arguments: [status.rawValue, updatedAt.storeMilliseconds, dueAt?.storeMilliseconds, id]
-        )
-    }
-}
-
 let day: TimeInterval = 86_400
 
-@Suite struct SQLiteRetentionTests {
-    @Test func finishedDeliveriesPastTheCutoffArePurgedWithTheirAttemptsInBatches() async throws {
-        try await withStore { store in
+/// Retention's contract, on SQLite and on PostgreSQL.
+@Suite struct RetentionTests {
+    @Test(arguments: StoreBackend.available)
+    func finishedDeliveriesPastTheCutoffArePurgedWithTheirAttemptsInBatches(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             let old = t0.addingTimeInterval(-31 * day)
             _ = try await store.insert(
                 ["dlv_delivered", "dlv_acked", "dlv_cancelled", "dlv_dead", "dlv_pending", "dlv_flight", "dlv_waiting"]
                     .map { newDelivery($0, requireAck: $0 == "dlv_waiting" || $0 == "dlv_acked", at: old) }
                     + [newDelivery("dlv_recent", at: t0)]
             )
-            try await store.pool.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO delivery_attempts (delivery_id, number, started_at, duration_ms, decision)
-                        VALUES ('dlv_dead', 1, 0, 5, 'dead'), ('dlv_dead', 2, 0, 5, 'dead'),
-                            ('dlv_recent', 1, 0, 5, 'delivered')
-                        """
-                )
-            }
+            try await addAttempts(
+                store,
+                [("dlv_dead", 1, "dead"), ("dlv_dead", 2, "dead"), ("dlv_recent", 1, "delivered")]
+            )
             try await setStatus(store, "dlv_delivered", .delivered, updatedAt: old)
             try await setStatus(store, "dlv_acked", .acknowledged, updatedAt: old)
             try await setStatus(store, "dlv_cancelled", .cancelled, updatedAt: old)
@@ -61,29 +43,15 @@ let day: TimeInterval = 86_400
             for kept in ["dlv_pending", "dlv_flight", "dlv_waiting", "dlv_recent"] {
                 #expect(try await store.delivery(id: kept) != nil)
             }
-            let attempts = try await store.pool.read { db in
-                try String.fetchAll(db, sql: "SELECT delivery_id FROM delivery_attempts")
-            }
-            #expect(attempts == ["dlv_recent"])
+            #expect(try await attemptDeliveryIDs(store) == ["dlv_recent"])
         }
     }
 
-    @Test func thePurgeWalksTheFinishedIndexOnly() async throws {
-        try await withStore { store in
-            let plan = try await store.pool.read { db in
-                try Row.fetchAll(
-                    db,
-                    sql: "EXPLAIN QUERY PLAN " + SQLiteStore.purgeSelection,
-                    arguments: [1, 500]
-                ).map { $0["detail"] as String }
-            }
-            // One range of the partial index, already in purge order: no scan, no sort.
-            #expect(plan == ["SEARCH deliveries USING INDEX deliveries_finished (updated_at<?)"])
-        }
-    }
-
-    @Test func aPurgedForwardLeavesItsEventWithoutAForward() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func aPurgedForwardLeavesItsEventWithoutAForward(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             var event = newEvent("evt_1", eventID: "e1")
             event.receivedAt = t0.addingTimeInterval(-40 * day)
             _ = try await store.ingest([event])
@@ -93,8 +61,11 @@ let day: TimeInterval = 86_400
         }
     }
 
-    @Test func oldEventsArePurgedButNeverOneWhoseForwardIsUnfinished() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func oldEventsArePurgedButNeverOneWhoseForwardIsUnfinished(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             let old = t0.addingTimeInterval(-31 * day)
             let events = [
                 ("evt_done", true), ("evt_none", false), ("evt_pending", true), ("evt_waiting", true),
@@ -120,8 +91,11 @@ let day: TimeInterval = 86_400
         }
     }
 
-    @Test func aBodySeenWithinItsWindowIsARepeatWhateverItsEventID() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func aBodySeenWithinItsWindowIsARepeatWhateverItsEventID(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             func event(_ id: String, at offset: TimeInterval) -> NewWebhookEvent {
                 var event = newEvent(id, source: "github", eventID: "delivery-\(id)")
                 event.body = Data(#"{"same":"body"}"#.utf8)
@@ -155,6 +129,36 @@ let day: TimeInterval = 86_400
         }
     }
 
+    @Test(arguments: StoreBackend.available)
+    func smallHistoriesAreAlwaysCountedExactly(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
+            _ = try await store.insert([newDelivery("dlv_1"), newDelivery("dlv_2")])
+            try await setStatus(store, "dlv_1", .delivered, updatedAt: t0)
+            #expect(try await store.counts() == [.delivered: 1, .pending: 1])
+            try await setStatus(store, "dlv_2", .acknowledged, updatedAt: t0)
+            #expect(try await store.counts() == [.delivered: 1, .acknowledged: 1])
+        }
+    }
+}
+
+/// What depends on SQLite: its query plans, and history counts with a small threshold.
+@Suite struct SQLiteRetentionTests {
+    @Test func thePurgeWalksTheFinishedIndexOnly() async throws {
+        try await withStore { store in
+            let plan = try await store.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: "EXPLAIN QUERY PLAN " + SQLiteStore.purgeSelection,
+                    arguments: [1, 500]
+                ).map { $0["detail"] as String }
+            }
+            // One range of the partial index, already in purge order: no scan, no sort.
+            #expect(plan == ["SEARCH deliveries USING INDEX deliveries_finished (updated_at<?)"])
+        }
+    }
+
     @Test func historyCountsAreReusedOnceLargeUntilTheyAreOld() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("belay-store-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -180,15 +184,5 @@ let day: TimeInterval = 86_400
         // A purge counts again at once.
         #expect(try await store.purgeFinished(updatedBefore: t0.addingTimeInterval(1), limit: 500) == 6)
         #expect(try await store.counts() == [:])
-    }
-
-    @Test func smallHistoriesAreAlwaysCountedExactly() async throws {
-        try await withStore { store in
-            _ = try await store.insert([newDelivery("dlv_1"), newDelivery("dlv_2")])
-            try await setStatus(store, "dlv_1", .delivered, updatedAt: t0)
-            #expect(try await store.counts() == [.delivered: 1, .pending: 1])
-            try await setStatus(store, "dlv_2", .acknowledged, updatedAt: t0)
-            #expect(try await store.counts() == [.delivered: 1, .acknowledged: 1])
-        }
     }
 }

@@ -45,9 +45,11 @@ func auditRecord(
     )
 }
 
-@Suite struct SQLiteAuditStoreTests {
-    @Test func aRecordIsReadBackWhole() async throws {
-        try await withStore { store in
+/// The audit store's contract, on SQLite and on PostgreSQL.
+@Suite struct AuditStoreTests {
+    @Test(arguments: StoreBackend.available)
+    func aRecordIsReadBackWhole(_ backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             var stale = auditRecord("r-2", outcome: "stale")
             stale.problem = nil
             stale.staleAgeMilliseconds = 14_000
@@ -59,16 +61,20 @@ func auditRecord(
         }
     }
 
-    @Test func aReusedRequestIDFindsTheNewestRecord() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func aReusedRequestIDFindsTheNewestRecord(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             try await store.insertAudit([auditRecord("same", path: "/first")])
             try await store.insertAudit([auditRecord("same", path: "/second")])
             #expect(try await store.auditRecord(requestID: "same")?.path == "/second")
         }
     }
 
-    @Test func pagesAreNewestFirstAndFiltered() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func pagesAreNewestFirstAndFiltered(_ backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             try await store.insertAudit([
                 auditRecord("r-1", at: t0),
                 auditRecord("r-2", upstream: "ship", at: t0.addingTimeInterval(1)),
@@ -100,8 +106,11 @@ func auditRecord(
         }
     }
 
-    @Test func retentionDeletesWhatIsTooOldInChunks() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func retentionDeletesWhatIsTooOldInChunks(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             let old = (0..<(SQLiteStore.auditPruneChunk + 500)).map {
                 auditRecord("old-\($0)", at: t0.addingTimeInterval(-8 * 86_400))
             }
@@ -121,8 +130,11 @@ func auditRecord(
         }
     }
 
-    @Test func retentionTrimsTheOldestUntilUnderTheSizeBudget() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func retentionTrimsTheOldestUntilUnderTheSizeBudget(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             // Ids of one length, so every record has the same estimated size.
             try await store.insertAudit(
                 (100..<200).map { auditRecord("r-\($0)", at: t0.addingTimeInterval(Double($0))) }
@@ -142,7 +154,10 @@ func auditRecord(
             #expect(again == AuditPruning(expired: 0, trimmed: 0, bytes: each * 30))
         }
     }
+}
 
+/// The size estimate measured against SQLite's file (PostgreSQL's pages differ).
+@Suite struct SQLiteAuditStoreTests {
     /// The size estimate is what the size budget is enforced on: it must follow what the
     /// records really take on disk, within reason.
     @Test func theSizeEstimateFollowsTheDatabaseGrowth() async throws {

@@ -3,14 +3,6 @@ import Testing
 
 @testable import BelayStore
 
-/// A fresh database per test, removed afterwards.
-func withStore<T>(_ body: (SQLiteStore) async throws -> T) async throws -> T {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("belay-store-\(UUID().uuidString)")
-    defer { try? FileManager.default.removeItem(at: folder) }
-    let store = try SQLiteStore(path: folder.appendingPathComponent("belay.db").path)
-    return try await body(store)
-}
-
 let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
 func newDelivery(
@@ -46,9 +38,11 @@ extension AcceptOutcome {
     }
 }
 
-@Suite struct SQLiteDeliveryStoreTests {
-    @Test func anAcceptedDeliveryReadsBackWhole() async throws {
-        try await withStore { store in
+/// The delivery store's contract, on SQLite and on PostgreSQL.
+@Suite struct DeliveryStoreTests {
+    @Test(arguments: StoreBackend.available)
+    func anAcceptedDeliveryReadsBackWhole(_ backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             let outcomes = try await store.insert([newDelivery("dlv_1")])
             guard case .accepted(let accepted) = outcomes.first else {
                 Issue.record("not accepted: \(outcomes)")
@@ -65,8 +59,11 @@ extension AcceptOutcome {
         }
     }
 
-    @Test func aCallerKeyRepeatsTheFirstAcceptOrIsRefusedWithAnotherPayload() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func aCallerKeyRepeatsTheFirstAcceptOrIsRefusedWithAnotherPayload(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             _ = try await store.insert([newDelivery("dlv_1", key: "k1", fingerprint: "a")])
             let outcomes = try await store.insert([
                 newDelivery("dlv_2", key: "k1", fingerprint: "a"),
@@ -88,8 +85,11 @@ extension AcceptOutcome {
         }
     }
 
-    @Test func theOldestPendingDeliveryIsTheOldestNotYetDeliveredInFlightIncluded() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func theOldestPendingDeliveryIsTheOldestNotYetDeliveredInFlightIncluded(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             #expect(try await store.oldestPending() == nil)
             _ = try await store.insert([
                 newDelivery("dlv_1", at: t0.addingTimeInterval(1)),
@@ -121,8 +121,9 @@ extension AcceptOutcome {
         }
     }
 
-    @Test func forgottenKeysAcceptAgain() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func forgottenKeysAcceptAgain(_ backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             _ = try await store.insert([newDelivery("dlv_1", key: "k1", at: t0)])
             _ = try await store.insert([newDelivery("dlv_2", key: "k2", at: t0.addingTimeInterval(100))])
             #expect(try await store.forgetKeys(acceptedBefore: t0.addingTimeInterval(50)) == 1)
@@ -134,8 +135,41 @@ extension AcceptOutcome {
         }
     }
 
-    @Test func claimsOnlyWhatIsDueUpToEachUpstreamsLimitOldestFirst() async throws {
-        try await withStore { store in
+    /// One claim of many hands them out oldest due first, upstream by upstream in name order,
+    /// whatever order they were accepted in.
+    @Test(arguments: StoreBackend.available)
+    func aLargeClaimComesOldestDueFirst(_ backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            // Accepted newest due first, in several batches.
+            let offsets = (0..<60).map { (($0 * 37) % 60) }
+            for chunk in stride(from: 0, to: offsets.count, by: 20) {
+                _ = try await store.insert(
+                    offsets[chunk..<(chunk + 20)].map { offset in
+                        newDelivery(
+                            String(format: "dlv_%02d", offset),
+                            upstream: offset % 3 == 0 ? "ship" : "pay",
+                            at: t0.addingTimeInterval(Double(offset))
+                        )
+                    }
+                )
+            }
+            let claimed = try await store.claim(
+                limits: ["pay": 100, "ship": 100],
+                now: t0.addingTimeInterval(100),
+                leaseUntil: t0.addingTimeInterval(200),
+                owner: "w"
+            )
+            let pay = (0..<60).filter { $0 % 3 != 0 }.map { String(format: "dlv_%02d", $0) }
+            let ship = (0..<60).filter { $0 % 3 == 0 }.map { String(format: "dlv_%02d", $0) }
+            #expect(claimed.map(\.delivery.id) == pay + ship)
+        }
+    }
+
+    @Test(arguments: StoreBackend.available)
+    func claimsOnlyWhatIsDueUpToEachUpstreamsLimitOldestFirst(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             _ = try await store.insert([
                 newDelivery("dlv_1", at: t0.addingTimeInterval(2)),
                 newDelivery("dlv_2", at: t0.addingTimeInterval(1)),
@@ -159,8 +193,9 @@ extension AcceptOutcome {
         }
     }
 
-    @Test func anInFlightLimitCountsEveryWorkersUnexpiredLeases() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func anInFlightLimitCountsEveryWorkersUnexpiredLeases(_ backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             _ = try await store.insert((1...5).map { newDelivery("dlv_\($0)", at: t0.addingTimeInterval(Double($0))) })
             let now = t0.addingTimeInterval(10)
             let lease = now.addingTimeInterval(30)
@@ -202,8 +237,11 @@ extension AcceptOutcome {
         }
     }
 
-    @Test func anExpiredLeaseIsTakenOverAndTheOldOwnerIsFencedOut() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func anExpiredLeaseIsTakenOverAndTheOldOwnerIsFencedOut(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             _ = try await store.insert([newDelivery("dlv_1")])
             let first = try await store.claim(
                 limits: ["pay": 1],
@@ -237,8 +275,11 @@ extension AcceptOutcome {
         }
     }
 
-    @Test func finishingRecordsTheAttemptAndTheNextTime() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func finishingRecordsTheAttemptAndTheNextTime(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             _ = try await store.insert([newDelivery("dlv_1")])
             _ = try await store.claim(limits: ["pay": 1], now: t0, leaseUntil: t0.addingTimeInterval(30), owner: "w")
             let attempt = DeliveryAttempt(
@@ -287,8 +328,11 @@ extension AcceptOutcome {
         }
     }
 
-    @Test func aDeliveredOneAwaitingItsAckIsClaimedAgainWhenTheWaitEnds() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func aDeliveredOneAwaitingItsAckIsClaimedAgainWhenTheWaitEnds(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             _ = try await store.insert([newDelivery("dlv_1", requireAck: true)])
             _ = try await store.claim(limits: ["pay": 1], now: t0, leaseUntil: t0.addingTimeInterval(30), owner: "w")
             let delivered = DeliveryOutcome(
@@ -318,8 +362,11 @@ extension AcceptOutcome {
         }
     }
 
-    @Test func operatorTransitionsFollowTheStatus() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func operatorTransitionsFollowTheStatus(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             _ = try await store.insert([newDelivery("dlv_1"), newDelivery("dlv_2")])
             #expect(try await store.retry(id: "dlv_1", now: t0) == .conflict(.pending))
             #expect(try await store.cancel(id: "dlv_missing", now: t0) == .notFound)
@@ -340,8 +387,11 @@ extension AcceptOutcome {
         }
     }
 
-    @Test func aDeliveryWaitsWhileAnEarlierOneWithItsOrderingKeyIsPendingOrInFlight() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func aDeliveryWaitsWhileAnEarlierOneWithItsOrderingKeyIsPendingOrInFlight(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             func ordered(_ id: String, _ key: String?, due: TimeInterval) -> NewDelivery {
                 var item = newDelivery(id, at: t0.addingTimeInterval(due))
                 item.orderingKey = key
@@ -385,8 +435,11 @@ extension AcceptOutcome {
         }
     }
 
-    @Test func onlyASentDeliveryThatAskedForAnAckCanBeAcknowledged() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func onlyASentDeliveryThatAskedForAnAckCanBeAcknowledged(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             _ = try await store.insert([newDelivery("dlv_plain"), newDelivery("dlv_ack", requireAck: true)])
             // Never sent: an ack must not stop it.
             #expect(try await store.acknowledge(id: "dlv_ack", now: t0) == .conflict(.pending))
@@ -401,8 +454,11 @@ extension AcceptOutcome {
         }
     }
 
-    @Test func aDateBeyondMillisecondsSaturatesInsteadOfTrapping() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func aDateBeyondMillisecondsSaturatesInsteadOfTrapping(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
             _ = try await store.insert([newDelivery("dlv_1")])
             _ = try await store.claim(limits: ["pay": 1], now: t0, leaseUntil: t0.addingTimeInterval(30), owner: "w")
             let far = DeliveryOutcome(
@@ -418,8 +474,9 @@ extension AcceptOutcome {
         }
     }
 
-    @Test func pagesWalkNewestFirstWithACursor() async throws {
-        try await withStore { store in
+    @Test(arguments: StoreBackend.available)
+    func pagesWalkNewestFirstWithACursor(_ backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
             _ = try await store.insert((1...7).map { newDelivery("dlv_\($0)", upstream: $0 % 2 == 0 ? "ship" : "pay") })
             var seen: [String] = []
             var cursor: String?
@@ -435,7 +492,142 @@ extension AcceptOutcome {
             #expect(pending.deliveries.isEmpty)
         }
     }
+}
 
+struct Failure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension DeliveryStore {
+    /// Finishes with the delivery's latest lease if `owner` holds it: for tests about what a
+    /// finish records, not about fencing.
+    func finish(id: String, owner: String, outcome: DeliveryOutcome) async throws -> Bool {
+        guard let (delivery, _) = try await delivery(id: id) else { return false }
+        return try await finish(id: id, lease: Lease(owner: owner, token: delivery.leaseToken), outcome: outcome)
+    }
+}
+
+@Suite struct LeaseFencingTests {
+    private func outcome(_ status: DeliveryStatus, at: Date) -> DeliveryOutcome {
+        DeliveryOutcome(status: status, attempt: nil, nextAttemptAt: nil, lastError: nil, escalated: false, at: at)
+    }
+
+    /// A worker whose attempt outlived its lease, and whose delivery was claimed again (here by a
+    /// worker of the same name, as after a restart), can neither renew nor record anything.
+    @Test(arguments: StoreBackend.available)
+    func aStaleClaimIsFencedOutEvenUnderTheSameOwnerName(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
+            _ = try await store.insert([newDelivery("dlv_1")])
+            let first = try #require(
+                try await store.claim(limits: ["pay": 1], now: t0, leaseUntil: t0.addingTimeInterval(30), owner: "w")
+                    .first
+            )
+            let second = try #require(
+                try await store.claim(
+                    limits: ["pay": 1],
+                    now: t0.addingTimeInterval(30),
+                    leaseUntil: t0.addingTimeInterval(60),
+                    owner: "w"
+                ).first
+            )
+            #expect(second.reason == .leaseExpired)
+            #expect(second.lease.token > first.lease.token)
+            #expect(second.lease.owner == first.lease.owner)
+            #expect(try await store.renew(id: "dlv_1", lease: first.lease, until: t0.addingTimeInterval(90)) == false)
+            #expect(
+                try await store.finish(id: "dlv_1", lease: first.lease, outcome: outcome(.dead, at: t0)) == false
+            )
+            let stored = try #require(try await store.delivery(id: "dlv_1")?.0)
+            #expect(stored.status == .inFlight && stored.leaseExpiresAt == t0.addingTimeInterval(60))
+            #expect(try await store.finish(id: "dlv_1", lease: second.lease, outcome: outcome(.delivered, at: t0)))
+        }
+    }
+
+    @Test(arguments: StoreBackend.available)
+    func renewingKeepsTheLeaseFromExpiring(_ backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            _ = try await store.insert([newDelivery("dlv_1")])
+            let claim = try #require(
+                try await store.claim(limits: ["pay": 1], now: t0, leaseUntil: t0.addingTimeInterval(30), owner: "w")
+                    .first
+            )
+            #expect(try await store.renew(id: "dlv_1", lease: claim.lease, until: t0.addingTimeInterval(50)))
+            // Past the first lease, but within the renewed one: nobody may take it.
+            let early = try await store.claim(
+                limits: ["pay": 1],
+                now: t0.addingTimeInterval(40),
+                leaseUntil: t0.addingTimeInterval(70),
+                owner: "w2"
+            )
+            #expect(early.isEmpty)
+            #expect(try await store.nextDue(upstreams: ["pay"], owner: "w2") == t0.addingTimeInterval(50))
+        }
+    }
+
+    /// Issue 11: an ack accepted while the first attempt was in flight stood even when that
+    /// attempt failed. It is noted, and takes effect only when a 2xx is recorded.
+    @Test(arguments: StoreBackend.available)
+    func anAckWhileTheFirstAttemptIsInFlightWaitsForItsTwoHundred(
+        _ backend: StoreBackend
+    ) async throws {
+        try await withStore(backend) { store in
+            _ = try await store.insert([newDelivery("dlv_1", requireAck: true), newDelivery("dlv_2", requireAck: true)])
+            let claims = try await store.claim(
+                limits: ["pay": 2],
+                now: t0,
+                leaseUntil: t0.addingTimeInterval(30),
+                owner: "w"
+            )
+            #expect(claims.count == 2)
+            for id in ["dlv_1", "dlv_2"] {
+                guard case .changed(let noted) = try await store.acknowledge(id: id, now: t0.addingTimeInterval(1))
+                else { throw Failure("ack refused") }
+                #expect(noted.status == .inFlight)
+                #expect(noted.ackReceivedAt == t0.addingTimeInterval(1) && noted.acknowledgedAt == nil)
+            }
+            // dlv_1's attempt fails: it is retried, not acknowledged.
+            var failed = outcome(.pending, at: t0.addingTimeInterval(2))
+            failed.nextAttemptAt = t0.addingTimeInterval(7)
+            failed.lastError = "HTTP 503"
+            #expect(try await store.finish(id: "dlv_1", lease: claims[0].lease, outcome: failed))
+            let retried = try #require(try await store.delivery(id: "dlv_1")?.0)
+            #expect(retried.status == .pending && retried.nextAttemptAt == t0.addingTimeInterval(7))
+            // dlv_2's attempt is a 2xx: the early ack makes it acknowledged at once.
+            var delivered = outcome(.delivered, at: t0.addingTimeInterval(2))
+            delivered.nextAttemptAt = t0.addingTimeInterval(3_600)
+            #expect(try await store.finish(id: "dlv_2", lease: claims[1].lease, outcome: delivered))
+            let acked = try #require(try await store.delivery(id: "dlv_2")?.0)
+            #expect(acked.status == .acknowledged && acked.acknowledgedAt == t0.addingTimeInterval(1))
+            #expect(acked.nextAttemptAt == nil)
+        }
+    }
+
+    /// Issue 11: keys were unique per upstream, so a second consumer reusing one got a 422 naming
+    /// the first consumer's delivery.
+    @Test(arguments: StoreBackend.available)
+    func callerKeysAreUniquePerConsumer(_ backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            var mine = newDelivery("dlv_1", key: "order-42")
+            mine.consumer = "shop"
+            var theirs = newDelivery("dlv_2", key: "order-42", fingerprint: "other")
+            theirs.consumer = "crm"
+            let outcomes = try await store.insert([mine, theirs])
+            #expect(outcomes.map { $0.delivery?.id } == ["dlv_1", "dlv_2"])
+            var again = newDelivery("dlv_3", key: "order-42", fingerprint: "other")
+            again.consumer = "shop"
+            #expect(try await store.insert([again]) == [.keyReused(existingID: "dlv_1")])
+            let page = try await store.deliveries(DeliveryQuery(consumer: "crm"))
+            #expect(page.deliveries.map(\.id) == ["dlv_2"])
+            #expect(try await store.deliveries(DeliveryQuery(upstreams: ["ship"])).deliveries.isEmpty)
+        }
+    }
+}
+
+/// What only the embedded store does: one process per file, reopening.
+@Suite struct SQLiteStoreTests {
     @Test func oneProcessAtATimeAndItsAbandonedLeasesResumeAtOnce() async throws {
         try await withStore { store in
             #expect {
@@ -480,129 +672,5 @@ extension AcceptOutcome {
             ]
         )
         #expect(try await reopened.delivery(id: "dlv_1")?.0.status == .pending)
-    }
-}
-
-struct Failure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-extension SQLiteStore {
-    /// Finishes with the delivery's latest lease if `owner` holds it: for tests about what a
-    /// finish records, not about fencing.
-    func finish(id: String, owner: String, outcome: DeliveryOutcome) async throws -> Bool {
-        guard let (delivery, _) = try await delivery(id: id) else { return false }
-        return try await finish(id: id, lease: Lease(owner: owner, token: delivery.leaseToken), outcome: outcome)
-    }
-}
-
-@Suite struct LeaseFencingTests {
-    private func outcome(_ status: DeliveryStatus, at: Date) -> DeliveryOutcome {
-        DeliveryOutcome(status: status, attempt: nil, nextAttemptAt: nil, lastError: nil, escalated: false, at: at)
-    }
-
-    /// A worker whose attempt outlived its lease, and whose delivery was claimed again (here by a
-    /// worker of the same name, as after a restart), can neither renew nor record anything.
-    @Test func aStaleClaimIsFencedOutEvenUnderTheSameOwnerName() async throws {
-        try await withStore { store in
-            _ = try await store.insert([newDelivery("dlv_1")])
-            let first = try #require(
-                try await store.claim(limits: ["pay": 1], now: t0, leaseUntil: t0.addingTimeInterval(30), owner: "w")
-                    .first
-            )
-            let second = try #require(
-                try await store.claim(
-                    limits: ["pay": 1],
-                    now: t0.addingTimeInterval(30),
-                    leaseUntil: t0.addingTimeInterval(60),
-                    owner: "w"
-                ).first
-            )
-            #expect(second.reason == .leaseExpired)
-            #expect(second.lease.token > first.lease.token)
-            #expect(second.lease.owner == first.lease.owner)
-            #expect(try await store.renew(id: "dlv_1", lease: first.lease, until: t0.addingTimeInterval(90)) == false)
-            #expect(
-                try await store.finish(id: "dlv_1", lease: first.lease, outcome: outcome(.dead, at: t0)) == false
-            )
-            let stored = try #require(try await store.delivery(id: "dlv_1")?.0)
-            #expect(stored.status == .inFlight && stored.leaseExpiresAt == t0.addingTimeInterval(60))
-            #expect(try await store.finish(id: "dlv_1", lease: second.lease, outcome: outcome(.delivered, at: t0)))
-        }
-    }
-
-    @Test func renewingKeepsTheLeaseFromExpiring() async throws {
-        try await withStore { store in
-            _ = try await store.insert([newDelivery("dlv_1")])
-            let claim = try #require(
-                try await store.claim(limits: ["pay": 1], now: t0, leaseUntil: t0.addingTimeInterval(30), owner: "w")
-                    .first
-            )
-            #expect(try await store.renew(id: "dlv_1", lease: claim.lease, until: t0.addingTimeInterval(50)))
-            // Past the first lease, but within the renewed one: nobody may take it.
-            let early = try await store.claim(
-                limits: ["pay": 1],
-                now: t0.addingTimeInterval(40),
-                leaseUntil: t0.addingTimeInterval(70),
-                owner: "w2"
-            )
-            #expect(early.isEmpty)
-            #expect(try await store.nextDue(upstreams: ["pay"], owner: "w2") == t0.addingTimeInterval(50))
-        }
-    }
-
-    /// Issue 11: an ack accepted while the first attempt was in flight stood even when that
-    /// attempt failed. It is noted, and takes effect only when a 2xx is recorded.
-    @Test func anAckWhileTheFirstAttemptIsInFlightWaitsForItsTwoHundred() async throws {
-        try await withStore { store in
-            _ = try await store.insert([newDelivery("dlv_1", requireAck: true), newDelivery("dlv_2", requireAck: true)])
-            let claims = try await store.claim(
-                limits: ["pay": 2],
-                now: t0,
-                leaseUntil: t0.addingTimeInterval(30),
-                owner: "w"
-            )
-            #expect(claims.count == 2)
-            for id in ["dlv_1", "dlv_2"] {
-                guard case .changed(let noted) = try await store.acknowledge(id: id, now: t0.addingTimeInterval(1))
-                else { throw Failure("ack refused") }
-                #expect(noted.status == .inFlight)
-                #expect(noted.ackReceivedAt == t0.addingTimeInterval(1) && noted.acknowledgedAt == nil)
-            }
-            // dlv_1's attempt fails: it is retried, not acknowledged.
-            var failed = outcome(.pending, at: t0.addingTimeInterval(2))
-            failed.nextAttemptAt = t0.addingTimeInterval(7)
-            failed.lastError = "HTTP 503"
-            #expect(try await store.finish(id: "dlv_1", lease: claims[0].lease, outcome: failed))
-            let retried = try #require(try await store.delivery(id: "dlv_1")?.0)
-            #expect(retried.status == .pending && retried.nextAttemptAt == t0.addingTimeInterval(7))
-            // dlv_2's attempt is a 2xx: the early ack makes it acknowledged at once.
-            var delivered = outcome(.delivered, at: t0.addingTimeInterval(2))
-            delivered.nextAttemptAt = t0.addingTimeInterval(3_600)
-            #expect(try await store.finish(id: "dlv_2", lease: claims[1].lease, outcome: delivered))
-            let acked = try #require(try await store.delivery(id: "dlv_2")?.0)
-            #expect(acked.status == .acknowledged && acked.acknowledgedAt == t0.addingTimeInterval(1))
-            #expect(acked.nextAttemptAt == nil)
-        }
-    }
-
-    /// Issue 11: keys were unique per upstream, so a second consumer reusing one got a 422 naming
-    /// the first consumer's delivery.
-    @Test func callerKeysAreUniquePerConsumer() async throws {
-        try await withStore { store in
-            var mine = newDelivery("dlv_1", key: "order-42")
-            mine.consumer = "shop"
-            var theirs = newDelivery("dlv_2", key: "order-42", fingerprint: "other")
-            theirs.consumer = "crm"
-            let outcomes = try await store.insert([mine, theirs])
-            #expect(outcomes.map { $0.delivery?.id } == ["dlv_1", "dlv_2"])
-            var again = newDelivery("dlv_3", key: "order-42", fingerprint: "other")
-            again.consumer = "shop"
-            #expect(try await store.insert([again]) == [.keyReused(existingID: "dlv_1")])
-            let page = try await store.deliveries(DeliveryQuery(consumer: "crm"))
-            #expect(page.deliveries.map(\.id) == ["dlv_2"])
-            #expect(try await store.deliveries(DeliveryQuery(upstreams: ["ship"])).deliveries.isEmpty)
-        }
     }
 }
