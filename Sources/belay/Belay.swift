@@ -18,7 +18,7 @@ struct BelayCommand: AsyncParsableCommand {
             Start with `belay demo` to watch it work, then `belay check-config` and `belay serve`.
             """,
         version: BelayGateway.version,
-        subcommands: [Serve.self, CheckConfig.self, Demo.self, Deliveries.self, Upstreams.self]
+        subcommands: [Serve.self, CheckConfig.self, Demo.self, Deliveries.self, Upstreams.self, Storage.self]
     )
 
     /// Runs the command line as swift-argument-parser does, except that invalid arguments exit

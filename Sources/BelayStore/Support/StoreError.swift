@@ -9,6 +9,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
             case migration
             case io
             case corrupt
+            case refused
         }
 
         private let base: Base
@@ -25,6 +26,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let io = Code(.io)
         /// A stored row could not be read back (unknown status, bad JSON).
         public static let corrupt = Code(.corrupt)
+        /// The operation was refused because it would mix or lose data: e.g. `belay storage
+        /// copy` into a database that holds rows of another instance.
+        public static let refused = Code(.refused)
 
         /// The code as a stable string, e.g. `io`.
         public var description: String { base.rawValue }
