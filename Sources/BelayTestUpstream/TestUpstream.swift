@@ -31,6 +31,8 @@ public final class TestUpstream: Service, Sendable {
         var port: Int?
         var portWaiters: [CheckedContinuation<Int, Never>] = []
         var arrivals = 0
+        var inProgress = 0
+        var peakInProgress = 0
         var arrivalWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
@@ -94,15 +96,30 @@ public final class TestUpstream: Service, Sendable {
         }
     }
 
+    /// How many requests it is answering now: counted from arrival until its handler returns
+    /// (before the answer is written), so a client never sees more at once than this counts.
+    public var requestsInProgress: Int { state.withLock { $0.inProgress } }
+
+    /// The most requests it has been answering at once since it started (a test of a
+    /// concurrency limit reads it).
+    public var peakRequestsInProgress: Int { state.withLock { $0.peakInProgress } }
+
     fileprivate func arrived() {
         let ready = state.withLock { state in
             state.arrivals += 1
+            state.inProgress += 1
+            state.peakInProgress = max(state.peakInProgress, state.inProgress)
             let arrivals = state.arrivals
             let ready = state.arrivalWaiters.filter { $0.count <= arrivals }.map(\.continuation)
             state.arrivalWaiters.removeAll { $0.count <= arrivals }
             return ready
         }
         for waiter in ready { waiter.resume() }
+    }
+
+    /// Counts a request's handler as done (it answered, reset, or was cancelled).
+    fileprivate func departed() {
+        state.withLock { $0.inProgress -= 1 }
     }
 
     /// Forgets the requests received so far.
@@ -220,6 +237,7 @@ struct ScriptedResponder: RouterMiddleware {
             return try await next(request, context)
         }
         upstream.arrived()
+        defer { upstream.departed() }
         var bodySize = 0
         var kept = ByteBuffer()
         for try await chunk in request.body {

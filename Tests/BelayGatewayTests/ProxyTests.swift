@@ -695,7 +695,10 @@ import Testing
     }
 
     @Test func largeBodiesStreamThroughBothWays() async throws {
-        try await GatewayHarness.run(config: .pay(server: "max_body: 64MiB")) { gateway in
+        // Streaming, not deadlines, is under test: 8 MiB through a debug build on a busy machine
+        // (the crash tests' processes run beside it) can outlast the default 2 s attempt.
+        let policy = "timeouts: { attempt: 20s, total: 30s }"
+        try await GatewayHarness.run(config: .pay(policy: policy, server: "max_body: 64MiB")) { gateway in
             let big = String(repeating: "x", count: 8 << 20)
             let upload = try await gateway.send(.PUT, "/proxy/pay/v1/files/a", body: big)
             #expect(upload.status == 200)
