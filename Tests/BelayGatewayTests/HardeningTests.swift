@@ -4,42 +4,6 @@ import Foundation
 import NIOHTTP1
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// Sends `request` as raw bytes to 127.0.0.1:`port` and reads until the server closes (at most
-/// 10 s): for requests an HTTP client refuses to send.
-private func sendRaw(port: Int, _ request: String) throws -> String {
-    let socket = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard socket >= 0 else { throw POSIXError(.EBADF) }
-    defer { close(socket) }
-    var timeout = timeval(tv_sec: 10, tv_usec: 0)
-    setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
-    guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
-    let bytes = Array(request.utf8)
-    _ = bytes.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, 0) }
-    var answer: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4_096)
-    while true {
-        let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
-        if count <= 0 { break }
-        answer.append(contentsOf: buffer[0..<count])
-    }
-    return String(decoding: answer, as: UTF8.self)
-}
-
 /// Findings of issue 11 ("Hardening"), each reproduced from outside, over real sockets.
 @Suite struct HardeningTests {
     // MARK: One effect per order
@@ -97,13 +61,15 @@ private func sendRaw(port: Int, _ request: String) throws -> String {
         try await GatewayHarness.run(config: config) { gateway in
             for _ in 0..<6 {
                 // Sent raw: the test's own HTTP client refuses to send it too.
-                let answer = try sendRaw(
+                let answer = try await RawClient.exchange(
                     port: gateway.port,
-                    "TRACE /proxy/pay/v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
-                        + "Connection: close\r\n\r\nhello"
+                    [
+                        "TRACE /proxy/pay/v1/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
+                            + "Connection: close\r\n\r\nhello"
+                    ]
                 )
-                #expect(answer.hasPrefix("HTTP/1.1 400"))
-                #expect(answer.contains(#""code":"invalid-request""#))
+                #expect(answer.status == 400, "\(answer.text)")
+                #expect(answer.body.contains(#""code":"invalid-request""#))
             }
             #expect(gateway.upstreams[0].requests.isEmpty)
             let upstream = try await gateway.send(.GET, "/v1/upstreams/pay")
@@ -263,6 +229,73 @@ extension HardeningTests {
                 #expect(trail.status == 200 && trail.problem?["correlation_id"] == nil)
                 #expect(gateway.upstreams[0].requests.last?.header("X-Request-Id") == id)
             }
+        }
+    }
+}
+
+extension HardeningTests {
+    /// Review of issue 11: a streamed (chunked) body that stalls ran into the policy's own
+    /// attempt timeout, which was blamed on the upstream: any caller could open the breaker
+    /// every consumer shares and eject the endpoint. The attempt failed while the caller was
+    /// still sending: the caller's fault, answered `400 invalid-request` naming the body.
+    @Test func aStalledStreamedBodyNeverOpensTheSharedBreakerNorEjectsTheEndpoint() async throws {
+        let config = ConfigTemplate.pay(
+            policy: """
+                timeouts: { connect: 200ms, attempt: 300ms, total: 2s }
+                circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 4 }
+                """
+        )
+        try await GatewayHarness.run(config: config) { gateway in
+            for _ in 0..<6 {
+                // The head and the body's first byte, then nothing until the gateway answers:
+                // the attempt's 300 ms pass while the caller is still sending.
+                let answer = try await RawClient.exchange(
+                    port: gateway.port,
+                    [
+                        "POST /proxy/pay/v1/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                            + "Content-Type: text/plain\r\n\r\n1\r\na\r\n"
+                    ]
+                )
+                #expect(answer.status == 400, "\(answer.text)")
+                #expect(answer.body.contains(#""code":"invalid-request""#))
+                #expect(answer.body.contains(#""field":"body""#))
+                #expect(answer.header("Belay-Attempts") == "1")
+                // Nothing reads the rest of its body: the connection closes after the answer.
+                #expect(answer.closed)
+            }
+            let upstream = try await gateway.send(.GET, "/v1/upstreams/pay")
+            #expect(upstream.problem?["breaker"] as? String == "closed")
+            let endpoints = try #require(upstream.problem?["endpoints"] as? [[String: Any]])
+            #expect(endpoints.map { $0["ejected"] as? Bool } == [false])
+            // Nor does the health model count them.
+            #expect(upstream.problem?["state"] as? String == "healthy")
+            let windows = try #require(upstream.problem?["windows"] as? [String: [String: Any]])
+            #expect(windows.values.allSatisfy { $0["requests"] as? Int == 0 })
+            let whole = try await gateway.sendStreamed(.POST, "/proxy/pay/v1/upload", chunks: ["whole"])
+            #expect(whole.status == 200)
+            #expect(gateway.upstreams[0].requests.last?.bodySize == 5)
+        }
+    }
+
+    /// The other side of the rule: a streamed body that has all arrived, then an upstream too
+    /// slow for the attempt timeout, is still the upstream's failure.
+    @Test func aSlowUpstreamAfterAWholeStreamedBodyStillCountsAgainstIt() async throws {
+        let config = ConfigTemplate.pay(
+            policy: """
+                timeouts: { connect: 200ms, attempt: 300ms, total: 2s }
+                circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 4 }
+                """
+        )
+        try await GatewayHarness.run(config: config) { gateway in
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(latencyMilliseconds: 600))
+            for _ in 0..<4 {
+                let answer = try await gateway.sendStreamed(.POST, "/proxy/pay/v1/upload", chunks: ["a", "b"])
+                #expect(answer.status == 504 && answer.code == "timeout")
+            }
+            let upstream = try await gateway.send(.GET, "/v1/upstreams/pay")
+            #expect(upstream.problem?["breaker"] as? String == "open")
+            let endpoints = try #require(upstream.problem?["endpoints"] as? [[String: Any]])
+            #expect(endpoints.map { $0["ejected"] as? Bool } == [true])
         }
     }
 }

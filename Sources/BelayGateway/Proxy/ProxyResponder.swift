@@ -193,6 +193,10 @@ extension Gateway {
         // Any other transfer coding was refused before routing (``RequestFraming``).
         let isChunked = RequestFraming.isChunked(request.headers)
         var body = UpstreamRequest.Body.none
+        var bodyProgress: RequestBodyProgress?
+        // A streamed body is read through a relay the exchange stops when it is over, so that
+        // nothing still reads it when the server drains what is left (``RequestBodyRelay``).
+        var relay: RequestBodyRelay?
         if let declaredLength, declaredLength <= Self.bufferLimit {
             if declaredLength > 0 {
                 var copy = request
@@ -208,7 +212,10 @@ extension Gateway {
             }
         } else if declaredLength != nil || isChunked {
             let limited = LimitedBody(request.body, limit: maxBody)
-            body = .stream(.stream(limited, length: declaredLength.map { .known(Int64($0)) } ?? .unknown))
+            let streamed = RequestBodyRelay(limited)
+            relay = streamed
+            bodyProgress = limited.progress
+            body = .stream(streamed.body(length: declaredLength.map { .known(Int64($0)) } ?? .unknown))
         }
 
         var headers = HopByHopHeaders.forRequest(request.headers, stripAuthorization: !auth.isOpenMode)
@@ -220,13 +227,14 @@ extension Gateway {
         }
         let idempotencyKey = client.callerIdempotencyKey(in: request.headers)
         let consumer = identity.cacheScope(forwarding: headers)
-        let upstreamRequest = UpstreamRequest(
+        var upstreamRequest = UpstreamRequest(
             method: request.method,
             path: path,
             query: request.uri.query,
             headers: headers,
             body: body
         )
+        upstreamRequest.bodyProgress = bodyProgress
 
         let result: UpstreamResult
         if let budget {
@@ -256,17 +264,21 @@ extension Gateway {
             from: client,
             upstream: upstreamName,
             requestID: requestID,
-            instance: instance
+            instance: instance,
+            relay: relay
         )
     }
 
+    /// The answer to the caller. `relay` (a streamed request body) is finished before the
+    /// answer is returned, or, for an answer relayed as it arrives, once it has been relayed.
     private func response(
         for result: UpstreamResult,
         method: HTTPRequest.Method,
         from client: UpstreamClient,
         upstream: String,
         requestID: String,
-        instance: String
+        instance: String,
+        relay: RequestBodyRelay?
     ) async -> Response {
         var belay = HTTPFields()
         belay[.belayRequestID] = requestID
@@ -283,21 +295,39 @@ extension Gateway {
             }
             switch answer.body {
             case .buffered(let bytes):
+                await relay?.finish()
                 return Response(status: answer.status, headers: headers, body: .init(byteBuffer: bytes))
             case .stream(let stream):
                 // Keep the upstream's Content-Length: the body is relayed, not re-chunked.
                 let length = answer.headers[.contentLength].flatMap { Int($0) }
                 let bodiless = method == .head || answer.status.code == 204 || answer.status.code == 304
                 if let length, length <= Self.relayBufferLimit, !bodiless {
-                    return await Self.relayWhole(stream, length: length, status: answer.status, headers: headers)
+                    let whole = await Self.relayWhole(stream, length: length, status: answer.status, headers: headers)
+                    await relay?.finish()
+                    return whole
                 }
+                guard let relay else {
+                    let body = ResponseBody(contentLength: length) { writer in
+                        try await writer.write(stream)
+                        try await writer.finish(nil)
+                    }
+                    return Response(status: answer.status, headers: headers, body: body)
+                }
+                // The upstream may still be reading the request body while it answers.
                 let body = ResponseBody(contentLength: length) { writer in
-                    try await writer.write(stream)
-                    try await writer.finish(nil)
+                    do {
+                        try await writer.write(stream)
+                        try await writer.finish(nil)
+                    } catch {
+                        await relay.finish()
+                        throw error
+                    }
+                    await relay.finish()
                 }
                 return Response(status: answer.status, headers: headers, body: body)
             }
         case .failure(let error):
+            await relay?.finish()
             let (code, detail, retryAfter) = Self.describe(error, upstream: upstream)
             if let retryAfter {
                 belay[.retryAfter] = String(retryAfter.wholeSecondsRoundedUp)
@@ -312,7 +342,8 @@ extension Gateway {
                     requestID: requestID,
                     instance: instance,
                     upstream: upstream,
-                    attempts: result.attempts.count
+                    attempts: result.attempts.count,
+                    field: code == .invalidRequest && error is RequestBodyError ? "body" : nil
                 ),
                 headers: belay
             )
@@ -381,6 +412,16 @@ extension Gateway {
             if bodyError.code == .tooLarge {
                 return (.payloadTooLarge, "the body exceeds server.max_body (\(bodyError.limit ?? 0) bytes)", nil)
             }
+            if bodyError.code == .incomplete {
+                let how = Self.attemptEnding(bodyError.underlying)
+                return (
+                    .invalidRequest,
+                    "the request body was still arriving when the attempt \(how); send it faster, or declare a "
+                        + "Content-Length of at most 1 MiB so that Belay reads it before calling \(upstream). "
+                        + "Not counted against \(upstream)",
+                    nil
+                )
+            }
             return (.invalidRequest, "the request body could not be read", nil)
         case let refusal as RequestRefusal:
             return (.invalidRequest, "\(refusal); nothing was sent to \(upstream)", nil)
@@ -393,6 +434,19 @@ extension Gateway {
             return (.upstreamUnreachable, "the call to \(upstream) was cancelled", nil)
         default:
             return (.upstreamUnreachable, "the call to \(upstream) failed: \(type(of: error))", nil)
+        }
+    }
+
+    /// How an attempt ended that failed while the caller's body was arriving, e.g. `timed out`.
+    private static func attemptEnding(_ error: (any Error)?) -> String {
+        if let rejection = error as? ResilienceError, rejection.code == .timeout {
+            return "timed out (\(rejection.message))"
+        }
+        switch (error as? UpstreamFailure)?.kind {
+        case .timeout: return "timed out"
+        case .reset: return "lost its connection to the upstream"
+        case .connect: return "could not connect"
+        case .other, nil: return "failed"
         }
     }
 

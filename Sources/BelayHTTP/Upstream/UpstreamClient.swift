@@ -15,7 +15,9 @@ import Tracing
 /// Unsafe methods (POST, PATCH…) are retried only when the upstream honours idempotency
 /// keys (``UpstreamPolicy/idempotencyHeader``); then every attempt carries one key.
 /// A connection that could not be established is failed over for any method (nothing was
-/// sent). Streamed request bodies are sent once.
+/// sent). Streamed request bodies are sent once; an attempt that fails while the caller's
+/// body is still arriving (``UpstreamRequest/bodyProgress``) is the caller's doing
+/// (``RequestBodyError/Code/incomplete``) and counts against nothing the upstream's calls share.
 ///
 /// ```swift
 /// let client = try UpstreamClient(policy: UpstreamPolicy(name: "payments", endpoints: [primary, backup]))
@@ -133,6 +135,8 @@ public final class UpstreamClient: Sendable {
 
         let conditions = policy.retryOn
         let retryable: Retry<UpstreamResponse, ContinuousClock>.OutcomePredicate = { outcome in
+            // A body part-sent is consumed: it cannot be sent again.
+            if AttemptLog.current?.callersBodyWasArriving == true { return false }
             switch outcome {
             case .success(let response):
                 return conditions.statuses.contains(response.status.code)
@@ -209,10 +213,14 @@ public final class UpstreamClient: Sendable {
 
     /// The caller's doing (``Fault/caller``: its body failed, its own deadline passed, or it
     /// sent a request the client refuses) is not the upstream's: the breaker ignores it.
+    ///
+    /// An attempt that failed while the caller's body was still arriving is read from the
+    /// call's log, not from the error: the attempt timeout reports any failure that ends past
+    /// its deadline as its own `timeout`.
     static let isCallersFault: CircuitBreakerStrategy<UpstreamResponse, ContinuousClock>.OutcomePredicate = {
         outcome in
-        if case .failure(let error) = outcome { return Fault.of(error) == .caller }
-        return false
+        guard case .failure(let error) = outcome else { return false }
+        return Fault.of(error) == .caller || AttemptLog.current?.callersBodyWasArriving == true
     }
 
     /// `Retry-After` (seconds or date), and for 429 the reset time of `RateLimit` headers:
@@ -292,6 +300,10 @@ public final class UpstreamClient: Sendable {
             }
         }
         var result = UpstreamResult(outcome: outcome, staleAge: nil, attempts: log.records, decisions: log.decisions)
+        // The attempt or total timeout reported the failure as its own: it was the caller's body.
+        if case .failure(let error) = outcome, log.callersBodyWasArriving, Fault.of(error) != .caller {
+            result.outcome = .failure(RequestBodyError(code: .incomplete, underlying: error))
+        }
         guard let cache, let cacheKey else { return result }
         switch outcome {
         case .success(let response) where (200..<300).contains(response.status.code):
@@ -510,6 +522,24 @@ public final class UpstreamClient: Sendable {
             } else if Task.isCancelled {
                 throw CancellationError()
             }
+            // The caller was still sending its body (and its own deadline had not passed): it is
+            // the caller's pace that failed the attempt, too slow for the policy's deadline or for
+            // the upstream's patience. Not the endpoint's failure; the attempt has no failure.
+            if !callersDeadline, let progress = request.bodyProgress, progress.isArriving {
+                log.noteCallersBodyWasArriving()
+                log.append(
+                    AttemptRecord(
+                        number: context.attempt,
+                        endpoint: endpoint,
+                        status: nil,
+                        failure: nil,
+                        duration: start.duration(to: .now),
+                        startOffset: log.start.duration(to: start),
+                        skipped: skipped
+                    )
+                )
+                throw RequestBodyError(code: .incomplete, underlying: failure)
+            }
             log.append(
                 AttemptRecord(
                     number: context.attempt,
@@ -533,6 +563,7 @@ final class AttemptLog: Sendable {
         var records: [AttemptRecord] = []
         var decisions: [ResilienceEvent] = []
         var tries: [Int: Int] = [:]
+        var callersBodyWasArriving = false
     }
 
     /// The log of the call the current task makes, for ``DecisionCollector``.
@@ -551,6 +582,15 @@ final class AttemptLog: Sendable {
     }
 
     var records: [AttemptRecord] { storage.withLock { $0.records } }
+
+    /// Records that an attempt failed while the caller's streamed body was still arriving.
+    func noteCallersBodyWasArriving() {
+        storage.withLock { $0.callersBodyWasArriving = true }
+    }
+
+    /// Whether an attempt failed while the caller's streamed body was still arriving: the
+    /// call's failure is the caller's (``RequestBodyError/Code/incomplete``).
+    var callersBodyWasArriving: Bool { storage.withLock { $0.callersBodyWasArriving } }
 
     /// The endpoint of the latest attempt recorded.
     var lastEndpoint: UpstreamEndpoint? { storage.withLock { $0.records.last?.endpoint } }

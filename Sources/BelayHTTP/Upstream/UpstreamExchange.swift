@@ -25,6 +25,11 @@ public struct UpstreamRequest: Sendable {
     public var headers: HTTPFields
     /// The body.
     public var body: Body
+    /// How far the caller's body has got, when ``body`` streams the caller's body as it
+    /// arrives (``LimitedBody/progress``). An attempt that fails while it is still arriving is
+    /// the caller's doing (``RequestBodyError/Code/incomplete``): not counted against the
+    /// upstream by the breaker, outlier ejection or the health model, and never retried.
+    public var bodyProgress: RequestBodyProgress?
 
     /// Creates a request.
     public init(
