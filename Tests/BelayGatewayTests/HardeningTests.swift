@@ -241,14 +241,14 @@ extension HardeningTests {
     @Test func aStalledStreamedBodyNeverOpensTheSharedBreakerNorEjectsTheEndpoint() async throws {
         let config = ConfigTemplate.pay(
             policy: """
-                timeouts: { connect: 200ms, attempt: 300ms, total: 2s }
+                timeouts: { connect: 500ms, attempt: 800ms, total: 3s }
                 circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 4 }
                 """
         )
         try await GatewayHarness.run(config: config) { gateway in
             for _ in 0..<6 {
                 // The head and the body's first byte, then nothing until the gateway answers:
-                // the attempt's 300 ms pass while the caller is still sending.
+                // the attempt's 800 ms pass while the caller is still sending.
                 let answer = try await RawClient.exchange(
                     port: gateway.port,
                     [
@@ -282,12 +282,12 @@ extension HardeningTests {
     @Test func aSlowUpstreamAfterAWholeStreamedBodyStillCountsAgainstIt() async throws {
         let config = ConfigTemplate.pay(
             policy: """
-                timeouts: { connect: 200ms, attempt: 300ms, total: 2s }
+                timeouts: { connect: 500ms, attempt: 800ms, total: 3s }
                 circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 4 }
                 """
         )
         try await GatewayHarness.run(config: config) { gateway in
-            gateway.upstreams[0].setBehavior(UpstreamBehavior(latencyMilliseconds: 600))
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(latencyMilliseconds: 3_000))
             for _ in 0..<4 {
                 let answer = try await gateway.sendStreamed(.POST, "/proxy/pay/v1/upload", chunks: ["a", "b"])
                 #expect(answer.status == 504 && answer.code == "timeout")

@@ -46,7 +46,7 @@ final class RecordingObserver: ProxyObserver {
         let observer = RecordingObserver()
         try await GatewayHarness.run(
             config: .pay(
-                policy: "retry: { max_attempts: 1 }\ntimeouts: { connect: 100ms, attempt: 200ms, total: 300ms }"
+                policy: "retry: { max_attempts: 1 }\ntimeouts: { connect: 300ms, attempt: 300ms, total: 500ms }"
             ),
             observers: [observer]
         ) { gateway in

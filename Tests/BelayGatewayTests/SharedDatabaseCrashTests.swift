@@ -534,9 +534,12 @@ enum AcceptAnswer: Sendable {
         }
     }
 
-    /// The instance holding the most leases now (waiting, at most 2 s, until one holds any).
+    /// The instance holding the most leases now, waiting (at most 2 s) until one holds at least
+    /// three: the kill should catch deliveries in flight, and a 40 ms send may finish between
+    /// this read and the kill (at the deadline, the busiest seen holding any).
     func busiest(_ instances: [GatewayInstance], in table: String, database: PostgresConnection) async throws -> Int {
         let deadline = ContinuousClock.now + .seconds(2)
+        var fallback = 1
         while ContinuousClock.now < deadline {
             var held = [Int](repeating: 0, count: instances.count)
             let rows = try await database.query(
@@ -546,10 +549,13 @@ enum AcceptAnswer: Sendable {
             for try await owner in rows.decode(String.self) {
                 if let index = instances.firstIndex(where: { owner.hasPrefix($0.name + "/") }) { held[index] += 1 }
             }
-            if let most = held.max(), most > 0, let index = held.firstIndex(of: most) { return index }
+            if let most = held.max(), most > 0, let index = held.firstIndex(of: most) {
+                if most >= 3 { return index }
+                fallback = index
+            }
             try await Task.sleep(for: .milliseconds(2))
         }
-        return 1
+        return fallback
     }
 
     /// Waits (at most 5 s) until no database session named `application` is left.

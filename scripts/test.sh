@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test, as the README and .ci/run do.
+#
+# 1. Builds everything first: the tests that drive the real `belay` binary (crash, restart,
+#    exit codes) are skipped when it is older than the sources, and `swift test` alone does
+#    not rebuild executables.
+# 2. Every test but the crash tests, in parallel.
+# 3. The crash tests last and one at a time: each runs several real gateways, a load of 32
+#    clients and (on PostgreSQL) a database; on 2 cores that load, beside the tests that
+#    time real sockets against short timeouts, made those fail for want of CPU, not of
+#    correctness.
+#
+# The PostgreSQL tests run when the POSTGRES_* variables name a server
+# (`eval "$(scripts/pg-cluster.sh start)"` starts a throwaway one). While working on one
+# part, `swift test --filter Name` is quicker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+crash='DeliveryCrashTests|SharedDatabaseCrashTests'
+swift build --build-tests
+status=0
+swift test --skip-build --skip "$crash" || status=$?
+SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=1 swift test --skip-build --filter "$crash" || status=$?
+exit $status
