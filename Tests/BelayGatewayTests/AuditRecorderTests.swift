@@ -16,6 +16,11 @@ final class MemoryAuditStore: AuditStore {
         var batches: [[AuditRecord]] = []
         var prunes: [(date: Date, maxBytes: Int64)] = []
         var failNext = false
+        var holdLookup = false
+        var lookupBegun = false
+        var begunWaiter: CheckedContinuation<Void, Never>?
+        var released = false
+        var release: CheckedContinuation<Void, Never>?
         var waiters: [(ready: @Sendable (Int, Int) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
@@ -61,7 +66,55 @@ final class MemoryAuditStore: AuditStore {
     }
 
     func auditRecord(requestID: String) async throws(StoreError) -> AuditRecord? {
-        records.last { $0.requestID == requestID }
+        let answer = records.last { $0.requestID == requestID }
+        let hold = state.withLock { state -> Bool in
+            defer { state.holdLookup = false }
+            return state.holdLookup
+        }
+        if hold {
+            let begun = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.lookupBegun = true
+                defer { state.begunWaiter = nil }
+                return state.begunWaiter
+            }
+            begun?.resume()
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { state -> Bool in
+                    if state.released { return true }
+                    state.release = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        }
+        return answer
+    }
+
+    /// Makes the next lookup answer what was written when it began, and return only once
+    /// ``releaseHeldLookup()`` is called: a read whose snapshot predates a write that commits
+    /// meanwhile.
+    func holdNextLookup() { state.withLock { $0.holdLookup = true } }
+
+    /// Returns once the held lookup has begun.
+    func waitForHeldLookup() async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.lookupBegun { return true }
+                state.begunWaiter = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    /// Lets the held lookup return.
+    func releaseHeldLookup() {
+        let waiting = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.released = true
+            defer { state.release = nil }
+            return state.release
+        }
+        waiting?.resume()
     }
 
     func auditRecords(_ query: AuditQuery) async throws(StoreError) -> AuditPage {
@@ -231,6 +284,26 @@ func exchange(_ id: String) -> ProxyExchange {
             await store.wait { _, prunes in prunes == 2 }
             #expect(store.prunes.last?.date == origin.addingTimeInterval(300 - 86_400))
         }
+    }
+
+    /// Review of issue 11: a trail read right after its request was answered was sometimes
+    /// 404. The lookup missed the record while it was being written, and by the time the
+    /// service asked whether anything was still buffered the write had committed: nothing to
+    /// flush, so no second look.
+    @Test func aRequestWrittenWhileItsLookupRanIsStillFound() async throws {
+        let store = MemoryAuditStore()
+        let clock = ManualClock()
+        let recorder = recorder(store, clock: clock)
+        let service = AuditService(store: store, recorder: recorder, wall: WallClock(clock: clock, origin: origin))
+        recorder.observe(exchange("req-1"))
+        store.holdNextLookup()
+        async let shown = service.show("req-1", requestID: "r-1")
+        await store.waitForHeldLookup()
+        // The write commits while the lookup, which did not see it, is still out.
+        await recorder.flush()
+        #expect(store.records.map(\.requestID) == ["req-1"])
+        store.releaseHeldLookup()
+        #expect(await shown.status == 200)
     }
 
     @Test func configuredDefaultsAreTheIssues() {

@@ -115,6 +115,24 @@ extension GatewayHarness {
             400
         ),
         (#"{"upstream":"pay","method":"POST","path":"/x","colour":"red"}"#, "/colour", "invalid-request", 400),
+        // Control characters in the keys: a NUL is text PostgreSQL refuses, which failed the
+        // whole group-committed batch, every other caller's accept in it too.
+        (
+            #"{"upstream":"pay","method":"POST","path":"/x","idempotency_key":"a\u0000b"}"#, "/idempotency_key",
+            "invalid-request", 400
+        ),
+        (
+            #"{"upstream":"pay","method":"POST","path":"/x","idempotency_key":"a\u007fb"}"#, "/idempotency_key",
+            "invalid-request", 400
+        ),
+        (
+            #"{"upstream":"pay","method":"POST","path":"/x","ordering_key":"a\u0000b"}"#, "/ordering_key",
+            "invalid-request", 400
+        ),
+        (
+            #"{"upstream":"pay","method":"POST","path":"/x","ordering_key":"line\nbreak"}"#, "/ordering_key",
+            "invalid-request", 400
+        ),
     ])
     func badInputNamesTheField(body: String, field: String, code: String, status: Int) async throws {
         try await GatewayHarness.run(config: .pay()) { gateway in

@@ -164,8 +164,10 @@ struct DeliveryRequest {
             callerKey = key
         }
         if let key = callerKey {
-            guard (1...255).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "\"" })
-            else {
+            // Visible ASCII only (0x21-0x7E): no space, no control character (a NUL is text
+            // PostgreSQL refuses), no quote.
+            let visible = key.unicodeScalars.allSatisfy { (0x21...0x7E).contains($0.value) && $0 != "\"" }
+            guard (1...255).contains(key.unicodeScalars.count), visible else {
                 return problem("/idempotency_key", "must be 1 to 255 printable ASCII characters without spaces")
             }
         }
@@ -188,8 +190,13 @@ struct DeliveryRequest {
 
         var orderingKey: String?
         if let value = fields["ordering_key"] {
-            guard let text = value as? String, (1...255).contains(text.count) else {
-                return problem("/ordering_key", "must be a string of 1 to 255 characters")
+            guard let text = value as? String, (1...255).contains(text.count),
+                !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            else {
+                return problem(
+                    "/ordering_key",
+                    "must be a string of 1 to 255 characters, none of them a control character"
+                )
             }
             orderingKey = text
         }

@@ -28,8 +28,12 @@ public struct AuditService<C: Clock>: Sendable where C.Duration == Duration {
     /// consumer's is a 404, as if it did not exist.
     public func show(_ id: String, requestID: String, viewer: String? = nil) async -> APIAnswer {
         do {
+            // Asked before the lookup too: a request answered before this one arrived is then
+            // written (found), or buffered or being written (flushed below, found then). Asked
+            // only after, a write that committed during the lookup was missed by both.
+            let pending = recorder?.hasBuffered ?? false
             var found = try await store.auditRecord(requestID: id)
-            if found == nil, let recorder, recorder.hasBuffered {
+            if found == nil, let recorder, pending || recorder.hasBuffered {
                 await recorder.flush()
                 found = try await store.auditRecord(requestID: id)
             }
