@@ -238,6 +238,73 @@ struct SharedPostgresStoreTests {
         }
     }
 
+    /// Finishes are group-committed: one statement records a whole batch. A stale holder's
+    /// finish in the same batch as the current holder's records nothing; each finish is judged
+    /// by its own claim.
+    @Test func aStaleFinishBatchedWithTheCurrentOneRecordsNothing() async throws {
+        try await withInstances(1) { stores in
+            let store = stores[0]
+            _ = try await store.insert([newDelivery("dlv_1"), newDelivery("dlv_2")])
+            let first = try await store.claim(
+                limits: ["pay": 2],
+                now: t0,
+                leaseUntil: t0.addingTimeInterval(30),
+                owner: "w"
+            )
+            // dlv_1's lease ends and the same worker name claims it again: a new token.
+            let again = try await store.claim(
+                limits: ["pay": 1],
+                now: t0.addingTimeInterval(31),
+                leaseUntil: t0.addingTimeInterval(61),
+                owner: "w"
+            )
+            #expect(again.map(\.delivery.id) == ["dlv_1"])
+            let stale = try #require(first.first { $0.delivery.id == "dlv_1" }).lease
+            let other = try #require(first.first { $0.delivery.id == "dlv_2" }).lease
+            let current = try #require(again.first).lease
+            func outcome(_ status: DeliveryStatus, _ decision: String, next: Date? = nil) -> DeliveryOutcome {
+                DeliveryOutcome(
+                    status: status,
+                    attempt: DeliveryAttempt(
+                        number: 1,
+                        startedAt: t0.addingTimeInterval(32),
+                        durationMilliseconds: 5,
+                        endpoint: "pay:443",
+                        statusCode: status == .delivered ? 200 : 503,
+                        errorClass: nil,
+                        decision: decision
+                    ),
+                    nextAttemptAt: next,
+                    lastError: status == .delivered ? nil : "HTTP 503",
+                    escalated: false,
+                    at: t0.addingTimeInterval(33)
+                )
+            }
+            let held = try await PostgresStore.finish(
+                [
+                    PendingFinish(id: "dlv_1", lease: stale, outcome: outcome(.delivered, "stale")),
+                    PendingFinish(id: "dlv_1", lease: current, outcome: outcome(.delivered, "current")),
+                    PendingFinish(
+                        id: "dlv_2",
+                        lease: other,
+                        outcome: outcome(.pending, "retry", next: t0.addingTimeInterval(90))
+                    ),
+                ],
+                client: store.client,
+                channel: store.channel,
+                logger: store.logger
+            )
+            #expect(held == [false, true, true])
+            let (one, oneAttempts) = try #require(try await store.delivery(id: "dlv_1"))
+            #expect(one.status == .delivered && one.attemptCount == 1 && one.leaseOwner == nil)
+            #expect(oneAttempts.map(\.decision) == ["current"])
+            let (two, twoAttempts) = try #require(try await store.delivery(id: "dlv_2"))
+            #expect(two.status == .pending && two.nextAttemptAt == t0.addingTimeInterval(90))
+            #expect(two.lastError == "HTTP 503")
+            #expect(twoAttempts.map(\.decision) == ["retry"])
+        }
+    }
+
     @Test func anIdleInstanceIsToldAtOnceWhenAnotherMakesDeliveriesDue() async throws {
         try await withInstances { stores in
             let changes = Signals()

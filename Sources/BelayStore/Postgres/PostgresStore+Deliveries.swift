@@ -167,33 +167,29 @@ extension PostgresStore: DeliveryStore {
             let untilMS = leaseUntil.storeMilliseconds
             // Upstreams in name order, so two instances' claims take their locks in one order.
             for (upstream, limit) in wanted {
-                var take = limit
-                if let inFlightLimit {
+                if inFlightLimit != nil {
                     // Claims of one upstream are serialized across instances (a transaction-scoped
-                    // advisory lock), so counting the unexpired leases first keeps the limit across
-                    // every instance, not per instance.
+                    // advisory lock), so the claim below, counting the unexpired leases in the
+                    // snapshot it takes once the lock is held, keeps the limit across every
+                    // instance, not per instance.
                     let lock = "belay.claim.\(location.schema).\(upstream)"
                     try await connection.run("SELECT pg_advisory_xact_lock(hashtext(\(lock)))", logger: logger)
-                    let busy =
-                        try await connection.rows(
-                            """
-                            SELECT COUNT(*) AS busy FROM deliveries
-                            WHERE upstream = \(upstream) AND status = 'in_flight' AND due_at > \(nowMS)
-                            """,
-                            logger: logger
-                        ).first?.value("busy", as: Int.self) ?? 0
-                    take = min(limit, inFlightLimit - busy)
                 }
-                guard take > 0 else { continue }
                 // A new fencing token per claim: the previous claim's holder, if still running, is
                 // fenced out. SKIP LOCKED: a row another transaction is changing is left to it.
+                // Without an in-flight limit the count is NULL and only `limit` bounds the claim.
                 let rows = try await connection.rows(
                     """
-                    WITH picked AS (
+                    WITH busy AS (
+                        SELECT COUNT(*) AS n FROM deliveries
+                        WHERE upstream = \(upstream) AND status = 'in_flight' AND due_at > \(nowMS)
+                    ), picked AS (
                         SELECT id, status AS was, due_at AS was_due, seq FROM deliveries
                         WHERE upstream = \(upstream) AND due_at IS NOT NULL AND due_at <= \(nowMS)
                             AND \(unescaped: Self.notBlocked)
-                        ORDER BY due_at, seq LIMIT \(take)
+                        ORDER BY due_at, seq
+                        LIMIT GREATEST(0, LEAST(\(Int64(limit)),
+                            COALESCE(\(inFlightLimit.map(Int64.init)) - (SELECT n FROM busy), \(Int64(limit)))))
                         FOR UPDATE SKIP LOCKED
                     )
                     UPDATE deliveries SET status = 'in_flight', lease_owner = \(owner),
@@ -229,52 +225,104 @@ extension PostgresStore: DeliveryStore {
         .joined(separator: ", ")
 
     public func finish(id: String, lease: Lease, outcome: DeliveryOutcome) async throws(StoreError) -> Bool {
-        try await transaction("record the attempt of delivery \(id)") { connection in
-            let at = outcome.at.storeMilliseconds
-            let counted: Int64 = outcome.attempt == nil ? 0 : 1
-            let status = outcome.status.rawValue
-            let delivered: Int64? = outcome.status == .delivered ? at : nil
-            // Fenced by the claim's token, not only the owner's name.
-            let changed = try await connection.rows(
-                """
-                UPDATE deliveries SET status = \(status), due_at = \(outcome.nextAttemptAt?.storeMilliseconds),
-                    last_error = COALESCE(\(outcome.lastError), last_error), escalated = \(outcome.escalated),
-                    attempt_count = attempt_count + \(counted), schedule_step = schedule_step + \(counted),
-                    delivered_at = COALESCE(\(delivered), delivered_at), lease_owner = NULL, updated_at = \(at)
-                WHERE id = \(id) AND lease_token = \(lease.token) AND lease_owner = \(lease.owner)
-                    AND status = 'in_flight'
-                RETURNING upstream
-                """,
-                logger: logger
-            )
-            guard let upstream = try changed.first?.value("upstream", as: String.self) else { return false }
-            if outcome.status == .delivered {
-                // An acknowledgement that came while the attempt was in flight takes effect now
-                // that the 2xx is recorded.
-                try await connection.run(
-                    """
-                    UPDATE deliveries SET status = 'acknowledged', due_at = NULL, acknowledged_at = ack_received_at
-                    WHERE id = \(id) AND ack_received_at IS NOT NULL AND require_ack
-                    """,
-                    logger: logger
-                )
-            }
-            if let attempt = outcome.attempt {
-                try await connection.run(
-                    """
-                    INSERT INTO delivery_attempts (delivery_id, number, started_at, duration_ms, endpoint,
-                        status_code, error_class, decision)
-                    VALUES (\(id), \(attempt.number), \(attempt.startedAt.storeMilliseconds),
-                        \(attempt.durationMilliseconds), \(attempt.endpoint), \(attempt.statusCode),
-                        \(attempt.errorClass), \(attempt.decision))
-                    """,
-                    logger: logger
-                )
-            }
-            if outcome.nextAttemptAt != nil { try await self.announce([upstream], on: connection) }
-            return true
-        }
+        try await finishes.submit(PendingFinish(id: id, lease: lease, outcome: outcome))
     }
+
+    /// Records a batch of finished attempts in one statement and one commit:
+    /// the deliveries whose claim still holds (fenced by the claim's token, not only the owner's
+    /// name) take their new state, their attempts are stored, and the upstreams of those due
+    /// again are announced. True for each item whose claim held.
+    ///
+    /// A 2xx recorded after an acknowledgement arrived for it (while the attempt was in flight)
+    /// makes that delivery `acknowledged` at once.
+    static func finish(
+        _ batch: [PendingFinish],
+        client: PostgresClient,
+        channel: String,
+        logger: Logger
+    ) async throws(StoreError) -> [Bool] {
+        guard !batch.isEmpty else { return [] }
+        var bindings = PostgresBindings(capacity: batch.count * finishInputTypes.count + 1)
+        var rows: [String] = []
+        rows.reserveCapacity(batch.count)
+        for (index, item) in batch.enumerated() {
+            let outcome = item.outcome
+            let at = outcome.at.storeMilliseconds
+            let attempt = outcome.attempt
+            let first = bindings.count + 1
+            bindings.append(Int64(index))
+            bindings.append(item.id)
+            bindings.append(item.lease.token)
+            bindings.append(item.lease.owner)
+            bindings.append(outcome.status.rawValue)
+            bindings.append(outcome.nextAttemptAt?.storeMilliseconds)
+            bindings.append(outcome.lastError)
+            bindings.append(outcome.escalated)
+            bindings.append(Int64(attempt == nil ? 0 : 1))
+            bindings.append(outcome.status == .delivered ? at : nil)
+            bindings.append(at)
+            bindings.append(attempt.map { Int64($0.number) })
+            bindings.append(attempt?.startedAt.storeMilliseconds)
+            bindings.append(attempt.map { Int64($0.durationMilliseconds) })
+            bindings.append(attempt?.endpoint)
+            bindings.append(attempt?.statusCode.map { Int64($0) })
+            bindings.append(attempt?.errorClass)
+            bindings.append(attempt?.decision)
+            // Typed, so a column NULL in every row still has its type.
+            let typed = finishInputTypes.enumerated().map { "$\(first + $0.offset)::\($0.element)" }
+            rows.append("(" + typed.joined(separator: ", ") + ")")
+        }
+        bindings.append(channel)
+        let channelParameter = "$\(bindings.count)"
+        let acked = "input.status = 'delivered' AND deliveries.require_ack AND deliveries.ack_received_at IS NOT NULL"
+        let sql = """
+            WITH input (n, id, token, owner, status, due, last_error, escalated, counted, delivered, at,
+                number, started, duration, endpoint, code, class, decision) AS (
+                VALUES \(rows.joined(separator: ", "))
+            ), changed AS (
+                UPDATE deliveries SET
+                    status = CASE WHEN \(acked) THEN 'acknowledged' ELSE input.status END,
+                    due_at = CASE WHEN \(acked) THEN NULL ELSE input.due END,
+                    acknowledged_at = CASE WHEN \(acked) THEN deliveries.ack_received_at
+                        ELSE deliveries.acknowledged_at END,
+                    last_error = COALESCE(input.last_error, deliveries.last_error), escalated = input.escalated,
+                    attempt_count = deliveries.attempt_count + input.counted,
+                    schedule_step = deliveries.schedule_step + input.counted,
+                    delivered_at = COALESCE(input.delivered, deliveries.delivered_at), lease_owner = NULL,
+                    updated_at = input.at
+                FROM input
+                WHERE deliveries.id = input.id AND deliveries.lease_token = input.token
+                    AND deliveries.lease_owner = input.owner AND deliveries.status = 'in_flight'
+                RETURNING input.n, deliveries.upstream, input.due
+            ), recorded AS (
+                INSERT INTO delivery_attempts (delivery_id, number, started_at, duration_ms, endpoint,
+                    status_code, error_class, decision)
+                SELECT input.id, input.number, input.started, input.duration, input.endpoint, input.code,
+                    input.class, input.decision
+                FROM input JOIN changed ON changed.n = input.n
+                WHERE input.number IS NOT NULL
+                ORDER BY input.n
+            ), announced AS (
+                SELECT pg_notify(\(channelParameter), upstream)
+                FROM (SELECT DISTINCT upstream FROM changed WHERE due IS NOT NULL) AS due_again
+            )
+            SELECT n, (SELECT COUNT(*) FROM announced) AS announced FROM changed
+            """
+        let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
+        // In a transaction only for its isolation (READ COMMITTED, whatever the server's default):
+        // a row another transaction changed meanwhile is judged as it is now, not refused.
+        let held = try await transaction("record \(batch.count) delivery attempts", client: client, logger: logger) {
+            connection in
+            Set(try await connection.rows(query, logger: logger).map { try $0.value("n", as: Int64.self) })
+        }
+        return batch.indices.map { held.contains(Int64($0)) }
+    }
+
+    /// The SQL types of one row of ``finish(_:client:channel:logger:)``'s input, in bind order.
+    private static let finishInputTypes = [
+        "bigint", "text", "bigint", "text", "text", "bigint", "text", "boolean", "bigint", "bigint", "bigint",
+        "bigint", "bigint", "bigint", "text", "bigint", "text", "text",
+    ]
 
     public func renew(id: String, lease: Lease, until: Date) async throws(StoreError) -> Bool {
         try await transaction("renew the lease of delivery \(id)") { connection in
@@ -584,4 +632,11 @@ extension PostgresStore: DeliveryStore {
             ackReceivedAt: try date("ack_received_at")
         )
     }
+}
+
+/// One finished attempt waiting for the group commit that records it.
+struct PendingFinish: Sendable {
+    var id: String
+    var lease: Lease
+    var outcome: DeliveryOutcome
 }

@@ -37,6 +37,9 @@ public final class PostgresStore: Sendable {
     let schema: String
     /// The channel that announces deliveries that may be due (one per schema).
     let channel: String
+    /// Finished attempts waiting to be recorded: concurrent finishes share one statement and
+    /// one commit (``finish(_:client:channel:logger:)``).
+    let finishes: GroupCommit<PendingFinish, Bool>
 
     private init<C: Clock>(location: PostgresLocation, logger: Logger, clock: C) throws(StoreError)
     where C.Duration == Duration {
@@ -49,7 +52,8 @@ public final class PostgresStore: Sendable {
         let plain = location.schema.lowercased().unicodeScalars.filter {
             $0.isASCII && ($0 == "_" || CharacterSet.alphanumerics.contains($0))
         }
-        self.channel = String("belay_due_\(String(String.UnicodeScalarView(plain)))".prefix(63))
+        let channel = String("belay_due_\(String(String.UnicodeScalarView(plain)))".prefix(63))
+        self.channel = channel
         var configuration: PostgresClient.Configuration
         if let socket = location.unixSocketPath {
             configuration = .init(
@@ -71,7 +75,12 @@ public final class PostgresStore: Sendable {
         configuration.options.maximumConnections = location.poolSize
         configuration.options.connectTimeout = location.connectTimeout
         configuration.options.additionalStartupParameters = Self.startupParameters(location)
-        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        // 18 parameters a row: 512 rows stay far below the protocol's 65,535.
+        self.finishes = GroupCommit(maxBatch: 512) { (batch: [PendingFinish]) throws(StoreError) in
+            try await Self.finish(batch, client: client, channel: channel, logger: logger)
+        }
     }
 
     deinit {
@@ -223,6 +232,16 @@ public final class PostgresStore: Sendable {
     /// crossed this one) is retried, up to three times in all.
     func transaction<T: Sendable>(
         _ what: @autoclosure () -> String,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws(StoreError) -> T {
+        try await Self.transaction(what(), client: client, logger: logger, body)
+    }
+
+    /// ``transaction(_:_:)`` on a connection of `client`.
+    static func transaction<T: Sendable>(
+        _ what: @autoclosure () -> String,
+        client: PostgresClient,
+        logger: Logger,
         _ body: (PostgresConnection) async throws -> T
     ) async throws(StoreError) -> T {
         var attempt = 0
