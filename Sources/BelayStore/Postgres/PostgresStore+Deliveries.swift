@@ -167,29 +167,34 @@ extension PostgresStore: DeliveryStore {
             let untilMS = leaseUntil.storeMilliseconds
             // Upstreams in name order, so two instances' claims take their locks in one order.
             for (upstream, limit) in wanted {
-                if inFlightLimit != nil {
+                var take = limit
+                if let inFlightLimit {
                     // Claims of one upstream are serialized across instances (a transaction-scoped
-                    // advisory lock), so the claim below, counting the unexpired leases in the
-                    // snapshot it takes once the lock is held, keeps the limit across every
-                    // instance, not per instance.
+                    // advisory lock), so counting the unexpired leases first keeps the limit across
+                    // every instance, not per instance. Counted apart, not in the claim's statement:
+                    // a LIMIT the planner cannot read made it scan and hash the whole table.
                     let lock = "belay.claim.\(location.schema).\(upstream)"
                     try await connection.run("SELECT pg_advisory_xact_lock(hashtext(\(lock)))", logger: logger)
+                    let busy =
+                        try await connection.rows(
+                            """
+                            SELECT COUNT(*) AS busy FROM deliveries
+                            WHERE upstream = \(upstream) AND status = 'in_flight' AND due_at > \(nowMS)
+                            """,
+                            logger: logger
+                        ).first?.value("busy", as: Int.self) ?? 0
+                    take = min(limit, inFlightLimit - busy)
                 }
+                guard take > 0 else { continue }
                 // A new fencing token per claim: the previous claim's holder, if still running, is
                 // fenced out. SKIP LOCKED: a row another transaction is changing is left to it.
-                // Without an in-flight limit the count is NULL and only `limit` bounds the claim.
                 let rows = try await connection.rows(
                     """
-                    WITH busy AS (
-                        SELECT COUNT(*) AS n FROM deliveries
-                        WHERE upstream = \(upstream) AND status = 'in_flight' AND due_at > \(nowMS)
-                    ), picked AS (
+                    WITH picked AS (
                         SELECT id, status AS was, due_at AS was_due, seq FROM deliveries
                         WHERE upstream = \(upstream) AND due_at IS NOT NULL AND due_at <= \(nowMS)
                             AND \(unescaped: Self.notBlocked)
-                        ORDER BY due_at, seq
-                        LIMIT GREATEST(0, LEAST(\(Int64(limit)),
-                            COALESCE(\(inFlightLimit.map(Int64.init)) - (SELECT n FROM busy), \(Int64(limit)))))
+                        ORDER BY due_at, seq LIMIT \(take)
                         FOR UPDATE SKIP LOCKED
                     )
                     UPDATE deliveries SET status = 'in_flight', lease_owner = \(owner),

@@ -52,7 +52,11 @@ extension PostgresStore {
                 CREATE UNIQUE INDEX deliveries_caller_key ON deliveries (upstream, consumer, caller_key)
                     WHERE caller_key IS NOT NULL
                 """,
-                "CREATE INDEX deliveries_due ON deliveries (upstream, due_at) WHERE due_at IS NOT NULL",
+                // The claim's order, whole: with (upstream, due_at) alone, a backlog due at one
+                // instant (an outage's) was sorted by seq on every claim (30 ms at 54,000 rows).
+                "CREATE INDEX deliveries_due ON deliveries (upstream, due_at, seq) WHERE due_at IS NOT NULL",
+                // The claim's count of unexpired leases, without reading the deliveries due later.
+                "CREATE INDEX deliveries_in_flight ON deliveries (upstream, due_at) WHERE status = 'in_flight'",
                 "CREATE INDEX deliveries_status ON deliveries (status, id)",
                 "CREATE INDEX deliveries_upstream ON deliveries (upstream, id)",
                 "CREATE INDEX deliveries_consumer ON deliveries (consumer, id)",
