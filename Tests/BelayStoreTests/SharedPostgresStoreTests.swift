@@ -496,7 +496,8 @@ struct SharedPostgresStoreTests {
     }
 
     /// `sslmode`: `prefer` falls back to plain text on a server without TLS, `require` fails
-    /// at once saying why (the throwaway cluster has none; a server with TLS takes both).
+    /// at once saying why; a server with TLS (scripts/pg-cluster.sh's has it) takes both.
+    /// PostgresTLSTests checks the certificates, PostgresWithoutTLSTests the refusal.
     @Test func theSSLModeIsWhatTheServerMustOffer() async throws {
         try await TestPostgres.withSchema { schema in
             let base = TestPostgres.url(schema: schema)

@@ -97,19 +97,39 @@ enum TestPostgres {
     static var password: String? { environment["POSTGRES_PASSWORD"] }
     static var database: String { environment["POSTGRES_DB"] ?? user }
 
+    /// Why the TLS cases do not run, when they do not.
+    static let tlsNotConfigured =
+        "PostgreSQL over TLS not configured: set the POSTGRES_* variables and POSTGRES_SSLROOTCERT (the PEM file "
+        + "of the CA that signed the server's certificate) (eval \"$(scripts/pg-cluster.sh start)\")"
+
+    /// The PEM file of the CA that signed the test server's certificate (for 127.0.0.1 and
+    /// localhost), when the server has TLS.
+    static var rootCertificate: String? { environment["POSTGRES_SSLROOTCERT"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// Whether the test database is set and has TLS.
+    static var isTLSConfigured: Bool { isConfigured && rootCertificate != nil }
+
     /// A schema name no other test uses.
     static func freshSchema() -> String {
         "belay_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
     }
 
-    /// The `storage.url` of the test database with its tables in `schema`.
-    static func url(schema: String, poolSize: Int = 4, settings: [String: String] = [:]) -> String {
+    /// The `storage.url` of the test database with its tables in `schema`, unencrypted unless
+    /// `tls` gives other parameters (`sslmode=verify-full&sslrootcert=…`, encoded), at `host`
+    /// (by default the variables').
+    static func url(
+        schema: String,
+        poolSize: Int = 4,
+        settings: [String: String] = [:],
+        host: String = TestPostgres.host,
+        tls: String = "sslmode=disable"
+    ) -> String {
         func encoded(_ text: String) -> String {
             text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text
         }
         let credentials = encoded(user) + (password.map { ":" + encoded($0) } ?? "")
         let hostText = host.contains(":") ? "[\(host)]" : host
-        return "postgres://\(credentials)@\(hostText):\(port)/\(encoded(database))?sslmode=disable"
+        return "postgres://\(credentials)@\(hostText):\(port)/\(encoded(database))?\(tls)"
             + "&pool_size=\(poolSize)&options=-c%20search_path%3D\(schema)"
             + settings.sorted { $0.key < $1.key }.map { "%20-c%20\($0.key)%3D\(encoded($0.value))" }.joined()
     }

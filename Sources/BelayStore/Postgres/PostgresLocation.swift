@@ -11,9 +11,9 @@ import Foundation
 /// - The user, password and database may be percent-encoded; `user`, `password`, `dbname`,
 ///   `host` and `port` parameters override the URL's parts, as libpq does.
 /// - `sslmode`: `disable`, `prefer` (the default, as libpq's), `require` (encrypted, the
-///   server's certificate not checked), `verify-ca` (checked against the trusted roots) or
-///   `verify-full` (checked, and the host name too). `sslrootcert` names a PEM file of roots
-///   to trust instead of the system's.
+///   server's certificate not checked unless `sslrootcert` is given, as libpq does),
+///   `verify-ca` (checked against the trusted roots) or `verify-full` (checked, and the host
+///   name too). `sslrootcert` names a PEM file of roots to trust instead of the system's.
 /// - `pool_size`: connections this instance may open (3–1000, default 10): one listens for
 ///   announcements, one holds the retention lock while retention runs, the rest do the work.
 /// - `connect_timeout`: seconds to wait for a connection (default 10).
@@ -26,9 +26,11 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     public enum TLSMode: String, Sendable, Hashable, CaseIterable {
         /// Never encrypted.
         case disable
-        /// Encrypted if the server offers it; the certificate is not checked.
+        /// Encrypted if the server offers it, plain text if not; the certificate is not checked
+        /// (and `sslrootcert` not read).
         case prefer
-        /// Always encrypted; the certificate is not checked.
+        /// Always encrypted; the certificate is not checked, unless `sslrootcert` is given: then
+        /// it must chain to a root there, as with ``verifyCA`` (libpq's rule).
         case require
         /// Always encrypted; the certificate must chain to a trusted root.
         case verifyCA = "verify-ca"
@@ -48,7 +50,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     public var database: String
     /// How the connection is encrypted.
     public var tlsMode: TLSMode
-    /// A PEM file of the roots to trust for `verify-ca`/`verify-full`; nil: the system's.
+    /// A PEM file of the roots to trust for `require`, `verify-ca` and `verify-full`; nil: the system's.
     public var rootCertificatePath: String?
     /// Connections this instance may open at once.
     public var poolSize: Int

@@ -164,11 +164,7 @@ extension PostgresStore {
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError(
-                .open,
-                "cannot connect to the PostgreSQL database \(location)",
-                underlying: PostgresFailure(error)
-            )
+            throw Self.cannotConnect(to: location, error)
         }
         do {
             let lock = "belay.migrate.\(location.schema)"

@@ -190,14 +190,12 @@ public final class PostgresStore: Sendable {
     }
 
     /// The TLS settings for `location`'s `sslmode`, and whether TLS is required; nil: none.
+    ///
+    /// As libpq's: `require` with an `sslrootcert` checks the chain as `verify-ca` does (a file
+    /// of roots the URL names is never silently unused). `prefer` checks nothing and reads no
+    /// `sslrootcert`: it takes plain text from a server that declines TLS anyway.
     private static func tlsSettings(_ location: PostgresLocation) throws(StoreError) -> (TLSConfiguration, Bool)? {
         var tls = TLSConfiguration.makeClientConfiguration()
-        if let roots = location.rootCertificatePath {
-            guard FileManager.default.isReadableFile(atPath: roots) else {
-                throw StoreError(.open, "storage.url: the sslrootcert file \(roots) cannot be read")
-            }
-            tls.trustRoots = .file(roots)
-        }
         switch location.tlsMode {
         case .disable:
             return nil
@@ -205,15 +203,72 @@ public final class PostgresStore: Sendable {
             tls.certificateVerification = .none
             return (tls, false)
         case .require:
-            tls.certificateVerification = .none
-            return (tls, true)
+            tls.certificateVerification = location.rootCertificatePath == nil ? .none : .noHostnameVerification
         case .verifyCA:
             tls.certificateVerification = .noHostnameVerification
-            return (tls, true)
         case .verifyFull:
             tls.certificateVerification = .fullVerification
-            return (tls, true)
         }
+        if let path = location.rootCertificatePath {
+            tls.trustRoots = .certificates(try rootCertificates(path))
+        }
+        return (tls, true)
+    }
+
+    /// The certificates of the `sslrootcert` file at `path`, read once, at open: a file that
+    /// cannot be read, a folder, or one that holds no certificate is refused here, naming it,
+    /// not at the first handshake (or, given to BoringSSL as a path, not at all).
+    private static func rootCertificates(_ path: String) throws(StoreError) -> [NIOSSLCertificate] {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder),
+            FileManager.default.isReadableFile(atPath: path)
+        else {
+            throw StoreError(.open, "storage.url: the sslrootcert file \(path) cannot be read")
+        }
+        if isFolder.boolValue {
+            throw StoreError(.open, "storage.url: the sslrootcert file \(path) is a folder; name a PEM file")
+        }
+        do {
+            return try NIOSSLCertificate.fromPEMFile(path)
+        } catch {
+            throw StoreError(
+                .open,
+                "storage.url: the sslrootcert file \(path) holds no PEM certificates (-----BEGIN CERTIFICATE-----)"
+            )
+        }
+    }
+
+    /// The error for a connection to `location` that could not be made (`error`): the TLS
+    /// problem in words when it was one, the server's or the network's reason otherwise.
+    static func cannotConnect(to location: PostgresLocation, _ error: any Error) -> StoreError {
+        let what = "cannot connect to the PostgreSQL database \(location)"
+        guard let reason = tlsProblem(location, error) else {
+            return StoreError(.open, what, underlying: PostgresFailure(error))
+        }
+        return StoreError(.open, "\(what): \(reason)", underlying: PostgresFailure(error))
+    }
+
+    /// What went wrong with TLS, if that is why `error` ended a connection to `location`.
+    private static func tlsProblem(_ location: PostgresLocation, _ error: any Error) -> String? {
+        var cause = error
+        if let error = error as? PSQLError {
+            if error.code == .sslUnsupported {
+                return "the server does not offer TLS, which sslmode=\(location.tlsMode.rawValue) requires"
+            }
+            if let underlying = error.underlying { cause = underlying }
+        }
+        if let failure = cause as? NIOSSLExtraError, failure == .failedToValidateHostname {
+            return "the server's certificate does not name the host \(location.host) "
+                + "(sslmode=verify-full checks the host name; verify-ca does not)"
+        }
+        if case NIOSSLError.handshakeFailed(let failure) = cause, "\(failure)".contains("CERTIFICATE_VERIFY_FAILED") {
+            let roots =
+                location.rootCertificatePath.map { "the sslrootcert file \($0)" }
+                ?? "the system's trusted roots (no sslrootcert)"
+            return "the server's certificate cannot be verified against \(roots): "
+                + "no certificate authority there signed it, or it is expired or not yet valid"
+        }
+        return nil
     }
 
     static func quoted(_ identifier: String) -> String {
