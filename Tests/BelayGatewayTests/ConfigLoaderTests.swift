@@ -69,6 +69,29 @@ import Testing
         #expect(config.alerts.map(\.url) == ["http://127.0.0.1:9000/alerts"])
     }
 
+    @Test func theHalfOpenStateMayBeJudgedByTheProbesFailureRatio() throws {
+        let config = try loader.load(
+            yaml: """
+                upstreams:
+                  pay:
+                    \(Self.endpoints)
+                    circuit_breaker: { half_open_probes: 4, half_open_judgment: failure_ratio }
+                  default:
+                    \(Self.endpoints)
+                """
+        )
+        #expect(config.upstream(named: "pay")?.circuitBreaker.halfOpenJudgment == .failureRatio)
+        #expect(config.upstream(named: "pay")?.policy.circuitBreaker.halfOpenJudgment == .failureRatio)
+        #expect(config.upstream(named: "default")?.policy.circuitBreaker.halfOpenJudgment == .anyFailure)
+        #expect(
+            issues("upstreams: { pay: { \(Self.endpoints), circuit_breaker: { half_open_judgment: majority } } }")
+                == [
+                    "line 1: upstreams.pay.circuit_breaker.half_open_judgment: must be one of any_failure, "
+                        + "failure_ratio (got 'majority')"
+                ]
+        )
+    }
+
     @Test func anEmptyConfigIsEveryDefault() throws {
         let config = try loader.load(yaml: "")
         #expect(config.server.listen.description == "127.0.0.1:8080")

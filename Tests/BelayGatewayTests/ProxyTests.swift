@@ -404,6 +404,54 @@ import Testing
         }
     }
 
+    /// The circuit-open detail says what opened the breaker (issue 19) in words that carry
+    /// neither the upstream's body and headers nor the policy's secrets.
+    @Test func theCircuitOpenDetailSaysWhatOpenedItAndNoSecret() async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 4, window: 60s, break: 30s }
+            headers: { Authorization: "Bearer tok_live_hunter2" }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            let upstream = gateway.upstreams[0]
+            upstream.setBehavior(
+                UpstreamBehavior(
+                    status: 503,
+                    errorBody: #"{"error":"card sk_live_body_leak declined"}"#,
+                    headers: ["X-Debug-Token": "sk_live_header_leak"]
+                )
+            )
+            for _ in 0..<4 { _ = try await gateway.send(.GET, "/proxy/pay/v1/x") }
+            let rejected = try await gateway.send(.GET, "/proxy/pay/v1/x")
+            #expect(rejected.code == "circuit-open")
+            #expect(upstream.requests.count == 4)
+            let detail = try #require(rejected.problem?["detail"] as? String)
+            let endpoint = String(await upstream.baseURL().dropFirst("http://".count))
+            #expect(
+                detail == "pay is failing; calls are paused while its circuit is open: "
+                    + "opened after 4 of 4 calls failed; last: HTTP 503 from \(endpoint)"
+            )
+            for secret in ["sk_live", "hunter2", "declined"] {
+                #expect(!rejected.body.contains(secret))
+            }
+        }
+    }
+
+    @Test func anUnreachableUpstreamIsNamedAsWhatOpenedTheCircuit() async throws {
+        let policy = """
+            retry: { max_attempts: 1 }
+            circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 2, window: 60s, break: 30s }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            gateway.upstreams[0].setBehavior(.down)
+            for _ in 0..<2 { _ = try await gateway.send(.GET, "/proxy/pay/v1/x") }
+            let rejected = try await gateway.send(.GET, "/proxy/pay/v1/x")
+            #expect(rejected.code == "circuit-open")
+            let detail = try #require(rejected.problem?["detail"] as? String)
+            #expect(detail.contains(": opened after 2 of 2 calls failed; last: reset failure at "), "\(detail)")
+        }
+    }
+
     @Test func slowsDownBeforeTheProvidersQuotaIsSpent() async throws {
         try await GatewayHarness.run(config: .pay(policy: "retry: { max_attempts: 1 }")) { gateway in
             gateway.upstreams[0].setBehavior(UpstreamBehavior(quota: 10, quotaWindowSeconds: 60))

@@ -215,6 +215,176 @@ import Testing
         #expect(breaker.state == .open)
     }
 
+    @Test func slowSuccessfulProbesReopenWhenSlowCallsAreCounted() async throws {
+        let breaker = try breaker(
+            .init(minimumThroughput: 1, breakDuration: .seconds(5), slowCallDuration: .seconds(1), halfOpenProbes: 4)
+        )
+        let pipeline = try pipeline(breaker)
+        _ = await run(pipeline, failing: true)
+        clock.advance(by: .seconds(5))
+        for _ in 0..<4 {
+            _ = await pipeline.executeOutcome { _ in
+                clock.advance(by: .seconds(1))
+                return 1
+            }
+        }
+        // 4 slow probes of 4 reach the slow-call ratio (1): back to open, as in Resilience4j.
+        #expect(breaker.state == .open)
+    }
+
+    @Test func probesBelowTheSlowCallRatioClose() async throws {
+        let breaker = try breaker(
+            .init(minimumThroughput: 1, breakDuration: .seconds(5), slowCallDuration: .seconds(1), halfOpenProbes: 4)
+        )
+        let pipeline = try pipeline(breaker)
+        _ = await run(pipeline, failing: true)
+        clock.advance(by: .seconds(5))
+        for slow in [true, true, false, true] {
+            _ = await pipeline.executeOutcome { _ in
+                if slow { clock.advance(by: .seconds(1)) }
+                return 1
+            }
+        }
+        #expect(breaker.state == .closed)  // 3 of 4 slow: 0.75 < 1
+    }
+
+    @Test func aCircuitOpenRejectionCarriesTheFailureThatOpenedIt() async throws {
+        let breaker = try breaker(.init(failureRatio: 0.5, minimumThroughput: 10, breakDuration: .seconds(5)))
+        let pipeline = try pipeline(breaker)
+        for _ in 0..<4 { _ = await run(pipeline, failing: false) }
+        for id in 1...6 { _ = await pipeline.executeOutcome { _ in throw TestError(id: id) } }
+        #expect(breaker.state == .open)
+        let rejection = try #require(await run(pipeline, failing: false).error as? ResilienceError)
+        #expect(rejection.code == .circuitOpen)
+        #expect(rejection.underlying as? TestError == TestError(id: 6))
+        #expect(
+            rejection.message == "the circuit opened after 6 of 10 calls failed; calls are rejected until it recovers"
+        )
+        #expect(rejection.circuitOpening == CircuitOpening(trigger: .failureRatio, counted: 6, calls: 10))
+
+        // Kept while half-open with every probe slot taken…
+        clock.advance(by: .seconds(5))
+        let gate = Gate()
+        async let probe = pipeline.executeOutcome { _ in
+            await gate.wait()
+            throw TestError(id: 7)
+        }
+        await gate.waitForArrivals(1)
+        let meanwhile = try #require(await run(pipeline, failing: false).error as? ResilienceError)
+        #expect(meanwhile.underlying as? TestError == TestError(id: 6))
+        #expect(meanwhile.circuitOpening?.description == "6 of 10 calls failed")
+        // …replaced by the probe's failure when it reopens…
+        gate.open()
+        _ = await probe
+        let reopened = try #require(await run(pipeline, failing: false).error as? ResilienceError)
+        #expect(reopened.underlying as? TestError == TestError(id: 7))
+        #expect(reopened.message == "the circuit opened after the probe failed; calls are rejected until it recovers")
+        // …and forgotten once it closes.
+        clock.advance(by: .seconds(5))
+        #expect(try await run(pipeline, failing: false).get() == 1)
+        breaker.isolate()
+        let isolated = try #require(await run(pipeline, failing: false).error as? ResilienceError)
+        #expect(isolated.underlying == nil)
+        #expect(isolated.circuitOpening == nil)
+    }
+
+    @Test func aReturnedValueThatOpenedTheCircuitIsCarriedAsItsDescription() async throws {
+        let breaker = try breaker(.init(minimumThroughput: 2))
+        let pipeline = try ResiliencePipeline<Int>.Builder(clock: clock)
+            .circuitBreaker(
+                breaker,
+                isFailure: { (try? $0.get()) ?? 500 >= 500 },
+                describe: { outcome in (try? outcome.get()).map { "status \($0)" } ?? "an error" }
+            )
+            .build()
+        _ = try await pipeline.execute { _ in 503 }
+        _ = try await pipeline.execute { _ in 502 }
+        let rejection = try #require(await pipeline.executeOutcome { _ in 200 }.error as? ResilienceError)
+        let cause = try #require(rejection.underlying as? ReturnedFailure)
+        #expect(cause.description == "status 502")
+        #expect(rejection.circuitOpening == CircuitOpening(trigger: .failureRatio, counted: 2, calls: 2))
+    }
+
+    @Test func consecutiveFailuresAreNamedAsTheCause() async throws {
+        let breaker = try breaker(.init(minimumThroughput: 100, consecutiveFailures: 3))
+        let pipeline = try pipeline(breaker)
+        for id in 1...3 { _ = await pipeline.executeOutcome { _ in throw TestError(id: id) } }
+        let rejection = try #require(await run(pipeline, failing: false).error as? ResilienceError)
+        #expect(rejection.underlying as? TestError == TestError(id: 3))
+        #expect(rejection.circuitOpening == CircuitOpening(trigger: .consecutiveFailures, counted: 3, calls: 3))
+        #expect(rejection.circuitOpening?.description == "3 consecutive calls failed")
+    }
+
+    @Test func slowCallsOpeningTheCircuitAreNamedAsTheCause() async throws {
+        let breaker = try breaker(.init(minimumThroughput: 2, slowCallDuration: .seconds(1), slowCallRatio: 0.5))
+        let pipeline = try pipeline(breaker)
+        _ = await pipeline.executeOutcome { _ in 1 }
+        _ = await pipeline.executeOutcome { _ in
+            clock.advance(by: .seconds(1))
+            return 1
+        }
+        let rejection = try #require(await run(pipeline, failing: false).error as? ResilienceError)
+        #expect(rejection.underlying == nil)  // a slow success is no failure
+        #expect(rejection.circuitOpening?.description == "1 of 2 calls were slow")
+    }
+
+    @Test func theHalfOpenStateMayBeJudgedByTheFailureRatioOfItsProbes() async throws {
+        let breaker = try breaker(
+            .init(
+                failureRatio: 0.5,
+                minimumThroughput: 1,
+                breakDuration: .seconds(5),
+                halfOpenProbes: 4,
+                halfOpenJudgment: .failureRatio
+            )
+        )
+        let pipeline = try pipeline(breaker)
+        _ = await run(pipeline, failing: true)
+        clock.advance(by: .seconds(5))
+        // 1 failed probe of 4: 0.25 < 0.5, closes (the default would have reopened at once).
+        for failing in [true, false, false] {
+            _ = await run(pipeline, failing: failing)
+            #expect(breaker.state == .halfOpen)
+        }
+        _ = await run(pipeline, failing: false)
+        #expect(breaker.state == .closed)
+
+        _ = await run(pipeline, failing: true)
+        clock.advance(by: .seconds(5))
+        // 2 of 4 reach the ratio: open again as soon as the second fails.
+        _ = await run(pipeline, failing: true)
+        #expect(breaker.state == .halfOpen)
+        _ = await pipeline.executeOutcome { _ in throw TestError(id: 9) }
+        #expect(breaker.state == .open)
+        let rejection = try #require(await run(pipeline, failing: false).error as? ResilienceError)
+        #expect(rejection.underlying as? TestError == TestError(id: 9))
+        #expect(rejection.circuitOpening == CircuitOpening(trigger: .failedProbes, counted: 2, calls: 4))
+        #expect(rejection.circuitOpening?.description == "2 of 4 probes failed")
+    }
+
+    @Test func slowProbesAreJudgedByTheSlowCallRatioUnderTheFailureRatioJudgment() async throws {
+        let breaker = try breaker(
+            .init(
+                minimumThroughput: 1,
+                breakDuration: .seconds(5),
+                slowCallDuration: .seconds(1),
+                slowCallRatio: 0.5,
+                halfOpenProbes: 2,
+                halfOpenJudgment: .failureRatio
+            )
+        )
+        let pipeline = try pipeline(breaker)
+        _ = await run(pipeline, failing: true)
+        clock.advance(by: .seconds(5))
+        _ = await pipeline.executeOutcome { _ in
+            clock.advance(by: .seconds(1))
+            return 1
+        }
+        #expect(breaker.state == .open)
+        let rejection = try #require(await run(pipeline, failing: false).error as? ResilienceError)
+        #expect(rejection.circuitOpening?.description == "1 of 2 probes were slow")
+    }
+
     @Test func returnedValuesCanCountAsFailures() async throws {
         let breaker = try breaker(.init(minimumThroughput: 2))
         let pipeline = try ResiliencePipeline<Int>.Builder(clock: clock)

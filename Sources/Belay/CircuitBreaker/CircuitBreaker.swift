@@ -6,10 +6,14 @@ import Synchronization
 /// at least ``Configuration/minimumThroughput`` calls are in the window and the failure
 /// ratio reaches ``Configuration/failureRatio`` (or, when configured, N consecutive calls
 /// fail, or the slow-call ratio is reached), the breaker **opens**: every call is rejected
-/// at once with ``ResilienceError/Code/circuitOpen`` and a `retryAfter`. After the break,
-/// it is **half-open**: exactly ``Configuration/halfOpenProbes`` calls are let through
-/// while every other call is rejected; if they all succeed it closes, if one fails it
-/// opens again (for longer, if ``Configuration/breakDurationMultiplier`` > 1).
+/// at once with ``ResilienceError/Code/circuitOpen``, a `retryAfter` and what opened it
+/// (``ResilienceError/circuitOpening``, and the failure as ``ResilienceError/underlying``).
+/// After the break, it is **half-open**: exactly ``Configuration/halfOpenProbes`` calls are
+/// let through while every other call is rejected; if they all succeed it closes, if one
+/// fails (or, with ``HalfOpenJudgment/failureRatio``, once their failure ratio reaches
+/// ``Configuration/failureRatio``), or the slow ones among them reach
+/// ``Configuration/slowCallRatio``, it opens again (for longer, if
+/// ``Configuration/breakDurationMultiplier`` > 1).
 /// ``isolate()`` holds it open by hand; ``reset()`` closes it.
 ///
 /// A breaker is a shared object: give one to every pipeline that calls the same dependency.
@@ -45,6 +49,9 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
         public var slowCallRatio: Double
         /// Calls let through while half-open. At least 1; default 1.
         public var halfOpenProbes: Int
+        /// How the half-open probes are judged. Default ``HalfOpenJudgment/anyFailure``: one
+        /// failed probe reopens the breaker.
+        public var halfOpenJudgment: HalfOpenJudgment
         /// Called after every state change, outside the breaker's lock.
         public var onStateChange: (@Sendable (CircuitTransition) -> Void)?
 
@@ -60,6 +67,7 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
             slowCallDuration: Duration? = nil,
             slowCallRatio: Double = 1,
             halfOpenProbes: Int = 1,
+            halfOpenJudgment: HalfOpenJudgment = .anyFailure,
             onStateChange: (@Sendable (CircuitTransition) -> Void)? = nil,
             name: String = "circuit-breaker"
         ) {
@@ -74,6 +82,7 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
             self.slowCallDuration = slowCallDuration
             self.slowCallRatio = slowCallRatio
             self.halfOpenProbes = halfOpenProbes
+            self.halfOpenJudgment = halfOpenJudgment
             self.onStateChange = onStateChange
         }
 
@@ -132,7 +141,8 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
                     breakDuration: configuration.breakDuration,
                     breakDurationMultiplier: configuration.breakDurationMultiplier,
                     maxBreakDuration: configuration.maxBreakDuration,
-                    halfOpenProbes: configuration.halfOpenProbes
+                    halfOpenProbes: configuration.halfOpenProbes,
+                    halfOpenJudgment: configuration.halfOpenJudgment
                 ),
                 window: configuration.window
             )
@@ -178,25 +188,35 @@ public final class CircuitBreaker<C: Clock>: Sendable where C.Duration == Durati
         case .permitted(let permit, let transition):
             notify(transition, context: context)
             return .success(permit)
-        case .rejected(let isolated, let retryAfter):
-            let error = ResilienceError(
+        case .rejected(let isolated, let retryAfter, let cause):
+            var error = ResilienceError(
                 code: isolated ? .circuitIsolated : .circuitOpen,
                 strategy: configuration.name,
                 message: isolated
                     ? "the circuit is isolated; calls are rejected until it is reset"
-                    : "the circuit is open; calls are rejected until it recovers",
-                retryAfter: retryAfter
+                    : cause?.message ?? "the circuit is open; calls are rejected until it recovers",
+                retryAfter: retryAfter,
+                underlying: cause?.failure
             )
+            error.circuitOpening = cause?.opening
             context.emit(.rejected(error.code, retryAfter: retryAfter), strategy: configuration.name)
             return .failure(error)
         }
     }
 
-    /// Records the result of a permitted call.
-    func record(_ result: StateMachine.CallResult, slow: Bool, permit: StateMachine.Permit, context: ResilienceContext)
-    {
+    /// Records the result of a permitted call; `failure` is a failed call's error (or its
+    /// ``ReturnedFailure``), the cause a circuit-open rejection reports if this call trips it.
+    func record(
+        _ result: StateMachine.CallResult,
+        slow: Bool,
+        permit: StateMachine.Permit,
+        failure: (any Error)?,
+        context: ResilienceContext
+    ) {
         let now = elapsed()
-        let transition = machine.withLock { $0.record(result, slow: slow, permit: permit, now: now) }
+        let transition = machine.withLock {
+            $0.record(result, slow: slow, permit: permit, now: now, failure: failure)
+        }
         notify(transition, context: context)
     }
 

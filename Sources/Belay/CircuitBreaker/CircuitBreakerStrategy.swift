@@ -8,6 +8,10 @@
 /// than the pipeline's) does not, so one impatient caller cannot open a breaker others share.
 /// ``isIgnored`` names further outcomes that are not the dependency's doing (a caller's
 /// own error), which are then not counted either (Resilience4j's `ignoreExceptions`).
+///
+/// The failure that trips the breaker is what its `circuit-open` rejections carry as
+/// ``ResilienceError/underlying``: a thrown error as is, a returned value counted as a
+/// failure as a ``ReturnedFailure`` made by ``describe``.
 public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStrategy where C.Duration == Duration {
     /// Which outcomes count against the breaker.
     public typealias OutcomePredicate = @Sendable (Result<Output, any Error>) -> Bool
@@ -18,20 +22,27 @@ public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStra
     public let isFailure: OutcomePredicate
     /// Which outcomes are neither successes nor failures of the dependency, if any.
     public let isIgnored: OutcomePredicate?
+    /// Describes a returned value counted as a failure, for ``ReturnedFailure`` ("HTTP 503").
+    /// Called only for such values; it should name no payload or secret.
+    public let describe: @Sendable (Result<Output, any Error>) -> String
 
     /// Creates the strategy for `breaker`.
     /// - Parameters:
     ///   - isFailure: which outcomes count as failures. Default any thrown error.
     ///   - isIgnored: outcomes not counted at all, checked first (a half-open probe gives its
     ///     slot back). Default none beyond cancellation and inner rejections.
+    ///   - describe: describes a returned value counted as a failure. Default
+    ///     ``Swift/Result/outcomeDescription`` ("a returned value").
     public init(
         breaker: CircuitBreaker<C>,
         isFailure: @escaping OutcomePredicate = Self.defaultIsFailure,
-        isIgnored: OutcomePredicate? = nil
+        isIgnored: OutcomePredicate? = nil,
+        describe: @escaping @Sendable (Result<Output, any Error>) -> String = { $0.outcomeDescription }
     ) {
         self.breaker = breaker
         self.isFailure = isFailure
         self.isIgnored = isIgnored
+        self.describe = describe
     }
 
     /// Any thrown error. (Cancellations and inner rejections are never counted, whatever
@@ -80,7 +91,14 @@ public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStra
         if let slowThreshold, let start {
             slow = start.duration(to: breaker.clock.now) >= slowThreshold
         }
-        breaker.record(result, slow: slow, permit: permit, context: context)
+        var failure: (any Error)?
+        if result == .failure {
+            switch outcome {
+            case .failure(let error): failure = error
+            case .success: failure = ReturnedFailure(description: describe(outcome))
+            }
+        }
+        breaker.record(result, slow: slow, permit: permit, failure: failure, context: context)
         return outcome
     }
 }

@@ -38,3 +38,70 @@ public struct CircuitTransition: Sendable, Hashable, CustomStringConvertible {
         "\(breaker): \(from) -> \(to) (\(reason))"
     }
 }
+
+/// How a half-open ``CircuitBreaker`` judges its ``CircuitBreaker/Configuration/halfOpenProbes``
+/// probes.
+///
+/// Either way, when slow calls are counted (``CircuitBreaker/Configuration/slowCallDuration``),
+/// the probes reopen the breaker once the slow ones among them reach
+/// ``CircuitBreaker/Configuration/slowCallRatio`` of the probes (Resilience4j's rule).
+public enum HalfOpenJudgment: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// One failed probe reopens the breaker; it closes once every probe has succeeded. The default.
+    case anyFailure = "any-failure"
+    /// The probes' failure ratio, over all ``CircuitBreaker/Configuration/halfOpenProbes`` of
+    /// them, is judged against ``CircuitBreaker/Configuration/failureRatio``: the breaker reopens
+    /// as soon as enough probes failed to reach it, and closes once every probe has finished
+    /// below it (as Resilience4j's half-open state does).
+    case failureRatio = "failure-ratio"
+
+    public var description: String { rawValue }
+}
+
+/// Why a circuit breaker opened: what it judged and the counts that crossed the threshold.
+///
+/// Carried by its `circuit-open` rejections (``ResilienceError/circuitOpening``) from the
+/// moment it opens until it closes, with the failure that opened it as
+/// ``ResilienceError/underlying``.
+public struct CircuitOpening: Sendable, Hashable, CustomStringConvertible {
+    /// What crossed its threshold.
+    public enum Trigger: String, Sendable, Hashable {
+        /// The failure ratio over the sliding window reached `failureRatio`.
+        case failureRatio = "failure-ratio"
+        /// `consecutiveFailures` calls in a row failed.
+        case consecutiveFailures = "consecutive-failures"
+        /// The slow-call ratio over the sliding window reached `slowCallRatio`.
+        case slowCallRatio = "slow-call-ratio"
+        /// Half-open probes failed: one, or (``HalfOpenJudgment/failureRatio``) enough to reach
+        /// `failureRatio` of the probes.
+        case failedProbes = "failed-probes"
+        /// Half-open probes were slow: enough to reach `slowCallRatio` of the probes.
+        case slowProbes = "slow-probes"
+    }
+
+    /// What crossed its threshold.
+    public var trigger: Trigger
+    /// The calls that counted against the dependency: failed ones, or slow ones for
+    /// ``Trigger/slowCallRatio`` and ``Trigger/slowProbes``.
+    public var counted: Int
+    /// The calls judged: those in the window, the run of failures, or the half-open probes.
+    public var calls: Int
+
+    /// Creates an opening.
+    public init(trigger: Trigger, counted: Int, calls: Int) {
+        self.trigger = trigger
+        self.counted = counted
+        self.calls = calls
+    }
+
+    /// In words, after "opened after": `6 of 10 calls failed`, `3 consecutive calls failed`,
+    /// `the probe failed`, `4 of 4 probes were slow`.
+    public var description: String {
+        switch trigger {
+        case .failureRatio: "\(counted) of \(calls) calls failed"
+        case .consecutiveFailures: "\(counted) consecutive calls failed"
+        case .slowCallRatio: "\(counted) of \(calls) calls were slow"
+        case .failedProbes: calls == 1 ? "the probe failed" : "\(counted) of \(calls) probes failed"
+        case .slowProbes: calls == 1 ? "the probe was slow" : "\(counted) of \(calls) probes were slow"
+        }
+    }
+}

@@ -31,7 +31,8 @@ public struct ResilienceError: Error, Sendable, CustomStringConvertible {
         /// A timeout strategy's deadline (its own or an outer one) passed first.
         public static let timeout = Code(.timeout)
         /// The circuit breaker is open (or half-open with every probe slot taken); always
-        /// comes with a `retryAfter`.
+        /// comes with a `retryAfter`, and with what opened it (``ResilienceError/circuitOpening``,
+        /// ``ResilienceError/underlying``).
         public static let circuitOpen = Code(.circuitOpen)
         /// The circuit breaker was isolated by hand and rejects every call until reset.
         public static let circuitIsolated = Code(.circuitIsolated)
@@ -54,12 +55,18 @@ public struct ResilienceError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// When trying again could succeed, if the strategy knows (open breaker, rate limit).
     public var retryAfter: Duration?
-    /// The error that led to this one, if any (the last attempt's error for a budget refusal).
+    /// The error that led to this one, if any: the last attempt's error for a budget refusal;
+    /// for ``Code/circuitOpen``, the failure that opened the circuit (a ``ReturnedFailure`` when
+    /// it was a returned value counted as one; nil when slow calls opened it), kept until the
+    /// circuit closes.
     public var underlying: (any Error)?
     /// For ``Code/timeout``: whose deadline passed. ``Deadline/Origin/caller`` when a deadline
     /// the caller bound (its remaining budget) came first: not the dependency's doing, so
     /// circuit breakers ignore it. Nil for other codes.
     public var deadlineOrigin: Deadline.Origin?
+    /// For ``Code/circuitOpen``: why the circuit opened (`6 of 10 calls failed`), kept until it
+    /// closes. Nil for other codes.
+    public var circuitOpening: CircuitOpening?
 
     /// Whether this is a timeout of the caller's own deadline (``deadlineOrigin`` is
     /// ``Deadline/Origin/caller``), not of the pipeline's.

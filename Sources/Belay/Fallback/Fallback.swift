@@ -1,5 +1,7 @@
 /// Replaces a failed outcome with a substitute: a cached value, a default, a degraded answer.
 ///
+/// A caller that was cancelled gets `CancellationError`, not a substitute.
+///
 /// ```swift
 /// let pipeline = try ResiliencePipeline<[Rate]>.Builder()
 ///     .fallback(.init { _, _ in cachedRates })
@@ -54,6 +56,8 @@ public struct Fallback<Output: Sendable>: ResilienceStrategy {
     > {
         let outcome = await next(context)
         guard configuration.shouldHandle(outcome) else { return outcome }
+        // A cancelled caller gets cancellation, not a substitute.
+        if Task.isCancelled { return .failure(CancellationError()) }
         context.emit(.fallbackUsed(reason: outcome.outcomeDescription), strategy: configuration.name)
         do {
             return .success(try await configuration.action(outcome, context))

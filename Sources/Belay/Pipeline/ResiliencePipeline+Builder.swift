@@ -57,15 +57,19 @@ extension ResiliencePipeline {
         }
 
         /// Adds a shared ``CircuitBreaker``; `isFailure` says which outcomes count against it,
-        /// `isIgnored` which are not counted at all.
+        /// `isIgnored` which are not counted at all, `describe` what a returned value that
+        /// counted as a failure was (the ``ReturnedFailure`` a circuit-open rejection carries).
         public func circuitBreaker(
             _ breaker: CircuitBreaker<C>,
             isFailure: @escaping CircuitBreakerStrategy<Output, C>.OutcomePredicate = CircuitBreakerStrategy<
                 Output, C
             >.defaultIsFailure,
-            isIgnored: CircuitBreakerStrategy<Output, C>.OutcomePredicate? = nil
+            isIgnored: CircuitBreakerStrategy<Output, C>.OutcomePredicate? = nil,
+            describe: @escaping @Sendable (Result<Output, any Error>) -> String = { $0.outcomeDescription }
         ) -> Self {
-            adding { CircuitBreakerStrategy(breaker: breaker, isFailure: isFailure, isIgnored: isIgnored) }
+            adding {
+                CircuitBreakerStrategy(breaker: breaker, isFailure: isFailure, isIgnored: isIgnored, describe: describe)
+            }
         }
 
         /// Adds a new ``CircuitBreaker`` with these options. To read its state, isolate or
@@ -74,11 +78,16 @@ extension ResiliencePipeline {
             _ configuration: CircuitBreaker<C>.Configuration,
             isFailure: @escaping CircuitBreakerStrategy<Output, C>.OutcomePredicate = CircuitBreakerStrategy<
                 Output, C
-            >.defaultIsFailure
+            >.defaultIsFailure,
+            describe: @escaping @Sendable (Result<Output, any Error>) -> String = { $0.outcomeDescription }
         ) -> Self {
             let clock = self.clock
             return adding { () throws(ConfigurationError) in
-                CircuitBreakerStrategy(breaker: try CircuitBreaker(configuration, clock: clock), isFailure: isFailure)
+                CircuitBreakerStrategy(
+                    breaker: try CircuitBreaker(configuration, clock: clock),
+                    isFailure: isFailure,
+                    describe: describe
+                )
             }
         }
 

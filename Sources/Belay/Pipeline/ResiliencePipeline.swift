@@ -33,7 +33,10 @@ public struct ResiliencePipeline<Output: Sendable>: Sendable {
     /// Runs `operation` through the pipeline and returns its value or throws its error.
     ///
     /// A returned value is returned even if a strategy counted it as a failure (the last
-    /// HTTP 503 after retries, say); rejections are thrown as ``ResilienceError``.
+    /// HTTP 503 after retries, say); rejections are thrown as ``ResilienceError``. A caller
+    /// whose task is cancelled gets `CancellationError`: before every strategy and before the
+    /// operation, the pipeline checks `Task.isCancelled`, so the operation of a caller that
+    /// was already cancelled never runs.
     /// - Parameters:
     ///   - correlationID: an id that ties this execution's events, logs and traces together.
     ///   - partitionKey: the key a partitioned rate limiter uses.
@@ -116,6 +119,9 @@ extension ResiliencePipeline {
         ) async -> Result<
             Output, any Error
         > {
+            // A cancelled caller gets cancellation before any strategy or the operation does
+            // work, as Polly checks before each execution: never a value, never a `timeout`.
+            if Task.isCancelled { return .failure(CancellationError()) }
             if index == strategies.count {
                 do {
                     return .success(try await operation(context))

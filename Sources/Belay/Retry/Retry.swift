@@ -9,6 +9,7 @@
 ///   that long or re-sending early.
 /// - A retry whose delay would end at or after the deadline is not started.
 /// - With a ``RetryBudget``, a retry is started only if the shared budget allows it.
+/// - A caller cancelled while an outcome was to be retried gets `CancellationError`.
 ///
 /// ```swift
 /// let pipeline = try ResiliencePipeline<HTTPStatus>.Builder()
@@ -150,7 +151,8 @@ public struct Retry<Output: Sendable, C: Clock>: ResilienceStrategy where C.Dura
                 }
                 return outcome
             }
-            if Task.isCancelled { return outcome }
+            // The caller is gone: the outcome was to be retried, so it is not the answer.
+            if Task.isCancelled { return .failure(CancellationError()) }
 
             let backoffDelay = configuration.backoff.delay(
                 forRetry: attempt,

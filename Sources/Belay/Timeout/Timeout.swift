@@ -8,7 +8,8 @@
 /// Cancellation is cooperative (structured concurrency): the inner work is cancelled when
 /// the deadline passes and the strategy returns ``ResilienceError/Code/timeout`` once that
 /// work has finished unwinding. Operations that honour task cancellation (AsyncHTTPClient,
-/// `Task.sleep`) unwind at once.
+/// `Task.sleep`) unwind at once. A caller that was cancelled gets `CancellationError`, never
+/// `timeout`, even if the deadline passed too.
 ///
 /// ```swift
 /// let pipeline = try ResiliencePipeline<Data>.Builder().timeout(.seconds(2)).build()
@@ -146,6 +147,8 @@ public struct Timeout<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
         after budget: Duration,
         origin: Deadline.Origin
     ) -> Result<Output, any Error> {
+        // The caller went away: whatever deadline also passed, its answer is cancellation.
+        if Task.isCancelled { return .failure(CancellationError()) }
         context.emit(.timedOut(after: budget), strategy: configuration.name)
         var error = ResilienceError(
             code: .timeout,

@@ -40,6 +40,7 @@ extension UpstreamConfig {
             policy.circuitBreaker.maxBreakDuration
         )
         policy.circuitBreaker.halfOpenProbes = circuitBreaker.halfOpenProbes
+        policy.circuitBreaker.halfOpenJudgment = circuitBreaker.halfOpenJudgment
         policy.maxConcurrent = bulkhead.maxConcurrent
         policy.maxQueue = bulkhead.maxQueue
         policy.rateLimit = rateLimit.map { ($0.rps, $0.burst) }

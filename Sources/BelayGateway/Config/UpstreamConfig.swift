@@ -1,3 +1,5 @@
+public import Belay
+
 /// One third-party API and the policy every call to it runs under.
 public struct UpstreamConfig: Sendable, Hashable {
     /// One base URL of the upstream.
@@ -85,6 +87,9 @@ public struct UpstreamConfig: Sendable, Hashable {
         public var breakDuration: Duration = .seconds(30)
         /// Probe calls while half-open. Default 1.
         public var halfOpenProbes = 1
+        /// How the probes are judged (`half_open_judgment`). Default
+        /// ``HalfOpenJudgment/anyFailure``: one failed probe reopens it.
+        public var halfOpenJudgment = HalfOpenJudgment.anyFailure
     }
 
     /// The concurrency limit.

@@ -1,3 +1,4 @@
+import Belay
 import Foundation
 import Yams
 
@@ -236,7 +237,9 @@ struct UpstreamConfigReader {
         into upstream: inout UpstreamConfig,
         _ reader: inout ConfigReader
     ) {
-        let keys: Set<String> = ["failure_ratio", "minimum_throughput", "window", "break", "half_open_probes"]
+        let keys: Set<String> = [
+            "failure_ratio", "minimum_throughput", "window", "break", "half_open_probes", "half_open_judgment",
+        ]
         for (key, value) in reader.mapping(node, at: path, allowed: keys) ?? [] {
             let keyPath = "\(path).\(key)"
             switch key {
@@ -261,6 +264,15 @@ struct UpstreamConfigReader {
             case "half_open_probes":
                 if let count = reader.int(value, at: keyPath, atLeast: 1, atMost: 1_000) {
                     upstream.circuitBreaker.halfOpenProbes = count
+                }
+            case "half_open_judgment":
+                guard let text = reader.string(value, at: keyPath) else { continue }
+                // The YAML spelling names the key it judges by: `failure_ratio`.
+                let known = HalfOpenJudgment.allCases.map { $0.rawValue.replacingOccurrences(of: "-", with: "_") }
+                if let index = known.firstIndex(of: text) {
+                    upstream.circuitBreaker.halfOpenJudgment = HalfOpenJudgment.allCases[index]
+                } else {
+                    reader.report(keyPath, value, "must be one of \(known.joined(separator: ", ")) (got '\(text)')")
                 }
             default: break
             }

@@ -385,9 +385,12 @@ extension Gateway {
             let code = ProblemCode(rejection.code)
             switch rejection.code {
             case .circuitOpen:
-                return (
-                    code, "\(upstream) is failing; calls are paused while its circuit is open", rejection.retryAfter
-                )
+                var detail = "\(upstream) is failing; calls are paused while its circuit is open"
+                if let opening = rejection.circuitOpening {
+                    detail += ": opened after \(opening)"
+                    if let cause = rejection.underlying { detail += "; last: \(Self.safeDescription(of: cause))" }
+                }
+                return (code, detail, rejection.retryAfter)
             case .circuitIsolated: return (code, "\(upstream) has been isolated by an operator", nil)
             case .timeout where rejection.isCallersDeadline:
                 return (
@@ -434,6 +437,18 @@ extension Gateway {
             return (.upstreamUnreachable, "the call to \(upstream) was cancelled", nil)
         default:
             return (.upstreamUnreachable, "the call to \(upstream) failed: \(type(of: error))", nil)
+        }
+    }
+
+    /// A failure in words that name no secret and no payload: an ``UpstreamFailure``'s or a
+    /// ``ReturnedFailure``'s own description (kind, endpoint, status), a rejection's code and
+    /// message, and for any other error only its type.
+    static func safeDescription(of error: any Error) -> String {
+        switch error {
+        case let failure as UpstreamFailure: failure.description
+        case let returned as ReturnedFailure: returned.description
+        case let rejection as ResilienceError: "\(rejection.code): \(rejection.message)"
+        default: String(describing: type(of: error))
         }
     }
 

@@ -180,7 +180,13 @@ public final class UpstreamClient: Sendable {
                         name: "\(policy.name)-retry"
                     )
                 )
-                .circuitBreaker(breaker, isFailure: Self.isFailure, isIgnored: Self.isCallersFault)
+                // A 5xx that opens the breaker is named by its status and endpoint, never its body.
+                .circuitBreaker(
+                    breaker,
+                    isFailure: Self.isFailure,
+                    isIgnored: Self.isCallersFault,
+                    describe: Self.describe
+                )
                 .bulkhead(bulkhead)
             if let limiter { builder = builder.rateLimiter(limiter) }
             builder = builder.strategy(QuotaPacingStrategy(pacer: pacer, clock: clock, maxWait: policy.attemptTimeout))
