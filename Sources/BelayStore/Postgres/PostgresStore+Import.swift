@@ -12,7 +12,7 @@ extension PostgresStore {
         _ body: (ImportSession) async throws -> T
     ) async throws(StoreError) -> T {
         let stage = "belay_copy_\(table.name)"
-        return try await importing("write \(table.name) rows") { connection in
+        return try await reading("write \(table.name) rows") { connection in
             try await connection.run(
                 PostgresQuery(
                     unsafeSQL: """
@@ -51,7 +51,7 @@ extension PostgresStore {
         }
         sql += " ORDER BY \(lookup) LIMIT \(max(limit, 1))"
         let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
-        return try await importing("read the \(table.name) rows already there") { connection in
+        return try await reading("read the \(table.name) rows already there") { connection in
             try await connection.rows(query, logger: logger).map { row in
                 try table.identity.map { column throws -> CopyValue in
                     switch column.kind {
@@ -65,7 +65,7 @@ extension PostgresStore {
 
     /// How many rows each copied table holds, and the audit trail's size total.
     func importCounts() async throws(StoreError) -> (rows: [StoreCopy.Table: Int64], auditBytes: Int64) {
-        try await importing("count the copied rows") { connection in
+        try await reading("count the copied rows") { connection in
             var rows: [StoreCopy.Table: Int64] = [:]
             for table in StoreCopy.Table.allCases {
                 rows[table] =
@@ -85,7 +85,7 @@ extension PostgresStore {
     /// come after the copied ones (the order of an ordering key, the audit trail's pages).
     func importFinish(_ table: CopyTable) async throws(StoreError) {
         guard table.setsIdentity else { return }
-        _ = try await importing("move the \(table.name) sequence past the copied rows") { connection in
+        _ = try await reading("move the \(table.name) sequence past the copied rows") { connection in
             try await connection.run(
                 PostgresQuery(
                     unsafeSQL: """
@@ -100,7 +100,7 @@ extension PostgresStore {
 
     /// Sets the audit trail's size total (the source's, copied as is).
     func importAuditBytes(_ bytes: Int64) async throws(StoreError) {
-        _ = try await importing("set the audit trail's size total") { connection in
+        _ = try await reading("set the audit trail's size total") { connection in
             try await connection.run(
                 """
                 INSERT INTO audit_usage (id, bytes) VALUES (1, \(bytes))
@@ -108,21 +108,6 @@ extension PostgresStore {
                 """,
                 logger: logger
             )
-        }
-    }
-
-    /// Runs `body` on one pooled connection (each statement its own transaction), turning
-    /// database errors into ``StoreError``.
-    private func importing<T: Sendable>(
-        _ what: @autoclosure () -> String,
-        _ body: (PostgresConnection) async throws -> T
-    ) async throws(StoreError) -> T {
-        do {
-            return try await client.withConnection { connection in try await body(connection) }
-        } catch let error as StoreError {
-            throw error
-        } catch {
-            throw StoreError(.io, "cannot \(what())", underlying: PostgresFailure(error))
         }
     }
 

@@ -324,8 +324,9 @@ public final class PostgresStore: Sendable {
         }
     }
 
-    /// Runs `body` on one pooled connection outside a transaction (reads), turning database
-    /// errors into ``StoreError``.
+    /// Runs `body` on one pooled connection outside a transaction (reads, and writes whose
+    /// statements each commit alone, such as the copy's), turning database errors into
+    /// ``StoreError``.
     func reading<T: Sendable>(
         _ what: @autoclosure () -> String,
         _ body: (PostgresConnection) async throws -> T
