@@ -499,23 +499,25 @@ public final class UpstreamClient: Sendable {
             reportEndpoint(health.record(endpoint: index, success: status.code < 500))
             return answer
         } catch {
+            // An attempt that got no answer: `failure` nil when it was the caller's doing.
+            func failedAttempt(_ failure: UpstreamFailure.Kind?) -> AttemptRecord {
+                AttemptRecord(
+                    number: context.attempt,
+                    endpoint: endpoint,
+                    status: nil,
+                    failure: failure,
+                    duration: start.duration(to: .now),
+                    startOffset: log.start.duration(to: start),
+                    skipped: skipped
+                )
+            }
             // The caller's doing: its body failed (too large, or the caller went away), or the
             // client refused to send its request as it was. Not the endpoint's failure, so it is
             // neither ejected nor counted by the breaker; the attempt has neither status nor failure.
             var callers: (any Error)? = error as? RequestBodyError
             if callers == nil { callers = UpstreamFailure.refusal(in: error) }
             if let callers {
-                log.append(
-                    AttemptRecord(
-                        number: context.attempt,
-                        endpoint: endpoint,
-                        status: nil,
-                        failure: nil,
-                        duration: start.duration(to: .now),
-                        startOffset: log.start.duration(to: start),
-                        skipped: skipped
-                    )
-                )
+                log.append(failedAttempt(nil))
                 throw callers
             }
             var failure = UpstreamFailure.classify(error, endpoint: endpoint)
@@ -533,30 +535,10 @@ public final class UpstreamClient: Sendable {
             // the upstream's patience. Not the endpoint's failure; the attempt has no failure.
             if !callersDeadline, let progress = request.bodyProgress, progress.isArriving {
                 log.noteCallersBodyWasArriving()
-                log.append(
-                    AttemptRecord(
-                        number: context.attempt,
-                        endpoint: endpoint,
-                        status: nil,
-                        failure: nil,
-                        duration: start.duration(to: .now),
-                        startOffset: log.start.duration(to: start),
-                        skipped: skipped
-                    )
-                )
+                log.append(failedAttempt(nil))
                 throw RequestBodyError(code: .incomplete, underlying: failure)
             }
-            log.append(
-                AttemptRecord(
-                    number: context.attempt,
-                    endpoint: endpoint,
-                    status: nil,
-                    failure: failure.kind,
-                    duration: start.duration(to: .now),
-                    startOffset: log.start.duration(to: start),
-                    skipped: skipped
-                )
-            )
+            log.append(failedAttempt(failure.kind))
             if !callersDeadline { reportEndpoint(health.record(endpoint: index, success: false)) }
             throw failure
         }
