@@ -127,7 +127,9 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             Point an application's base URL at http://127.0.0.1:8080/proxy/<upstream> instead of the
             provider: Belay applies that upstream's timeouts, retries, circuit breaker, bulkhead and
-            rate limit from the config. SIGTERM or SIGINT drains in-flight requests, then stops.
+            rate limit from the config. SIGTERM or SIGINT stops it gracefully: /readyz answers 503 \
+            while new connections are still served for server.drain (5s by default) so that a load \
+            balancer stops sending, then the listener closes, requests in flight finish, and it exits 0.
 
             Exit codes: 0 clean stop, 2 invalid config or arguments, 1 anything else.
 
@@ -197,15 +199,12 @@ struct Serve: AsyncParsableCommand {
                 ]
             )
         }
-        guard let export else {
-            try await app.runService()
-            return
-        }
-        // The exporter starts first and stops last, after the server has drained: the last
-        // requests' spans are sent too.
+        // SIGTERM or SIGINT: /readyz answers 503 for server.drain, then the listener closes,
+        // requests in flight finish and the services stop. The exporter, if any, starts first
+        // and stops last, after the server has drained: the last requests' spans are sent too.
         let services = ServiceGroup(
             configuration: .init(
-                services: [.init(service: export.service), .init(service: app)],
+                services: (export.map { [.init(service: $0.service)] } ?? []) + [.init(service: app)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

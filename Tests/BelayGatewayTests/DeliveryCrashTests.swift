@@ -219,7 +219,7 @@ struct CrashRig: Sendable {
             )
             let yaml = { (port: Int) in
                 """
-                server: { listen: "127.0.0.1:\(port)" }
+                server: { listen: "127.0.0.1:\(port)", drain: 0s }
                 storage: { url: "sqlite:\(folder.path)/data/belay.db" }
                 upstreams:
                   sink:
@@ -324,7 +324,7 @@ struct CrashRig: Sendable {
             )
             let yaml = { (port: Int) in
                 """
-                server: { listen: "127.0.0.1:\(port)" }
+                server: { listen: "127.0.0.1:\(port)", drain: 0s }
                 storage: { url: "sqlite:\(folder.path)/data/belay.db" }
                 upstreams:
                   marker: { endpoints: ["\(target)"] }

@@ -45,7 +45,11 @@ import Testing
         let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
         let app = Application(
             router: router,
-            server: .http1(boundToLoopsOf: EventLoopGroupProvider.singleton.eventLoopGroup, server: .init()),
+            server: .http1(
+                boundToLoopsOf: EventLoopGroupProvider.singleton.eventLoopGroup,
+                server: .init(),
+                inFlightBound: .seconds(11)
+            ),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
             logger: logger

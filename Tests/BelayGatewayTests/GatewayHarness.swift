@@ -128,6 +128,8 @@ struct GatewayHarness {
             )
             defer { try? FileManager.default.removeItem(at: folder) }
             config.storage = .sqlite(path: folder.appendingPathComponent("belay.db").path)
+            // Stopped at the end of each test: no load balancer to wait for.
+            config.server.drain = .zero
             let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
             let app = try await buildApplication(
                 config: config,

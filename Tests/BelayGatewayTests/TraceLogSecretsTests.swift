@@ -122,10 +122,11 @@ import Testing
                 )
             }
         }
-        // Hummingbird's one line at start and alerts (one per change of an upstream's state,
-        // not per request) aside.
+        // Hummingbird's one line at start, the stop's two (draining, drained) and alerts (one per
+        // change of an upstream's state, not per request) aside.
         let loud = logs.records.filter {
-            $0.level >= .info && !$0.message.hasPrefix("Server started") && $0.metadata["belay.alert.kind"] == nil
+            $0.level >= .info && !$0.message.hasPrefix("Server started") && !$0.message.hasPrefix("draining: ")
+                && !$0.message.hasPrefix("drained: ") && $0.metadata["belay.alert.kind"] == nil
         }
         #expect(loud.isEmpty, "\(loud.map { "\($0.level) \($0.text)" })")
         #expect(logs.records.contains { $0.message == "webhook rejected" && $0.level == .debug })

@@ -3,9 +3,10 @@ public import BelayHTTP
 import BelayStore
 import Foundation
 import HTTPTypes
-public import Hummingbird
+import Hummingbird
 public import Logging
 import NIOCore
+public import ServiceLifecycle
 public import Tracing
 
 /// Builds the gateway application for `config`: the proxy, the durable delivery queue
@@ -13,9 +14,14 @@ public import Tracing
 ///
 /// Opens (and migrates) the store first, so the application is ready once it serves.
 ///
+/// It is a `Service`. On graceful shutdown (SIGTERM), `/readyz` answers `503 draining` at once
+/// while new connections are still served for `server.drain`; then the listener
+/// closes, requests in flight finish (a connection still busy after the longest policy
+/// `total` timeout, plus a second, is closed), and the services stop in reverse order.
+///
 /// ```swift
 /// let app = try await buildApplication(config: config, logger: logger)
-/// try await app.runService()
+/// try await ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm], logger: logger).run()
 /// ```
 /// - Parameters:
 ///   - config: a validated configuration.
@@ -35,7 +41,7 @@ public func buildApplication(
     observers: [any ProxyObserver] = [],
     tracer: (any Tracer)? = UpstreamTracing.bootstrappedTracer,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) async throws -> some ApplicationProtocol {
+) async throws -> some Service {
     // Every record the gateway and its services log is redacted first.
     let logger = Redactor(config: config).redacting(logger)
     let store = try await openStore(config.storage, logger: logger)
@@ -97,7 +103,10 @@ public func buildApplication(
     let router = Router(context: GatewayRequestContext.self)
     router.add(middleware: ProxyResponder(gateway: gateway))
     router.get("healthz") { _, _ in Response.json(Array(#"{"status":"ok"}"#.utf8)) }
-    router.get("readyz") { _, _ in Response.json(Array(#"{"status":"ready"}"#.utf8)) }
+    // SIGTERM turns /readyz 503 for server.drain before the listener closes.
+    let drain = Drain(period: config.server.drain, clock: ContinuousClock(), logger: logger)
+    let instance = config.server.instanceName
+    router.get("readyz") { _, _ in drain.readiness(instance: instance) }
     router.addStatusRoutes(
         StatusService(gateway: gateway, health: monitoring.health, store: store, recentAlerts: { alerter.recentAlerts })
     )
@@ -122,9 +131,16 @@ public func buildApplication(
     // Last, so that it sees exactly the requests no route took.
     router.add(middleware: UnmatchedRouteMiddleware(routes: router.routeTable))
     let listen = config.server.listen
-    return Application(
+    // A connection still busy this long after the listener closed is closed: every proxied call
+    // has ended by then (its policy's total timeout), and its answer has had a second to go out.
+    let inFlightBound = longest + .seconds(1)
+    let application = Application(
         router: router,
-        server: .http1(boundToLoopsOf: EventLoopGroupProvider.singleton.eventLoopGroup, server: config.server),
+        server: .http1(
+            boundToLoopsOf: EventLoopGroupProvider.singleton.eventLoopGroup,
+            server: config.server,
+            inFlightBound: inFlightBound
+        ),
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "belay"),
         // Started in this order; stopped in reverse, after the HTTP server has drained:
         // retention stops, probes stop, the worker lets attempts in flight finish, then alerts flush, then the
@@ -135,6 +151,8 @@ public func buildApplication(
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) },
         logger: logger
     )
+    // On graceful shutdown the drain comes first; the server and the services above stop after it.
+    return application.stoppedAfter(drain, logger: logger)
 }
 
 /// Opens (and migrates) the configured store.

@@ -90,7 +90,7 @@ public struct ConfigLoader: Sendable {
     // MARK: sections
 
     static let serverKeys: Set<String> = [
-        "listen", "max_body", "header_timeout", "idle_timeout", "body_timeout", "instance",
+        "listen", "max_body", "header_timeout", "idle_timeout", "body_timeout", "drain", "instance",
     ]
 
     private func readServer(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
@@ -112,6 +112,18 @@ public struct ConfigLoader: Sendable {
                 if let timeout = reader.duration(value, at: path) { config.server.idleTimeout = timeout }
             case "body_timeout":
                 if let timeout = reader.duration(value, at: path) { config.server.bodyTimeout = timeout }
+            case "drain":
+                guard let drain = reader.duration(value, at: path, allowZero: true) else { continue }
+                if drain <= GatewayConfig.Server.maximumDrain {
+                    config.server.drain = drain
+                } else {
+                    reader.report(
+                        path,
+                        value,
+                        "must be at most 10m: a stop keeps serving this long before the listener closes "
+                            + "(got '\(value.string ?? "")')"
+                    )
+                }
             case "instance":
                 guard let name = reader.string(value, at: path) else { continue }
                 if (1...64).contains(name.count),

@@ -26,6 +26,10 @@ public struct GatewayConfig: Sendable {
         /// How long a request's body may take to arrive whole, from the end of its head.
         /// Default 30 s.
         public var bodyTimeout: Duration = .seconds(30)
+        /// How long a graceful stop (SIGTERM) keeps serving new connections after `/readyz`
+        /// turns 503, so that a load balancer notices and stops sending, before the listener
+        /// closes. Default 5 s; 0 closes the listener at once; at most ``maximumDrain``.
+        public var drain: Duration = .seconds(5)
         /// The name this instance goes by: `/v1/upstreams` says it (breakers and health are per
         /// instance), and its workers' lease owners start with it. Default: the host's name and
         /// the process id, e.g. `web-2:4123`. 1 to 64 letters, digits, '-', '_', '.' or ':'.
@@ -37,6 +41,9 @@ public struct GatewayConfig: Sendable {
             let plain = host.filter { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
             return "\(plain.isEmpty ? "belay" : String(plain)):\(ProcessInfo.processInfo.processIdentifier)"
         }
+
+        /// The longest `drain` the config accepts: 10 minutes.
+        public static let maximumDrain: Duration = .seconds(600)
 
         /// Creates the default server settings.
         public init() {}

@@ -169,6 +169,8 @@ public struct GatewayDemo: Sendable {
             )
             defer { try? FileManager.default.removeItem(at: folder) }
             config.storage = .sqlite(path: folder.appendingPathComponent("belay.db").path)
+            // No load balancer to tell: the demo stops at once when it is done.
+            config.server.drain = .zero
             let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
             let app = try await buildApplication(config: config, logger: logger, eventSink: events) { port in
                 portContinuation.yield(port)

@@ -10,6 +10,9 @@ import NIOHTTPTypes
 /// - closes it when its client is too slow (``ConnectionDeadlines``: `server.header_timeout`,
 ///   `server.body_timeout`, `server.idle_timeout`); a body cut short this way reaches its
 ///   route as an error, never as a shorter body;
+/// - once the server stops (the listener closed and the connection told to quiesce, after
+///   which Hummingbird closes it when its answers are written), closes it if it is still open
+///   `inFlightBound` later;
 /// - refuses a request whose framing RFC 9112 forbids (``RequestFraming``) before it is
 ///   routed, and a request the HTTP decoder cannot parse, with a `400 invalid-request`
 ///   problem naming the field and `Connection: close`; then closes the connection.
@@ -38,6 +41,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private let logger: Logger
+    /// How long the answers in progress may take once the server stops.
+    private let inFlightBound: TimeAmount
+    /// Closes the connection `inFlightBound` after the server began to stop.
+    private var stopTimer: Scheduled<Void>?
     private var deadlines: ConnectionDeadlines<ContinuousClock.Instant>
     private let clock = ContinuousClock()
     private var context: ChannelHandlerContext?
@@ -57,8 +64,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whether to close once the answer in progress ends.
     private var closeAfterAnswer = false
 
-    init(timeouts: ConnectionDeadlines<ContinuousClock.Instant>.Timeouts, logger: Logger) {
+    init(timeouts: ConnectionDeadlines<ContinuousClock.Instant>.Timeouts, inFlightBound: Duration, logger: Logger) {
         self.logger = logger
+        self.inFlightBound = TimeAmount(inFlightBound)
         self.deadlines = ConnectionDeadlines(timeouts: timeouts, openedAt: ContinuousClock.now)
     }
 
@@ -75,16 +83,31 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        stopTimer?.cancel()
+        stopTimer = nil
         self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        stopTimer?.cancel()
+        stopTimer = nil
         context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, stopTimer == nil {
+            // The server stops: what is in flight has inFlightBound to finish.
+            stopTimer = context.eventLoop.assumeIsolated().scheduleTask(in: inFlightBound) { [self] in
+                self.stopTimer = nil
+                self.logger.debug(
+                    "connection closed",
+                    metadata: ["belay.timeout": "stop", "belay.in_flight_bound": .string("\(self.inFlightBound)")]
+                )
+                context.close(promise: nil)
+            }
+        }
         if refusing, let event = event as? ChannelEvent, event == .inputClosed {
             // The client has read the refusal and closed its side.
             context.close(promise: nil)

@@ -13,7 +13,8 @@ import NIOCore
 /// the default event loop group) are served as Hummingbird does.
 ///
 /// Each connection is guarded (``ConnectionGuard``): slow clients are cut off after the
-/// configured timeouts, and requests framed in ways RFC 9112 refuses are answered
+/// configured timeouts, a connection still busy `inFlightBound` after the server began to
+/// stop is closed, and requests framed in ways RFC 9112 refuses are answered
 /// `400 invalid-request` before they are routed.
 struct EventLoopBoundHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
@@ -21,6 +22,7 @@ struct EventLoopBoundHTTP1Channel: ServerChildChannel {
     let base: HTTP1Channel
     let executors: [ObjectIdentifier: EventLoopExecutor]
     let timeouts: ConnectionDeadlines<ContinuousClock.Instant>.Timeouts
+    let inFlightBound: Duration
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         base.setup(channel: channel, logger: logger).flatMapThrowing { value in
@@ -28,7 +30,7 @@ struct EventLoopBoundHTTP1Channel: ServerChildChannel {
             let operations = channel.pipeline.syncOperations
             let state = try operations.handler(type: HTTPConnectionStateHandler.self)
             try operations.addHandler(
-                ConnectionGuard(timeouts: timeouts, logger: logger),
+                ConnectionGuard(timeouts: timeouts, inFlightBound: inFlightBound, logger: logger),
                 position: .before(state)
             )
             return value
@@ -48,15 +50,21 @@ struct EventLoopBoundHTTP1Channel: ServerChildChannel {
 
 extension HTTPServerBuilder {
     /// HTTP/1.1 with each connection served on its own event loop when it is one of `group`'s,
-    /// and guarded with the timeouts of `server`.
-    static func http1(boundToLoopsOf group: any EventLoopGroup, server: GatewayConfig.Server) -> HTTPServerBuilder {
+    /// guarded with the timeouts of `server`, and closed if still open `inFlightBound` after
+    /// the server began to stop.
+    static func http1(
+        boundToLoopsOf group: any EventLoopGroup,
+        server: GatewayConfig.Server,
+        inFlightBound: Duration
+    ) -> HTTPServerBuilder {
         let executors = EventLoopExecutor.table(for: group)
         let timeouts = ConnectionDeadlines<ContinuousClock.Instant>.Timeouts(server)
         return HTTPServerBuilder { responder in
             EventLoopBoundHTTP1Channel(
                 base: HTTP1Channel(responder: responder),
                 executors: executors,
-                timeouts: timeouts
+                timeouts: timeouts,
+                inFlightBound: inFlightBound
             )
         }
     }

@@ -91,6 +91,9 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
         "Store unavailable",
         retryable: true
     )
+    /// The instance is stopping (SIGTERM): `/readyz` answers it while new connections are still
+    /// served for `server.drain`, so a load balancer sends new work elsewhere (503).
+    public static let draining = ProblemCode("draining", 503, "Draining", retryable: true)
     /// The route exists but not for this method (405, with `Allow`). An extension of the
     /// contract's codes.
     public static let methodNotAllowed = ProblemCode("method-not-allowed", 405, "Method not allowed", retryable: false)
@@ -100,6 +103,6 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
         .unknownUpstream, .circuitOpen, .bulkheadFull, .retryBudgetExhausted, .timeout, .upstreamUnreachable,
         .rateLimited, .unauthorized, .forbidden, .payloadTooLarge, .invalidRequest, .idempotencyKeyMissing,
         .idempotencyKeyReused, .idempotencyKeyInFlight, .signatureInvalid, .notFound, .conflict, .storeUnavailable,
-        .methodNotAllowed,
+        .methodNotAllowed, .draining,
     ]
 }
