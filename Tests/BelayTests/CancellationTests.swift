@@ -11,7 +11,7 @@ import Testing
     /// operation (or, for fault injection, hand back its injected value).
     enum Strategy: String, CaseIterable, CustomStringConvertible {
         case none, timeout, cooperativeTimeout, retry, circuitBreaker, bulkhead, rateLimiter, fallback, hedging
-        case faultInjection
+        case faultInjection, adaptiveConcurrencyLimit
 
         var description: String { rawValue }
 
@@ -30,6 +30,8 @@ import Testing
             case .hedging: return try builder.hedging(.init(delay: .fixed(.seconds(1)))).build()
             case .faultInjection:
                 return try builder.faultInjection(.init(enabled: true, rate: 1, fault: .outcome { 7 })).build()
+            case .adaptiveConcurrencyLimit:
+                return try builder.adaptiveConcurrencyLimit(.init(initial: 2, minimum: 1, maximum: 2)).build()
             }
         }
     }

@@ -2,7 +2,7 @@
 ///
 /// ``isFailure`` decides which outcomes count as failures; by default any thrown error.
 /// Cancelled calls and rejections by inner strategies that never reached the dependency
-/// (`bulkhead-full`, `rate-limited`, another breaker's `circuit-open`) are not counted at
+/// (`bulkhead-full`, `concurrency-limited`, `rate-limited`, another breaker's `circuit-open`) are not counted at
 /// all. An inner per-attempt `timeout` does count: the dependency was too slow; a timeout of
 /// the caller's own deadline (``ResilienceError/isCallersDeadline``: a `Belay-Timeout` shorter
 /// than the pipeline's) does not, so one impatient caller cannot open a breaker others share.
@@ -61,6 +61,7 @@ public struct CircuitBreakerStrategy<Output: Sendable, C: Clock>: ResilienceStra
         if error is CancellationError { return true }
         guard let rejection = error as? ResilienceError else { return false }
         return rejection.isCallersDeadline || rejection.code == .bulkheadFull || rejection.code == .rateLimited
+            || rejection.code == .concurrencyLimited
             || rejection.code == .circuitOpen
             || rejection.code == .circuitIsolated
     }

@@ -18,6 +18,7 @@ public struct ResilienceError: Error, Sendable, CustomStringConvertible {
             case circuitOpen = "circuit-open"
             case circuitIsolated = "circuit-isolated"
             case bulkheadFull = "bulkhead-full"
+            case concurrencyLimited = "concurrency-limited"
             case rateLimited = "rate-limited"
             case retryBudgetExhausted = "retry-budget-exhausted"
         }
@@ -38,6 +39,9 @@ public struct ResilienceError: Error, Sendable, CustomStringConvertible {
         public static let circuitIsolated = Code(.circuitIsolated)
         /// The bulkhead has no free slot and its wait queue is full.
         public static let bulkheadFull = Code(.bulkheadFull)
+        /// The ``AdaptiveConcurrencyLimit`` is at its current limit and the call could not wait
+        /// for a slot (its queue was full, or `maxWait` passed first); comes with a `retryAfter`.
+        public static let concurrencyLimited = Code(.concurrencyLimited)
         /// The rate limiter has no permit within the allowed wait.
         public static let rateLimited = Code(.rateLimited)
         /// A retry was wanted but the shared retry budget had no allowance left.

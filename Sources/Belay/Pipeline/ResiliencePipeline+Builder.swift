@@ -105,6 +105,33 @@ extension ResiliencePipeline {
             }
         }
 
+        /// Adds a shared ``AdaptiveConcurrencyLimit``; `classify` says what each outcome tells it.
+        public func adaptiveConcurrencyLimit(
+            _ limiter: AdaptiveConcurrencyLimit<C>,
+            classify: @escaping AdaptiveConcurrencyStrategy<Output, C>.Classifier = AdaptiveConcurrencyStrategy<
+                Output, C
+            >.defaultClassify
+        ) -> Self {
+            adding { AdaptiveConcurrencyStrategy(limiter: limiter, classify: classify) }
+        }
+
+        /// Adds a new ``AdaptiveConcurrencyLimit`` with these options, on the builder's clock.
+        /// To read its limit or share it, create the limiter yourself and pass it instead.
+        public func adaptiveConcurrencyLimit(
+            _ configuration: AdaptiveConcurrencyLimit<C>.Configuration,
+            classify: @escaping AdaptiveConcurrencyStrategy<Output, C>.Classifier = AdaptiveConcurrencyStrategy<
+                Output, C
+            >.defaultClassify
+        ) -> Self {
+            let clock = self.clock
+            return adding { () throws(ConfigurationError) in
+                AdaptiveConcurrencyStrategy(
+                    limiter: try AdaptiveConcurrencyLimit(configuration, clock: clock),
+                    classify: classify
+                )
+            }
+        }
+
         /// Adds a shared ``RateLimiter``.
         public func rateLimiter(_ limiter: RateLimiter<C>) -> Self {
             adding { RateLimiterStrategy(limiter: limiter) }

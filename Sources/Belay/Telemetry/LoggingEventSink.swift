@@ -4,7 +4,8 @@ public import Logging
 ///
 /// Metadata keys: `belay.strategy`, `belay.event`, `belay.attempt`, `belay.correlation.id`
 /// (or the ``correlationKey`` given), plus, where they apply, `belay.delay`, `belay.reason`,
-/// `belay.outcome`, `belay.retry_after`, `belay.state.from` and `belay.state.to`; and the
+/// `belay.outcome`, `belay.retry_after`, `belay.state.from`, `belay.state.to`, `belay.limit.from`
+/// and `belay.limit.to`; and the
 /// logger's own metadata. Library code logs nothing at info or above by default: the level
 /// is `debug`, except breaker transitions, which use `transitionLevel` (default `notice`).
 ///
@@ -69,6 +70,9 @@ public struct LoggingEventSink: ResilienceEventSink {
             metadata["belay.reason"] = .string(reason)
         case .faultInjected(let kind):
             metadata["belay.reason"] = .string(kind.rawValue)
+        case .concurrencyLimitChanged(let from, let to):
+            metadata["belay.limit.from"] = .string(String(from))
+            metadata["belay.limit.to"] = .string(String(to))
         }
         logger.log(level: eventLevel, "\(event.description)", metadata: metadata)
     }

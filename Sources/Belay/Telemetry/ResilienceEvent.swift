@@ -23,6 +23,8 @@ public struct ResilienceEvent: Sendable, CustomStringConvertible {
         case fallbackUsed(reason: String)
         /// The fault-injection strategy injected a fault.
         case faultInjected(FaultKind)
+        /// An ``AdaptiveConcurrencyLimit`` moved its limit.
+        case concurrencyLimitChanged(from: Int, to: Int)
 
         /// A short, bounded name, e.g. `retry_scheduled`, `circuit_opened`.
         public var name: String {
@@ -42,6 +44,7 @@ public struct ResilienceEvent: Sendable, CustomStringConvertible {
             case .hedgeLaunched: "hedge_launched"
             case .fallbackUsed: "fallback_used"
             case .faultInjected: "fault_injected"
+            case .concurrencyLimitChanged: "concurrency_limit_changed"
             }
         }
     }
@@ -101,6 +104,8 @@ public struct ResilienceEvent: Sendable, CustomStringConvertible {
             detail = "fallback used because \(reason)"
         case .faultInjected(let kind):
             detail = "injected \(kind.rawValue) fault"
+        case .concurrencyLimitChanged(let from, let to):
+            detail = "concurrency limit \(from) -> \(to)"
         }
         return "[\(strategy)] attempt \(attempt): \(detail)"
     }

@@ -40,6 +40,9 @@ public struct TracingEventSink: ResilienceEventSink {
             attributes["belay.reason"] = reason
         case .faultInjected(let kind):
             attributes["belay.reason"] = kind.rawValue
+        case .concurrencyLimitChanged(let from, let to):
+            attributes["belay.limit.from"] = from
+            attributes["belay.limit.to"] = to
         }
         span.addEvent(SpanEvent(name: "belay.\(event.kind.name)", attributes: attributes))
     }

@@ -1,0 +1,390 @@
+import BelayTestKit
+import Synchronization
+import Testing
+
+@testable import Belay
+
+/// The algorithms, driven through the sans-IO state machine with manual-clock instants: every
+/// figure below follows from the arithmetic in the algorithms' documentation.
+@Suite struct AdaptiveConcurrencyAlgorithmTests {
+    typealias Machine = AdaptiveConcurrencyStateMachine<ManualClock.Instant, Never>
+
+    /// `count` calls admitted together at `start`, each finishing `rtt` later with `signal`,
+    /// released in the order they were admitted. Returns the limit afterwards.
+    @discardableResult
+    static func round(
+        _ machine: inout Machine,
+        _ count: Int,
+        at start: ManualClock.Instant = .at(.zero),
+        rtt: Duration = .milliseconds(10),
+        _ signal: ConcurrencySignal = .success
+    ) throws -> Int {
+        var permits: [AdaptiveConcurrencyPermit<ManualClock.Instant>] = []
+        for _ in 0..<count {
+            permits.append(try #require(machine.tryAcquire(now: start)))
+        }
+        for permit in permits {
+            _ = machine.release(permit, signal, now: start.advanced(by: rtt))
+        }
+        return machine.limit
+    }
+
+    @Test func aimdGrowsByOnePerWindowOfSuccessesAndShrinksByHalfOnADrop() throws {
+        var machine = Machine(initial: 2, minimum: 1, maximum: 4, maxQueue: 0, algorithm: .aimd(backoff: 0.5))
+        // One call at a time uses half of a limit of 2: two successes are a window.
+        #expect(try Self.round(&machine, 1) == 2)
+        #expect(try Self.round(&machine, 1) == 3)
+        // One call at a time does not use half of 3: the limit is not raised for callers that
+        // do not need it.
+        for _ in 0..<10 { #expect(try Self.round(&machine, 1) == 3) }
+        // Three at once: the second and third were admitted with at least half in use.
+        #expect(try Self.round(&machine, 3) == 3)
+        #expect(try Self.round(&machine, 3) == 4)
+        // The maximum holds however many windows succeed.
+        for _ in 0..<5 { #expect(try Self.round(&machine, 4) == 4) }
+        // Multiplicative decrease, down to the minimum and no further.
+        #expect(try Self.round(&machine, 1, .dropped) == 2)
+        #expect(try Self.round(&machine, 1, .dropped) == 1)
+        #expect(try Self.round(&machine, 1, .dropped) == 1)
+        #expect(machine.inFlight == 0)
+    }
+
+    @Test func aDecreaseHappensOncePerRoundTripNotOncePerCallInFlight() throws {
+        var machine = Machine(initial: 8, minimum: 1, maximum: 8, maxQueue: 0, algorithm: .aimd(backoff: 0.5))
+        // Eight calls in flight when the provider overloads: all eight are dropped, but they
+        // saw one overload, so the limit halves once.
+        #expect(try Self.round(&machine, 8, .dropped) == 4)
+        // A call admitted after that decrease, dropped too: halves again.
+        #expect(try Self.round(&machine, 1, .dropped) == 2)
+    }
+
+    @Test func aDropDecreasesTheLimitByAtLeastOne() throws {
+        var machine = Machine(initial: 5, minimum: 1, maximum: 10, maxQueue: 0, algorithm: .aimd(backoff: 0.99))
+        #expect(try Self.round(&machine, 1, .dropped) == 4)
+    }
+
+    @Test func ignoredOutcomesMoveNothing() throws {
+        var machine = Machine(initial: 2, minimum: 1, maximum: 4, maxQueue: 0, algorithm: .aimd(backoff: 0.5))
+        for _ in 0..<10 { #expect(try Self.round(&machine, 2, .ignored) == 2) }
+        #expect(machine.smoothedRTT == nil)
+    }
+
+    /// 20 windows at 10 ms (the long-term figure settles at 10 ms), then 40 ms, then 10 ms again.
+    @Test func gradientShrinksWhenTheRoundTripRisesAndRecoversWhenItFalls() throws {
+        var machine = Machine(
+            initial: 6,
+            minimum: 4,
+            maximum: 8,
+            maxQueue: 0,
+            algorithm: .gradient(tolerance: 1.5, smoothing: 0.5, queueAllowance: 1, sampleWindow: 4, longWindow: 100)
+        )
+        var limits: [Int] = []
+        for _ in 0..<6 { limits.append(try Self.round(&machine, 4, rtt: .milliseconds(10))) }
+        // Latency within tolerance: each window adds half the allowance, up to the maximum.
+        #expect(limits == [6, 7, 7, 8, 8, 8])
+        for _ in 0..<14 { try Self.round(&machine, 4, rtt: .milliseconds(10)) }
+        let settled = try #require(machine.longTermRTT)
+        #expect(abs(settled - 0.010) < 1e-9)
+
+        limits = []
+        for _ in 0..<5 { limits.append(try Self.round(&machine, 4, rtt: .milliseconds(40))) }
+        // Four times slower: the gradient is clamped to 0.5 and the limit falls to the minimum.
+        #expect(limits == [6, 5, 4, 4, 4])
+
+        limits = []
+        for _ in 0..<9 { limits.append(try Self.round(&machine, 4, rtt: .milliseconds(10))) }
+        // Back to normal: the limit climbs back by half the allowance per window.
+        #expect(limits == [4, 5, 5, 6, 6, 7, 7, 8, 8])
+    }
+
+    @Test func gradientLeavesALimitTheCallersDoNotUseAsItIs() throws {
+        var machine = Machine(
+            initial: 10,
+            minimum: 2,
+            maximum: 20,
+            maxQueue: 0,
+            algorithm: .gradient(queueAllowance: 2, sampleWindow: 2)
+        )
+        // Two calls in flight at most: less than half of 10, so neither slow nor fast windows
+        // move the limit.
+        for _ in 0..<10 { #expect(try Self.round(&machine, 2, rtt: .milliseconds(10)) == 10) }
+        for _ in 0..<10 { #expect(try Self.round(&machine, 2, rtt: .milliseconds(500)) == 10) }
+    }
+
+    @Test func gradientDecreasesMultiplicativelyOnADrop() throws {
+        var machine = Machine(
+            initial: 20,
+            minimum: 2,
+            maximum: 40,
+            maxQueue: 0,
+            algorithm: .gradient(backoff: 0.5)
+        )
+        #expect(try Self.round(&machine, 1, .dropped) == 10)
+        #expect(try Self.round(&machine, 1, .dropped) == 5)
+    }
+}
+
+/// The limiter and its strategy in a pipeline, on a manual clock: queueing, waiting,
+/// rejections, cancellation, what counts as a drop, events.
+@Suite(.timeLimit(.minutes(1))) struct AdaptiveConcurrencyTests {
+    let clock = ManualClock()
+
+    /// Negative values stand for an overloaded provider's answer (a 503): drops.
+    static let classify: AdaptiveConcurrencyStrategy<Int, ManualClock>.Classifier = { outcome in
+        if case .success(let value) = outcome, value < 0 { return .dropped }
+        return AdaptiveConcurrencyStrategy<Int, ManualClock>.defaultClassify(outcome)
+    }
+
+    func limiter(
+        _ algorithm: AdaptiveConcurrencyAlgorithm = .aimd(backoff: 0.5),
+        initial: Int = 1,
+        minimum: Int = 1,
+        maximum: Int = 1,
+        maxQueue: Int = 10,
+        maxWait: Duration = .seconds(1)
+    ) throws -> AdaptiveConcurrencyLimit<ManualClock> {
+        try AdaptiveConcurrencyLimit(
+            .init(
+                algorithm: algorithm,
+                initial: initial,
+                minimum: minimum,
+                maximum: maximum,
+                maxQueue: maxQueue,
+                maxWait: maxWait,
+                name: "crm-limit"
+            ),
+            clock: clock
+        )
+    }
+
+    func pipeline(
+        _ limiter: AdaptiveConcurrencyLimit<ManualClock>,
+        events: RecordingEventSink = RecordingEventSink()
+    ) throws -> ResiliencePipeline<Int> {
+        try ResiliencePipeline<Int>.Builder(clock: clock)
+            .adaptiveConcurrencyLimit(limiter, classify: Self.classify)
+            .telemetry(events)
+            .build()
+    }
+
+    /// A call that holds its slot until `gate` opens.
+    func holder(_ pipeline: ResiliencePipeline<Int>, _ gate: Gate) async -> Task<Result<Int, any Error>, Never> {
+        let task = Task {
+            await pipeline.executeOutcome { _ in
+                await gate.wait()
+                return 0
+            }
+        }
+        await gate.waitForArrivals(1)
+        return task
+    }
+
+    @Test func theLimitMovesWithOutcomesAndEachChangeIsAnEvent() async throws {
+        let limiter = try limiter(initial: 2, maximum: 4)
+        let events = RecordingEventSink()
+        let pipeline = try pipeline(limiter, events: events)
+        #expect(try await pipeline.execute { _ in 1 } == 1)
+        #expect(try await pipeline.execute { _ in 1 } == 1)
+        #expect(limiter.limit == 3)
+        // The provider's overload answer is returned as is; the limit halves.
+        #expect(try await pipeline.execute { _ in -1 } == -1)
+        #expect(limiter.limit == 1)
+        let changes = events.events.compactMap { event -> [Int]? in
+            guard case .concurrencyLimitChanged(let from, let to) = event.kind else { return nil }
+            #expect(event.strategy == "crm-limit")
+            return [from, to]
+        }
+        #expect(changes == [[2, 3], [3, 1]])
+        #expect(events.names == ["concurrency_limit_changed", "concurrency_limit_changed"])
+        #expect(limiter.snapshot == (limit: 1, inFlight: 0, queued: 0, rejections: 0))
+    }
+
+    @Test func roundTripsAreMeasuredOnTheInjectedClock() async throws {
+        let limiter = try limiter()
+        let pipeline = try pipeline(limiter)
+        let call = Task {
+            await pipeline.executeOutcome { _ in
+                try await self.clock.sleep(for: .milliseconds(30))
+                return 1
+            }
+        }
+        let wake = await clock.nextSleepScheduled()
+        clock.advance(to: wake)
+        #expect(try await call.value.get() == 1)
+        #expect(limiter.roundTripTime == .milliseconds(30))
+    }
+
+    @Test func waitersGetSlotsInArrivalOrder() async throws {
+        let limiter = try limiter()
+        let pipeline = try pipeline(limiter)
+        let gate = Gate()
+        let holding = await holder(pipeline, gate)
+        let order = RecordingOrder()
+        var waiters: [Task<Result<Int, any Error>, Never>] = []
+        for call in 1...5 {
+            waiters.append(
+                Task {
+                    await pipeline.executeOutcome { _ in
+                        order.append(call)
+                        return call
+                    }
+                }
+            )
+            while limiter.queued < call { await Task.yield() }
+        }
+        #expect(limiter.inFlight == 1)
+        gate.open()
+        _ = await holding.value
+        for (index, waiter) in waiters.enumerated() {
+            #expect(try await waiter.value.get() == index + 1)
+        }
+        #expect(order.values == [1, 2, 3, 4, 5])
+        #expect(limiter.snapshot == (limit: 1, inFlight: 0, queued: 0, rejections: 0))
+    }
+
+    @Test func aWaiterIsRejectedWhenMaxWaitPasses() async throws {
+        let limiter = try limiter(maxWait: .milliseconds(250))
+        let events = RecordingEventSink()
+        let pipeline = try pipeline(limiter, events: events)
+        let gate = Gate()
+        let holding = await holder(pipeline, gate)
+        let waiter = Task { await pipeline.executeOutcome { _ in 1 } }
+        let expiry = await clock.nextSleepScheduled()
+        #expect(expiry == .at(.milliseconds(250)))
+        while limiter.queued < 1 { await Task.yield() }
+        clock.advance(to: .at(.milliseconds(249)))
+        #expect(limiter.queued == 1)
+        clock.advance(to: expiry)
+        let rejection = try #require(await waiter.value.error as? ResilienceError)
+        #expect(rejection.code == .concurrencyLimited)
+        #expect(rejection.code.description == "concurrency-limited")
+        #expect(rejection.strategy == "crm-limit")
+        #expect(rejection.retryAfter == .seconds(1))
+        #expect(rejection.message == "the concurrency limit of 1 is reached and no slot freed within 250ms or the deadline")
+        #expect(events.names == ["rejected"])
+        #expect(limiter.snapshot == (limit: 1, inFlight: 1, queued: 0, rejections: 1))
+        gate.open()
+        _ = await holding.value
+        #expect(limiter.inFlight == 0)
+    }
+
+    @Test func aFullQueueOrNoWaitRejectsAtOnce() async throws {
+        let limiter = try limiter(maxQueue: 1)
+        let pipeline = try pipeline(limiter)
+        let gate = Gate()
+        let holding = await holder(pipeline, gate)
+        let waiter = Task { await pipeline.executeOutcome { _ in 1 } }
+        while limiter.queued < 1 { await Task.yield() }
+        let refused = await pipeline.executeOutcome { _ in 2 }
+        #expect(refused.resilienceCode == .concurrencyLimited)
+        #expect(
+            (refused.error as? ResilienceError)?.message
+                == "the concurrency limit of 1 is reached and 1 calls are already waiting"
+        )
+        gate.open()
+        _ = await holding.value
+        #expect(try await waiter.value.get() == 1)
+        #expect(limiter.rejections == 1)
+
+        let impatient = try self.limiter(maxWait: .zero)
+        let impatientPipeline = try self.pipeline(impatient)
+        let gate2 = Gate()
+        let holding2 = await holder(impatientPipeline, gate2)
+        #expect(await impatientPipeline.executeOutcome { _ in 3 }.resilienceCode == .concurrencyLimited)
+        #expect(clock.unclaimedSleeps == 1)  // the first waiter's timer only, none for this one
+        gate2.open()
+        _ = await holding2.value
+    }
+
+    @Test func aCancelledWaiterLeavesTheQueue() async throws {
+        let limiter = try limiter(maxQueue: 1)
+        let pipeline = try pipeline(limiter)
+        let gate = Gate()
+        let holding = await holder(pipeline, gate)
+        let waiter = Task { await pipeline.executeOutcome { _ in 1 } }
+        while limiter.queued < 1 { await Task.yield() }
+        waiter.cancel()
+        #expect(await waiter.value.error is CancellationError)
+        #expect(limiter.queued == 0)
+        // Not a rejection, and the queue has room again.
+        #expect(limiter.rejections == 0)
+        let next = Task { await pipeline.executeOutcome { _ in 2 } }
+        while limiter.queued < 1 { await Task.yield() }
+        gate.open()
+        _ = await holding.value
+        #expect(try await next.value.get() == 2)
+        #expect(limiter.snapshot == (limit: 1, inFlight: 0, queued: 0, rejections: 0))
+    }
+
+    @Test func aQueuedCallLeavesWhenACooperativeDeadlineComesBeforeMaxWait() async throws {
+        let limiter = try limiter(maxWait: .seconds(5))
+        let holding = try pipeline(limiter)
+        let waiting = try ResiliencePipeline<Int>.Builder(clock: clock)
+            .timeout(.seconds(2), enforcement: .cooperative)
+            .adaptiveConcurrencyLimit(limiter)
+            .build()
+        let gate = Gate()
+        let holder = await holder(holding, gate)
+        let waiter = Task { await waiting.executeOutcome { _ in 1 } }
+        let expiry = await clock.nextSleepScheduled()
+        #expect(expiry == .at(.seconds(2)))
+        clock.advance(to: expiry)
+        // The cooperative timeout reports the call that ended after its deadline.
+        #expect(await waiter.value.resilienceCode == .timeout)
+        #expect(limiter.queued == 0)
+        gate.open()
+        _ = await holder.value
+    }
+
+    @Test func onlyTheDependencysOwnTimeoutIsADropSignal() async throws {
+        let limiter = try limiter(initial: 4, maximum: 8)
+        let pipeline = try pipeline(limiter)
+        var callers = ResilienceError(code: .timeout, strategy: "timeout", message: "the caller's budget ran out")
+        callers.deadlineOrigin = .caller
+        // The caller's own deadline, another strategy's refusal, an error that says nothing
+        // about load, a cancellation: none lowers the limit.
+        let notDrops: [any Error] = [
+            callers,
+            ResilienceError(code: .circuitOpen, strategy: "breaker", message: "open"),
+            ResilienceError(code: .bulkheadFull, strategy: "bulkhead", message: "full"),
+            TestError(),
+            CancellationError(),
+        ]
+        for error in notDrops {
+            _ = await pipeline.executeOutcome { _ in throw error }
+            #expect(limiter.limit == 4, "\(error)")
+        }
+        // The dependency's slowness, by the pipeline's own deadline: a drop.
+        let own = ResilienceError(code: .timeout, strategy: "attempt-timeout", message: "2s passed")
+        _ = await pipeline.executeOutcome { _ in throw own }
+        #expect(limiter.limit == 2)
+    }
+
+    @Test func invalidOptionsAreReportedWithTheirPaths() {
+        #expect {
+            _ = try AdaptiveConcurrencyLimit(.init(initial: 1, minimum: 0, maximum: -1, maxQueue: -1, maxWait: .seconds(-1)))
+        } throws: { error in
+            (error as? ConfigurationError)?.description
+                == "invalid resilience configuration: concurrency-limit.minimum: must be at least 1 (got 0); "
+                + "concurrency-limit.maximum: must be at least minimum (0) (got -1); "
+                + "concurrency-limit.initial: must be between minimum and maximum (0...-1) (got 1); "
+                + "concurrency-limit.maxQueue: must be at least 0 (got -1); "
+                + "concurrency-limit.maxWait: must not be negative (got -1.0 seconds)"
+        }
+        #expect {
+            _ = try AdaptiveConcurrencyLimit(.init(algorithm: .gradient(tolerance: 0.5, smoothing: 0, backoff: 1)))
+        } throws: { error in
+            (error as? ConfigurationError)?.issues.map(\.option) == [
+                "concurrency-limit.algorithm.backoff", "concurrency-limit.algorithm.tolerance",
+                "concurrency-limit.algorithm.smoothing",
+            ]
+        }
+        #expect {
+            _ = try AdaptiveConcurrencyLimit(.init(algorithm: .aimd(increase: 0), initial: 300))
+        } throws: { error in
+            (error as? ConfigurationError)?.issues.map(\.option) == [
+                "concurrency-limit.initial", "concurrency-limit.algorithm.increase",
+            ]
+        }
+    }
+}
