@@ -35,6 +35,14 @@ public enum UpstreamTable {
         if let budget = upstream["retry_budget"] as? [String: Any] {
             lines.append("retry budget    \(text(budget["retries"])) retries for \(text(budget["requests"])) requests")
         }
+        if let concurrency = upstream["concurrency"] as? [String: Any] {
+            lines.append(
+                "concurrency     limit \(text(concurrency["limit"])) (\(text(concurrency["algorithm"])), "
+                    + "\(text(concurrency["min"]))..\(text(concurrency["max"]))), "
+                    + "\(text(concurrency["in_flight"])) in flight, \(text(concurrency["queued"])) queued, "
+                    + "\(text(concurrency["rejected"])) rejected"
+            )
+        }
         if let probe = upstream["probe"] as? [String: Any] {
             let last = probe.keys.sorted().map { "\($0)=\(text(probe[$0]))" }.joined(separator: " ")
             lines.append("probe           \(last)")

@@ -43,6 +43,7 @@ extension UpstreamConfig {
         policy.circuitBreaker.halfOpenJudgment = circuitBreaker.halfOpenJudgment
         policy.maxConcurrent = bulkhead.maxConcurrent
         policy.maxQueue = bulkhead.maxQueue
+        policy.adaptiveConcurrency = bulkhead.adaptiveConfiguration
         policy.rateLimit = rateLimit.map { ($0.rps, $0.burst) }
         policy.staleIfError = staleIfError
         policy.idempotencyHeader = idempotencyHeader

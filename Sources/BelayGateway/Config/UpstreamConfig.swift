@@ -92,12 +92,16 @@ public struct UpstreamConfig: Sendable, Hashable {
         public var halfOpenJudgment = HalfOpenJudgment.anyFailure
     }
 
-    /// The concurrency limit.
+    /// The concurrency limit: fixed (`max_concurrent`), or adaptive (`adaptive`, with `max_wait`).
     public struct Bulkhead: Sendable, Hashable {
         /// Calls in flight at once. Default 100.
         public var maxConcurrent = 100
         /// Calls waiting for a slot. Default 50.
         public var maxQueue = 50
+        /// An adaptive limit instead of `maxConcurrent`, if set (`bulkhead.adaptive`).
+        public var adaptive: Adaptive?
+        /// How long a call waits for a slot under an adaptive limit (`bulkhead.max_wait`). Default 1 s.
+        public var maxWait: Duration = .seconds(1)
     }
 
     /// The upstream's name, the `{upstream}` of `/proxy/{upstream}/…`.

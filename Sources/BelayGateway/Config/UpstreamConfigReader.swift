@@ -36,20 +36,7 @@ struct UpstreamConfigReader {
             case "timeouts": readTimeouts(value, at: keyPath, into: &upstream, &reader)
             case "retry": readRetry(value, at: keyPath, into: &upstream, &reader)
             case "circuit_breaker": readBreaker(value, at: keyPath, into: &upstream, &reader)
-            case "bulkhead":
-                for (field, item) in reader.mapping(value, at: keyPath, allowed: ["max_concurrent", "max_queue"]) ?? []
-                {
-                    let fieldPath = "\(keyPath).\(field)"
-                    if field == "max_concurrent",
-                        let count = reader.int(item, at: fieldPath, atLeast: 1, atMost: 100_000)
-                    {
-                        upstream.bulkhead.maxConcurrent = count
-                    } else if field == "max_queue",
-                        let count = reader.int(item, at: fieldPath, atLeast: 0, atMost: 1_000_000)
-                    {
-                        upstream.bulkhead.maxQueue = count
-                    }
-                }
+            case "bulkhead": readBulkhead(value, at: keyPath, into: &upstream, &reader)
             case "rate_limit":
                 upstream.rateLimit = reader.rateLimit(value, at: keyPath)
             case "cache":

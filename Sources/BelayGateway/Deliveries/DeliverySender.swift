@@ -105,7 +105,7 @@ public struct UpstreamDeliverySender: DeliverySender {
             )
         case .failure(let error as ResilienceError):
             switch error.code {
-            case .circuitOpen, .circuitIsolated, .bulkheadFull, .rateLimited:
+            case .circuitOpen, .circuitIsolated, .bulkheadFull, .concurrencyLimited, .rateLimited:
                 guard let last = result.attempts.last else {
                     // Refused before anything was sent: not an attempt.
                     return .held(reason: "\(delivery.upstream): \(error.message)", retryAfter: error.retryAfter)

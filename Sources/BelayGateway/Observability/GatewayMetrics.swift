@@ -58,6 +58,7 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
             upstreams[upstream.name] = UpstreamSeries(
                 name: upstream.name,
                 endpoints: upstream.policy.endpoints,
+                adaptive: upstream.bulkhead.adaptive != nil,
                 registry: registry
             )
         }

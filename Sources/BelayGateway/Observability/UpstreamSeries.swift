@@ -28,7 +28,7 @@ final class UpstreamSeries: Sendable {
 
     /// The codes a strategy refuses a call with (`rejected` events), each with its counter.
     private static let rejectionCodes: [ResilienceError.Code] = [
-        .bulkheadFull, .rateLimited, .circuitOpen, .circuitIsolated,
+        .bulkheadFull, .concurrencyLimited, .rateLimited, .circuitOpen, .circuitIsolated,
     ]
 
     let name: String
@@ -46,8 +46,10 @@ final class UpstreamSeries: Sendable {
     private let stale: Counter
     private let breakerState: Gauge
     private let endpoints: [EndpointSeries]
+    /// The adaptive concurrency limit's series, for an upstream that has one.
+    private let concurrency: ConcurrencySeries?
 
-    init(name: String, endpoints: [UpstreamEndpoint], registry: PrometheusCollectorRegistry) {
+    init(name: String, endpoints: [UpstreamEndpoint], adaptive: Bool = false, registry: PrometheusCollectorRegistry) {
         let labels = [("upstream", name)]
         self.name = name
         self.problems = CounterCache { code in
@@ -78,6 +80,7 @@ final class UpstreamSeries: Sendable {
         self.stale = registry.makeCounter(descriptor: Names.stale, labels: labels)
         self.breakerState = registry.makeGauge(descriptor: Names.breakerState, labels: labels)
         self.endpoints = endpoints.map { EndpointSeries(upstream: name, endpoint: $0, registry: registry) }
+        self.concurrency = adaptive ? ConcurrencySeries(upstream: name, registry: registry) : nil
     }
 
     /// Counts one exchange of this upstream.
@@ -135,6 +138,7 @@ final class UpstreamSeries: Sendable {
         for (index, series) in endpoints.enumerated() {
             series.read(ejected: client.isEjected(endpoint: index), total: client.ejectionCount(endpoint: index))
         }
+        if let concurrency, let limiter = client.concurrencyLimit { concurrency.read(limiter) }
     }
 }
 

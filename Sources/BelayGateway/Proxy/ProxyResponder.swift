@@ -401,6 +401,13 @@ extension Gateway {
                 )
             case .timeout: return (code, "\(upstream) did not answer in time (\(rejection.message))", nil)
             case .bulkheadFull: return (code, "too many calls to \(upstream) are in flight", nil)
+            case .concurrencyLimited:
+                // Always with a Retry-After: a slot frees within about one round trip.
+                return (
+                    code,
+                    "calls to \(upstream) are held to the concurrency it was seen to handle: \(rejection.message)",
+                    rejection.retryAfter ?? .seconds(1)
+                )
             case .rateLimited:
                 return (code, "calls to \(upstream) are paced to the provider's limit", rejection.retryAfter)
             case .retryBudgetExhausted:

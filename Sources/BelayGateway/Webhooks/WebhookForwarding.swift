@@ -159,7 +159,7 @@ struct WebhookForwarding: Sendable {
             return .success(body)
         case .failure(let error as ResilienceError)
         where result.attempts.isEmpty
-            && [.circuitOpen, .circuitIsolated, .bulkheadFull, .rateLimited].contains(error.code):
+            && [.circuitOpen, .circuitIsolated, .bulkheadFull, .concurrencyLimited, .rateLimited].contains(error.code):
             return .failure(
                 Settled(
                     result: .held(

@@ -10,6 +10,7 @@ extension ProblemCode {
         case .timeout: self = .timeout
         case .circuitOpen, .circuitIsolated: self = .circuitOpen
         case .bulkheadFull: self = .bulkheadFull
+        case .concurrencyLimited: self = .concurrencyLimited
         case .rateLimited: self = .rateLimited
         case .retryBudgetExhausted: self = .retryBudgetExhausted
         default: self = .upstreamUnreachable

@@ -30,6 +30,14 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
     public static let circuitOpen = ProblemCode("circuit-open", 503, "Circuit open", retryable: true)
     /// The upstream's concurrency limit and its queue are full (503).
     public static let bulkheadFull = ProblemCode("bulkhead-full", 503, "Too many concurrent calls", retryable: true)
+    /// The upstream's adaptive concurrency limit is reached and no slot freed within
+    /// `bulkhead.max_wait` (503, with `Retry-After`).
+    public static let concurrencyLimited = ProblemCode(
+        "concurrency-limited",
+        503,
+        "Concurrency limit reached",
+        retryable: true
+    )
     /// A retry was needed but the retry budget had no allowance left (503).
     public static let retryBudgetExhausted = ProblemCode(
         "retry-budget-exhausted",
@@ -100,7 +108,7 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
 
     /// Every code of the contract.
     public static let all: [ProblemCode] = [
-        .unknownUpstream, .circuitOpen, .bulkheadFull, .retryBudgetExhausted, .timeout, .upstreamUnreachable,
+        .unknownUpstream, .circuitOpen, .bulkheadFull, .concurrencyLimited, .retryBudgetExhausted, .timeout, .upstreamUnreachable,
         .rateLimited, .unauthorized, .forbidden, .payloadTooLarge, .invalidRequest, .idempotencyKeyMissing,
         .idempotencyKeyReused, .idempotencyKeyInFlight, .signatureInvalid, .notFound, .conflict, .storeUnavailable,
         .methodNotAllowed, .draining,

@@ -8,8 +8,8 @@ public enum Fault: Sendable, Hashable {
     /// failed or was too large, it went away, or it sent a request the HTTP client refuses to
     /// send (``RequestRefusal``). Never counted against the upstream.
     case caller
-    /// The policy's own refusal before anything was sent (circuit open, bulkhead full, rate
-    /// limited, retry budget spent): counted by nobody as a new failure of the upstream.
+    /// The policy's own refusal before anything was sent (circuit open, bulkhead full,
+    /// concurrency limited, rate limited, retry budget spent): counted by nobody as a new failure of the upstream.
     case policy
     /// The upstream's: an error answer, a reset, a connect failure, a timeout of the policy's
     /// own deadline.
@@ -23,7 +23,8 @@ public enum Fault: Sendable, Hashable {
         case let rejection as ResilienceError:
             if rejection.isCallersDeadline { return .caller }
             switch rejection.code {
-            case .circuitOpen, .circuitIsolated, .bulkheadFull, .rateLimited, .retryBudgetExhausted:
+            case .circuitOpen, .circuitIsolated, .bulkheadFull, .concurrencyLimited, .rateLimited,
+                .retryBudgetExhausted:
                 return .policy
             default:
                 return .upstream

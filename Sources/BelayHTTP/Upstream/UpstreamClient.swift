@@ -30,6 +30,9 @@ public final class UpstreamClient: Sendable {
     public let breaker: CircuitBreaker<ContinuousClock>
     /// The upstream's retry budget.
     public let budget: RetryBudget<ContinuousClock>
+    /// The upstream's adaptive concurrency limit, when its policy has one
+    /// (``UpstreamPolicy/adaptiveConcurrency``) instead of a fixed bulkhead.
+    public let concurrencyLimit: AdaptiveConcurrencyLimit<ContinuousClock>?
     let http: HTTPClient
     let health: EndpointHealth<ContinuousClock>
     let cache: StaleCache<ContinuousClock>?
@@ -70,6 +73,7 @@ public final class UpstreamClient: Sendable {
         let budget: RetryBudget<ContinuousClock>
         let bulkhead: Bulkhead
         var limiter: RateLimiter<ContinuousClock>?
+        var concurrencyLimit: AdaptiveConcurrencyLimit<ContinuousClock>?
         do {
             breaker = try CircuitBreaker(breakerConfiguration, clock: clock)
             budget = try RetryBudget(
@@ -79,6 +83,10 @@ public final class UpstreamClient: Sendable {
             bulkhead = try Bulkhead(
                 .init(maxConcurrent: policy.maxConcurrent, maxQueue: policy.maxQueue, name: "\(policy.name)-bulkhead")
             )
+            if var adaptive = policy.adaptiveConcurrency {
+                adaptive.name = Self.concurrencyLimitName(policy)
+                concurrencyLimit = try AdaptiveConcurrencyLimit(adaptive, clock: clock)
+            }
             if let rate = policy.rateLimit {
                 limiter = try RateLimiter(
                     .init(
@@ -105,7 +113,8 @@ public final class UpstreamClient: Sendable {
         configuration.connectionPool.retryConnectionEstablishment = false
         // As many connections per endpoint as calls may be in flight: AsyncHTTPClient's default
         // of 8 would queue calls the bulkhead admitted behind 8 slow answers.
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = policy.maxConcurrent
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit =
+            policy.adaptiveConcurrency?.maximum ?? policy.maxConcurrent
         configuration.decompression = .disabled
         // AsyncHTTPClient keeps the tracer bootstrapped when the client is made; with none (a
         // no-op tracer) it would still build each request's span attributes, parsing its URL again.
@@ -123,6 +132,7 @@ public final class UpstreamClient: Sendable {
         self.callerKeyFields = [idempotencyField, HTTPField.Name("Idempotency-Key")].compactMap { $0 }
         self.breaker = breaker
         self.budget = budget
+        self.concurrencyLimit = concurrencyLimit
         self.health = EndpointHealth(
             endpointCount: policy.endpoints.count,
             ejectAfter: policy.ejectAfterFailures,
@@ -187,9 +197,14 @@ public final class UpstreamClient: Sendable {
                     isIgnored: Self.isCallersFault,
                     describe: Self.describe
                 )
-                .bulkhead(bulkhead)
+            // A fixed bulkhead, or the adaptive limit after the paces (their waits are not the
+            // upstream's round trip) and outside the attempt timeout (whose timeouts are drops).
+            if concurrencyLimit == nil { builder = builder.bulkhead(bulkhead) }
             if let limiter { builder = builder.rateLimiter(limiter) }
             builder = builder.strategy(QuotaPacingStrategy(pacer: pacer, clock: clock, maxWait: policy.attemptTimeout))
+            if let concurrencyLimit {
+                builder = builder.adaptiveConcurrencyLimit(concurrencyLimit, classify: Self.concurrencySignal)
+            }
             builder = builder.timeout(
                 policy.attemptTimeout,
                 enforcement: .cooperative,
@@ -227,6 +242,34 @@ public final class UpstreamClient: Sendable {
         outcome in
         guard case .failure(let error) = outcome else { return false }
         return Fault.of(error) == .caller || AttemptLog.current?.callersBodyWasArriving == true
+    }
+
+    /// What an attempt's outcome tells the adaptive concurrency limit, by "Hardening"'s rules of
+    /// whose fault it was (``Fault``): 408, 429, 503 and 504 answers, resets and timeouts of the
+    /// policy's own deadlines are the provider's overload (drops); any other answer, a caller's
+    /// 4xx included, is a handled call whose round trip is a sample; the caller's doing (its
+    /// deadline, its body), the policy's refusals, connect failures (nothing was sent: they say
+    /// the endpoint is unreachable, not how much it takes) and other 5xx tell nothing.
+    public static let concurrencySignal: AdaptiveConcurrencyStrategy<UpstreamResponse, ContinuousClock>.Classifier = {
+        outcome in
+        switch outcome {
+        case .success(let response):
+            switch response.status.code {
+            case 408, 429, 503, 504: return .dropped
+            case 500..<600: return .ignored
+            default: return .success
+            }
+        case .failure(let error):
+            if AttemptLog.current?.callersBodyWasArriving == true || Fault.of(error) != .upstream { return .ignored }
+            switch error {
+            case let failure as UpstreamFailure:
+                return failure.kind == .timeout || failure.kind == .reset ? .dropped : .ignored
+            case let rejection as ResilienceError:
+                return rejection.code == .timeout ? .dropped : .ignored
+            default:
+                return .ignored
+            }
+        }
     }
 
     /// `Retry-After` (seconds or date), and for 429 the reset time of `RateLimit` headers:
@@ -653,6 +696,9 @@ extension UpstreamClient {
     }
 
     static func rateLimiterName(_ policy: UpstreamPolicy) -> String { "\(policy.name)-rate-limit" }
+
+    /// The adaptive concurrency limit's name: `<upstream>-concurrency`.
+    static func concurrencyLimitName(_ policy: UpstreamPolicy) -> String { "\(policy.name)-concurrency" }
 
     /// Whether calls are being paced because the provider's quota is nearly spent.
     public var isPacingForQuota: Bool { pacer.isPacing }

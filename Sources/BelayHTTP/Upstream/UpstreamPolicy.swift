@@ -49,6 +49,10 @@ public struct UpstreamPolicy: Sendable {
     public var maxConcurrent = 100
     /// Calls waiting for a slot. Default 50.
     public var maxQueue = 50
+    /// An adaptive concurrency limit, if set: it replaces the fixed bulkhead (``maxConcurrent``,
+    /// ``maxQueue``), learning the provider's capacity from its round trips, 408/429/503/504
+    /// answers, timeouts and resets (its name is set from the upstream's). Default none.
+    public var adaptiveConcurrency: AdaptiveConcurrencyLimit<ContinuousClock>.Configuration?
     /// The outbound pace the provider allows, if limited: permits per second and burst.
     public var rateLimit: (permitsPerSecond: Double, burst: Int)?
     /// How long a cached GET response may be served while the upstream fails, if caching.

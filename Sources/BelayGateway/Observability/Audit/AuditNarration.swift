@@ -126,6 +126,9 @@ public enum AuditNarration {
             case .circuitOpen: return "circuit open: rejected without calling the upstream" + after
             case .circuitIsolated: return "circuit isolated: rejected without calling the upstream" + after
             case .bulkheadFull: return "bulkhead full: rejected, too many calls in flight to this upstream" + after
+            case .concurrencyLimited:
+                return "concurrency limited: rejected, the upstream's adaptive limit was reached and no slot "
+                    + "freed in time" + after
             case .rateLimited:
                 return "rate limited: rejected, no permit to call the upstream in time (\(event.strategy))" + after
             case .retryBudgetExhausted: return "retry budget spent: rejected" + after
@@ -142,6 +145,8 @@ public enum AuditNarration {
             return "fallback used because \(reason)"
         case .faultInjected(let kind):
             return "injected a \(kind.rawValue) fault"
+        case .concurrencyLimitChanged(let from, let to):
+            return "concurrency limit \(to > from ? "raised" : "lowered") from \(from) to \(to)"
         }
     }
 
@@ -153,6 +158,8 @@ public enum AuditNarration {
                 return "the circuit breaker is open"
             case .rejected(.bulkheadFull, _):
                 return "the bulkhead is full"
+            case .rejected(.concurrencyLimited, _):
+                return "the adaptive concurrency limit was reached"
             case .rejected(.rateLimited, _):
                 return "the rate limit allowed no call in time"
             case .rejected(.retryBudgetExhausted, _):

@@ -5,7 +5,8 @@ import Foundation
 /// The JSON forms of health reports and status snapshots (`/v1/upstreams`, `/v1/status`).
 enum StatusJSON {
     /// One upstream, as `/v1/upstreams/{name}` answers: the client's fields (`breaker`,
-    /// `endpoints`, `retry_budget`, `quota_pacing`) and the health model's (`state`, `reason`,
+    /// `endpoints`, `retry_budget`, `quota_pacing`, and `concurrency` for an adaptive limit) and
+    /// the health model's (`state`, `reason`,
     /// `since`, `windows`, `error_rate`, `retry_rate`, `latency_ms`, `breaker_history`, `probe`).
     static func upstream(_ upstream: StatusSnapshot.Upstream) -> [String: Any] {
         let report = upstream.report
@@ -30,6 +31,13 @@ enum StatusJSON {
             object["error_rate"] = rounded(first.errorRate, places: 4)
             object["retry_rate"] = rounded(first.retryRate, places: 4)
             object["latency_ms"] = latency(first)
+        }
+        if let concurrency = upstream.concurrency {
+            object["concurrency"] = [
+                "limit": concurrency.limit, "in_flight": concurrency.inFlight, "queued": concurrency.queued,
+                "rejected": concurrency.rejected, "algorithm": concurrency.algorithm, "min": concurrency.minimum,
+                "max": concurrency.maximum,
+            ]
         }
         if let age = report.staleAge {
             object["stale_age_seconds"] = Int(age.components.seconds)

@@ -14,6 +14,26 @@ struct StatusSnapshot: Sendable {
         var endpointURLs: [String]
         var retryBudget: (requests: Int, retries: Int)
         var quotaPacing: Bool
+        /// The adaptive concurrency limit now, for an upstream that has one.
+        var concurrency: ConcurrencyState? = nil
+    }
+
+    /// An adaptive concurrency limit at one moment.
+    struct ConcurrencyState: Sendable {
+        var limit: Int
+        var inFlight: Int
+        var queued: Int
+        var rejected: Int
+        var algorithm: String
+        var minimum: Int
+        var maximum: Int
+
+        init(_ limiter: AdaptiveConcurrencyLimit<ContinuousClock>) {
+            let now = limiter.snapshot
+            (limit, inFlight, queued, rejected) = (now.limit, now.inFlight, now.queued, now.rejections)
+            algorithm = limiter.configuration.algorithm.name
+            (minimum, maximum) = (limiter.configuration.minimum, limiter.configuration.maximum)
+        }
     }
 
     /// A webhook source and where it forwards.
@@ -80,7 +100,8 @@ public final class StatusService: Sendable {
             live: live,
             endpointURLs: client.policy.endpoints.map { $0.url(path: "", query: nil) },
             retryBudget: (usage.requests, usage.retries),
-            quotaPacing: client.isPacingForQuota
+            quotaPacing: client.isPacingForQuota,
+            concurrency: client.concurrencyLimit.map(StatusSnapshot.ConcurrencyState.init)
         )
     }
 
