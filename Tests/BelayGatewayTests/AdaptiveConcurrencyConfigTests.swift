@@ -9,7 +9,9 @@ import Testing
     let loader = ConfigLoader(environment: [:])
 
     private func load(_ bulkhead: String) throws -> UpstreamConfig {
-        let config = try loader.load(yaml: "upstreams: { pay: { endpoints: [\"http://a.example\"], bulkhead: \(bulkhead) } }")
+        let config = try loader.load(
+            yaml: "upstreams: { pay: { endpoints: [\"http://a.example\"], bulkhead: \(bulkhead) } }"
+        )
         return try #require(config.upstreams.first)
     }
 
@@ -26,7 +28,9 @@ import Testing
     }
 
     @Test func theDesignExampleLoadsIntoTheLibrarysConfiguration() async throws {
-        let upstream = try load("{ adaptive: { algorithm: aimd, initial: 20, min: 2, max: 200 }, max_queue: 50, max_wait: 1s }")
+        let upstream = try load(
+            "{ adaptive: { algorithm: aimd, initial: 20, min: 2, max: 200 }, max_queue: 50, max_wait: 1s }"
+        )
         let adaptive = try #require(upstream.bulkhead.adaptive)
         #expect(adaptive.algorithm == .aimd)
         #expect((adaptive.initial, adaptive.minimum, adaptive.maximum) == (20, 2, 200))

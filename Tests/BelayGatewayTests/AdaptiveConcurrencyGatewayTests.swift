@@ -62,7 +62,9 @@ import Testing
             #expect(scrape.value("belay_concurrency_in_flight", pay) == 2)
             #expect(scrape.value("belay_concurrency_queued", pay) == 0)
             #expect(scrape.value("belay_concurrency_rejected_total", pay) == 1)
-            #expect(scrape.value("belay_proxy_rejections_total", ["upstream": "pay", "reason": "concurrency-limited"]) == 1)
+            #expect(
+                scrape.value("belay_proxy_rejections_total", ["upstream": "pay", "reason": "concurrency-limited"]) == 1
+            )
             #expect(scrape.types["belay_concurrency_limit"] == "gauge")
             #expect(scrape.types["belay_concurrency_rejected_total"] == "counter")
 

@@ -7,120 +7,114 @@ import Testing
 /// The algorithms, driven through the sans-IO state machine with manual-clock instants: every
 /// figure below follows from the arithmetic in the algorithms' documentation.
 @Suite struct AdaptiveConcurrencyAlgorithmTests {
-    typealias Machine = AdaptiveConcurrencyStateMachine<ManualClock.Instant, Never>
+    /// The state machine, and rounds of calls through it.
+    final class Driver {
+        var machine: AdaptiveConcurrencyStateMachine<ManualClock.Instant, Never>
 
-    /// `count` calls admitted together at `start`, each finishing `rtt` later with `signal`,
-    /// released in the order they were admitted. Returns the limit afterwards.
-    @discardableResult
-    static func round(
-        _ machine: inout Machine,
-        _ count: Int,
-        at start: ManualClock.Instant = .at(.zero),
-        rtt: Duration = .milliseconds(10),
-        _ signal: ConcurrencySignal = .success
-    ) throws -> Int {
-        var permits: [AdaptiveConcurrencyPermit<ManualClock.Instant>] = []
-        for _ in 0..<count {
-            permits.append(try #require(machine.tryAcquire(now: start)))
+        init(initial: Int, minimum: Int, maximum: Int, _ algorithm: AdaptiveConcurrencyAlgorithm) {
+            machine = .init(initial: initial, minimum: minimum, maximum: maximum, maxQueue: 0, algorithm: algorithm)
         }
-        for permit in permits {
-            _ = machine.release(permit, signal, now: start.advanced(by: rtt))
+
+        /// `count` calls admitted together, each finishing `rtt` later with `signal`, released
+        /// in the order they were admitted. Returns the limit afterwards.
+        @discardableResult
+        func round(
+            _ count: Int,
+            rtt: Duration = .milliseconds(10),
+            _ signal: ConcurrencySignal = .success
+        ) throws -> Int {
+            let start = ManualClock.Instant.at(.zero)
+            var permits: [AdaptiveConcurrencyPermit<ManualClock.Instant>] = []
+            for _ in 0..<count {
+                let permit = machine.tryAcquire(now: start)
+                permits.append(try #require(permit))
+            }
+            for permit in permits {
+                _ = machine.release(permit, signal, now: start.advanced(by: rtt))
+            }
+            return machine.limit
         }
-        return machine.limit
     }
 
     @Test func aimdGrowsByOnePerWindowOfSuccessesAndShrinksByHalfOnADrop() throws {
-        var machine = Machine(initial: 2, minimum: 1, maximum: 4, maxQueue: 0, algorithm: .aimd(backoff: 0.5))
+        let limiter = Driver(initial: 2, minimum: 1, maximum: 4, .aimd(backoff: 0.5))
         // One call at a time uses half of a limit of 2: two successes are a window.
-        #expect(try Self.round(&machine, 1) == 2)
-        #expect(try Self.round(&machine, 1) == 3)
+        #expect(try limiter.round(1) == 2)
+        #expect(try limiter.round(1) == 3)
         // One call at a time does not use half of 3: the limit is not raised for callers that
         // do not need it.
-        for _ in 0..<10 { #expect(try Self.round(&machine, 1) == 3) }
+        for _ in 0..<10 { #expect(try limiter.round(1) == 3) }
         // Three at once: the second and third were admitted with at least half in use.
-        #expect(try Self.round(&machine, 3) == 3)
-        #expect(try Self.round(&machine, 3) == 4)
+        #expect(try limiter.round(3) == 3)
+        #expect(try limiter.round(3) == 4)
         // The maximum holds however many windows succeed.
-        for _ in 0..<5 { #expect(try Self.round(&machine, 4) == 4) }
+        for _ in 0..<5 { #expect(try limiter.round(4) == 4) }
         // Multiplicative decrease, down to the minimum and no further.
-        #expect(try Self.round(&machine, 1, .dropped) == 2)
-        #expect(try Self.round(&machine, 1, .dropped) == 1)
-        #expect(try Self.round(&machine, 1, .dropped) == 1)
-        #expect(machine.inFlight == 0)
+        #expect(try limiter.round(1, .dropped) == 2)
+        #expect(try limiter.round(1, .dropped) == 1)
+        #expect(try limiter.round(1, .dropped) == 1)
+        #expect(limiter.machine.inFlight == 0)
     }
 
     @Test func aDecreaseHappensOncePerRoundTripNotOncePerCallInFlight() throws {
-        var machine = Machine(initial: 8, minimum: 1, maximum: 8, maxQueue: 0, algorithm: .aimd(backoff: 0.5))
+        let limiter = Driver(initial: 8, minimum: 1, maximum: 8, .aimd(backoff: 0.5))
         // Eight calls in flight when the provider overloads: all eight are dropped, but they
         // saw one overload, so the limit halves once.
-        #expect(try Self.round(&machine, 8, .dropped) == 4)
+        #expect(try limiter.round(8, .dropped) == 4)
         // A call admitted after that decrease, dropped too: halves again.
-        #expect(try Self.round(&machine, 1, .dropped) == 2)
+        #expect(try limiter.round(1, .dropped) == 2)
     }
 
     @Test func aDropDecreasesTheLimitByAtLeastOne() throws {
-        var machine = Machine(initial: 5, minimum: 1, maximum: 10, maxQueue: 0, algorithm: .aimd(backoff: 0.99))
-        #expect(try Self.round(&machine, 1, .dropped) == 4)
+        let limiter = Driver(initial: 5, minimum: 1, maximum: 10, .aimd(backoff: 0.99))
+        #expect(try limiter.round(1, .dropped) == 4)
     }
 
     @Test func ignoredOutcomesMoveNothing() throws {
-        var machine = Machine(initial: 2, minimum: 1, maximum: 4, maxQueue: 0, algorithm: .aimd(backoff: 0.5))
-        for _ in 0..<10 { #expect(try Self.round(&machine, 2, .ignored) == 2) }
-        #expect(machine.smoothedRTT == nil)
+        let limiter = Driver(initial: 2, minimum: 1, maximum: 4, .aimd(backoff: 0.5))
+        for _ in 0..<10 { #expect(try limiter.round(2, .ignored) == 2) }
+        #expect(limiter.machine.smoothedRTT == nil)
     }
 
     /// 20 windows at 10 ms (the long-term figure settles at 10 ms), then 40 ms, then 10 ms again.
     @Test func gradientShrinksWhenTheRoundTripRisesAndRecoversWhenItFalls() throws {
-        var machine = Machine(
+        let limiter = Driver(
             initial: 6,
             minimum: 4,
             maximum: 8,
-            maxQueue: 0,
-            algorithm: .gradient(tolerance: 1.5, smoothing: 0.5, queueAllowance: 1, sampleWindow: 4, longWindow: 100)
+            .gradient(tolerance: 1.5, smoothing: 0.5, queueAllowance: 1, sampleWindow: 4, longWindow: 100)
         )
         var limits: [Int] = []
-        for _ in 0..<6 { limits.append(try Self.round(&machine, 4, rtt: .milliseconds(10))) }
+        for _ in 0..<6 { limits.append(try limiter.round(4, rtt: .milliseconds(10))) }
         // Latency within tolerance: each window adds half the allowance, up to the maximum.
         #expect(limits == [6, 7, 7, 8, 8, 8])
-        for _ in 0..<14 { try Self.round(&machine, 4, rtt: .milliseconds(10)) }
-        let settled = try #require(machine.longTermRTT)
+        for _ in 0..<14 { try limiter.round(4, rtt: .milliseconds(10)) }
+        let settled = try #require(limiter.machine.longTermRTT)
         #expect(abs(settled - 0.010) < 1e-9)
 
         limits = []
-        for _ in 0..<5 { limits.append(try Self.round(&machine, 4, rtt: .milliseconds(40))) }
+        for _ in 0..<5 { limits.append(try limiter.round(4, rtt: .milliseconds(40))) }
         // Four times slower: the gradient is clamped to 0.5 and the limit falls to the minimum.
         #expect(limits == [6, 5, 4, 4, 4])
 
         limits = []
-        for _ in 0..<9 { limits.append(try Self.round(&machine, 4, rtt: .milliseconds(10))) }
+        for _ in 0..<9 { limits.append(try limiter.round(4, rtt: .milliseconds(10))) }
         // Back to normal: the limit climbs back by half the allowance per window.
         #expect(limits == [4, 5, 5, 6, 6, 7, 7, 8, 8])
     }
 
     @Test func gradientLeavesALimitTheCallersDoNotUseAsItIs() throws {
-        var machine = Machine(
-            initial: 10,
-            minimum: 2,
-            maximum: 20,
-            maxQueue: 0,
-            algorithm: .gradient(queueAllowance: 2, sampleWindow: 2)
-        )
+        let limiter = Driver(initial: 10, minimum: 2, maximum: 20, .gradient(queueAllowance: 2, sampleWindow: 2))
         // Two calls in flight at most: less than half of 10, so neither slow nor fast windows
         // move the limit.
-        for _ in 0..<10 { #expect(try Self.round(&machine, 2, rtt: .milliseconds(10)) == 10) }
-        for _ in 0..<10 { #expect(try Self.round(&machine, 2, rtt: .milliseconds(500)) == 10) }
+        for _ in 0..<10 { #expect(try limiter.round(2, rtt: .milliseconds(10)) == 10) }
+        for _ in 0..<10 { #expect(try limiter.round(2, rtt: .milliseconds(500)) == 10) }
     }
 
     @Test func gradientDecreasesMultiplicativelyOnADrop() throws {
-        var machine = Machine(
-            initial: 20,
-            minimum: 2,
-            maximum: 40,
-            maxQueue: 0,
-            algorithm: .gradient(backoff: 0.5)
-        )
-        #expect(try Self.round(&machine, 1, .dropped) == 10)
-        #expect(try Self.round(&machine, 1, .dropped) == 5)
+        let limiter = Driver(initial: 20, minimum: 2, maximum: 40, .gradient(backoff: 0.5))
+        #expect(try limiter.round(1, .dropped) == 10)
+        #expect(try limiter.round(1, .dropped) == 5)
     }
 }
 
@@ -211,7 +205,8 @@ import Testing
         let wake = await clock.nextSleepScheduled()
         clock.advance(to: wake)
         #expect(try await call.value.get() == 1)
-        #expect(limiter.roundTripTime == .milliseconds(30))
+        let measured = try #require(limiter.roundTripTime)
+        #expect(abs(measured.inSeconds - 0.030) < 1e-9)
     }
 
     @Test func waitersGetSlotsInArrivalOrder() async throws {
@@ -260,7 +255,9 @@ import Testing
         #expect(rejection.code.description == "concurrency-limited")
         #expect(rejection.strategy == "crm-limit")
         #expect(rejection.retryAfter == .seconds(1))
-        #expect(rejection.message == "the concurrency limit of 1 is reached and no slot freed within 250ms or the deadline")
+        #expect(
+            rejection.message == "the concurrency limit of 1 is reached and no slot freed within 250ms or the deadline"
+        )
         #expect(events.names == ["rejected"])
         #expect(limiter.snapshot == (limit: 1, inFlight: 1, queued: 0, rejections: 1))
         gate.open()
@@ -362,7 +359,9 @@ import Testing
 
     @Test func invalidOptionsAreReportedWithTheirPaths() {
         #expect {
-            _ = try AdaptiveConcurrencyLimit(.init(initial: 1, minimum: 0, maximum: -1, maxQueue: -1, maxWait: .seconds(-1)))
+            _ = try AdaptiveConcurrencyLimit<ContinuousClock>(
+                .init(initial: 1, minimum: 0, maximum: -1, maxQueue: -1, maxWait: .seconds(-1))
+            )
         } throws: { error in
             (error as? ConfigurationError)?.description
                 == "invalid resilience configuration: concurrency-limit.minimum: must be at least 1 (got 0); "
@@ -372,7 +371,9 @@ import Testing
                 + "concurrency-limit.maxWait: must not be negative (got -1.0 seconds)"
         }
         #expect {
-            _ = try AdaptiveConcurrencyLimit(.init(algorithm: .gradient(tolerance: 0.5, smoothing: 0, backoff: 1)))
+            _ = try AdaptiveConcurrencyLimit<ContinuousClock>(
+                .init(algorithm: .gradient(tolerance: 0.5, smoothing: 0, backoff: 1))
+            )
         } throws: { error in
             (error as? ConfigurationError)?.issues.map(\.option) == [
                 "concurrency-limit.algorithm.backoff", "concurrency-limit.algorithm.tolerance",
@@ -380,7 +381,7 @@ import Testing
             ]
         }
         #expect {
-            _ = try AdaptiveConcurrencyLimit(.init(algorithm: .aimd(increase: 0), initial: 300))
+            _ = try AdaptiveConcurrencyLimit<ContinuousClock>(.init(algorithm: .aimd(increase: 0), initial: 300))
         } throws: { error in
             (error as? ConfigurationError)?.issues.map(\.option) == [
                 "concurrency-limit.initial", "concurrency-limit.algorithm.increase",

@@ -137,6 +137,12 @@ public final class AdaptiveConcurrencyLimit<C: Clock>: Sendable where C.Duration
         return machine.withLock { $0.tryAcquire(now: now) }
     }
 
+    private enum Start {
+        case acquired(Permit)
+        case refused
+        case wait
+    }
+
     private enum QueuedWait: Sendable {
         case acquired(Permit)
         case failed(any Error)
@@ -149,11 +155,6 @@ public final class AdaptiveConcurrencyLimit<C: Clock>: Sendable where C.Duration
     /// ``ResilienceError`` (`concurrency-limited`) or `CancellationError`.
     func acquire(context: ResilienceContext) async throws -> Permit {
         let now = clock.now
-        enum Start {
-            case acquired(Permit)
-            case refused
-            case wait
-        }
         let maxWait = configuration.maxWait
         let start: Start = machine.withLock { machine in
             if let permit = machine.tryAcquire(now: now) { return .acquired(permit) }

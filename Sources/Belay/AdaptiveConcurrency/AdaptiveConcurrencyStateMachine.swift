@@ -3,7 +3,7 @@
 ///
 /// It takes instants and returns what to do (which waiters get a slot, whether the limit
 /// changed); it never sleeps, resumes or emits anything itself.
-struct AdaptiveConcurrencyStateMachine<Instant: InstantProtocol, Waiter: Sendable>
+struct AdaptiveConcurrencyStateMachine<Instant: InstantProtocol, Waiter: Sendable>: Sendable
 where Instant.Duration == Duration {
     typealias Permit = AdaptiveConcurrencyPermit<Instant>
 

@@ -4,7 +4,8 @@ extension UpstreamConfigReader {
     /// Reads `bulkhead`: `{ max_concurrent, max_queue }`, or `{ adaptive: { algorithm, initial,
     /// min, max }, max_queue, max_wait }`. `adaptive` replaces `max_concurrent` (both is an
     /// error), and `max_wait` applies to an adaptive limit only.
-    func readBulkhead(_ node: Node, at path: String, into upstream: inout UpstreamConfig, _ reader: inout ConfigReader) {
+    func readBulkhead(_ node: Node, at path: String, into upstream: inout UpstreamConfig, _ reader: inout ConfigReader)
+    {
         let keys: Set<String> = ["max_concurrent", "max_queue", "adaptive", "max_wait"]
         var sawMaxConcurrent = false
         var maxWait: (Duration, Node)?
@@ -38,7 +39,7 @@ extension UpstreamConfigReader {
                 "cannot be combined with \(path).max_concurrent: an adaptive limit replaces the fixed one"
             )
         }
-        if let (duration, value) = maxWait {
+        if case let (duration, value)? = maxWait {
             if upstream.bulkhead.adaptive == nil {
                 reader.report(
                     "\(path).max_wait",
@@ -85,13 +86,13 @@ extension UpstreamConfigReader {
             default: break
             }
         }
-        if let (low, value) = minimum, let maximum, low > maximum {
+        if case let (low, value)? = minimum, let maximum, low > maximum {
             reader.report("\(path).min", value, "must not exceed \(path).max (\(low) > \(maximum))")
         }
         let defaults = Adaptive()
         adaptive.maximum = maximum ?? max(defaults.maximum, minimum?.0 ?? 1)
         adaptive.minimum = minimum?.0 ?? min(defaults.minimum, adaptive.maximum)
-        if let (start, value) = initial {
+        if case let (start, value)? = initial {
             if adaptive.minimum <= adaptive.maximum, start < adaptive.minimum || start > adaptive.maximum {
                 reader.report(
                     "\(path).initial",

@@ -108,7 +108,8 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
 
     /// Every code of the contract.
     public static let all: [ProblemCode] = [
-        .unknownUpstream, .circuitOpen, .bulkheadFull, .concurrencyLimited, .retryBudgetExhausted, .timeout, .upstreamUnreachable,
+        .unknownUpstream, .circuitOpen, .bulkheadFull, .concurrencyLimited, .retryBudgetExhausted, .timeout,
+        .upstreamUnreachable,
         .rateLimited, .unauthorized, .forbidden, .payloadTooLarge, .invalidRequest, .idempotencyKeyMissing,
         .idempotencyKeyReused, .idempotencyKeyInFlight, .signatureInvalid, .notFound, .conflict, .storeUnavailable,
         .methodNotAllowed, .draining,

@@ -30,9 +30,13 @@ struct StatusSnapshot: Sendable {
 
         init(_ limiter: AdaptiveConcurrencyLimit<ContinuousClock>) {
             let now = limiter.snapshot
-            (limit, inFlight, queued, rejected) = (now.limit, now.inFlight, now.queued, now.rejections)
+            limit = now.limit
+            inFlight = now.inFlight
+            queued = now.queued
+            rejected = now.rejections
             algorithm = limiter.configuration.algorithm.name
-            (minimum, maximum) = (limiter.configuration.minimum, limiter.configuration.maximum)
+            minimum = limiter.configuration.minimum
+            maximum = limiter.configuration.maximum
         }
     }
 
