@@ -206,11 +206,17 @@ public final class AdaptiveConcurrencyLimit<C: Clock>: Sendable where C.Duration
                     return .success(permit)
                 case .failed(let error):
                     group.cancelAll()
+                    if waitEnded, error is CancellationError {
+                        // Cancelled by the end of its wait, not by its caller: a rejection.
+                        machine.withLock { $0.reject() }
+                        return .failure(rejection(context: context, queueFull: false))
+                    }
                     return .failure(error)
                 case .waitEnded:
+                    // Cancelling the waiter takes it out of the queue (or keeps it from joining
+                    // it); how it ended comes next.
                     waitEnded = true
-                    let waiter = machine.withLock { $0.expire(id: id) }
-                    waiter?.resume(throwing: rejection(context: context, queueFull: false))
+                    group.cancelAll()
                 case .timerCancelled:
                     // This task was cancelled: the waiter reports how it ended.
                     continue

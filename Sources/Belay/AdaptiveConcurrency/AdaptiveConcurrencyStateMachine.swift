@@ -76,7 +76,7 @@ where Instant.Duration == Duration {
         return .enqueued
     }
 
-    /// Counts a call refused without queueing.
+    /// Counts a call refused without a slot (not queued, or its wait ended).
     mutating func reject() {
         rejections += 1
     }
@@ -84,13 +84,6 @@ where Instant.Duration == Duration {
     /// Removes a waiter that was cancelled; nil if it already got a slot.
     mutating func cancel(id: UInt64) -> Waiter? {
         waiters.remove(id: id)
-    }
-
-    /// Removes a waiter whose wait ran out, counting the refusal; nil if it already got a slot.
-    mutating func expire(id: UInt64) -> Waiter? {
-        guard let waiter = waiters.remove(id: id) else { return nil }
-        rejections += 1
-        return waiter
     }
 
     /// A call finished with `signal`: the limit moves, the slot is freed, and queued calls get
