@@ -58,6 +58,14 @@ let benchmarks: @Sendable () -> Void = {
     successBenchmark("retry+budget", pipeline { try $0.retry(.init(budget: RetryBudget(.init()))) })
     successBenchmark("circuitBreaker", pipeline { $0.circuitBreaker(CircuitBreaker<ContinuousClock>.Configuration()) })
     successBenchmark("bulkhead", pipeline { $0.bulkhead(Bulkhead.Configuration()) })
+    successBenchmark(
+        "adaptiveLimit-aimd",
+        pipeline { $0.adaptiveConcurrencyLimit(.init(algorithm: .aimd())) }
+    )
+    successBenchmark(
+        "adaptiveLimit-gradient",
+        pipeline { $0.adaptiveConcurrencyLimit(.init(algorithm: .gradient())) }
+    )
     successBenchmark("rateLimiter", pipeline { $0.rateLimiter(neverWaits) })
     successBenchmark("fallback", pipeline { $0.fallback(.init { _, _ in 0 }) })
     successBenchmark("hedging", pipeline { $0.hedging(.init(delay: .fixed(.seconds(1)))) })
