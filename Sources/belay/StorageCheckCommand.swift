@@ -19,8 +19,8 @@ extension Storage {
                 names; PostgreSQL checks its own pages (see its amcheck module).
 
                 A missing migration means an older Belay made the store (belay serve applies it when \
-                it starts); an unknown one means a newer Belay migrated it, and this one will not \
-                serve it.
+                it starts); an unknown one means a newer Belay migrated it: run that version or \
+                newer, or restore a backup taken before the upgrade.
 
                 Exit codes: 0 healthy, 1 a problem found (each one is printed) or the store cannot \
                 be read, 2 invalid arguments.
