@@ -90,7 +90,8 @@ extension Storage {
                     throw ExitCode(1)
                 }
                 let damage =
-                    (check.integrity ?? []).map { "integrity: \($0)" } + (check.foreignKeys ?? []).map { "foreign key: \($0)" }
+                    (check.integrity ?? []).map { "integrity: \($0)" }
+                    + (check.foreignKeys ?? []).map { "foreign key: \($0)" }
                     + check.failures
                 guard damage.isEmpty else {
                     printError("belay storage backup: the copy at \(file) is not sound:")
@@ -110,7 +111,8 @@ extension Storage {
             let intro = "belay storage backup: the store is PostgreSQL; back it up with pg_dump, not this command"
             guard let location = try? PostgresLocation(url: url) else { return intro + " (docs/deployment.md)" }
             let host = location.unixSocketPath.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
-            return intro + ", e.g.:\n  pg_dump --format=custom --schema=\(location.schema) --host=\(host ?? location.host) "
+            return intro
+                + ", e.g.:\n  pg_dump --format=custom --schema=\(location.schema) --host=\(host ?? location.host) "
                 + "--port=\(location.port) --username=\(location.user) --dbname=\(location.database) "
                 + "--file=belay-$(date +%F).dump\n(the password from PGPASSWORD or ~/.pgpass; docs/deployment.md, Backups)"
         }

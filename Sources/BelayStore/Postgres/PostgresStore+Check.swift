@@ -1,5 +1,5 @@
 import Foundation
-import Logging
+public import Logging
 import PostgresNIO
 
 /// `belay storage check` on PostgreSQL: migrations and counts. PostgreSQL checks its own

@@ -151,12 +151,12 @@ extension SQLiteStore {
                     _ = try Int.fetchOne(source, sql: "SELECT COUNT(*) FROM sqlite_master")
                     let pageSize = try Int.fetchOne(source, sql: "PRAGMA page_size") ?? 4_096
                     var last = BackupProgress(pagesCopied: 0, pageCount: 0, pageSize: pageSize, isFinished: false)
-                    try source.backup(to: target, pagesPerStep: step) { step in
+                    try source.backup(to: target, pagesPerStep: step) { state in
                         last = BackupProgress(
-                            pagesCopied: step.completedPageCount,
-                            pageCount: step.totalPageCount,
+                            pagesCopied: state.completedPageCount,
+                            pageCount: state.totalPageCount,
                             pageSize: pageSize,
-                            isFinished: step.isCompleted
+                            isFinished: state.isCompleted
                         )
                         progress?(last)
                     }
