@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Every suite that starts a process (Foundation's Process): keep it whole when adding one.
-spawning='DeliveryCrashTests|SharedDatabaseCrashTests|CommandLineTests|StorageCopyCommandTests|StatusPageTests|PostgresTLSTests|GracefulStopTests'
+spawning='DeliveryCrashTests|SharedDatabaseCrashTests|CommandLineTests|StorageCopyCommandTests|StorageBackupCommandTests|HelpTextTests|StatusPageTests|PostgresTLSTests|GracefulStopTests'
 swift build --build-tests
 status=0
 swift test --skip-build --skip "$spawning" || status=$?

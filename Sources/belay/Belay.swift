@@ -13,9 +13,19 @@ struct BelayCommand: AsyncParsableCommand {
         abstract: "Make the third-party HTTP APIs your application depends on safe to depend on.",
         discussion: """
             Belay applies timeouts, retries with jitter under a retry budget, circuit breakers, \
-            bulkheads, rate limits and failover to the calls an application makes to third-party APIs.
+            bulkheads, rate limits and failover to the calls an application makes to third-party \
+            APIs, queues writes for durable delivery, and takes in webhooks without losing any.
 
-            Start with `belay demo` to watch it work, then `belay check-config` and `belay serve`.
+            Start with belay demo to watch it work offline, write a belay.yaml, check it with \
+            belay check-config, then run belay serve. The commands deliveries, upstreams and \
+            storage operate a running gateway; each one's --help says how.
+
+            Examples:
+              belay demo
+              belay check-config --config belay.yaml
+              belay serve --config belay.yaml
+              belay upstreams list
+              belay storage backup --config belay.yaml /var/backups/belay/belay.db
             """,
         version: BelayGateway.version,
         subcommands: [Serve.self, CheckConfig.self, Demo.self, Deliveries.self, Upstreams.self, Storage.self]
@@ -44,13 +54,20 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Watch Belay work: the gateway in front of simulated flaky upstreams, offline.",
         discussion: """
-            Starts the gateway on 127.0.0.1 with four simulated upstreams (healthy; flaky with 1 call
-            in 3 failing; a primary endpoint that is down with a healthy backup; one that fails
-            halfway and is served from cache), sends traffic through /proxy/<upstream>/…, and prints
-            what Belay did: retries, failovers, breaker transitions, stale answers served.
-            Finishes in a few seconds.
+            Starts the gateway on 127.0.0.1 with four simulated upstreams: a healthy one, a flaky \
+            one where 1 call in 3 fails, one whose primary endpoint is down and whose backup is \
+            healthy, and one that fails halfway and is then served from its cache. It sends \
+            traffic through /proxy/<upstream>/… and prints what Belay did: retries, failovers, \
+            breaker transitions, stale answers served. It needs no network and no config, and \
+            finishes in a few seconds.
 
-            `belay demo --library` instead tours the resilience library's strategies one by one.
+            With --library it tours the resilience library's strategies one by one instead \
+            (retry, circuit breaker, hedging, bulkhead, rate limiter).
+
+            Examples:
+              belay demo
+              belay demo --requests 200
+              belay demo --library --pace 0.1
             """
     )
 
@@ -86,11 +103,17 @@ struct CheckConfig: ParsableCommand {
         commandName: "check-config",
         abstract: "Validate a config file and report every problem with its key path and line.",
         discussion: """
-            `${NAME}` in values is replaced from the environment; a variable that is not set is
-            a problem too. Exits 0 when the config is valid, 2 when it is not.
+            Reads the file as belay serve would and reports every problem at once, each with its \
+            key path (upstreams.payments.retry.max_attempts) and line, so that one run finds \
+            them all. ${NAME} in a value is replaced from the environment, and a variable that \
+            is not set is a problem too: run it with the environment the gateway will have.
 
-            Example:
-              belay check-config --config belay.yaml
+            Exit codes: 0 the config is valid, 2 it is not.
+
+            Examples:
+              belay check-config
+              belay check-config --config /etc/belay/belay.yaml
+              PAYMENTS_TOKEN=test belay check-config --config examples/belay.yaml
             """
     )
 
@@ -125,16 +148,28 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the gateway: the resilient proxy at /proxy/{upstream}/…, health and management routes.",
         discussion: """
-            Point an application's base URL at http://127.0.0.1:8080/proxy/<upstream> instead of the
-            provider: Belay applies that upstream's timeouts, retries, circuit breaker, bulkhead and
-            rate limit from the config. SIGTERM or SIGINT stops it gracefully: /readyz answers 503 \
-            while new connections are still served for server.drain (5s by default) so that a load \
-            balancer stops sending, then the listener closes, requests in flight finish, and it exits 0.
+            Point an application's base URL at http://127.0.0.1:8080/proxy/<upstream> instead of \
+            the provider's: Belay applies that upstream's timeouts, retries, circuit breaker, \
+            bulkhead and rate limit from the config. POST /v1/deliveries queues a write for \
+            durable delivery, POST /webhooks/<source> takes in a provider's webhooks, and the \
+            status page is at /.
+
+            The config is checked first, as belay check-config does; an invalid one is refused \
+            with every problem and exit code 2. Logs go to standard output: readable text on a \
+            terminal, JSON lines otherwise (for journald or a log shipper), or what --log-format \
+            says.
+
+            SIGTERM or SIGINT stops it gracefully: /readyz answers 503 at once while new \
+            connections are still served for server.drain (5s by default), so that a load \
+            balancer stops sending; then the listener closes, requests in flight finish, and it \
+            exits 0.
 
             Exit codes: 0 clean stop, 2 invalid config or arguments, 1 anything else.
 
-            Example:
-              belay serve --config belay.yaml
+            Examples:
+              belay serve
+              belay serve --config /etc/belay/belay.yaml --log-format json
+              belay serve --log-level debug
             """
     )
 

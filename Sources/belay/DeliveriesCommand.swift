@@ -6,13 +6,16 @@ struct Deliveries: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Inspect and operate the durable delivery queue of a running gateway.",
         discussion: """
-            Talks to a running `belay serve` over its management API. Set the API key with
-            --api-key or BELAY_API_KEY when the gateway has consumers configured.
+            Talks to a running belay serve over its management API (/v1/deliveries). When the \
+            gateway has consumers configured, set the API key with --api-key or, to keep it out \
+            of the process list, BELAY_API_KEY; a consumer sees its own deliveries, admin sees \
+            all. A dead delivery waits in the dead-letter queue until it is retried or cancelled.
 
             Examples:
               belay deliveries list --status dead
               belay deliveries show dlv_0194f2a1c3b2…
               belay deliveries retry dlv_0194f2a1c3b2…
+              belay deliveries list --upstream payments --limit 10 --url http://10.0.0.5:8080
             """,
         subcommands: [List.self, Show.self, Retry.self, Cancel.self, Ack.self]
     )

@@ -5,12 +5,19 @@ import Logging
 
 struct Storage: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Operate on a gateway's storage.",
+        abstract: "Back up, check or move a gateway's store.",
         discussion: """
-            Example:
+            The store is the SQLite file or the PostgreSQL database that storage.url in the config \
+            names: the delivery queue, the webhook inbox and the audit trail. backup and check \
+            read it while the gateway keeps running; copy moves one gateway's SQLite history \
+            into PostgreSQL once that gateway is stopped.
+
+            Examples:
+              belay storage backup --config belay.yaml /var/backups/belay/belay.db
+              belay storage check --storage sqlite:/var/backups/belay/belay.db
               belay storage copy --from sqlite:./belay-data/belay.db --to postgres://…
             """,
-        subcommands: [Copy.self]
+        subcommands: [Backup.self, Check.self, Copy.self]
     )
 
     struct Copy: AsyncParsableCommand {

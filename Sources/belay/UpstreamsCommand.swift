@@ -5,10 +5,10 @@ struct Upstreams: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the health of a running gateway's upstreams.",
         discussion: """
-            Talks to a running `belay serve` over its management API (GET /v1/upstreams). Each
-            upstream is healthy, degraded, stale or down, with the reason in words, its last
-            minute's error and retry rates and latency. Set the API key with --api-key or
-            BELAY_API_KEY when the gateway has consumers configured (scope upstreams:read).
+            Talks to a running belay serve over its management API (GET /v1/upstreams). Each \
+            upstream is healthy, degraded, stale or down, with the reason in words, its last \
+            minute's error and retry rates and its latency. When the gateway has consumers \
+            configured, set the API key with --api-key or BELAY_API_KEY (scope upstreams:read).
 
             Examples:
               belay upstreams list
