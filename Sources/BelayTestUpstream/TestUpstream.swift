@@ -186,7 +186,8 @@ public final class TestUpstream: Service, Sendable {
         router.addMiddleware { ScriptedResponder(upstream: self) }
         let app = Application(
             router: router,
-            server: try tlsConfiguration().map { try HTTPServerBuilder.tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
+            server: try tlsConfiguration().map { try HTTPServerBuilder.tls(.http1(), tlsConfiguration: $0) }
+                ?? .http1(),
             configuration: .init(address: .hostname(host, port: requestedPort), serverName: "belay-test-upstream"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0

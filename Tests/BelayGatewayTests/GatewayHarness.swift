@@ -87,7 +87,9 @@ struct GatewayHarness {
     ) async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let upstreams = (0..<upstreamCount).map { _ in TestUpstream(host: upstreamHost, logger: logger, tls: upstreamTLS) }
+        let upstreams = (0..<upstreamCount).map { _ in
+            TestUpstream(host: upstreamHost, logger: logger, tls: upstreamTLS)
+        }
         if let logs {
             logger = Logger(label: "belay") { _ in LogStore.Handler(store: logs) }
             logger.logLevel = logLevel

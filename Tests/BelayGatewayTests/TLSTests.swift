@@ -36,7 +36,9 @@ import Testing
         let leaf = try ca.issue("gateway", chain: true)
         let config = try loader.load(yaml: server(#"{ cert: "\#(leaf.certificatePath)", key: "\#(leaf.keyPath)" }"#))
         let tls = try #require(config.server.tls)
-        let (leafCertificate, caCertificate, leafKey) = (try leaf.niosslCertificate, try ca.niosslCertificate, try leaf.niosslKey)
+        let (leafCertificate, caCertificate, leafKey) = (
+            try leaf.niosslCertificate, try ca.niosslCertificate, try leaf.niosslKey
+        )
         #expect(tls.certificatePath == leaf.certificatePath)
         #expect(tls.certificateChain == [leafCertificate, caCertificate])
         #expect(tls.privateKey == leafKey)
@@ -103,14 +105,19 @@ import Testing
             server(#"{ cert: "\#(leaf.certificatePath)", key: "\#(leaf.keyPath)" }"#, listen: "0.0.0.0:8443")
         )
         #expect(found.count == 1)
-        #expect(found.first?.contains("server.listen: open mode (no consumers configured) is allowed on loopback only") == true)
+        #expect(
+            found.first?.contains("server.listen: open mode (no consumers configured) is allowed on loopback only")
+                == true
+        )
     }
 
     @Test func anExpiredOrExpiringCertificateIsAWarningNotAnError() throws {
         let ca = try TestCertificateAuthority()
         defer { ca.remove() }
         let expired = try ca.issue("expired", validFor: -60)
-        let config = try loader.load(yaml: server(#"{ cert: "\#(expired.certificatePath)", key: "\#(expired.keyPath)" }"#))
+        let config = try loader.load(
+            yaml: server(#"{ cert: "\#(expired.certificatePath)", key: "\#(expired.keyPath)" }"#)
+        )
         #expect(config.warnings.map(\.path) == ["server.tls.cert"])
         #expect(config.warnings.first?.message.hasPrefix("the certificate expired on ") == true)
         let soon = try ca.issue("soon", validFor: 3 * 86_400)
@@ -139,7 +146,9 @@ import Testing
             )
         )
         let tls = try #require(config.upstreams.first?.tls)
-        let (caCertificate, clientCertificate, clientKey) = (try ca.niosslCertificate, try client.niosslCertificate, try client.niosslKey)
+        let (caCertificate, clientCertificate, clientKey) = (
+            try ca.niosslCertificate, try client.niosslCertificate, try client.niosslKey
+        )
         #expect(tls.trustRoots == [caCertificate])
         #expect(tls.certificateChain == [clientCertificate])
         #expect(tls.privateKey == clientKey)
@@ -364,7 +373,8 @@ import Testing
         defer { clients.remove() }
         let upstreamTLS = try ca.upstreamTLS(try ca.issue("upstream"), requiringClientsOf: clients)
         let client = try clients.issue("belay-client")
-        let mutual = #"tls: { ca: "\#(ca.certificatePath)", cert: "\#(client.certificatePath)", key: "\#(client.keyPath)" }"#
+        let mutual =
+            #"tls: { ca: "\#(ca.certificatePath)", cert: "\#(client.certificatePath)", key: "\#(client.keyPath)" }"#
         try await GatewayHarness.run(upstreamTLS: upstreamTLS, config: .pay(policy: mutual)) { gateway in
             let answer = try await gateway.send(.GET, "/proxy/pay/v1/items")
             #expect(answer.status == 200, "\(answer.body)")
@@ -372,7 +382,8 @@ import Testing
         }
         // Signed by a CA the upstream does not accept clients of: refused as having none.
         let stranger = try ca.issue("stranger-client")
-        let wrong = #"tls: { ca: "\#(ca.certificatePath)", cert: "\#(stranger.certificatePath)", key: "\#(stranger.keyPath)" }"#
+        let wrong =
+            #"tls: { ca: "\#(ca.certificatePath)", cert: "\#(stranger.certificatePath)", key: "\#(stranger.keyPath)" }"#
         for policy in [#"tls: { ca: "\#(ca.certificatePath)" }"#, wrong] {
             try await GatewayHarness.run(upstreamTLS: upstreamTLS, config: .pay(policy: policy)) { gateway in
                 let answer = try await gateway.send(.GET, "/proxy/pay/v1/items")
@@ -433,7 +444,8 @@ import Testing
         defer { clients.remove() }
         let upstreamTLS = try ca.upstreamTLS(try ca.issue("upstream"), requiringClientsOf: clients)
         let client = try clients.issue("belay-client")
-        let mutual = #"tls: { ca: "\#(ca.certificatePath)", cert: "\#(client.certificatePath)", key: "\#(client.keyPath)" }"#
+        let mutual =
+            #"tls: { ca: "\#(ca.certificatePath)", cert: "\#(client.certificatePath)", key: "\#(client.keyPath)" }"#
         try await GatewayHarness.run(upstreamTLS: upstreamTLS, config: .pay(policy: mutual)) { gateway in
             let answer = try await gateway.queue(
                 #"{"upstream":"pay","method":"POST","path":"/v1/orders","body":{"order":42}}"#,

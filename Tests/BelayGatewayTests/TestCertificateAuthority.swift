@@ -19,7 +19,9 @@ struct TestCertificateAuthority {
 
         /// The certificate as NIOSSL reads it.
         var niosslCertificate: NIOSSLCertificate {
-            get throws { try NIOSSLCertificate(bytes: Array(certificate.serializeAsPEM().pemString.utf8), format: .pem) }
+            get throws {
+                try NIOSSLCertificate(bytes: Array(certificate.serializeAsPEM().pemString.utf8), format: .pem)
+            }
         }
 
         /// The key as NIOSSL reads it.
@@ -116,7 +118,10 @@ struct TestCertificateAuthority {
     }
 
     /// A test upstream's TLS: `issued` serving, and with `requiringClientsOf`, mutual TLS.
-    func upstreamTLS(_ issued: Issued, requiringClientsOf clientCA: TestCertificateAuthority? = nil) throws
+    func upstreamTLS(
+        _ issued: Issued,
+        requiringClientsOf clientCA: TestCertificateAuthority? = nil
+    ) throws
         -> TestUpstream.TLS
     {
         TestUpstream.TLS(

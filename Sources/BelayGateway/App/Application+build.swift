@@ -141,7 +141,10 @@ public func buildApplication(
     // Read by each new connection: a reload can put a renewed certificate here.
     let tls = try config.server.tls.map { try ServerTLSContext($0) }
     for warning in config.warnings {
-        logger.warning("config warning: \(warning.path) \(warning.message)", metadata: ["belay.config.path": "\(warning.path)"])
+        logger.warning(
+            "config warning: \(warning.path) \(warning.message)",
+            metadata: ["belay.config.path": "\(warning.path)"]
+        )
     }
     let application = Application(
         router: router,

@@ -90,7 +90,11 @@ extension UpstreamConfigReader {
         guard node.mapping != nil else { return }
         switch (certNode, keyNode) {
         case (.some, nil):
-            reader.report("\(path).key", node, "is required with tls.cert: the PEM file of the client certificate's key")
+            reader.report(
+                "\(path).key",
+                node,
+                "is required with tls.cert: the PEM file of the client certificate's key"
+            )
             return
         case (nil, .some):
             reader.report("\(path).cert", node, "is required with tls.key: the PEM file of the client certificate")

@@ -94,7 +94,11 @@ extension GatewayConfig {
     /// A warning if `certificate` has expired or expires within 14 days of `now`.
     private static func expiry(of certificate: NIOSSLCertificate, at path: String, now: Date) -> [ConfigIssue] {
         let end = Date(timeIntervalSince1970: TimeInterval(certificate.notValidAfter))
-        let day = ISO8601DateFormatter.string(from: end, timeZone: TimeZone(secondsFromGMT: 0)!, formatOptions: [.withFullDate])
+        let day = ISO8601DateFormatter.string(
+            from: end,
+            timeZone: TimeZone(secondsFromGMT: 0)!,
+            formatOptions: [.withFullDate]
+        )
         if end <= now {
             return [ConfigIssue(path: path, message: "the certificate expired on \(day): peers will refuse it")]
         }

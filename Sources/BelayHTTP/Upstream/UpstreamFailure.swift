@@ -119,8 +119,8 @@ public struct UpstreamFailure: Error, Sendable, CustomStringConvertible {
     private static func reasons(_ error: BoringSSLError) -> String {
         guard case .sslError(let errors) = error, !errors.isEmpty else { return "\(error)" }
         // Each reads `Error: <code> error:<hex>:<library>:<function>:<REASON> at <file>:<line>`.
-        return errors.map { internal in
-            var text = "\(internal)"
+        return errors.map { entry in
+            var text = "\(entry)"
             if let at = text.range(of: " at ") { text = String(text[..<at.lowerBound]) }
             let reason = text.split(separator: ":").last.map(String.init) ?? text
             return reason.lowercased().replacingOccurrences(of: "_", with: " ")
