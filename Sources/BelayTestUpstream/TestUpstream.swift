@@ -1,8 +1,11 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 public import Logging
 import NIOCore
+public import NIOSSL
 public import ServiceLifecycle
 import Synchronization
 
@@ -22,6 +25,27 @@ import Synchronization
 /// Scripts can also drive it over HTTP: `PUT /__upstream/behavior?path=/charges` with the
 /// JSON of an ``UpstreamBehavior``, `GET /__upstream/requests`, `DELETE /__upstream/requests`.
 public final class TestUpstream: Service, Sendable {
+    /// TLS for a test upstream (``init(host:port:logger:tls:)``): it then serves `https` only.
+    public struct TLS: Sendable {
+        /// Its certificate chain, leaf first.
+        public var certificateChain: [NIOSSLCertificate]
+        /// The leaf's private key.
+        public var privateKey: NIOSSLPrivateKey
+        /// The CAs whose client certificates it requires (mutual TLS); nil: no client certificate asked.
+        public var clientCA: [NIOSSLCertificate]?
+
+        /// Creates TLS settings; with `clientCA`, a client without a certificate it issued is refused.
+        public init(
+            certificateChain: [NIOSSLCertificate],
+            privateKey: NIOSSLPrivateKey,
+            clientCA: [NIOSSLCertificate]? = nil
+        ) {
+            self.certificateChain = certificateChain
+            self.privateKey = privateKey
+            self.clientCA = clientCA
+        }
+    }
+
     private struct State {
         var behaviors: [(prefix: String, behavior: UpstreamBehavior, served: Int)] = []
         var fallback = UpstreamBehavior()
@@ -34,20 +58,32 @@ public final class TestUpstream: Service, Sendable {
         var inProgress = 0
         var peakInProgress = 0
         var arrivalWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var serverNames: [String?] = []
     }
 
     /// The address to bind; port 0 picks a free one.
     public let host: String
     private let requestedPort: Int
     private let logger: Logger
+    private let tls: TLS?
     private let state = Mutex(State())
 
-    /// Creates an upstream that will listen on `host:port` (default a free loopback port).
-    public init(host: String = "127.0.0.1", port: Int = 0, logger: Logger = Logger(label: "belay.test-upstream")) {
+    /// Creates an upstream that will listen on `host:port` (default a free loopback port), with
+    /// TLS if `tls` is given.
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        logger: Logger = Logger(label: "belay.test-upstream"),
+        tls: TLS? = nil
+    ) {
         self.host = host
         self.requestedPort = port
         self.logger = logger
+        self.tls = tls
     }
+
+    /// With TLS: the server name (SNI) of each handshake, in order (nil: the client sent none).
+    public var serverNames: [String?] { state.withLock { $0.serverNames } }
 
     /// The port it listens on, once it does.
     public func port() async -> Int {
@@ -61,9 +97,10 @@ public final class TestUpstream: Service, Sendable {
         }
     }
 
-    /// The base URL, once it listens, e.g. `http://127.0.0.1:50123` or `http://[::1]:50123`.
+    /// The base URL, once it listens, e.g. `http://127.0.0.1:50123`, `http://[::1]:50123`, or
+    /// `https://127.0.0.1:50123` with TLS.
     public func baseURL() async -> String {
-        "http://\(host.contains(":") ? "[\(host)]" : host):\(await port())"
+        "\(tls == nil ? "http" : "https")://\(host.contains(":") ? "[\(host)]" : host):\(await port())"
     }
 
     /// Sets what requests whose path starts with `prefix` get (nil: every other path).
@@ -149,6 +186,8 @@ public final class TestUpstream: Service, Sendable {
         router.addMiddleware { ScriptedResponder(upstream: self) }
         let app = Application(
             router: router,
+            server: try tlsConfiguration().map { try HTTPServerBuilder.tls(.http1(), tlsConfiguration: $0) }
+                ?? .http1(),
             configuration: .init(address: .hostname(host, port: requestedPort), serverName: "belay-test-upstream"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
@@ -162,6 +201,24 @@ public final class TestUpstream: Service, Sendable {
             logger: logger
         )
         try await app.run()
+    }
+
+    /// The server's TLS configuration, if it has TLS: each handshake's server name recorded.
+    private func tlsConfiguration() throws -> TLSConfiguration? {
+        guard let tls else { return nil }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: tls.certificateChain.map { .certificate($0) },
+            privateKey: .privateKey(tls.privateKey)
+        )
+        if let clientCA = tls.clientCA {
+            configuration.trustRoots = .certificates(clientCA)
+            configuration.certificateVerification = .noHostnameVerification
+        }
+        configuration.sslContextCallback = { [weak self] values, promise in
+            self?.state.withLock { $0.serverNames.append(values.serverHostname) }
+            promise.succeed(.noChanges)
+        }
+        return configuration
     }
 
     /// Picks the behavior for `path` and advances its sequence.

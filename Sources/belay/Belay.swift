@@ -127,7 +127,11 @@ struct CheckConfig: ParsableCommand {
             print(
                 "\(config): OK — listening on \(loaded.server.listen), storage \(loaded.storage), "
                     + "\(loaded.upstreams.count) upstream(s)\(upstreams.isEmpty ? "" : ": \(upstreams)")"
+                    + (loaded.server.tls == nil ? "" : ", TLS on")
             )
+            for warning in loaded.warnings {
+                printError("  WARNING \(config): \(warning.path): \(warning.message)")
+            }
         } catch {
             printError("\(config): \(error.issues.count) problem(s)")
             for issue in error.issues {
@@ -230,6 +234,7 @@ struct Serve: AsyncParsableCommand {
                 "belay is serving",
                 metadata: [
                     "belay.listen": "\(loaded.server.listen.host):\(port)",
+                    "belay.scheme": loaded.server.tls == nil ? "http" : "https",
                     "belay.upstreams": .string(loaded.upstreams.map(\.name).joined(separator: ",")),
                 ]
             )

@@ -122,7 +122,7 @@ import Testing
         #expect(
             found == [
                 "line 2: server.listen: must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080 (got 'nowhere')",
-                "line 3: server.max_bodyy: unknown key; did you mean 'max_body'? (allowed: body_timeout, drain, header_timeout, idle_timeout, instance, listen, max_body)",
+                "line 3: server.max_bodyy: unknown key; did you mean 'max_body'? (allowed: body_timeout, drain, header_timeout, idle_timeout, instance, listen, max_body, tls)",
                 "line 6: upstreams.payments.endpoints[0]: must be an absolute http:// or https:// URL (got 'ftp://files.example')",
                 "line 7: upstreams.payments.retry.max_attempts: must be between 1 and 20 (got 0)",
                 "line 7: upstreams.payments.retry.budget: must be a number between 0 and 1 (got '1.5')",

@@ -70,11 +70,12 @@ struct GatewayHarness {
     /// Starts `upstreamCount` test upstreams, then a gateway whose config `yaml(urls)` builds
     /// from their base URLs, runs `body`, and stops everything.
     ///
-    /// `logs` keeps the gateway's records at `logLevel`; `tracer` traces it (none by default);
+    /// `upstreamTLS` makes the upstreams serve `https` only. `logs` keeps the gateway's records at `logLevel`; `tracer` traces it (none by default);
     /// `services` start before the gateway and stop after it.
     static func run(
         upstreams upstreamCount: Int = 1,
         upstreamHost: String = "127.0.0.1",
+        upstreamTLS: TestUpstream.TLS? = nil,
         config template: ConfigTemplate,
         environment: [String: String] = [:],
         logs: LogStore? = nil,
@@ -86,7 +87,9 @@ struct GatewayHarness {
     ) async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let upstreams = (0..<upstreamCount).map { _ in TestUpstream(host: upstreamHost, logger: logger) }
+        let upstreams = (0..<upstreamCount).map { _ in
+            TestUpstream(host: upstreamHost, logger: logger, tls: upstreamTLS)
+        }
         if let logs {
             logger = Logger(label: "belay") { _ in LogStore.Handler(store: logs) }
             logger.logLevel = logLevel

@@ -32,8 +32,12 @@ public import Tracing
 ///   - tracer: traces each proxied request and attempt; by default the bootstrapped tracer,
 ///     or none (no span cost) when that is the no-op tracer. See ``Gateway/init(config:logger:eventSink:observers:tracer:now:)``.
 ///   - onServerRunning: called with the bound port once the server listens.
+/// With `server.tls`, the listener speaks TLS only (``GatewayConfig/ServerTLS``). Every
+/// ``GatewayConfig/warnings`` entry (`tls.verify: false`, a certificate near its expiry) is
+/// logged at `warning` first.
 /// - Throws: `ConfigurationError` for an invalid policy, ``StoreError`` when the store
-///   cannot be opened or migrated.
+///   cannot be opened or migrated, `NIOSSLError` when the TLS certificate and key no longer
+///   load (the files changed since the config was read).
 public func buildApplication(
     config: GatewayConfig,
     logger: Logger,
@@ -134,12 +138,21 @@ public func buildApplication(
     // A connection still busy this long after the listener closed is closed: every proxied call
     // has ended by then (its policy's total timeout), and its answer has had a second to go out.
     let inFlightBound = longest + .seconds(1)
+    // Read by each new connection: a reload can put a renewed certificate here.
+    let tls = try config.server.tls.map { try ServerTLSContext($0) }
+    for warning in config.warnings {
+        logger.warning(
+            "config warning: \(warning.path) \(warning.message)",
+            metadata: ["belay.config.path": "\(warning.path)"]
+        )
+    }
     let application = Application(
         router: router,
         server: .http1(
             boundToLoopsOf: EventLoopGroupProvider.singleton.eventLoopGroup,
             server: config.server,
-            inFlightBound: inFlightBound
+            inFlightBound: inFlightBound,
+            tls: tls
         ),
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "belay"),
         // Started in this order; stopped in reverse, after the HTTP server has drained:

@@ -90,7 +90,7 @@ public struct ConfigLoader: Sendable {
     // MARK: sections
 
     static let serverKeys: Set<String> = [
-        "listen", "max_body", "header_timeout", "idle_timeout", "body_timeout", "drain", "instance",
+        "listen", "max_body", "header_timeout", "idle_timeout", "body_timeout", "drain", "instance", "tls",
     ]
 
     private func readServer(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
@@ -124,6 +124,7 @@ public struct ConfigLoader: Sendable {
                             + "(got '\(value.string ?? "")')"
                     )
                 }
+            case "tls": readServerTLS(value, into: &config, &reader)
             case "instance":
                 guard let name = reader.string(value, at: path) else { continue }
                 if (1...64).contains(name.count),

@@ -34,6 +34,8 @@ public struct GatewayConfig: Sendable {
         /// instance), and its workers' lease owners start with it. Default: the host's name and
         /// the process id, e.g. `web-2:4123`. 1 to 64 letters, digits, '-', '_', '.' or ':'.
         public var instanceName: String = Self.defaultInstanceName
+        /// TLS termination (`server.tls`), if set; nil: plain HTTP.
+        public var tls: ServerTLS?
 
         /// The default instance name: `<host name>:<process id>`.
         public static var defaultInstanceName: String {

@@ -1,5 +1,6 @@
 import Belay
 public import BelayHTTP
+import NIOSSL
 
 extension UpstreamConfig {
     /// The HTTP layer's policy for this upstream.
@@ -49,6 +50,8 @@ extension UpstreamConfig {
         policy.idempotencyHeader = idempotencyHeader
         policy.headers = headers.map { ($0.name, $0.value.value) }
         policy.ejectionDuration = circuitBreaker.breakDuration
+        policy.tls = tlsConfiguration
+        policy.serverName = tls?.serverName
         return policy
     }
 }

@@ -126,6 +126,8 @@ public struct UpstreamConfig: Sendable, Hashable {
     public var headers: [(name: String, value: Secret)] = []
     /// A synthetic probe, if configured.
     public var probe: (path: String, every: Duration)?
+    /// TLS options for `https` endpoints (private CA, mutual TLS, server name), if set.
+    public var tls: TLS?
 
     /// Creates an upstream with default policy.
     public init(name: String, endpoints: [Endpoint]) {
@@ -141,6 +143,7 @@ public struct UpstreamConfig: Sendable, Hashable {
             && lhs.headers.map(\.name) == rhs.headers.map(\.name)
             && lhs.headers.map(\.value) == rhs.headers.map(\.value)
             && lhs.probe?.path == rhs.probe?.path && lhs.probe?.every == rhs.probe?.every
+            && lhs.tls == rhs.tls
     }
 
     public func hash(into hasher: inout Hasher) {

@@ -10,7 +10,7 @@ struct UpstreamConfigReader {
     static let keys: Set<String> = [
         "endpoints", "timeouts", "retry", "circuit_breaker", "bulkhead", "rate_limit", "cache", "idempotency",
         "headers",
-        "probe",
+        "probe", "tls",
     ]
 
     func read(_ node: Node, _ reader: inout ConfigReader) -> UpstreamConfig? {
@@ -84,9 +84,11 @@ struct UpstreamConfigReader {
                     }
                 }
                 upstream.probe = (probePath, every)
+            case "tls": readTLS(value, at: keyPath, into: &upstream, &reader)
             default: break
             }
         }
+        checkTLSEndpoints(upstream, root: node, &reader)
         if !sawEndpoints {
             reader.report("\(path).endpoints", node, "is required: list the upstream's base URLs in failover order")
         }

@@ -4,6 +4,7 @@ import HTTPTypes
 import Logging
 import NIOCore
 import NIOHTTPTypes
+import NIOSSL
 
 /// Guards one HTTP/1.1 connection, between the HTTP decoder and Hummingbird's handling:
 ///
@@ -74,8 +75,14 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        // The raw bytes, before the decoder: a head is timed from its first byte.
-        try? context.pipeline.syncOperations.addHandler(ByteObserver(owner: self), position: .first)
+        // The raw bytes, before the decoder (after TLS, if any: the plain bytes): a head is
+        // timed from its first byte.
+        let operations = context.pipeline.syncOperations
+        if let tls = try? operations.handler(type: NIOSSLServerHandler.self) {
+            try? operations.addHandler(ByteObserver(owner: self), position: .after(tls))
+        } else {
+            try? operations.addHandler(ByteObserver(owner: self), position: .first)
+        }
         deadlines = ConnectionDeadlines(timeouts: deadlines.timeouts, openedAt: clock.now)
         reschedule()
     }

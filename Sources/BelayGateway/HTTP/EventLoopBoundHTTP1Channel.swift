@@ -1,6 +1,7 @@
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOSSL
 
 /// Hummingbird's HTTP/1.1 channel, with each connection served on its own event loop.
 ///
@@ -16,6 +17,9 @@ import NIOCore
 /// configured timeouts, a connection still busy `inFlightBound` after the server began to
 /// stop is closed, and requests framed in ways RFC 9112 refuses are answered
 /// `400 invalid-request` before they are routed.
+///
+/// With `tls`, each connection is TLS first (``ServerTLSContext``: the context current when it
+/// is accepted); the guard's deadlines then time the handshake too, from the connection's opening.
 struct EventLoopBoundHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
@@ -23,9 +27,17 @@ struct EventLoopBoundHTTP1Channel: ServerChildChannel {
     let executors: [ObjectIdentifier: EventLoopExecutor]
     let timeouts: ConnectionDeadlines<ContinuousClock.Instant>.Timeouts
     let inFlightBound: Duration
+    let tls: ServerTLSContext?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+        if let tls {
+            do {
+                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.current))
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+        }
+        return base.setup(channel: channel, logger: logger).flatMapThrowing { value in
             // After the HTTP decoding, before Hummingbird's own handlers.
             let operations = channel.pipeline.syncOperations
             let state = try operations.handler(type: HTTPConnectionStateHandler.self)
@@ -51,11 +63,12 @@ struct EventLoopBoundHTTP1Channel: ServerChildChannel {
 extension HTTPServerBuilder {
     /// HTTP/1.1 with each connection served on its own event loop when it is one of `group`'s,
     /// guarded with the timeouts of `server`, and closed if still open `inFlightBound` after
-    /// the server began to stop.
+    /// the server began to stop; TLS first with `tls`.
     static func http1(
         boundToLoopsOf group: any EventLoopGroup,
         server: GatewayConfig.Server,
-        inFlightBound: Duration
+        inFlightBound: Duration,
+        tls: ServerTLSContext? = nil
     ) -> HTTPServerBuilder {
         let executors = EventLoopExecutor.table(for: group)
         let timeouts = ConnectionDeadlines<ContinuousClock.Instant>.Timeouts(server)
@@ -64,7 +77,8 @@ extension HTTPServerBuilder {
                 base: HTTP1Channel(responder: responder),
                 executors: executors,
                 timeouts: timeouts,
-                inFlightBound: inFlightBound
+                inFlightBound: inFlightBound,
+                tls: tls
             )
         }
     }

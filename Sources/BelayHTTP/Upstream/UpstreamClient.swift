@@ -4,6 +4,7 @@ import Foundation
 public import HTTPTypes
 public import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Synchronization
 import Tracing
 
@@ -33,7 +34,9 @@ public final class UpstreamClient: Sendable {
     /// The upstream's adaptive concurrency limit, when its policy has one
     /// (``UpstreamPolicy/adaptiveConcurrency``) instead of a fixed bulkhead.
     public let concurrencyLimit: AdaptiveConcurrencyLimit<ContinuousClock>?
-    let http: HTTPClient
+    /// The HTTP client of each endpoint, by index: one shared by all of them, unless a
+    /// ``UpstreamPolicy/serverName`` is resolved to each endpoint's own host (one per host).
+    let http: [HTTPClient]
     let health: EndpointHealth<ContinuousClock>
     let cache: StaleCache<ContinuousClock>?
     let pacer: QuotaPacer<ContinuousClock>
@@ -122,8 +125,9 @@ public final class UpstreamClient: Sendable {
         if tracing != nil || configuration.tracing.tracer is NoOpTracer {
             configuration.tracing.tracer = nil
         }
+        configuration.tlsConfiguration = policy.tls
         self.tracing = tracing
-        self.http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
+        self.http = Self.clients(for: policy, configuration, eventLoopGroup)
         self.policy = policy
         self.addedHeaders = policy.headers.compactMap { name, value in
             HTTPField.Name(name).map { HTTPField(name: $0, value: value) }
@@ -219,9 +223,35 @@ public final class UpstreamClient: Sendable {
         self.once = try build({ _ in false }, attempts: 1)
     }
 
-    /// Shuts the HTTP client down; call once, when the client is no longer used.
+    /// One HTTP client for every endpoint; with a ``UpstreamPolicy/serverName``, one per distinct
+    /// host, each resolving that name to its host (AsyncHTTPClient's `dnsOverride`: the name is
+    /// sent as SNI and checked against the certificate, the connection goes to the host).
+    private static func clients(
+        for policy: UpstreamPolicy,
+        _ configuration: HTTPClient.Configuration,
+        _ eventLoopGroup: any EventLoopGroup
+    ) -> [HTTPClient] {
+        guard let serverName = policy.serverName else {
+            let client = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
+            return policy.endpoints.map { _ in client }
+        }
+        var byHost: [String: HTTPClient] = [:]
+        return policy.endpoints.map { endpoint in
+            if let client = byHost[endpoint.host] { return client }
+            var resolving = configuration
+            resolving.dnsOverride = [serverName: endpoint.host]
+            let client = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: resolving)
+            byHost[endpoint.host] = client
+            return client
+        }
+    }
+
+    /// Shuts the HTTP clients down; call once, when the client is no longer used.
     public func shutdown() async throws {
-        try await http.shutdown()
+        var seen: Set<ObjectIdentifier> = []
+        for client in http where seen.insert(ObjectIdentifier(client)).inserted {
+            try await client.shutdown()
+        }
     }
 
     /// A 5xx answer, a failure to reach the upstream, or a timeout counts against the breaker.
@@ -431,7 +461,9 @@ public final class UpstreamClient: Sendable {
         let endpoint = policy.endpoints[index]
         // Allocates only when an endpoint was passed over.
         let skipped = passedOver.isEmpty ? [] : passedOver.map { policy.endpoints[$0] }
-        var outbound = HTTPClientRequest(url: endpoint.url(path: request.path, query: request.query))
+        // With a server name, the URL names it (SNI, certificate check); the client connects to the endpoint.
+        let name = endpoint.scheme == "https" ? policy.serverName : nil
+        var outbound = HTTPClientRequest(url: endpoint.url(path: request.path, query: request.query, host: name))
         outbound.method = HTTPMethod(rawValue: request.method.rawValue)
         for field in request.headers {
             outbound.headers.add(name: field.name.rawName, value: field.value)
@@ -491,7 +523,10 @@ public final class UpstreamClient: Sendable {
             // The attempt's deadline (the earlier of the attempt and total timeouts, or the
             // caller's Belay-Timeout) ends the request if no head has arrived by then.
             let deadline = context.deadline
-            let response = try await http.execute(outbound, deadline: deadline?.nioDeadline ?? .now() + .hours(1))
+            let response = try await http[index].execute(
+                outbound,
+                deadline: deadline?.nioDeadline ?? .now() + .hours(1)
+            )
             var fields = HTTPFields()
             for header in response.headers {
                 if let name = HTTPField.Name(header.name) { fields.append(HTTPField(name: name, value: header.value)) }

@@ -1,7 +1,9 @@
 import AsyncHTTPClient
 import Belay
+import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Why an attempt to reach an upstream failed without an HTTP answer.
 public struct UpstreamFailure: Error, Sendable, CustomStringConvertible {
@@ -88,7 +90,41 @@ public struct UpstreamFailure: Error, Sendable, CustomStringConvertible {
                 return .init(kind: .other, endpoint: endpoint, detail: "I/O error (errno \(io.errnoCode))")
             }
         }
+        if let detail = tlsDetail(error) {
+            return .init(kind: .other, endpoint: endpoint, detail: detail)
+        }
         return .init(kind: .other, endpoint: endpoint, detail: String(describing: type(of: error)))
+    }
+
+    /// What went wrong with TLS, in words, if `error` is a TLS failure: e.g. `TLS handshake
+    /// failed: certificate verify failed` (the endpoint's certificate is not trusted), or
+    /// `TLS: …failedToValidateHostname: Couldn't find api.pay.example in certificate from peer`
+    /// (it names another host). Never retried: a certificate
+    /// does not become trusted by asking again.
+    static func tlsDetail(_ error: any Error) -> String? {
+        switch error {
+        case let ssl as NIOSSLError:
+            if case .handshakeFailed(let boring) = ssl { return "TLS handshake failed: \(reasons(boring))" }
+            return "TLS: \(ssl)"
+        case let boring as BoringSSLError:
+            return "TLS failed: \(reasons(boring))"
+        case let extra as NIOSSLExtraError:
+            return "TLS: \(extra)"
+        default:
+            return nil
+        }
+    }
+
+    /// BoringSSL's reasons, e.g. `certificate verify failed` for `…:CERTIFICATE_VERIFY_FAILED`.
+    private static func reasons(_ error: BoringSSLError) -> String {
+        guard case .sslError(let errors) = error, !errors.isEmpty else { return "\(error)" }
+        // Each reads `Error: <code> error:<hex>:<library>:<function>:<REASON> at <file>:<line>`.
+        return errors.map { entry in
+            var text = "\(entry)"
+            if let at = text.range(of: " at ") { text = String(text[..<at.lowerBound]) }
+            let reason = text.split(separator: ":").last.map(String.init) ?? text
+            return reason.lowercased().replacingOccurrences(of: "_", with: " ")
+        }.joined(separator: "; ")
     }
 }
 

@@ -1,4 +1,5 @@
 public import Belay
+public import NIOSSL
 
 /// Everything that governs calls to one upstream: its endpoints and the resilience policy.
 ///
@@ -65,6 +66,13 @@ public struct UpstreamPolicy: Sendable {
     public var ejectAfterFailures = 3
     /// How long an ejected endpoint is skipped before it is tried again. Default 30 s.
     public var ejectionDuration: Duration = .seconds(30)
+    /// TLS for `https` endpoints: trust roots (a private CA), a client certificate (mutual
+    /// TLS), versions and ciphers. Default nil: AsyncHTTPClient's (the system's trust roots).
+    public var tls: TLSConfiguration?
+    /// The name sent as SNI and checked against the certificate of `https` endpoints instead of
+    /// each endpoint's host, if set: for an endpoint given as an address, or a certificate
+    /// issued for another name. The `Host` header stays the endpoint's. Default nil.
+    public var serverName: String?
 
     /// Creates a policy with the contract's defaults.
     public init(name: String, endpoints: [UpstreamEndpoint]) {
@@ -101,9 +109,10 @@ public struct UpstreamEndpoint: Sendable, Hashable, CustomStringConvertible {
         port == (scheme == "https" ? 443 : 80) ? bracketedHost : "\(bracketedHost):\(port)"
     }
 
-    /// The URL of `path` (starting with `/`) and `query` on this endpoint.
-    public func url(path: String, query: String?) -> String {
-        var url = "\(scheme)://\(bracketedHost):\(port)\(basePath)\(path)"
+    /// The URL of `path` (starting with `/`) and `query` on this endpoint; with `host`, that
+    /// name in place of the endpoint's (the client resolves it to the endpoint's host).
+    public func url(path: String, query: String?, host: String? = nil) -> String {
+        var url = "\(scheme)://\(host ?? bracketedHost):\(port)\(basePath)\(path)"
         if let query, !query.isEmpty { url += "?\(query)" }
         return url
     }
