@@ -128,6 +128,9 @@ final class RecordingAlertTransport: AlertTransport {
         // A critical goes at once.
         let opened = Self.alert(.breakerOpened, .critical, at: Self.lateEvening.addingTimeInterval(3_600))
         #expect(router.receive(opened, at: opened.at).map(\.alert.kind) == [.breakerOpened])
+        // The critical's group window ends first (nothing more came: no follow-up).
+        #expect(router.nextDeadline == opened.at.addingTimeInterval(300))
+        #expect(router.tick(at: opened.at.addingTimeInterval(300)).isEmpty)
         // 07:00 in Berlin is 06:00 UTC the next morning.
         let morning = Self.lateEvening.addingTimeInterval(7.5 * 3_600)
         #expect(router.nextDeadline == morning)
@@ -135,7 +138,7 @@ final class RecordingAlertTransport: AlertTransport {
         let released = router.tick(at: morning)
         #expect(released.map(\.alert.kind) == [.endpointEjected])
         #expect(released.first?.count == 2 && released.first?.alert.at == again.at)
-        #expect(router.held(at: 0).isEmpty && router.nextDeadline == nil)
+        #expect(router.held(at: 0).isEmpty && router.nextDeadline == morning.addingTimeInterval(300))
     }
 
     @Test func aWarningThatClearsDuringQuietHoursIsNeverSent() {
@@ -295,7 +298,9 @@ final class RecordingAlertTransport: AlertTransport {
         let warning = formatter.request(for: Self.dispatch(.trigger, Self.alert(.stillTrying, .warning)), route: route)
         #expect(try Self.object(warning.body)["priority"] as? String == "P3")
 
-        let close = formatter.request(for: Self.dispatch(.resolve, Self.alert(.init(rawValue: "delivery.dead.resolved"), .info, subject: "dlv_1")), route: route)
+        var retried = Self.alert(.init(rawValue: "delivery.dead.resolved"), .info, subject: "dlv_1")
+        retried.resolves = .dead
+        let close = formatter.request(for: Self.dispatch(.resolve, retried), route: route)
         #expect(close.url == "https://api.eu.opsgenie.com/v2/alerts/belay:delivery.dead:payments/close?identifierType=alias")
         #expect(close.headers.first?.value.value == "GenieKey og-key-123456")
         try Self.conforms(close.body, to: "opsgenie-close-alert")

@@ -25,14 +25,7 @@ extension AlertFormatter {
     /// time and link in a context line. Text is escaped for mrkdwn (`&`, `<`, `>`).
     func slack(_ dispatch: AlertDispatch) -> SlackMessage {
         let alert = dispatch.alert
-        let mark =
-            dispatch.action == .resolve
-            ? ":white_check_mark: *resolved*"
-            : switch alert.level {
-            case .critical: ":red_circle: *critical*"
-            case .warning: ":warning: *warning*"
-            case .info: ":information_source: *info*"
-            }
+        let mark = dispatch.action == .resolve ? ":white_check_mark: *resolved*" : Self.slackMark(alert.level)
         let headline = Self.escapeMrkdwn(headline(dispatch))
         var context = ["`\(Self.escapeMrkdwn(alert.kind.rawValue))`"]
         if let upstream = alert.upstream { context.append("upstream *\(Self.escapeMrkdwn(upstream))*") }
@@ -49,6 +42,14 @@ extension AlertFormatter {
                 .init(type: "context", elements: context.prefix(10).map { .init(text: Self.truncate($0, 2_000)) }),
             ]
         )
+    }
+
+    static func slackMark(_ severity: AlertSeverity) -> String {
+        switch severity {
+        case .critical: ":red_circle: *critical*"
+        case .warning: ":warning: *warning*"
+        case .info: ":information_source: *info*"
+        }
     }
 
     /// `text` with Slack's control characters escaped, as its formatting guide asks.
