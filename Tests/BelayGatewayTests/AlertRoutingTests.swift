@@ -117,7 +117,9 @@ final class RecordingAlertTransport: AlertTransport {
     }
 
     @Test func warningsWaitForTheEndOfQuietHoursCollapsedPerConditionAndCriticalsStillGo() throws {
-        var router = AlertRouter(routes: [AlertRoute(url: "https://hooks.example/s", format: .slack, quietHours: Self.berlinNights)])
+        var router = AlertRouter(routes: [
+            AlertRoute(url: "https://hooks.example/s", format: .slack, quietHours: Self.berlinNights)
+        ])
         let ejected = Self.alert(.endpointEjected, .warning, subject: "b.example:443")
         #expect(router.receive(ejected, at: Self.lateEvening).isEmpty)
         // Raised again (the throttle let it through): still one waiting, counted twice.
@@ -142,9 +144,16 @@ final class RecordingAlertTransport: AlertTransport {
     }
 
     @Test func aWarningThatClearsDuringQuietHoursIsNeverSent() {
-        var router = AlertRouter(routes: [AlertRoute(url: "https://hooks.example/s", format: .slack, quietHours: Self.berlinNights)])
+        var router = AlertRouter(routes: [
+            AlertRoute(url: "https://hooks.example/s", format: .slack, quietHours: Self.berlinNights)
+        ])
         #expect(router.receive(Self.alert(.endpointEjected, .warning, subject: "b:443"), at: Self.lateEvening).isEmpty)
-        let readmitted = Self.alert(.endpointReadmitted, .info, subject: "b:443", at: Self.lateEvening.addingTimeInterval(60))
+        let readmitted = Self.alert(
+            .endpointReadmitted,
+            .info,
+            subject: "b:443",
+            at: Self.lateEvening.addingTimeInterval(60)
+        )
         #expect(router.receive(readmitted, at: readmitted.at).isEmpty)
         #expect(router.nextDeadline == nil)
         #expect(router.tick(at: Self.lateEvening.addingTimeInterval(86_400)).isEmpty)
@@ -156,17 +165,33 @@ final class RecordingAlertTransport: AlertTransport {
         let routes = [
             AlertRoute(url: "http://a.example/all"),
             AlertRoute(url: "http://a.example/warn", minSeverity: .warning),
-            AlertRoute(url: AlertRoute.pagerDutyURL, format: .pagerduty, minSeverity: .critical, routingKey: Self.routingKey),
+            AlertRoute(
+                url: AlertRoute.pagerDutyURL,
+                format: .pagerduty,
+                minSeverity: .critical,
+                routingKey: Self.routingKey
+            ),
         ]
         var router = AlertRouter(routes: routes)
         #expect(router.receive(Self.alert(.init(rawValue: "note"), .info), at: Self.lateEvening).map(\.sink) == [0])
-        #expect(router.receive(Self.alert(.stillTrying, .warning, subject: "d1"), at: Self.lateEvening).map(\.sink) == [0, 1])
-        #expect(router.receive(Self.alert(.dead, .critical, subject: "d1"), at: Self.lateEvening).map(\.sink) == [0, 1, 2])
+        #expect(
+            router.receive(Self.alert(.stillTrying, .warning, subject: "d1"), at: Self.lateEvening).map(\.sink) == [
+                0, 1,
+            ]
+        )
+        #expect(
+            router.receive(Self.alert(.dead, .critical, subject: "d1"), at: Self.lateEvening).map(\.sink) == [0, 1, 2]
+        )
     }
 
     @Test func aResolveGoesWhereTheTriggerWentWhateverItsOwnSeverity() {
         let routes = [
-            AlertRoute(url: AlertRoute.pagerDutyURL, format: .pagerduty, minSeverity: .critical, routingKey: Self.routingKey),
+            AlertRoute(
+                url: AlertRoute.pagerDutyURL,
+                format: .pagerduty,
+                minSeverity: .critical,
+                routingKey: Self.routingKey
+            ),
             AlertRoute(url: "http://a.example/warn", minSeverity: .warning),
         ]
         var router = AlertRouter(routes: routes)
@@ -197,7 +222,10 @@ final class RecordingAlertTransport: AlertTransport {
         #expect(sent.filter { $0.sink == 1 }.count == 50)  // json sinks group only when asked
         #expect(sent.first?.dedupKey == "belay:delivery.still_trying:payments")
         // Another upstream is another group.
-        let other = router.receive(Self.alert(.stillTrying, .warning, upstream: "ledger", subject: "x"), at: Self.lateEvening)
+        let other = router.receive(
+            Self.alert(.stillTrying, .warning, upstream: "ledger", subject: "x"),
+            at: Self.lateEvening
+        )
         #expect(other.map(\.sink) == [0, 1])
         // At the end of the window, one follow-up with the count of the collapsed ones.
         let windowEnd = Self.lateEvening.addingTimeInterval(300)
@@ -221,15 +249,26 @@ final class RecordingAlertTransport: AlertTransport {
 
     @Test func aLongSubjectStillGivesAStableDedupKeyPagerDutyTakes() {
         let route = AlertRoute(url: "http://a.example/json")
-        let condition = AlertCondition(kind: .probeFailing, upstream: "payments", subject: String(repeating: "x", count: 400))
+        let condition = AlertCondition(
+            kind: .probeFailing,
+            upstream: "payments",
+            subject: String(repeating: "x", count: 400)
+        )
         let key = AlertRouter.dedupKey(condition, route: route)
         #expect(key.count <= 255 && key == AlertRouter.dedupKey(condition, route: route))
-        #expect(key != AlertRouter.dedupKey(AlertCondition(kind: .probeFailing, upstream: "payments", subject: "y"), route: route))
+        #expect(
+            key
+                != AlertRouter.dedupKey(
+                    AlertCondition(kind: .probeFailing, upstream: "payments", subject: "y"),
+                    route: route
+                )
+        )
     }
 
     // MARK: Formats against the providers' documented shapes
 
-    static func dispatch(_ action: AlertDispatch.Action, _ alert: Alert, count: Int = 1, open: Int = 1) -> AlertDispatch {
+    static func dispatch(_ action: AlertDispatch.Action, _ alert: Alert, count: Int = 1, open: Int = 1) -> AlertDispatch
+    {
         AlertDispatch(
             sink: 0,
             action: action,
@@ -276,7 +315,10 @@ final class RecordingAlertTransport: AlertTransport {
         #expect(payload["component"] as? String == "payments" && payload["class"] as? String == "breaker.opened")
         #expect((payload["summary"] as? String)?.count == 1_024)
         let details = try #require(payload["custom_details"] as? [String: String])
-        #expect(details["count"] == "3" && details["open"] == "2" && details["last_error"] == "HTTP 503 from api.pay.example:443")
+        #expect(
+            details["count"] == "3" && details["open"] == "2"
+                && details["last_error"] == "HTTP 503 from api.pay.example:443"
+        )
 
         let resolve = formatter.request(for: Self.dispatch(.resolve, Self.alert(.breakerClosed, .info)), route: route)
         try Self.conforms(resolve.body, to: "pagerduty-resolve")
@@ -287,7 +329,10 @@ final class RecordingAlertTransport: AlertTransport {
     @Test func opsgenieRequestsMatchTheAlertAPI() throws {
         let formatter = AlertFormatter(source: "belay-1")
         let route = AlertRoute(url: "https://api.eu.opsgenie.com/", format: .opsgenie, apiKey: Secret("og-key-123456"))
-        let create = formatter.request(for: Self.dispatch(.trigger, Self.alert(.dead, .critical, subject: "dlv_1")), route: route)
+        let create = formatter.request(
+            for: Self.dispatch(.trigger, Self.alert(.dead, .critical, subject: "dlv_1")),
+            route: route
+        )
         #expect(create.url == "https://api.eu.opsgenie.com/v2/alerts")
         #expect(create.headers == [.init(name: "Authorization", value: Secret("GenieKey og-key-123456"))])
         try Self.conforms(create.body, to: "opsgenie-create-alert")
@@ -301,13 +346,19 @@ final class RecordingAlertTransport: AlertTransport {
         var retried = Self.alert(.init(rawValue: "delivery.dead.resolved"), .info, subject: "dlv_1")
         retried.resolves = .dead
         let close = formatter.request(for: Self.dispatch(.resolve, retried), route: route)
-        #expect(close.url == "https://api.eu.opsgenie.com/v2/alerts/belay:delivery.dead:payments/close?identifierType=alias")
+        #expect(
+            close.url == "https://api.eu.opsgenie.com/v2/alerts/belay:delivery.dead:payments/close?identifierType=alias"
+        )
         #expect(close.headers.first?.value.value == "GenieKey og-key-123456")
         try Self.conforms(close.body, to: "opsgenie-close-alert")
         // An alias with a slash is one path segment.
         var odd = Self.dispatch(.resolve, Self.alert(.probeRecovered, .info, subject: "/health"))
         odd.dedupKey = "belay:probe.failing:payments:/health"
-        #expect(formatter.request(for: odd, route: route).url.contains("/v2/alerts/belay:probe.failing:payments:%2Fhealth/close"))
+        #expect(
+            formatter.request(for: odd, route: route).url.contains(
+                "/v2/alerts/belay:probe.failing:payments:%2Fhealth/close"
+            )
+        )
     }
 
     @Test func slackMessagesHaveFallbackTextAndBlocks() throws {
@@ -330,7 +381,11 @@ final class RecordingAlertTransport: AlertTransport {
         try Self.conforms(resolved.body, to: "slack-incoming-webhook")
         #expect((try Self.object(resolved.body)["text"] as? String)?.hasPrefix("[resolved] Resolved: payments") == true)
         let many = formatter.request(for: Self.dispatch(.trigger, alert, count: 12, open: 13), route: route)
-        #expect((try Self.object(many.body)["text"] as? String)?.contains("(12 breaker.opened alerts for payments collapsed; 13 open)") == true)
+        #expect(
+            (try Self.object(many.body)["text"] as? String)?.contains(
+                "(12 breaker.opened alerts for payments collapsed; 13 open)"
+            ) == true
+        )
     }
 
     @Test func jsonIsTodaysPayloadAndAResolveNamesWhatItClears() throws {
@@ -353,7 +408,8 @@ final class RecordingAlertTransport: AlertTransport {
     // MARK: Config
 
     static let loader = ConfigLoader(environment: [
-        "PD_KEY": routingKey.value, "OG_KEY": "og-secret-key", "SLACK_URL": "https://hooks.slack.com/services/T0/B0/s3cr3tpath",
+        "PD_KEY": routingKey.value, "OG_KEY": "og-secret-key",
+        "SLACK_URL": "https://hooks.slack.com/services/T0/B0/s3cr3tpath",
     ])
 
     static func issues(_ yaml: String) -> [String] {
@@ -392,7 +448,8 @@ final class RecordingAlertTransport: AlertTransport {
         #expect(sinks[3].quietHours == Self.berlinNights && sinks[3].groupWindow == .seconds(600))
         // Every key, and the Slack webhook URL, is redacted wherever it shows up in a log line.
         let redactor = Redactor(config: config)
-        let line = "sent to https://hooks.slack.com/services/T0/B0/s3cr3tpath with \(Self.routingKey.value) og-secret-key"
+        let line =
+            "sent to https://hooks.slack.com/services/T0/B0/s3cr3tpath with \(Self.routingKey.value) og-secret-key"
         #expect(redactor.redact(line) == "sent to <redacted> with <redacted> <redacted>")
     }
 
@@ -450,14 +507,23 @@ final class RecordingAlertTransport: AlertTransport {
         #expect(
             requests.map(\.url) == [
                 AlertRoute.pagerDutyURL, "https://api.opsgenie.com/v2/alerts",
-                AlertRoute.pagerDutyURL, "https://api.opsgenie.com/v2/alerts/belay:breaker.opened:payments/close?identifierType=alias",
+                AlertRoute.pagerDutyURL,
+                "https://api.opsgenie.com/v2/alerts/belay:breaker.opened:payments/close?identifierType=alias",
                 AlertRoute.pagerDutyURL, "https://api.opsgenie.com/v2/alerts",
             ]
         )
-        #expect(try requests.filter { $0.url == AlertRoute.pagerDutyURL }.map { try Self.object($0.body)["event_action"] as? String } == ["trigger", "resolve", "trigger"])
+        #expect(
+            try requests.filter { $0.url == AlertRoute.pagerDutyURL }.map {
+                try Self.object($0.body)["event_action"] as? String
+            } == ["trigger", "resolve", "trigger"]
+        )
         #expect(requests[1].headers.map(\.name) == ["Authorization"])
         // resolve(_:summary:at:) for a condition that was never raised sends nothing.
-        alerter.resolve(AlertCondition(kind: .dead, upstream: "payments", subject: "dlv_9"), summary: "retried", at: Self.lateEvening)
+        alerter.resolve(
+            AlertCondition(kind: .dead, upstream: "payments", subject: "dlv_9"),
+            summary: "retried",
+            at: Self.lateEvening
+        )
         #expect(alerter.recentAlerts.first?.alert.resolves == .dead)
     }
 

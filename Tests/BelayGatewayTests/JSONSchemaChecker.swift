@@ -23,7 +23,9 @@ struct JSONSchemaChecker {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("Schemas/\(name).json")
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: url))
-        guard let schema = object as? [String: Any] else { throw UnsupportedKeyword(keyword: "(not an object)", path: name) }
+        guard let schema = object as? [String: Any] else {
+            throw UnsupportedKeyword(keyword: "(not an object)", path: name)
+        }
         self.schema = schema
     }
 
@@ -39,7 +41,8 @@ struct JSONSchemaChecker {
         return found
     }
 
-    private func check(_ value: Any, against schema: [String: Any], at path: String, into found: inout [String]) throws {
+    private func check(_ value: Any, against schema: [String: Any], at path: String, into found: inout [String]) throws
+    {
         if let keyword = schema.keys.first(where: { !Self.supported.contains($0) }) {
             throw UnsupportedKeyword(keyword: keyword, path: path)
         }
@@ -63,7 +66,9 @@ struct JSONSchemaChecker {
                 found.append("\(path): has \(array.count) items, more than \(maximum)")
             }
             if let items = schema["items"] as? [String: Any] {
-                for (index, item) in array.enumerated() { try check(item, against: items, at: "\(path)[\(index)]", into: &found) }
+                for (index, item) in array.enumerated() {
+                    try check(item, against: items, at: "\(path)[\(index)]", into: &found)
+                }
             }
         }
         if let object = value as? [String: Any] {

@@ -29,7 +29,9 @@ extension AlertFormatter {
     /// P3, info P5.
     func opsgenie(_ dispatch: AlertDispatch, route: AlertRoute) -> AlertRequest {
         let base = route.url.hasSuffix("/") ? String(route.url.dropLast()) : route.url
-        let headers = [AlertRequest.Header(name: "Authorization", value: Secret("GenieKey \(route.apiKey?.value ?? "")"))]
+        let headers = [
+            AlertRequest.Header(name: "Authorization", value: Secret("GenieKey \(route.apiKey?.value ?? "")"))
+        ]
         let alert = dispatch.alert
         switch dispatch.action {
         case .trigger:
@@ -67,5 +69,7 @@ extension AlertFormatter {
 
 extension CharacterSet {
     /// Characters allowed unescaped in one path segment (`/` escaped too).
-    fileprivate static let urlPathSegmentAllowed = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
+    fileprivate static let urlPathSegmentAllowed = CharacterSet.urlPathAllowed.subtracting(
+        CharacterSet(charactersIn: "/")
+    )
 }

@@ -36,7 +36,10 @@ extension AlertFormatter {
         context.append("at \(alert.at.iso8601)")
         if let link = alert.link { context.append(Self.escapeMrkdwn(link)) }
         return SlackMessage(
-            text: Self.truncate("\(dispatch.action == .resolve ? "[resolved]" : "[\(alert.level)]") \(headline)", 3_000),
+            text: Self.truncate(
+                "\(dispatch.action == .resolve ? "[resolved]" : "[\(alert.level)]") \(headline)",
+                3_000
+            ),
             blocks: [
                 .init(type: "section", text: .init(text: Self.truncate("\(mark) \(headline)", 3_000))),
                 .init(type: "context", elements: context.prefix(10).map { .init(text: Self.truncate($0, 2_000)) }),

@@ -79,7 +79,11 @@ extension ConfigLoader {
         for (key, wanted) in [("routing_key", AlertRoute.Format.pagerduty), ("api_key", .opsgenie)]
         where format != wanted {
             if let value = given[key] {
-                reader.report("\(path).\(key)", value, "is only for format \(wanted.rawValue) (this sink is \(format.rawValue))")
+                reader.report(
+                    "\(path).\(key)",
+                    value,
+                    "is only for format \(wanted.rawValue) (this sink is \(format.rawValue))"
+                )
             }
         }
         guard reader.issues.count == before else { return nil }
