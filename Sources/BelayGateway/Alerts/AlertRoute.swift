@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// One `alerts` sink: where alerts go, in which format, from which severity, and when
 /// warnings wait.
