@@ -162,6 +162,8 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
+            // Read by AlertRoutingTests from the source tree.
+            exclude: ["Schemas"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

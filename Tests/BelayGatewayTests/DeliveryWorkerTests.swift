@@ -160,7 +160,10 @@ func nextSleep(on clock: ManualClock, reaching target: ManualClock.Instant) asyn
             // Delivered; then nothing is due, so the worker plans only its idle poll.
             #expect(await nextSleep(on: clock, reaching: .init(offset: .seconds(305 + 3_600))))
             var polls = 0
-            while try await store.delivery(id: "dlv_1")?.0.status != .delivered, polls < 10_000 {
+            // Delivered, and the "still trying" alert resolved (raised just after the record).
+            while try await store.delivery(id: "dlv_1")?.0.status != .delivered || alerts.kinds.count < 2,
+                polls < 10_000
+            {
                 polls += 1
                 await Task.yield()
             }
@@ -181,8 +184,9 @@ func nextSleep(on clock: ManualClock, reaching target: ManualClock.Instant) asyn
             #expect(attempts[2].decision == "delivered (HTTP 201)")
             // Every attempt carried the delivery's one key.
             #expect(sender.sent.map(\.key) == ["key-dlv_1", "key-dlv_1", "key-dlv_1"])
-            // The second failure reached notify_after = 2.
-            #expect(alerts.kinds == [.stillTrying])
+            // The second failure reached notify_after = 2; the delivery resolves that alert.
+            #expect(alerts.kinds == [.stillTrying, .delivered])
+            #expect(alerts.all.last?.resolves == .stillTrying && alerts.all.last?.severity == "info")
         }
     }
 

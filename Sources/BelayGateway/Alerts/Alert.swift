@@ -48,6 +48,10 @@ public struct Alert: Sendable, Hashable, Codable {
     public var link: String?
     /// When the alert was raised.
     public var at: Date
+    /// The kind of condition this alert clears, if it is a resolve: `breaker.closed` resolves
+    /// `breaker.opened` for the same upstream and subject. Nil: the kind's own
+    /// ``Kind/clears`` (if any) applies. Encoded as `resolves` only when set.
+    public var resolves: Kind?
 
     /// Creates an alert.
     public init(
@@ -61,7 +65,8 @@ public struct Alert: Sendable, Hashable, Codable {
         nextAttemptAt: Date? = nil,
         attempts: Int? = nil,
         link: String? = nil,
-        at: Date
+        at: Date,
+        resolves: Kind? = nil
     ) {
         self.kind = kind
         self.severity = severity
@@ -74,17 +79,30 @@ public struct Alert: Sendable, Hashable, Codable {
         self.attempts = attempts
         self.link = link
         self.at = at
+        self.resolves = resolves
     }
 
     enum CodingKeys: String, CodingKey {
         case kind, severity, summary, upstream, subject, since
         case lastError = "last_error"
         case nextAttemptAt = "next_attempt_at"
-        case attempts, link, at
+        case attempts, link, at, resolves
     }
 
     /// Alerts with the same key within the throttle window are sent once.
     public var throttleKey: String { "\(kind.rawValue) \(upstream ?? "") \(subject ?? "")" }
+
+    /// The severity as a level; an unknown word counts as `warning`.
+    public var level: AlertSeverity { AlertSeverity(rawValue: severity) ?? .warning }
+
+    /// The kind of condition this alert resolves: ``resolves``, else its kind's ``Kind/clears``.
+    public var resolvedKind: Kind? { resolves ?? kind.clears }
+
+    /// The condition this alert raises (or, for a resolve, the one it clears): kind, upstream
+    /// and subject.
+    public var condition: AlertCondition {
+        AlertCondition(kind: resolvedKind ?? kind, upstream: upstream, subject: subject)
+    }
 
     /// The alert as JSON bytes (dates in ISO 8601, keys sorted).
     public func json() -> Data {
@@ -93,4 +111,63 @@ public struct Alert: Sendable, Hashable, Codable {
         encoder.dateEncodingStrategy = .iso8601
         return (try? encoder.encode(self)) ?? Data()
     }
+}
+
+extension Alert.Kind {
+    /// The kind of condition an alert of this kind clears (for the same upstream and subject),
+    /// if it is the natural end of one: `breaker.closed` clears `breaker.opened`,
+    /// `endpoint.readmitted` clears `endpoint.ejected`, `probe.recovered` clears `probe.failing`.
+    /// An alert may name another with ``Alert/resolves``.
+    public var clears: Alert.Kind? {
+        switch self {
+        case .breakerClosed: .breakerOpened
+        case .endpointReadmitted: .endpointEjected
+        case .probeRecovered: .probeFailing
+        default: nil
+        }
+    }
+
+    /// A delivery alerted as still trying got through (resolves `delivery.still_trying`).
+    public static let delivered = Alert.Kind(rawValue: "delivery.delivered")
+}
+
+/// How urgent an alert is, lowest first: a sink's `min_severity` picks the lowest it gets.
+public enum AlertSeverity: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
+    /// Something worth knowing that needs nobody: a circuit closed, a probe recovered.
+    case info
+    /// Belay is still handling it, but a person may want to look (still trying, ejected).
+    case warning
+    /// Needs a person now: a circuit open, a dead delivery, a failing probe.
+    case critical
+
+    private var rank: Int {
+        switch self {
+        case .info: 0
+        case .warning: 1
+        case .critical: 2
+        }
+    }
+
+    public static func < (lhs: AlertSeverity, rhs: AlertSeverity) -> Bool { lhs.rank < rhs.rank }
+}
+
+/// What an alert is about, as a stable key: its kind, upstream and subject. A resolve names
+/// the condition it clears; the same condition raised twice is one condition.
+public struct AlertCondition: Sendable, Hashable, CustomStringConvertible {
+    /// The kind of the raising alert.
+    public var kind: Alert.Kind
+    /// The upstream concerned.
+    public var upstream: String?
+    /// The thing concerned (a delivery id, an endpoint).
+    public var subject: String?
+
+    /// Creates a condition key.
+    public init(kind: Alert.Kind, upstream: String?, subject: String?) {
+        self.kind = kind
+        self.upstream = upstream
+        self.subject = subject
+    }
+
+    /// `kind upstream subject`, the same words as ``Alert/throttleKey``.
+    public var description: String { "\(kind.rawValue) \(upstream ?? "") \(subject ?? "")" }
 }

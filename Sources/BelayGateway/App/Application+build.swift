@@ -51,7 +51,12 @@ public func buildApplication(
     let store = try await openStore(config.storage, logger: logger)
     let audit = makeAuditTrail(config: config, store: store, logger: logger)
     let metrics = GatewayMetrics.make(for: config)
-    let alerter = Alerter(sinks: config.alerts.map(\.url), clock: ContinuousClock(), logger: logger)
+    let alerter = Alerter(
+        routes: config.alerts,
+        wall: .system(ContinuousClock()),
+        source: config.server.instanceName,
+        logger: logger
+    )
     let monitoring = HealthMonitoring(config: config, alert: { alerter.raise($0) })
     let gateway = try Gateway(
         config: config,
@@ -101,7 +106,8 @@ public func buildApplication(
         config: config,
         wall: wall,
         wake: { worker.wake() },
-        pause: { sender.pause(of: $0) }
+        pause: { sender.pause(of: $0) },
+        alert: { alerter.raise($0) }
     )
 
     let router = Router(context: GatewayRequestContext.self)

@@ -573,15 +573,6 @@ public struct ConfigLoader: Sendable {
         }
     }
 
-    private func readAlerts(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
-        for (index, item) in (reader.sequence(node, at: "alerts") ?? []).enumerated() {
-            let path = "alerts[\(index)]"
-            for (_, value) in reader.mapping(item, at: path, allowed: ["url"]) ?? [] {
-                if let url = reader.url(value, at: "\(path).url") { config.alerts.append(.init(url: url.string ?? "")) }
-            }
-        }
-    }
-
     /// The smallest `audit.max_size`: room for a few thousand records.
     static let minimumAuditSize = 1 << 20
 

@@ -343,11 +343,8 @@ public struct GatewayConfig: Sendable {
         public init() {}
     }
 
-    /// A place alerts are POSTed to as JSON.
-    public struct AlertSink: Sendable, Hashable {
-        /// The URL.
-        public var url: String
-    }
+    /// A place alerts are sent to, in its format (see ``AlertRoute``).
+    public typealias AlertSink = AlertRoute
 
     /// Server settings.
     public var server = Server()

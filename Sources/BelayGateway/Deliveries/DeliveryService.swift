@@ -96,6 +96,7 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
     let wall: WallClock<C>
     let wake: @Sendable () -> Void
     let pause: @Sendable (String) -> Duration?
+    let alert: @Sendable (Alert) -> Void
     /// Keeps credentials out of the deliveries shown.
     let redactor: Redactor
 
@@ -103,12 +104,15 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
     ///   - wake: called after an accept, so a worker looks for due work at once.
     ///   - pause: how long an upstream's deliveries are held (its breaker is open), shown
     ///     on its pending deliveries as `waiting`.
+    ///   - alert: receives the resolves of a person's actions: a dead delivery retried or
+    ///     cancelled resolves its `delivery.dead` alert, an acknowledgement its `delivery.ack_overdue`.
     public init(
         store: any DeliveryStore,
         config: GatewayConfig,
         wall: WallClock<C>,
         wake: @escaping @Sendable () -> Void = {},
-        pause: @escaping @Sendable (String) -> Duration? = { _ in nil }
+        pause: @escaping @Sendable (String) -> Duration? = { _ in nil },
+        alert: @escaping @Sendable (Alert) -> Void = { _ in }
     ) {
         self.store = store
         self.intake = DeliveryIntake(store: store)
@@ -116,6 +120,7 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
         self.wall = wall
         self.wake = wake
         self.pause = pause
+        self.alert = alert
         self.redactor = Redactor(config: config)
     }
 
@@ -267,6 +272,7 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
             try await store.retry(id: id, now: $0)
         } done: {
             wake()
+            alert(Self.resolved(.dead, of: $0, "was retried by hand", at: wall.now()))
         }
     }
 
@@ -275,6 +281,7 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
         await transition(id, "cancel", requestID: requestID, caller: caller) {
             try await store.cancel(id: id, now: $0)
         } done: {
+            alert(Self.resolved(.dead, of: $0, "was cancelled by hand", at: wall.now()))
         }
     }
 
@@ -285,6 +292,7 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
         await transition(id, "acknowledge", requestID: requestID, caller: caller) {
             try await store.acknowledge(id: id, now: $0)
         } done: {
+            alert(Self.resolved(.ackOverdue, of: $0, "was acknowledged", at: wall.now()))
         }
     }
 
@@ -294,7 +302,7 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
         requestID: String,
         caller: DeliveryCaller,
         _ change: (Date) async throws -> TransitionOutcome,
-        done: () -> Void
+        done: (Delivery) -> Void
     ) async -> APIAnswer {
         do {
             // Another consumer's delivery is not found: nothing about it is revealed or changed.
@@ -305,7 +313,7 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
             }
             switch try await change(wall.now()) {
             case .changed(let delivery):
-                done()
+                done(delivery)
                 return .json(200, DeliveryView.summary(delivery))
             case .notFound:
                 return notFound(id, requestID: requestID)
@@ -325,6 +333,21 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
         } catch {
             return storeFailure(error, requestID: requestID)
         }
+    }
+
+    /// The resolve of `delivery`'s alert of `kind` after a person's action (`what` it was). The
+    /// alerter sends it only where that alert was sent, so a delivery never alerted sends nothing.
+    static func resolved(_ kind: Alert.Kind, of delivery: Delivery, _ what: String, at now: Date) -> Alert {
+        Alert(
+            kind: Alert.Kind(rawValue: "\(kind.rawValue).resolved"),
+            severity: AlertSeverity.info.rawValue,
+            summary: "\(delivery.upstream) delivery \(delivery.id) \(what)",
+            upstream: delivery.upstream,
+            subject: delivery.id,
+            link: "/v1/deliveries/\(delivery.id)",
+            at: now,
+            resolves: kind
+        )
     }
 
     private func notFound(_ id: String, requestID: String) -> APIAnswer {

@@ -428,6 +428,9 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         let failed = attempt != nil && decision.status != .delivered && decision.status != .acknowledged
         logger.log(level: failed ? .info : .debug, "delivery attempt recorded", metadata: metadata)
         recorded(delivery.upstream, decision.status, attempt != nil)
+        if delivery.escalated, decision.status == .delivered || decision.status == .acknowledged {
+            alert(Self.delivered(delivery, attempts: delivery.attemptCount + (attempt == nil ? 0 : 1), at: now))
+        }
         guard let kind = decision.alert else { return }
         let attempts = delivery.attemptCount + (attempt == nil ? 0 : 1)
         if kind == .dead, let source = Gateway.webhookSource(ofForward: delivery.upstream) {
@@ -460,6 +463,23 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
                 link: "/v1/deliveries/\(delivery.id)",
                 at: now
             )
+        )
+    }
+
+    /// The resolve of a delivery's "still trying" alert: it got through after all.
+    static func delivered(_ delivery: Delivery, attempts: Int, at now: Date) -> Alert {
+        Alert(
+            kind: .delivered,
+            severity: AlertSeverity.info.rawValue,
+            summary: "\(delivery.upstream) delivery \(delivery.id) was delivered after \(attempts) attempts since "
+                + "\(delivery.createdAt.iso8601)",
+            upstream: delivery.upstream,
+            subject: delivery.id,
+            since: delivery.createdAt,
+            attempts: attempts,
+            link: "/v1/deliveries/\(delivery.id)",
+            at: now,
+            resolves: .stillTrying
         )
     }
 

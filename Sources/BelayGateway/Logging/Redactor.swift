@@ -10,7 +10,8 @@ public import Logging
 /// `Proxy-Authorization`, `Cookie`, `Set-Cookie`, `X-Api-Key`, `Api-Key`), the names listed in
 /// `logging.redact_headers` and the names of every upstream's `headers:`. Secret values are
 /// every upstream's `headers:` values (and the credential after a scheme such as `Bearer`),
-/// webhook verification and forward secrets, OTLP exporter headers and a PostgreSQL URL; those of
+/// webhook verification and forward secrets, OTLP exporter headers, alert sinks' keys and Slack
+/// webhook URLs, and a PostgreSQL URL; those of
 /// at least ``minimumSecretLength`` characters are replaced by `<redacted>` wherever they appear.
 ///
 /// ```swift
@@ -70,6 +71,8 @@ public struct Redactor: Sendable {
                 secrets.append(header.value.value)
             }
         }
+        // Alert sinks' PagerDuty and Opsgenie keys, and Slack webhook URLs (the URL is the credential).
+        for sink in config.alerts { secrets += sink.secrets }
         if case .postgres(let url) = config.storage {
             secrets.append(url.value)
             // The password alone too: a driver's message may name it without the URL.
