@@ -122,6 +122,8 @@ public struct UpstreamConfig: Sendable, Hashable {
     public var headers: [(name: String, value: Secret)] = []
     /// A synthetic probe, if configured.
     public var probe: (path: String, every: Duration)?
+    /// How the other system confirms a delivery (`ack`), if it does.
+    public var ack: Ack?
 
     /// Creates an upstream with default policy.
     public init(name: String, endpoints: [Endpoint]) {
@@ -136,7 +138,7 @@ public struct UpstreamConfig: Sendable, Hashable {
             && lhs.idempotencyHeader == rhs.idempotencyHeader
             && lhs.headers.map(\.name) == rhs.headers.map(\.name)
             && lhs.headers.map(\.value) == rhs.headers.map(\.value)
-            && lhs.probe?.path == rhs.probe?.path && lhs.probe?.every == rhs.probe?.every
+            && lhs.probe?.path == rhs.probe?.path && lhs.probe?.every == rhs.probe?.every && lhs.ack == rhs.ack
     }
 
     public func hash(into hasher: inout Hasher) {

@@ -10,7 +10,7 @@ struct UpstreamConfigReader {
     static let keys: Set<String> = [
         "endpoints", "timeouts", "retry", "circuit_breaker", "bulkhead", "rate_limit", "cache", "idempotency",
         "headers",
-        "probe",
+        "probe", "ack",
     ]
 
     func read(_ node: Node, _ reader: inout ConfigReader) -> UpstreamConfig? {
@@ -97,6 +97,7 @@ struct UpstreamConfigReader {
                     }
                 }
                 upstream.probe = (probePath, every)
+            case "ack": upstream.ack = readAck(value, at: keyPath, &reader)
             default: break
             }
         }
