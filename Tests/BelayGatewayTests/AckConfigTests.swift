@@ -53,15 +53,21 @@ import Testing
     @Test func badAckValuesAreReportedWithTheirKeyPaths() {
         #expect(
             issues(config(ack: "{ webhook: stripe, match: /id }"))
-                == ["line 4: upstreams.pay.ack.webhook: names the unknown webhooks source 'stripe' (configured: warehouse)"]
+                == [
+                    "line 4: upstreams.pay.ack.webhook: names the unknown webhooks source 'stripe' (configured: warehouse)"
+                ]
         )
         #expect(
             issues(config(ack: "{ webhook: stripe, match: /id }", webhooks: false))
-                == ["line 4: upstreams.pay.ack.webhook: names the unknown webhooks source 'stripe' (no webhooks are configured)"]
+                == [
+                    "line 4: upstreams.pay.ack.webhook: names the unknown webhooks source 'stripe' (no webhooks are configured)"
+                ]
         )
         #expect(
             issues(config(ack: "{ webhook: warehouse, match: data/id }"))
-                == ["line 4: upstreams.pay.ack.match: must be a JSON pointer starting with / such as /id (got 'data/id')"]
+                == [
+                    "line 4: upstreams.pay.ack.match: must be a JSON pointer starting with / such as /id (got 'data/id')"
+                ]
         )
         let badEscape = issues(config(ack: "{ webhook: warehouse, match: /a~2b }"))
         #expect(badEscape.count == 1 && badEscape[0].hasPrefix("line 4: upstreams.pay.ack.match: "))
@@ -97,10 +103,14 @@ import Testing
         )
         #expect(
             issues(config(ack: "{ webhook: warehouse, match: /id, failure: { pointer: type, values: [x] } }"))
-                == ["line 4: upstreams.pay.ack.failure.pointer: must be a JSON pointer starting with / such as /id (got 'type')"]
+                == [
+                    "line 4: upstreams.pay.ack.failure.pointer: must be a JSON pointer starting with / such as /id (got 'type')"
+                ]
         )
         let unknown = issues(config(ack: "{ webhook: warehouse, match: /id, tiemout: 1h }"))
-        #expect(unknown.count == 1 && unknown[0].contains("upstreams.pay.ack.tiemout: unknown key; did you mean 'timeout'?"))
+        #expect(
+            unknown.count == 1 && unknown[0].contains("upstreams.pay.ack.tiemout: unknown key; did you mean 'timeout'?")
+        )
     }
 
     @Test func notifyAfterTakesACountADurationOrBoth() throws {
@@ -119,7 +129,9 @@ import Testing
                 ]
         )
         #expect(
-            issues(config(ack: ack, notifyAfter: "0s")) == ["line 5: deliveries.notify_after: must be greater than zero"]
+            issues(config(ack: ack, notifyAfter: "0s")) == [
+                "line 5: deliveries.notify_after: must be greater than zero"
+            ]
         )
         #expect(
             issues(config(ack: ack, notifyAfter: "{ attempts: 9 }"))

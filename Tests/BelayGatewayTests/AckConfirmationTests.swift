@@ -1,6 +1,7 @@
 import BelayStore
 import BelayTestKit
 import Foundation
+import HTTPTypes
 import Logging
 import Synchronization
 import Testing
@@ -91,7 +92,12 @@ final class GatedSender: DeliverySender {
             let signer = try #require(StandardWebhooksSigner(secret: Secret(AckConfirmationTests.secret)))
             var headers = signer.sign(id: id, timestamp: wall.now(), body: Data(body.utf8))
             headers[.contentType] = "application/json"
-            let answer = await inbox.receive(source: "warehouse", body: Data(body.utf8), headers: headers, requestID: "r")
+            let answer = await inbox.receive(
+                source: "warehouse",
+                body: Data(body.utf8),
+                headers: headers,
+                requestID: "r"
+            )
             let json = (try? JSONSerialization.jsonObject(with: answer.body)) as? [String: Any] ?? [:]
             return (answer.status, json)
         }
@@ -239,7 +245,10 @@ final class GatedSender: DeliverySender {
             #expect(alert.subject == "dlv_1" && alert.severity == "critical")
             #expect(alert.summary.contains("order-1") && alert.summary.contains("order.rejected"))
             // Sent again by the provider: nothing more, no second alert.
-            #expect(try await rig.post(#"{"type":"order.rejected","data":{"order_id":"order-1"}}"#, id: "msg_no").status == 200)
+            #expect(
+                try await rig.post(#"{"type":"order.rejected","data":{"order_id":"order-1"}}"#, id: "msg_no").status
+                    == 200
+            )
             #expect(rig.alerts.kinds == [.rejected])
         }
     }
@@ -343,6 +352,48 @@ final class GatedSender: DeliverySender {
             rig.clock.advance(by: .seconds(3_600))
             await rig.worker.escalateAged()
             #expect(rig.alerts.kinds == [.stillTrying])
+        }
+    }
+}
+
+/// The same flow over real sockets: a queued order, the 2xx from the upstream, the provider's
+/// signed confirmation to the inbox, and the delivery's view naming it.
+@Suite struct AckConfirmationSocketTests {
+    @Test func aQueuedOrderIsConfirmedByTheProvidersWebhook() async throws {
+        let config = ConfigTemplate.custom { urls in
+            """
+            server: { listen: "127.0.0.1:0" }
+            upstreams:
+              pay:
+                endpoints: ["\(urls[0])"]
+                ack: { webhook: shop, match: /data/order_id, timeout: 1h }
+            webhooks:
+              shop:
+                verify: { scheme: standard-webhooks, secret: "\(inboxSecret)" }
+            """
+        }
+        try await GatewayHarness.run(config: config) { gateway in
+            let queued = try await gateway.queue(
+                #"{"upstream":"pay","method":"POST","path":"/v1/orders","body":{"n":1},"idempotency_key":"order-77"}"#
+            )
+            #expect(queued.status == 202)
+            let id = try #require(queued.problem?["id"] as? String)
+            func view() async throws -> [String: Any] {
+                try #require(try await gateway.send(.GET, "/v1/deliveries/\(id)").problem)
+            }
+            try await gateway.eventually { try await view()["status"] as? String == "delivered" }
+            // Waiting for the confirmation, whatever the caller asked.
+            #expect(try await view()["require_ack"] as? Bool == true)
+            let stray = try await gateway.deliverWebhook(#"{"data":{"order_id":"order-1"}}"#, id: "msg_stray")
+            #expect(stray.status == 200)
+            #expect(try await view()["status"] as? String == "delivered")
+            let confirmed = try await gateway.deliverWebhook(#"{"data":{"order_id":"order-77"}}"#, id: "msg_ok")
+            #expect(confirmed.status == 200)
+            let shown = try await view()
+            #expect(shown["status"] as? String == "acknowledged")
+            let confirmation = try #require(shown["confirmation"] as? [String: Any])
+            #expect(confirmation["event"] as? String == confirmed.problem?["id"] as? String)
+            #expect(try await gateway.events("?source=shop").count == 2)
         }
     }
 }

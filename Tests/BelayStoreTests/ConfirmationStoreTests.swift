@@ -32,7 +32,12 @@ import Testing
         )
     }
 
-    private func confirmation(_ key: String, event: String = "evt_1", rejection: String? = nil, at: Date)
+    private func confirmation(
+        _ key: String,
+        event: String = "evt_1",
+        rejection: String? = nil,
+        at: Date
+    )
         -> DeliveryConfirmation
     {
         DeliveryConfirmation(upstream: "pay", idempotencyKey: key, event: event, rejection: rejection, at: at)
@@ -51,7 +56,13 @@ import Testing
             _ = try await store.insert([newDelivery("dlv_1", key: "order-1", requireAck: true)])
             let claim = try await claimOne(store, at: t0)
             let waitEnds = t0.addingTimeInterval(3_600)
-            #expect(try await store.finish(id: "dlv_1", lease: claim.lease, outcome: outcome(.delivered, at: t0, next: waitEnds)))
+            #expect(
+                try await store.finish(
+                    id: "dlv_1",
+                    lease: claim.lease,
+                    outcome: outcome(.delivered, at: t0, next: waitEnds)
+                )
+            )
             let settled = try await confirmations.confirm(confirmation("order-1", at: t0.addingTimeInterval(2)))
             #expect(settled.map(\.id) == ["dlv_1"])
             let (stored, attempts) = try #require(try await store.delivery(id: "dlv_1"))
@@ -192,7 +203,9 @@ import Testing
             #expect(dead.status == .dead && dead.lastError == "card_declined" && dead.ackRejection == "card_declined")
             #expect(dead.acknowledgedAt == nil && dead.nextAttemptAt == nil)
             // Rejected while in flight: dead once its 2xx is recorded.
-            _ = try await confirmations.confirm(confirmation("order-2", event: "evt_2", rejection: "out_of_stock", at: t0))
+            _ = try await confirmations.confirm(
+                confirmation("order-2", event: "evt_2", rejection: "out_of_stock", at: t0)
+            )
             #expect(
                 try await store.finish(
                     id: "dlv_2",
@@ -256,14 +269,25 @@ import Testing
             #expect(try await escalations.nextEscalation(upstreams: ["pay"]) == nil)
             // The first failed attempt's instant is kept by later attempts.
             let again = try #require(
-                try await store.claim(limits: ["pay": 2], now: later, leaseUntil: later.addingTimeInterval(30), owner: "w")
-                    .first { $0.delivery.id == "dlv_1" }
+                try await store.claim(
+                    limits: ["pay": 2],
+                    now: later,
+                    leaseUntil: later.addingTimeInterval(30),
+                    owner: "w"
+                )
+                .first { $0.delivery.id == "dlv_1" }
             )
             _ = try await store.finish(
                 id: "dlv_1",
                 lease: again.lease,
-                outcome: outcome(.pending, at: later, next: later.addingTimeInterval(60), number: 2, code: 503,
-                    escalateAt: later.addingTimeInterval(1_200))
+                outcome: outcome(
+                    .pending,
+                    at: later,
+                    next: later.addingTimeInterval(60),
+                    number: 2,
+                    code: 503,
+                    escalateAt: later.addingTimeInterval(1_200)
+                )
             )
             #expect(try await store.delivery(id: "dlv_1")?.0.escalateAt == escalateAt)
         }

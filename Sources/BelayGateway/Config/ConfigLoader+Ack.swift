@@ -59,7 +59,8 @@ extension UpstreamConfigReader {
         )
     }
 
-    private func readFailure(_ node: Node, at path: String, _ reader: inout ConfigReader) -> UpstreamConfig.Ack.Failure? {
+    private func readFailure(_ node: Node, at path: String, _ reader: inout ConfigReader) -> UpstreamConfig.Ack.Failure?
+    {
         var pointer: String?
         var values: [String] = []
         var sawValues = false
@@ -99,7 +100,11 @@ extension UpstreamConfigReader {
             return nil
         }
         guard !text.isEmpty else {
-            reader.report(path, node, "must point inside the event, e.g. /data/id (the empty pointer is the whole event)")
+            reader.report(
+                path,
+                node,
+                "must point inside the event, e.g. /data/id (the empty pointer is the whole event)"
+            )
             return nil
         }
         return text

@@ -69,7 +69,8 @@ extension DeliveryWorker {
     func ackOverdueAlert(for delivery: Delivery, at now: Date) -> Alert {
         let timeout = ConfigDuration.format(planner.ackTimeout(for: delivery.upstream))
         let since = delivery.deliveredAt ?? delivery.updatedAt
-        let awaited = planner.ackSources[delivery.upstream].map { "a confirming \($0) webhook event" }
+        let awaited =
+            planner.ackSources[delivery.upstream].map { "a confirming \($0) webhook event" }
             ?? "an acknowledgement"
         return Alert(
             kind: .ackOverdue,

@@ -23,7 +23,12 @@ struct WebhookConfirmations: Sendable {
     let alert: @Sendable (Alert) -> Void
     let logger: Logger
 
-    init(config: GatewayConfig, store: (any ConfirmationStore)?, alert: @escaping @Sendable (Alert) -> Void, logger: Logger) {
+    init(
+        config: GatewayConfig,
+        store: (any ConfirmationStore)?,
+        alert: @escaping @Sendable (Alert) -> Void,
+        logger: Logger
+    ) {
         var rules: [String: [Rule]] = [:]
         for upstream in config.upstreams {
             // The loader checked the pointers: one that does not parse cannot reach here.
@@ -47,7 +52,13 @@ struct WebhookConfirmations: Sendable {
 
     /// Applies inbox event `event` (Belay's id) of `source` with `body`, received at `at`, to
     /// the deliveries it names; returns them as they are now (none when it names none).
-    func apply(source: String, event: String, body: Data, at: Date, requestID: String) async throws(StoreError)
+    func apply(
+        source: String,
+        event: String,
+        body: Data,
+        at: Date,
+        requestID: String
+    ) async throws(StoreError)
         -> [Delivery]
     {
         guard let store, let rules = rules[source] else { return [] }

@@ -122,7 +122,13 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
             let ingested = try await intake.ingest(event)
             // Committed: now it may confirm deliveries (again, harmlessly, for an event received again).
             if case .stored(let stored) = ingested, confirmations.confirms(name) {
-                _ = try await confirmations.apply(source: name, event: stored.id, body: body, at: now, requestID: requestID)
+                _ = try await confirmations.apply(
+                    source: name,
+                    event: stored.id,
+                    body: body,
+                    at: now,
+                    requestID: requestID
+                )
             } else if case .repeated(let first) = ingested, confirmations.confirms(name) {
                 _ = try await confirmations.apply(
                     source: name,
