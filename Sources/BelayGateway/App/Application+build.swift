@@ -86,7 +86,7 @@ public func buildApplication(
     let worker = DeliveryWorker(
         store: store,
         sender: sender,
-        planner: DeliveryPlanner(config.deliveries),
+        planner: DeliveryPlanner(config),
         configuration: workerConfiguration,
         upstreams: config.upstreams.map(\.name) + gateway.forwarders.keys.sorted(),
         wall: wall,
@@ -127,7 +127,8 @@ public func buildApplication(
         wall: wall,
         wake: { worker.wake() },
         logger: logger,
-        observe: { metrics?.webhook(source: $0, $1) }
+        observe: { metrics?.webhook(source: $0, $1) },
+        alert: { alerter.raise($0) }
     )
     router.addWebhookRoutes(webhooks, gateway: gateway)
     router.addMetricsRoute(

@@ -68,6 +68,7 @@ public struct ConfigLoader: Sendable {
         }
         resolveRetention(&config, root: root, &reader)
         crossCheck(config, root: root, &reader)
+        checkAcks(config, root: root, &reader)
         guard reader.issues.isEmpty else {
             // File order: by line, keeping the order found within a line; issues with no line last.
             let ordered = reader.issues.enumerated().sorted { a, b in
@@ -297,9 +298,7 @@ public struct ConfigLoader: Sendable {
                 }
                 if !schedule.isEmpty { config.deliveries.schedule = schedule }
             case "notify_after":
-                if let count = reader.int(value, at: path, atLeast: 1, atMost: 1_000) {
-                    notifyAfter = count
-                }
+                notifyAfter = readNotifyAfter(value, at: path, into: &config.deliveries, &reader)
             case "ack_timeout":
                 if let timeout = reader.duration(value, at: path) { config.deliveries.ackTimeout = timeout }
             case "key_retention":

@@ -160,6 +160,9 @@ public struct GatewayConfig: Sendable {
         ]
         /// Failed attempts after which a "still trying" alert is sent. Default 3.
         public var notifyAfter: Int = 3
+        /// How long after its first failed attempt a delivery still being retried is alerted
+        /// "still trying", even between attempts (`notify_after: 20m`). Default none.
+        public var notifyAge: Duration?
         /// How long a delivery that requires an acknowledgement waits for it. Default 1 h.
         public var ackTimeout: Duration = .seconds(3_600)
         /// How long a caller's `Idempotency-Key` is remembered after its accept. Default 24 h.

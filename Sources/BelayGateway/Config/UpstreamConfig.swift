@@ -128,6 +128,8 @@ public struct UpstreamConfig: Sendable, Hashable {
     public var probe: (path: String, every: Duration)?
     /// TLS options for `https` endpoints (private CA, mutual TLS, server name), if set.
     public var tls: TLS?
+    /// How the other system confirms a delivery (`ack`), if it does.
+    public var ack: Ack?
 
     /// Creates an upstream with default policy.
     public init(name: String, endpoints: [Endpoint]) {
@@ -143,7 +145,7 @@ public struct UpstreamConfig: Sendable, Hashable {
             && lhs.headers.map(\.name) == rhs.headers.map(\.name)
             && lhs.headers.map(\.value) == rhs.headers.map(\.value)
             && lhs.probe?.path == rhs.probe?.path && lhs.probe?.every == rhs.probe?.every
-            && lhs.tls == rhs.tls
+            && lhs.tls == rhs.tls && lhs.ack == rhs.ack
     }
 
     public func hash(into hasher: inout Hasher) {

@@ -51,13 +51,26 @@ public struct DeliveryPlanner: Sendable {
     public var ackTimeout: Duration
     /// The jitter applied to each delay, as a fraction (0.1 = ±10 %).
     public var jitter: Double
+    /// How long after its first failed attempt "still trying" is alerted, if by age too.
+    public var notifyAge: Duration?
+    /// Per-upstream waits for the other system's confirmation (`upstreams.<name>.ack.timeout`),
+    /// overriding ``ackTimeout``.
+    public var ackTimeouts: [String: Duration] = [:]
+    /// The webhooks source whose events confirm each upstream's deliveries (`ack.webhook`).
+    public var ackSources: [String: String] = [:]
 
     /// Creates a planner from the `deliveries` config.
     public init(_ config: GatewayConfig.Deliveries, jitter: Double = 0.1) {
         self.schedule = config.schedule
         self.notifyAfter = config.notifyAfter
         self.ackTimeout = config.ackTimeout
+        self.notifyAge = config.notifyAge
         self.jitter = jitter
+    }
+
+    /// How long an acknowledgement of a delivery to `upstream` is awaited.
+    public func ackTimeout(for upstream: String) -> Duration {
+        ackTimeouts[upstream] ?? ackTimeout
     }
 
     /// The decision after `result` for `delivery` (as claimed, before this send), at `now`.
@@ -76,7 +89,7 @@ public struct DeliveryPlanner: Sendable {
                     alert: nil
                 )
             }
-            let until = now.adding(ackTimeout)
+            let until = now.adding(ackTimeout(for: delivery.upstream))
             return Decision(
                 status: .delivered,
                 nextAttemptAt: until,
@@ -128,7 +141,7 @@ public struct DeliveryPlanner: Sendable {
         guard delivery.scheduleStep >= schedule.count else { return nil }
         var decision = dead(
             "never acknowledged after \(delivery.scheduleStep) deliveries",
-            error: "no acknowledgement within \(ackTimeout)"
+            error: "no acknowledgement within \(ConfigDuration.format(ackTimeout(for: delivery.upstream)))"
         )
         decision.countsAsAttempt = false
         return decision
@@ -151,7 +164,10 @@ public struct DeliveryPlanner: Sendable {
         let longest = schedule.max() ?? .zero
         let delay = max(planned, min(retryAfter ?? .zero, max(longest, .seconds(1))))
         let next = now.adding(delay)
-        let escalate = attempt >= notifyAfter && !delivery.escalated
+        // By count, or by age: the first failed attempt was `notify_after` ago (an attempt that
+        // came after a long gap; the gap itself is escalated by the worker while it waits).
+        let aged = delivery.escalateAt.map { $0 <= now } ?? false
+        let escalate = (attempt >= notifyAfter || aged) && !delivery.escalated
         return Decision(
             status: .pending,
             nextAttemptAt: next,

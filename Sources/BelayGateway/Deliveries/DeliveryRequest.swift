@@ -172,10 +172,11 @@ struct DeliveryRequest {
             }
         }
 
-        var requireAck = false
+        // An upstream whose system confirms (`ack`) makes every delivery to it wait for that.
+        var requireAck = config.upstream(named: upstream)?.ack != nil
         if let value = fields["require_ack"] {
             guard let flag = value as? Bool else { return problem("/require_ack", "must be true or false") }
-            requireAck = flag
+            requireAck = requireAck || flag
         }
 
         var notBefore = now.adding(config.deliveries.schedule.first ?? .zero)

@@ -25,10 +25,27 @@ enum DeliveryView {
             // Acknowledged before any 2xx was recorded: it takes effect with the 2xx.
             view["ack_received_at"] = early.iso8601
         }
+        if let event = delivery.ackEvent { view["confirmation"] = confirmation(of: delivery, event: event) }
         if !delivery.consumer.isEmpty { view["consumer"] = delivery.consumer }
         if let lastError = delivery.lastError { view["last_error"] = lastError }
         if let leaseExpiresAt = delivery.leaseExpiresAt { view["lease_expires_at"] = leaseExpiresAt.iso8601 }
         if delivery.escalated { view["escalated"] = true }
+        return view
+    }
+
+    /// The other system's word on it (`ack.webhook`): the inbox event, whether it confirmed
+    /// (and when) or rejected (and why), and whether it takes effect when the attempt in
+    /// flight is recorded.
+    private static func confirmation(of delivery: Delivery, event: String) -> [String: Any] {
+        var view: [String: Any] = ["event": event]
+        if let reason = delivery.ackRejection {
+            view["outcome"] = "rejected"
+            view["reason"] = reason
+        } else {
+            view["outcome"] = "confirmed"
+            if let at = delivery.acknowledgedAt ?? delivery.ackReceivedAt { view["at"] = at.iso8601 }
+        }
+        if delivery.status == .inFlight { view["pending_attempt"] = true }
         return view
     }
 

@@ -42,17 +42,17 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         public init() {}
     }
 
-    private let store: any DeliveryStore
+    let store: any DeliveryStore
     private let sender: any DeliverySender
-    private let planner: DeliveryPlanner
-    private let configuration: Configuration
-    private let upstreams: [String]
-    private let wall: WallClock<C>
+    let planner: DeliveryPlanner
+    let configuration: Configuration
+    let upstreams: [String]
+    let wall: WallClock<C>
     private let owner: String
-    private let alert: @Sendable (Alert) -> Void
+    let alert: @Sendable (Alert) -> Void
     private let recorded: @Sendable (String, DeliveryStatus, Bool) -> Void
     private let random: @Sendable () -> Double
-    private let logger: Logger
+    let logger: Logger
     private let doorbell = Doorbell()
     private let inFlight = Mutex<[String: Int]>([:])
     private let nextSweep = Mutex<Date?>(nil)
@@ -136,6 +136,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
                 while !stopping.withLock({ $0 }) && !Task.isCancelled {
                     await renewDueLeases()
                     await sweepKeysIfDue()
+                    await escalateAged()
                     let claimed = await claimDue()
                     for item in claimed {
                         group.addTask {
@@ -215,6 +216,9 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         } catch {
             logger.error("could not read the next due delivery", metadata: ["belay.error": "\(error)"])
         }
+        if let escalation = await nextEscalation() {
+            wake = min(wake, max(escalation, now.adding(configuration.contendedPoll)))
+        }
         // Last, under the lock a new lease registers under: the plan includes every renewal
         // registered so far, and any later one sees the plan.
         return held.withLock { state in
@@ -235,20 +239,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
                 await record(end, attempt: nil, for: delivery, lease: claimed.lease, at: wall.now())
                 return
             }
-            alert(
-                Alert(
-                    kind: .ackOverdue,
-                    severity: "warning",
-                    summary: "\(delivery.upstream) delivery \(delivery.id) was not acknowledged within "
-                        + "\(planner.ackTimeout); delivering it again with the same idempotency key",
-                    upstream: delivery.upstream,
-                    subject: delivery.id,
-                    since: delivery.deliveredAt,
-                    attempts: delivery.attemptCount,
-                    link: "/v1/deliveries/\(delivery.id)",
-                    at: wall.now()
-                )
-            )
+            alert(ackOverdueAlert(for: delivery, at: wall.now()))
         }
         let startedAt = wall.now()
         let start = wall.clock.now
@@ -397,7 +388,8 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
             nextAttemptAt: decision.nextAttemptAt,
             lastError: decision.lastError,
             escalated: delivery.escalated || decision.alert == .stillTrying,
-            at: now
+            at: now,
+            escalateAt: escalateAt(after: attempt, decision: decision)
         )
         var metadata: Logger.Metadata = [
             "belay.delivery.id": "\(delivery.id)",

@@ -25,6 +25,8 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
     let redactor: Redactor
     /// Where rejections (`info`) and received events (`debug`) are logged.
     let logger: Logger
+    /// The deliveries an event of a source confirms (`upstreams.<name>.ack.webhook`).
+    let confirmations: WebhookConfirmations
 
     /// - Parameters:
     ///   - wake: called after an event with a forward is stored.
@@ -32,14 +34,22 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
     ///     `belay.request.id`, `belay.webhook.source` and the reason or event id.
     ///   - observe: told what became of each delivery: the source (nil if none of that name
     ///     is configured) and the result.
+    ///   - alert: receives the alert of a delivery the other system rejected (`ack.failure`).
     public init(
         store: any WebhookStore & DeliveryStore,
         config: GatewayConfig,
         wall: WallClock<C>,
         wake: @escaping @Sendable () -> Void = {},
         logger: Logger,
-        observe: @escaping @Sendable (String?, WebhookIntakeResult) -> Void = { _, _ in }
+        observe: @escaping @Sendable (String?, WebhookIntakeResult) -> Void = { _, _ in },
+        alert: @escaping @Sendable (Alert) -> Void = { _ in }
     ) {
+        self.confirmations = WebhookConfirmations(
+            config: config,
+            store: store as? any ConfirmationStore,
+            alert: alert,
+            logger: logger
+        )
         self.intake = WebhookIntake(store: store)
         self.store = store
         self.sources = Dictionary(config.webhooks.map { ($0.name, $0) }) { first, _ in first }
@@ -109,7 +119,26 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
             bodyDigest: digest
         )
         do {
-            switch try await intake.ingest(event) {
+            let ingested = try await intake.ingest(event)
+            // Committed: now it may confirm deliveries (again, harmlessly, for an event received again).
+            if case .stored(let stored) = ingested, confirmations.confirms(name) {
+                _ = try await confirmations.apply(
+                    source: name,
+                    event: stored.id,
+                    body: body,
+                    at: now,
+                    requestID: requestID
+                )
+            } else if case .repeated(let first) = ingested, confirmations.confirms(name) {
+                _ = try await confirmations.apply(
+                    source: name,
+                    event: first.id,
+                    body: first.body,
+                    at: first.receivedAt,
+                    requestID: requestID
+                )
+            }
+            switch ingested {
             case .stored(let event):
                 if event.deliveryID != nil { wake() }
                 observe(name, .stored)

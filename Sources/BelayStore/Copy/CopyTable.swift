@@ -98,6 +98,9 @@ struct CopyTable: Sendable {
             CopyColumn("consumer", .text),
             CopyColumn("ack_received_at", .integer),
             CopyColumn("ordering_key", .text),
+            CopyColumn("ack_event", .text),
+            CopyColumn("ack_rejection", .text),
+            CopyColumn("escalate_at", .integer),
         ],
         cursor: [CopyColumn("rowid", .integer)],
         // What any change to a delivery changes too (a claim moves its lease token), so a
@@ -111,6 +114,8 @@ struct CopyTable: Sendable {
             CopyColumn("caller_key", .text),
             CopyColumn("acknowledged_at", .integer),
             CopyColumn("ack_received_at", .integer),
+            CopyColumn("ack_event", .text),
+            CopyColumn("escalated", .boolean),
         ],
         lookupCount: 1,
         setsIdentity: true

@@ -158,6 +158,14 @@ public struct Delivery: Sendable, Hashable {
     /// flight, or after failed ones): the delivery becomes `acknowledged` only when an attempt
     /// is recorded as delivered, never because of the early ack alone.
     public var ackReceivedAt: Date?
+    /// The inbox event (its Belay id, `evt_…`) that confirmed or rejected it, for an upstream
+    /// with `ack: { webhook }` (see ``DeliveryConfirmation``).
+    public var ackEvent: String?
+    /// The provider's reason, when that event rejected it (it is then `dead`).
+    public var ackRejection: String?
+    /// When "still trying" is due by age (`deliveries.notify_after` as a duration): set from
+    /// its first failed attempt while it is not yet escalated.
+    public var escalateAt: Date?
 
     /// Creates a stored delivery (stores build these from their rows).
     public init(
@@ -183,11 +191,17 @@ public struct Delivery: Sendable, Hashable {
         leaseExpiresAt: Date? = nil,
         leaseToken: Int64 = 0,
         consumer: String = "",
-        ackReceivedAt: Date? = nil
+        ackReceivedAt: Date? = nil,
+        ackEvent: String? = nil,
+        ackRejection: String? = nil,
+        escalateAt: Date? = nil
     ) {
         self.leaseToken = leaseToken
         self.consumer = consumer
         self.ackReceivedAt = ackReceivedAt
+        self.ackEvent = ackEvent
+        self.ackRejection = ackRejection
+        self.escalateAt = escalateAt
         self.id = id
         self.upstream = upstream
         self.method = method
@@ -319,6 +333,9 @@ public struct DeliveryOutcome: Sendable, Hashable {
     public var escalated: Bool
     /// When this was decided.
     public var at: Date
+    /// When "still trying" becomes due by age, if it is alerted by age: kept from the first
+    /// attempt that sets it (later ones change nothing) until the delivery is replayed.
+    public var escalateAt: Date?
 
     /// Creates an outcome.
     public init(
@@ -327,8 +344,10 @@ public struct DeliveryOutcome: Sendable, Hashable {
         nextAttemptAt: Date?,
         lastError: String?,
         escalated: Bool,
-        at: Date
+        at: Date,
+        escalateAt: Date? = nil
     ) {
+        self.escalateAt = escalateAt
         self.status = status
         self.attempt = attempt
         self.nextAttemptAt = nextAttemptAt

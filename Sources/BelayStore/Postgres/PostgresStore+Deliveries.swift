@@ -15,7 +15,7 @@ extension PostgresStore: DeliveryStore {
     static let columns = """
         id, upstream, method, path, headers, body, idempotency_key, require_ack, status, attempt_count,
         schedule_step, due_at, created_at, updated_at, delivered_at, acknowledged_at, last_error, escalated,
-        lease_owner, lease_token, consumer, ack_received_at
+        lease_owner, lease_token, consumer, ack_received_at, ack_event, ack_rejection, escalate_at
         """
 
     /// The columns an insert writes, in the order ``appendInsertValues(_:to:)`` binds them.
@@ -273,6 +273,7 @@ extension PostgresStore: DeliveryStore {
             bindings.append(attempt?.statusCode.map { Int64($0) })
             bindings.append(attempt?.errorClass)
             bindings.append(attempt?.decision)
+            bindings.append(outcome.escalateAt?.storeMilliseconds)
             // Typed, so a column NULL in every row still has its type.
             let typed = finishInputTypes.enumerated().map { "$\(first + $0.offset)::\($0.element)" }
             rows.append("(" + typed.joined(separator: ", ") + ")")
@@ -280,17 +281,26 @@ extension PostgresStore: DeliveryStore {
         bindings.append(channel)
         let channelParameter = "$\(bindings.count)"
         let acked = "input.status = 'delivered' AND deliveries.require_ack AND deliveries.ack_received_at IS NOT NULL"
+        // The other system's confirmation (or rejection) noted while the attempt was in flight
+        // settles the delivery, whatever the attempt came to (see ``ConfirmationStore``).
+        let confirmed = "deliveries.ack_event IS NOT NULL AND deliveries.ack_rejection IS NULL"
+        let rejected = "deliveries.ack_event IS NOT NULL AND deliveries.ack_rejection IS NOT NULL"
         let sql = """
             WITH input (n, id, token, owner, status, due, last_error, escalated, counted, delivered, at,
-                number, started, duration, endpoint, code, class, decision) AS (
+                number, started, duration, endpoint, code, class, decision, escalate_at) AS (
                 VALUES \(rows.joined(separator: ", "))
             ), changed AS (
                 UPDATE deliveries SET
-                    status = CASE WHEN \(acked) THEN 'acknowledged' ELSE input.status END,
-                    due_at = CASE WHEN \(acked) THEN NULL ELSE input.due END,
+                    status = CASE WHEN \(rejected) THEN 'dead' WHEN \(confirmed) OR \(acked) THEN 'acknowledged'
+                        ELSE input.status END,
+                    due_at = CASE WHEN deliveries.ack_event IS NOT NULL OR \(acked) THEN NULL ELSE input.due END,
                     acknowledged_at = CASE WHEN \(acked) THEN deliveries.ack_received_at
+                        WHEN \(confirmed) THEN COALESCE(deliveries.ack_received_at, input.at)
                         ELSE deliveries.acknowledged_at END,
-                    last_error = COALESCE(input.last_error, deliveries.last_error), escalated = input.escalated,
+                    last_error = CASE WHEN \(rejected) THEN deliveries.ack_rejection
+                        ELSE COALESCE(input.last_error, deliveries.last_error) END,
+                    escalated = input.escalated,
+                    escalate_at = COALESCE(deliveries.escalate_at, input.escalate_at),
                     attempt_count = deliveries.attempt_count + input.counted,
                     schedule_step = deliveries.schedule_step + input.counted,
                     delivered_at = COALESCE(input.delivered, deliveries.delivered_at), lease_owner = NULL,
@@ -326,7 +336,7 @@ extension PostgresStore: DeliveryStore {
     /// The SQL types of one row of ``finish(_:client:channel:logger:)``'s input, in bind order.
     private static let finishInputTypes = [
         "bigint", "text", "bigint", "text", "text", "bigint", "text", "boolean", "bigint", "bigint", "bigint",
-        "bigint", "bigint", "bigint", "text", "bigint", "text", "text",
+        "bigint", "bigint", "bigint", "text", "bigint", "text", "text", "bigint",
     ]
 
     public func renew(id: String, lease: Lease, until: Date) async throws(StoreError) -> Bool {
@@ -453,7 +463,7 @@ extension PostgresStore: DeliveryStore {
             try await connection.run(
                 """
                 UPDATE deliveries SET status = 'pending', due_at = \(nowMS), schedule_step = 0, escalated = FALSE,
-                    updated_at = \(nowMS) WHERE id = \(id)
+                    escalate_at = NULL, ack_event = NULL, ack_rejection = NULL, updated_at = \(nowMS) WHERE id = \(id)
                 """,
                 logger: self.logger
             )
@@ -634,7 +644,10 @@ extension PostgresStore: DeliveryStore {
             leaseExpiresAt: status == .inFlight ? due : nil,
             leaseToken: try row.value("lease_token"),
             consumer: try row.value("consumer"),
-            ackReceivedAt: try date("ack_received_at")
+            ackReceivedAt: try date("ack_received_at"),
+            ackEvent: try row.value("ack_event"),
+            ackRejection: try row.value("ack_rejection"),
+            escalateAt: try date("escalate_at")
         )
     }
 }

@@ -145,7 +145,9 @@ extension PostgresStore {
                 """,
                 "INSERT INTO audit_usage (id, bytes) VALUES (1, 0)",
             ]
-        )
+        ),
+        // As SQLite's `v7-confirmations`.
+        Migration(name: "pg2-confirmations", statements: confirmationSchema),
     ]
 
     /// Applies the migrations this database lacks, in order, each in its own transaction,

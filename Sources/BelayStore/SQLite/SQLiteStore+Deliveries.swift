@@ -14,7 +14,7 @@ extension SQLiteStore: DeliveryStore {
     static let columns = """
         id, upstream, method, path, headers, body, idempotency_key, require_ack, status, attempt_count,
         schedule_step, due_at, created_at, updated_at, delivered_at, acknowledged_at, last_error, escalated,
-        lease_owner, lease_token, consumer, ack_received_at
+        lease_owner, lease_token, consumer, ack_received_at, ack_event, ack_rejection, escalate_at
         """
 
     public func insert(_ batch: [NewDelivery]) async throws(StoreError) -> [AcceptOutcome] {
@@ -158,13 +158,13 @@ extension SQLiteStore: DeliveryStore {
                     UPDATE deliveries SET status = ?, due_at = ?, last_error = COALESCE(?, last_error),
                         escalated = ?, attempt_count = attempt_count + ?, schedule_step = schedule_step + ?,
                         delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END,
-                        lease_owner = NULL, updated_at = ?
+                        escalate_at = COALESCE(escalate_at, ?), lease_owner = NULL, updated_at = ?
                     WHERE id = ? AND lease_token = ? AND lease_owner = ? AND status = 'in_flight'
                     """,
                 arguments: [
                     outcome.status.rawValue, outcome.nextAttemptAt?.storeMilliseconds, outcome.lastError,
-                    outcome.escalated, counted, counted, outcome.status.rawValue, at, at, id, lease.token,
-                    lease.owner,
+                    outcome.escalated, counted, counted, outcome.status.rawValue, at,
+                    outcome.escalateAt?.storeMilliseconds, at, id, lease.token, lease.owner,
                 ]
             )
             guard db.changesCount == 1 else { return false }
@@ -180,6 +180,9 @@ extension SQLiteStore: DeliveryStore {
                     arguments: [id]
                 )
             }
+            // The other system's confirmation (or rejection) that came while the attempt was in
+            // flight settles the delivery now, whatever the attempt came to.
+            try db.execute(sql: Self.settleNoted, arguments: [id])
             if let attempt = outcome.attempt {
                 try db.execute(
                     sql: """
@@ -350,7 +353,7 @@ extension SQLiteStore: DeliveryStore {
                 try db.execute(
                     sql: """
                         UPDATE deliveries SET status = 'pending', due_at = ?, schedule_step = 0, escalated = 0,
-                            updated_at = ? WHERE id = ?
+                            escalate_at = NULL, ack_event = NULL, ack_rejection = NULL, updated_at = ? WHERE id = ?
                         """,
                     arguments: [nowMS, nowMS, id]
                 )
@@ -528,7 +531,10 @@ extension SQLiteStore: DeliveryStore {
             leaseExpiresAt: status == .inFlight ? due : nil,
             leaseToken: row["lease_token"],
             consumer: row["consumer"],
-            ackReceivedAt: (row["ack_received_at"] as Int64?).map(Date.init(storeMilliseconds:))
+            ackReceivedAt: (row["ack_received_at"] as Int64?).map(Date.init(storeMilliseconds:)),
+            ackEvent: row["ack_event"],
+            ackRejection: row["ack_rejection"],
+            escalateAt: (row["escalate_at"] as Int64?).map(Date.init(storeMilliseconds:))
         )
     }
 }

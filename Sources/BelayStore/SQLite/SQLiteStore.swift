@@ -251,6 +251,9 @@ public final class SQLiteStore: Sendable {
         migrator.registerMigration("v6-retention") { db in
             try db.execute(sql: retentionSchema)
         }
+        migrator.registerMigration("v7-confirmations") { db in
+            try db.execute(sql: confirmationSchema)
+        }
         return migrator
     }
 

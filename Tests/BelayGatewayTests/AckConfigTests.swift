@@ -1,0 +1,145 @@
+import BelayGateway
+import Testing
+
+/// `upstreams.<name>.ack` and `deliveries.notify_after` as a duration (issue 13).
+@Suite struct AckConfigTests {
+    let loader = ConfigLoader(environment: [:])
+
+    private func config(ack: String, notifyAfter: String = "3", webhooks: Bool = true) -> String {
+        """
+        upstreams:
+          pay:
+            endpoints: ["http://127.0.0.1:9"]
+            ack: \(ack)
+        deliveries: { schedule: [0s, 5s, 4h], notify_after: \(notifyAfter) }
+        \(webhooks ? "webhooks:\n  warehouse: { verify: { scheme: github, secret: s } }" : "")
+        """
+    }
+
+    private func issues(_ yaml: String) -> [String] {
+        do {
+            _ = try loader.load(yaml: yaml)
+            return []
+        } catch {
+            return error.issues.map(\.description)
+        }
+    }
+
+    @Test func anAckSectionLoadsWithEveryValue() throws {
+        let loaded = try loader.load(
+            yaml: config(
+                ack: "{ webhook: warehouse, match: /data/object/metadata/order_id, timeout: 20m, "
+                    + "failure: { pointer: /type, values: [order.rejected, 422] } }"
+            )
+        )
+        let ack = try #require(loaded.upstream(named: "pay")?.ack)
+        #expect(ack.timeout == .seconds(1_200))
+        #expect(
+            ack.webhook
+                == .init(
+                    source: "warehouse",
+                    match: "/data/object/metadata/order_id",
+                    failure: .init(pointer: "/type", values: ["order.rejected", "422"])
+                )
+        )
+        // Without a timeout, deliveries.ack_timeout applies.
+        let plain = try loader.load(yaml: config(ack: "{ webhook: warehouse, match: /id }"))
+        #expect(plain.upstream(named: "pay")?.ack?.timeout == nil)
+        #expect(DeliveryPlanner(plain).ackTimeout(for: "pay") == .seconds(3_600))
+        #expect(DeliveryPlanner(loaded).ackTimeout(for: "pay") == .seconds(1_200))
+        #expect(DeliveryPlanner(loaded).ackTimeout(for: "other") == .seconds(3_600))
+    }
+
+    @Test func badAckValuesAreReportedWithTheirKeyPaths() {
+        #expect(
+            issues(config(ack: "{ webhook: stripe, match: /id }"))
+                == [
+                    "line 4: upstreams.pay.ack.webhook: names the unknown webhooks source 'stripe' (configured: warehouse)"
+                ]
+        )
+        #expect(
+            issues(config(ack: "{ webhook: stripe, match: /id }", webhooks: false))
+                == [
+                    "line 4: upstreams.pay.ack.webhook: names the unknown webhooks source 'stripe' (no webhooks are configured)"
+                ]
+        )
+        #expect(
+            issues(config(ack: "{ webhook: warehouse, match: data/id }"))
+                == [
+                    "line 4: upstreams.pay.ack.match: must be a JSON pointer starting with / such as /id (got 'data/id')"
+                ]
+        )
+        let badEscape = issues(config(ack: "{ webhook: warehouse, match: /a~2b }"))
+        #expect(badEscape.count == 1 && badEscape[0].hasPrefix("line 4: upstreams.pay.ack.match: "))
+        #expect(
+            issues(config(ack: "{ webhook: warehouse, match: \"\" }"))
+                == [
+                    "line 4: upstreams.pay.ack.match: must point inside the event, e.g. /data/id (the empty pointer is the whole event)"
+                ]
+        )
+        #expect(
+            issues(config(ack: "{ webhook: warehouse, match: /id, timeout: 0s }"))
+                == ["line 4: upstreams.pay.ack.timeout: must be greater than zero"]
+        )
+        #expect(
+            issues(config(ack: "{ webhook: warehouse, match: /id, timeout: -5m }")).first?
+                .hasPrefix("line 4: upstreams.pay.ack.timeout: must be a duration") == true
+        )
+        #expect(
+            issues(config(ack: "{ match: /id }"))
+                == [
+                    "line 4: upstreams.pay.ack.webhook: is required: the webhooks source whose verified events confirm this upstream's deliveries"
+                ]
+        )
+        #expect(
+            issues(config(ack: "{ webhook: warehouse }"))
+                == [
+                    "line 4: upstreams.pay.ack.match: is required: the JSON pointer to the delivery's idempotency key in the event, e.g. /data/id"
+                ]
+        )
+        #expect(
+            issues(config(ack: "{ webhook: warehouse, match: /id, failure: { pointer: /type, values: [] } }"))
+                == ["line 4: upstreams.pay.ack.failure.values: must list at least one value that means rejected"]
+        )
+        #expect(
+            issues(config(ack: "{ webhook: warehouse, match: /id, failure: { pointer: type, values: [x] } }"))
+                == [
+                    "line 4: upstreams.pay.ack.failure.pointer: must be a JSON pointer starting with / such as /id (got 'type')"
+                ]
+        )
+        let unknown = issues(config(ack: "{ webhook: warehouse, match: /id, tiemout: 1h }"))
+        #expect(
+            unknown.count == 1 && unknown[0].contains("upstreams.pay.ack.tiemout: unknown key; did you mean 'timeout'?")
+        )
+    }
+
+    @Test func notifyAfterTakesACountADurationOrBoth() throws {
+        let ack = "{ webhook: warehouse, match: /id }"
+        let count = try loader.load(yaml: config(ack: ack, notifyAfter: "2")).deliveries
+        #expect(count.notifyAfter == 2 && count.notifyAge == nil)
+        // A duration alone: by age only (the count is the schedule's length, never reached).
+        let age = try loader.load(yaml: config(ack: ack, notifyAfter: "20m")).deliveries
+        #expect(age.notifyAge == .seconds(1_200) && age.notifyAfter == 3)
+        let both = try loader.load(yaml: config(ack: ack, notifyAfter: "{ attempts: 2, after: 20m }")).deliveries
+        #expect(both.notifyAfter == 2 && both.notifyAge == .seconds(1_200))
+        #expect(
+            issues(config(ack: ack, notifyAfter: "soon"))
+                == [
+                    "line 5: deliveries.notify_after: must be a number of failed attempts such as 3, a duration such as 20m, or { attempts: 3, after: 20m } (got 'soon')"
+                ]
+        )
+        #expect(
+            issues(config(ack: ack, notifyAfter: "0s")) == [
+                "line 5: deliveries.notify_after: must be greater than zero"
+            ]
+        )
+        #expect(
+            issues(config(ack: ack, notifyAfter: "{ attempts: 9 }"))
+                == ["deliveries.notify_after: must not exceed the 3 attempts of deliveries.schedule (got 9)"]
+        )
+        #expect(
+            issues(config(ack: ack, notifyAfter: "{ after: 0s }"))
+                == ["line 5: deliveries.notify_after.after: must be greater than zero"]
+        )
+    }
+}
