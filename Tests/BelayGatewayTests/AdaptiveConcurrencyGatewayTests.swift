@@ -1,4 +1,5 @@
 import BelayTestUpstream
+import NIOHTTP1
 import Testing
 
 /// The adaptive concurrency limit end to end: an upstream answering 503 lowers it, and calls
