@@ -33,7 +33,7 @@ extension Storage {
                 arguments (a file there already, no such database, a PostgreSQL store).
 
                 Examples:
-                  belay storage backup --config /etc/belay/belay.yaml /var/backups/belay/belay.db
+                  belay storage backup -c /etc/belay/belay.yaml /var/backups/belay.db
                   belay storage backup --storage sqlite:./belay-data/belay.db --force nightly.db
                 """
         )

@@ -106,7 +106,7 @@ struct StorageBackupCommandTests {
             let copy = folder + "/copy.db"
             let run = try await runBelay(["storage", "backup", "--config", config, copy])
             #expect(run.status == 0, "\(run.all)")
-            #expect(run.standardError.contains("copied 10% ("), "\(run.standardError)")
+            #expect(run.standardError.contains("copied 60% (1024 of "), "\(run.standardError)")
             #expect(run.standardError.contains("copied 100% ("), "\(run.standardError)")
             #expect(run.standardOutput.contains("the copy holds 100 deliveries"))
             // BELAY_STORAGE_URL names the store without a config.
@@ -122,7 +122,7 @@ struct StorageBackupCommandTests {
             try Data(String(repeating: "no database here\n", count: 500).utf8).write(to: URL(fileURLWithPath: garbage))
             let damaged = try await runBelay(["storage", "check", "--storage", "sqlite:\(garbage)"])
             #expect(damaged.status == 1)
-            #expect(damaged.standardOutput.contains("NOT HEALTHY: 1 problem(s)"), "\(damaged.standardOutput)")
+            #expect(damaged.standardOutput.contains("NOT HEALTHY: "), "\(damaged.standardOutput)")
             #expect(damaged.standardOutput.contains("not a database"), "\(damaged.standardOutput)")
             // The backup of a damaged file fails its check and leaves no copy.
             let copy = folder + "/copy.db"
