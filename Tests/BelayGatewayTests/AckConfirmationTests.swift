@@ -3,13 +3,14 @@ import BelayTestKit
 import Foundation
 import HTTPTypes
 import Logging
+import NIOHTTP1
 import Synchronization
 import Testing
 
 @testable import BelayGateway
 
 /// A sender whose sends wait until the test lets each one answer: an attempt "in flight".
-final class GatedSender: DeliverySender {
+final class HeldSender: DeliverySender {
     private struct State {
         var started = 0
         var startWaiters: [(Int, CheckedContinuation<Void, Never>)] = []
@@ -195,7 +196,7 @@ final class GatedSender: DeliverySender {
     /// The race of every fast provider: the warehouse confirms while Belay's attempt is still in
     /// flight, before the 2xx is recorded. It still confirms, and the attempt is in the trail.
     @Test func anEventBeforeTheTwoHundredIsRecordedStillConfirms() async throws {
-        let sender = GatedSender()
+        let sender = HeldSender()
         try await Self.withRig(try Self.config(), sender: sender) { rig in
             try await rig.accept("dlv_1", key: "order-1")
             let claimed = await rig.worker.claimDue()

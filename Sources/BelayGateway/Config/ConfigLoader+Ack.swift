@@ -161,7 +161,8 @@ extension ConfigLoader {
             reader.report(path, node, Self.notifyAfterForms)
             return nil
         }
-        if Int(text) != nil {
+        let digits = text.first == "-" || text.first == "+" ? text.dropFirst() : Substring(text)
+        if !digits.isEmpty && digits.allSatisfy({ $0.isASCII && $0.isNumber }) {
             return reader.int(node, at: path, atLeast: 1, atMost: 1_000)
         }
         guard ConfigDuration.parse(text) != nil else {

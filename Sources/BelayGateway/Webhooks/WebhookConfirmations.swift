@@ -98,10 +98,16 @@ struct WebhookConfirmations: Sendable {
 
     private func report(_ delivery: Delivery, source: String, event: String, requestID: String, at: Date) {
         let noted = delivery.status == .inFlight
-        logger.info(
-            delivery.ackRejection == nil
-                ? (noted ? "delivery confirmed while its attempt is in flight" : "delivery confirmed by webhook")
-                : "delivery rejected by webhook",
+        let message: Logger.Message =
+            switch (delivery.ackRejection, noted) {
+            case (nil, true): "delivery confirmed while its attempt is in flight"
+            case (nil, false): "delivery confirmed by webhook"
+            case (.some, _): "delivery rejected by webhook"
+            }
+        // A rejection is a decision worth seeing at info; a confirmation is the expected course.
+        logger.log(
+            level: delivery.ackRejection == nil ? .debug : .info,
+            message,
             metadata: [
                 "belay.request.id": .string(requestID),
                 "belay.delivery.id": .string(delivery.id),

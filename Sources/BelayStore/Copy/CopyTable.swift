@@ -114,8 +114,6 @@ struct CopyTable: Sendable {
             CopyColumn("caller_key", .text),
             CopyColumn("acknowledged_at", .integer),
             CopyColumn("ack_received_at", .integer),
-            CopyColumn("ack_event", .text),
-            CopyColumn("escalated", .boolean),
         ],
         lookupCount: 1,
         setsIdentity: true
