@@ -1,4 +1,3 @@
-
 /// One message the router decided to send to one sink: a trigger (a condition raised, or a
 /// group's follow-up) or a resolve (the group's last open condition cleared).
 public struct AlertDispatch: Sendable, Hashable {

@@ -21,12 +21,19 @@ public struct QuietHours: Sendable, Hashable, CustomStringConvertible {
     public let end: Int
     /// The time zone the times are read in.
     public let timeZone: TimeZone
+    /// The zone's name as written (Foundation may spell `UTC` as `GMT`).
+    public let timeZoneName: String
 
     /// Quiet hours from `start` to `end` (minutes after midnight, `0..<1440`, different) in `timeZone`.
     public init(start: Int, end: Int, timeZone: TimeZone) {
+        self.init(start: start, end: end, timeZone: timeZone, named: timeZone.identifier)
+    }
+
+    private init(start: Int, end: Int, timeZone: TimeZone, named name: String) {
         self.start = start
         self.end = end
         self.timeZone = timeZone
+        self.timeZoneName = name
     }
 
     /// Parses `HH:MM-HH:MM Zone`, the zone an IANA name (`Europe/Berlin`, `UTC`).
@@ -46,7 +53,7 @@ public struct QuietHours: Sendable, Hashable, CustomStringConvertible {
         else {
             throw ParseError(description: "names the time zone '\(name)', which is not an IANA time zone name")
         }
-        self.init(start: start, end: end, timeZone: zone)
+        self.init(start: start, end: end, timeZone: zone, named: name)
     }
 
     /// `HH:MM` (00:00 to 23:59) as minutes after midnight.
@@ -82,6 +89,6 @@ public struct QuietHours: Sendable, Hashable, CustomStringConvertible {
     /// `HH:MM-HH:MM Zone`, as written in the config.
     public var description: String {
         func clock(_ minutes: Int) -> String { String(format: "%02d:%02d", minutes / 60, minutes % 60) }
-        return "\(clock(start))-\(clock(end)) \(timeZone.identifier)"
+        return "\(clock(start))-\(clock(end)) \(timeZoneName)"
     }
 }
