@@ -497,8 +497,8 @@ enum TLSProbe {
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
-            let negotiated = try await handshake.get()
-            let version = try await channel.channel.nioSSL_tlsVersion().get()
+            // Read when the handshake completed: the server may close soon after (a timeout).
+            let (negotiated, version) = try await handshake.get()
             for part in parts {
                 do { try await outbound.write(ByteBuffer(string: part)) } catch { break }
             }
@@ -524,22 +524,24 @@ enum TLSProbe {
         }
     }
 
-    /// Completes `promise` with the negotiated protocol once the handshake completes, or fails it.
+    /// Completes `promise` with the negotiated protocol and version once the handshake
+    /// completes, or fails it.
     private final class HandshakeObserver: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         typealias InboundOut = ByteBuffer
 
-        let promise: EventLoopPromise<String?>
+        let promise: EventLoopPromise<(String?, TLSVersion?)>
         private var done = false
 
-        init(promise: EventLoopPromise<String?>) {
+        init(promise: EventLoopPromise<(String?, TLSVersion?)>) {
             self.promise = promise
         }
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
             if case TLSUserEvent.handshakeCompleted(let negotiated) = event, !done {
                 done = true
-                promise.succeed(negotiated)
+                let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self)
+                promise.succeed((negotiated, tls?.tlsVersion))
             }
             context.fireUserInboundEventTriggered(event)
         }
