@@ -5,10 +5,11 @@ import Testing
 /// The adaptive concurrency limit end to end: an upstream answering 503 lowers it, and calls
 /// beyond it are answered `concurrency-limited` without reaching the upstream. Counts, never
 /// timings: AIMD lowers the limit once per 503 answered to a call admitted after the last
-/// decrease, and `max_wait: 0s` rejects at once.
+/// decrease, and `max_wait: 0s` rejects at once. The timeouts are generous: on 2 busy cores a
+/// 503 answered late must still be a 503, not a 504 (a timeout, which lowers the limit too).
 @Suite(.timeLimit(.minutes(1))) struct AdaptiveConcurrencyGatewayTests {
     static let policy = """
-        timeouts: { connect: 1s, attempt: 1s, total: 1s }
+        timeouts: { connect: 5s, attempt: 5s, total: 5s }
         retry: { max_attempts: 1 }
         circuit_breaker: { minimum_throughput: 1000 }
         bulkhead: { adaptive: { algorithm: aimd, initial: 8, min: 2, max: 16 }, max_queue: 0, max_wait: 0s }
