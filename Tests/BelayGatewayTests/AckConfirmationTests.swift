@@ -215,6 +215,47 @@ final class HeldSender: DeliverySender {
         }
     }
 
+    /// The warehouse confirms while the attempt is in flight, and that attempt then fails (the
+    /// provider took the order, the answer was lost). The delivery is settled by the
+    /// confirmation; the worker's "still trying" (first failure, `notify_after: 1`) or "dead"
+    /// (the schedule's last step) alert would page someone about an order that went through.
+    @Test(arguments: [("[0s, 5s, 5m]", "1"), ("[0s]", "1")])
+    func aConfirmationDuringAFailingAttemptRaisesNoAlert(schedule: String, notifyAfter: String) async throws {
+        let sender = HeldSender()
+        let config = try Self.config(schedule: schedule, notifyAfter: notifyAfter)
+        try await Self.withRig(config, sender: sender) { rig in
+            try await rig.accept("dlv_1", key: "order-1")
+            let claimed = await rig.worker.claimDue()
+            let attempt = Task { for item in claimed { await rig.worker.handle(item) } }
+            await sender.waitForStarts(1)
+            #expect(try await rig.post(#"{"data":{"order_id":"order-1"}}"#, id: "msg_early").status == 200)
+            sender.answer(.failed(errorClass: "timeout", detail: "no answer in 2s", endpoint: "e"))
+            await attempt.value
+            let (acked, attempts) = try #require(try await rig.store.delivery(id: "dlv_1"))
+            #expect(acked.status == .acknowledged)
+            #expect(attempts.map(\.errorClass) == ["timeout"])
+            #expect(rig.alerts.kinds.isEmpty, "\(rig.alerts.kinds)")
+        }
+    }
+
+    /// A rejection noted while the attempt is in flight was alerted when it came (critical);
+    /// the failing attempt adds no "still trying" about a delivery that is dead.
+    @Test func aRejectionDuringAFailingAttemptIsAlertedOnce() async throws {
+        let sender = HeldSender()
+        try await Self.withRig(try Self.config(notifyAfter: "1"), sender: sender) { rig in
+            try await rig.accept("dlv_1", key: "order-1")
+            let claimed = await rig.worker.claimDue()
+            let attempt = Task { for item in claimed { await rig.worker.handle(item) } }
+            await sender.waitForStarts(1)
+            let body = #"{"type":"order.rejected","data":{"order_id":"order-1"}}"#
+            #expect(try await rig.post(body, id: "msg_no").status == 200)
+            sender.answer(.answered(status: 503, retryAfter: nil, endpoint: "e"))
+            await attempt.value
+            #expect(try await rig.delivery("dlv_1").status == .dead)
+            #expect(rig.alerts.kinds == [.rejected])
+        }
+    }
+
     @Test func anEventNamingNoDeliveryIsAnswered200AndKeptInTheInbox() async throws {
         try await Self.withRig(try Self.config(), sender: ScriptedSender([])) { rig in
             try await rig.accept("dlv_1", key: "order-1")

@@ -425,6 +425,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         }
         guard let kind = decision.alert else { return }
         let attempts = delivery.attemptCount + (attempt == nil ? 0 : 1)
+        if await settledByTheOtherSystem(delivery, attempts: attempts, at: now) { return }
         if kind == .dead, let source = Gateway.webhookSource(ofForward: delivery.upstream) {
             alert(Self.webhookDead(delivery, source: source, attempts: attempts, decision: decision, at: now))
             return
@@ -456,6 +457,36 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
                 at: now
             )
         )
+    }
+
+    /// Whether the other system's confirmation or rejection, noted while this failing attempt
+    /// was in flight, settled the delivery when the attempt was recorded (``DeliveryStore``'s
+    /// `finish` applies it in the same write). Its "still trying" or "dead" alert would then
+    /// be about an order that went through, or one already alerted as rejected: the worker
+    /// sends none, and resolves a "still trying" sent earlier when the delivery was confirmed.
+    /// Read again only on this path, an attempt that alerts: rare by design.
+    private func settledByTheOtherSystem(_ delivery: Delivery, attempts: Int, at now: Date) async -> Bool {
+        guard delivery.requireAck else { return false }
+        let stored: Delivery?
+        do {
+            stored = try await store.delivery(id: delivery.id)?.0
+        } catch {
+            // The alert is the safer mistake: a page about a delivery that is settled.
+            return false
+        }
+        guard let stored, stored.ackEvent != nil else { return false }
+        if stored.status == .acknowledged, delivery.escalated {
+            alert(Self.delivered(delivery, attempts: attempts, at: now))
+        }
+        logger.info(
+            "a failing attempt's alert is not sent: the other system settled the delivery meanwhile",
+            metadata: [
+                "belay.delivery.id": "\(delivery.id)",
+                "belay.upstream": "\(delivery.upstream)",
+                "belay.delivery.status": "\(stored.status.rawValue)",
+            ]
+        )
+        return true
     }
 
     /// The resolve of a delivery's "still trying" alert: it got through after all.
