@@ -258,8 +258,7 @@ struct Serve: AsyncParsableCommand {
             config: loaded,
             logger: logger,
             tracer: export?.tracer,
-            configSource: reread,
-            reloadSignals: [.sighup],
+            reload: ReloadOptions(source: reread, signals: [.sighup]),
             onServerRunning: serving
         )
         // SIGTERM or SIGINT: /readyz answers 503 for server.drain, then the listener closes,

@@ -147,7 +147,7 @@ struct GatewayHarness {
                 logger: logger,
                 observers: observing.observers,
                 tracer: observing.tracer,
-                configSource: observing.reload == nil ? nil : load
+                reload: observing.reload == nil ? nil : ReloadOptions(source: load)
             ) { port in
                 portContinuation.yield(port)
             }

@@ -2,7 +2,9 @@ import AsyncHTTPClient
 import BelayGateway
 import BelayTestUpstream
 import Foundation
+import Logging
 import NIOCore
+import NIOHTTP1
 import NIOSSL
 import Testing
 
@@ -147,7 +149,10 @@ import Testing
             let metrics = try await gateway.send(.GET, "/metrics", headers: Self.admin)
             #expect(metrics.body.contains(#"belay_config_reloads_total{outcome="applied"} 1"#))
             #expect(metrics.body.contains(#"belay_config_reloads_total{outcome="refused"} 0"#))
-            #expect(!metrics.body.contains("belay_config_last_reload_success_timestamp_seconds 0\n"))
+            let stamp = metrics.body.split(separator: "\n")
+                .first { $0.hasPrefix("belay_config_last_reload_success_timestamp_seconds ") }
+                .flatMap { Double($0.split(separator: " ").last ?? "") }
+            #expect((stamp ?? 0) > 1_700_000_000, "\(metrics.body)")
         }
     }
 
@@ -210,18 +215,18 @@ import Testing
             let first = await gateway.upstreams[0].baseURL()
             let second = await gateway.upstreams[1].baseURL()
             // Held at the upstream for longer than the new policy's attempt timeout allows.
-            gateway.upstreams[0].setBehavior(UpstreamBehavior(latencyMilliseconds: 1_500), for: "/slow")
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(latencyMilliseconds: 5_000), for: "/slow")
             async let held = gateway.send(.GET, "/proxy/pay/slow", headers: Self.admin, timeout: .seconds(90))
             await gateway.upstreams[0].waitForArrivals(1)
 
             next.set(
-                Self.config(second, policy: "timeouts: { attempt: 200ms, total: 200ms }\nretry: { max_attempts: 1 }")
+                Self.config(second, policy: "timeouts: { attempt: 3s, total: 3s }\nretry: { max_attempts: 1 }")
             )
             #expect(try await Self.reload(gateway).status == 200)
             // A new request runs under the new policy (its endpoint)...
             let fresh = try await gateway.send(.GET, "/proxy/pay/v1/items", headers: Self.admin)
             #expect(fresh.header("Belay-Endpoint") == Self.hostPort(second))
-            // ...while the held one finishes under the old: its 60 s attempt, not the new 200 ms.
+            // ...while the held one (5 s at the upstream) finishes under the old: its 60 s attempt, not the new 3 s.
             let answer = try await held
             #expect(answer.status == 200, "\(answer.body)")
             #expect(answer.header("Belay-Endpoint") == Self.hostPort(first))
@@ -267,18 +272,17 @@ import Testing
         }
         let old = try oldCA.issue("gateway-old")
         let renewed = try newCA.issue("gateway-new")
-        func tls(_ issued: TestCertificateAuthority.Issued) -> String {
-            #"tls: { cert: "\#(issued.certificatePath)", key: "\#(issued.keyPath)" }"#
-        }
+        let oldTLS = #"tls: { cert: "\#(old.certificatePath)", key: "\#(old.keyPath)" }"#
+        let renewedTLS = #"tls: { cert: "\#(renewed.certificatePath)", key: "\#(renewed.keyPath)" }"#
         let next = ReloadableConfig()
-        try await GatewayHarness.run(config: .custom { Self.config($0[0], server: tls(old)) }, reload: next) {
+        try await GatewayHarness.run(config: .custom { Self.config($0[0], server: oldTLS) }, reload: next) {
             gateway in
             let url = await gateway.upstreams[0].baseURL()
             let health = "https://127.0.0.1:\(gateway.port)/healthz"
             #expect(try await Self.status(health, trusting: oldCA) == 200)
             await #expect(throws: (any Error).self) { try await Self.status(health, trusting: newCA) }
 
-            next.set(Self.config(url, server: tls(renewed)))
+            next.set(Self.config(url, server: renewedTLS))
             let answer = try await Self.tlsReload(gateway.port, trusting: oldCA)
             #expect(answer.contains(#""applied":["server.tls"]"#), "\(answer)")
 

@@ -8,7 +8,7 @@ public import Logging
 import NIOCore
 public import ServiceLifecycle
 public import Tracing
-public import UnixSignals
+import UnixSignals
 
 /// Builds the gateway application for `config`: the proxy, the durable delivery queue
 /// and its workers, alerts, health and management routes, and `GET /metrics`.
@@ -32,9 +32,9 @@ public import UnixSignals
 ///   - observers: also told about every proxied request (``ProxyExchange``), if given.
 ///   - tracer: traces each proxied request and attempt; by default the bootstrapped tracer,
 ///     or none (no span cost) when that is the no-op tracer. See ``Gateway/init(config:logger:eventSink:observers:tracer:now:)``.
-///   - configSource: re-reads the config file for a reload (``ConfigReloader``): SIGHUP and
-///     `POST /v1/admin/reload`. Nil: a reload is refused (there is no file to re-read).
-///   - reloadSignals: the signals that reload the config (`serve` passes SIGHUP); none by default.
+///   - reload: how the config is re-read for a reload (``ConfigReloader``, `POST /v1/admin/reload`)
+///     and which signals reload it (`serve` passes SIGHUP). Nil: a reload is refused (there is no
+///     file to re-read).
 ///   - onServerRunning: called with the bound port once the server listens.
 /// With `server.tls`, the listener speaks TLS only (``GatewayConfig/ServerTLS``). Every
 /// ``GatewayConfig/warnings`` entry (`tls.verify: false`, a certificate near its expiry) is
@@ -48,8 +48,7 @@ public func buildApplication(
     eventSink: (any ResilienceEventSink)? = nil,
     observers: [any ProxyObserver] = [],
     tracer: (any Tracer)? = UpstreamTracing.bootstrappedTracer,
-    configSource: ConfigSource? = nil,
-    reloadSignals: [UnixSignal] = [],
+    reload: ReloadOptions? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some Service {
     // Every record the gateway and its services log is redacted first.
@@ -152,12 +151,12 @@ public func buildApplication(
     let tls = try config.server.tls.map { try ServerTLSContext($0) }
     let reloader = ConfigReloader(
         gateway: gateway,
-        source: configSource,
+        source: reload?.source,
         tls: tls,
         hook: { monitoring.hook($0) },
         metrics: metrics,
         // Trapped now, before the server listens: a signal sent once it serves never kills it.
-        signals: reloadSignals.isEmpty ? nil : await UnixSignalsSequence(trapping: reloadSignals),
+        signals: (reload?.signals ?? []).isEmpty ? nil : await UnixSignalsSequence(trapping: reload?.signals ?? []),
         clock: ContinuousClock(),
         now: { wall.now() },
         logger: logger

@@ -1,8 +1,9 @@
+import Belay
 import BelayHTTP
 import Foundation
 import Logging
 public import ServiceLifecycle
-import UnixSignals
+public import UnixSignals
 
 /// Re-reads the config file (on SIGHUP or `POST /v1/admin/reload`) and, when it is valid,
 /// makes it the one new requests run under; requests in flight finish under the runtime they
@@ -22,6 +23,21 @@ import UnixSignals
 /// whole process's) and closes replaced clients, until graceful shutdown.
 /// Reads the config file as `serve` did at start (``ConfigLoader/load(contentsOf:)``).
 public typealias ConfigSource = @Sendable () throws(ConfigError) -> GatewayConfig
+
+/// How a gateway reloads its config (``buildApplication(config:logger:eventSink:observers:tracer:reload:onServerRunning:)``).
+public struct ReloadOptions: Sendable {
+    /// Re-reads the config file.
+    public var source: ConfigSource
+    /// The signals that reload it, e.g. `[.sighup]`; none by default (a test's process is not
+    /// the gateway's alone).
+    public var signals: [UnixSignal]
+
+    /// Creates the options.
+    public init(source: @escaping ConfigSource, signals: [UnixSignal] = []) {
+        self.source = source
+        self.signals = signals
+    }
+}
 
 public actor ConfigReloader<C: Clock>: Service where C.Duration == Duration {
     private let gateway: Gateway

@@ -83,7 +83,11 @@ public final class UpstreamClient: Sendable {
         var limiter: RateLimiter<ContinuousClock>?
         var concurrencyLimit: AdaptiveConcurrencyLimit<ContinuousClock>?
         do {
-            breaker = try existingBreaker ?? CircuitBreaker(breakerConfiguration, clock: clock)
+            if let existingBreaker {
+                breaker = existingBreaker
+            } else {
+                breaker = try CircuitBreaker(breakerConfiguration, clock: clock)
+            }
             budget = try RetryBudget(
                 .init(ratio: policy.retryBudget, name: "\(policy.name)-retry-budget"),
                 clock: clock
