@@ -17,18 +17,21 @@ struct BelayCommand: AsyncParsableCommand {
             APIs, queues writes for durable delivery, and takes in webhooks without losing any.
 
             Start with belay demo to watch it work offline, write a belay.yaml, check it with \
-            belay check-config, then run belay serve. The commands deliveries, upstreams and \
-            storage operate a running gateway; each one's --help says how.
+            belay check-config, then run belay serve. The commands deliveries, upstreams, reload \
+            and storage operate a running gateway; each one's --help says how.
 
             Examples:
               belay demo
               belay check-config --config belay.yaml
               belay serve --config belay.yaml
               belay upstreams list
+              belay reload
               belay storage backup --config belay.yaml /var/backups/belay/belay.db
             """,
         version: BelayGateway.version,
-        subcommands: [Serve.self, CheckConfig.self, Demo.self, Deliveries.self, Upstreams.self, Storage.self]
+        subcommands: [
+            Serve.self, CheckConfig.self, Demo.self, Deliveries.self, Upstreams.self, Reload.self, Storage.self,
+        ]
     )
 
     /// Runs the command line as swift-argument-parser does, except that invalid arguments exit
@@ -168,6 +171,12 @@ struct Serve: AsyncParsableCommand {
             balancer stops sending; then the listener closes, requests in flight finish, and it \
             exits 0.
 
+            SIGHUP (or belay reload) re-reads the config file: a valid one takes effect for new \
+            requests (upstream policies, consumers and keys, the TLS certificate) while requests \
+            in flight finish under the old one; an invalid one is refused with every problem \
+            logged, and the running config is kept. What needs a restart (server.listen, \
+            storage, …) is logged by its key path.
+
             Exit codes: 0 clean stop, 2 invalid config or arguments, 1 anything else.
 
             Examples:
@@ -229,7 +238,13 @@ struct Serve: AsyncParsableCommand {
             printError("\(config): cannot export traces, not starting: \(error)")
             throw ExitCode(2)
         }
-        let app = try await buildApplication(config: loaded, logger: logger, tracer: export?.tracer) { port in
+        // SIGHUP (or POST /v1/admin/reload) re-reads this file, with the environment it had at start.
+        let path = config
+        let environment = ProcessInfo.processInfo.environment
+        let reread: ConfigSource = { () throws(ConfigError) in
+            try ConfigLoader(environment: environment).load(contentsOf: path)
+        }
+        let serving: @Sendable (Int) async -> Void = { port in
             logger.info(
                 "belay is serving",
                 metadata: [
@@ -239,6 +254,13 @@ struct Serve: AsyncParsableCommand {
                 ]
             )
         }
+        let app = try await buildApplication(
+            config: loaded,
+            logger: logger,
+            tracer: export?.tracer,
+            reload: ReloadOptions(source: reread, signals: [.sighup]),
+            onServerRunning: serving
+        )
         // SIGTERM or SIGINT: /readyz answers 503 for server.drain, then the listener closes,
         // requests in flight finish and the services stop. The exporter, if any, starts first
         // and stops last, after the server has drained: the last requests' spans are sent too.

@@ -83,6 +83,7 @@ struct GatewayHarness {
         observers: [any ProxyObserver] = [],
         tracer: (any Tracer)? = nil,
         services: [any Service] = [],
+        reload: ReloadableConfig? = nil,
         _ body: @Sendable (GatewayHarness) async throws -> Void
     ) async throws {
         var logger = Logger(label: "test")
@@ -94,7 +95,7 @@ struct GatewayHarness {
             logger = Logger(label: "belay") { _ in LogStore.Handler(store: logs) }
             logger.logLevel = logLevel
         }
-        let observing = Observing(observers: observers, tracer: tracer, services: services)
+        let observing = Observing(observers: observers, tracer: tracer, services: services, reload: reload)
         var configuration = HTTPClient.Configuration()
         // Enough connections to the gateway that concurrent test calls are not queued here.
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
@@ -124,21 +125,29 @@ struct GatewayHarness {
             }
             var urls: [String] = []
             for upstream in upstreams { urls.append(await upstream.baseURL()) }
-            var config = try ConfigLoader(environment: environment).load(yaml: template.yaml(urls))
+            let initial = template.yaml(urls)
             // A fresh database per test, removed afterwards.
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
                 "belay-test-\(UUID().uuidString)"
             )
             defer { try? FileManager.default.removeItem(at: folder) }
-            config.storage = .sqlite(path: folder.appendingPathComponent("belay.db").path)
-            // Stopped at the end of each test: no load balancer to wait for.
-            config.server.drain = .zero
+            let storage = GatewayConfig.Storage.sqlite(path: folder.appendingPathComponent("belay.db").path)
+            // The harness's own settings, on the first config and on each reloaded one.
+            let load: ConfigSource = { () throws(ConfigError) in
+                var config = try ConfigLoader(environment: environment).load(yaml: observing.reload?.yaml ?? initial)
+                config.storage = storage
+                // Stopped at the end of each test: no load balancer to wait for.
+                config.server.drain = .zero
+                return config
+            }
+            let config = try load()
             let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
             let app = try await buildApplication(
                 config: config,
                 logger: logger,
                 observers: observing.observers,
-                tracer: observing.tracer
+                tracer: observing.tracer,
+                reload: observing.reload == nil ? nil : ReloadOptions(source: load)
             ) { port in
                 portContinuation.yield(port)
             }
@@ -175,6 +184,19 @@ private struct Observing: Sendable {
     var observers: [any ProxyObserver]
     var tracer: (any Tracer)?
     var services: [any Service]
+    var reload: ReloadableConfig?
+}
+
+/// The config a harness's gateway re-reads on `POST /v1/admin/reload`: the harness's first
+/// config until ``set(_:)`` gives the next one (with the harness's storage and drain).
+final class ReloadableConfig: Sendable {
+    private let text = Mutex<String?>(nil)
+
+    /// The YAML the next reload reads.
+    func set(_ yaml: String) { text.withLock { $0 = yaml } }
+
+    /// The YAML set last, if any.
+    var yaml: String? { text.withLock { $0 } }
 }
 
 /// The config of a harness, made from the test upstreams' base URLs.

@@ -262,4 +262,54 @@ import Glibc
             #expect(ContinuousClock.now - stopped < .seconds(30))
         }
     }
+
+    @Test(.enabled(if: BelayBinary.isFresh, "needs .build/debug/belay built from the current sources: run swift build"))
+    func onSIGHUPAValidConfigIsAppliedAndAnInvalidOneRefusedWhileTheGatewayServesOn() async throws {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("belay-hup-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let log = folder.appendingPathComponent("belay.log").path
+        let config = folder.appendingPathComponent("belay.yaml").path
+        let yaml = { (port: Int, attempt: String) in
+            """
+            server: { listen: "127.0.0.1:\(port)", drain: 0s }
+            storage: { url: "sqlite:\(folder.path)/data/belay.db" }
+            upstreams:
+              pay: { endpoints: ["http://127.0.0.1:9"], timeouts: { attempt: \(attempt), total: 20s } }
+            """
+        }
+        let outcome: Result<Void, any Error>
+        do {
+            let (gateway, port) = try await startServe({ yaml($0, "2s") }, folder: folder, log: log, client: client)
+            defer {
+                if gateway.isRunning { kill(gateway.processIdentifier, SIGKILL) }
+                gateway.waitUntilExit()
+            }
+            func logged(_ text: String) async -> Bool {
+                await Self.poll(until: .now + .seconds(20)) {
+                    ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains(text)
+                }
+            }
+            try yaml(port, "3s").write(toFile: config, atomically: true, encoding: .utf8)
+            kill(gateway.processIdentifier, SIGHUP)
+            #expect(await logged("config reload applied (upstreams.pay)"))
+
+            try yaml(port, "soon").write(toFile: config, atomically: true, encoding: .utf8)
+            kill(gateway.processIdentifier, SIGHUP)
+            #expect(await logged("config reload refused"))
+            #expect(await logged("upstreams.pay.timeouts.attempt"))
+            #expect(gateway.isRunning)
+            #expect(await Self.status(port: port, "/v1/upstreams/pay") == 200)
+
+            kill(gateway.processIdentifier, SIGTERM)
+            gateway.waitUntilExit()
+            #expect(gateway.terminationStatus == 0)
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        try await client.shutdown()
+        try outcome.get()
+    }
 }

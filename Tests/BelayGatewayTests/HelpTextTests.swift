@@ -10,7 +10,7 @@ import Testing
 struct HelpTextTests {
     static let commands: [[String]] = [
         [], ["serve"], ["check-config"], ["demo"], ["deliveries"], ["deliveries", "list"], ["upstreams"],
-        ["storage"], ["storage", "backup"], ["storage", "check"], ["storage", "copy"],
+        ["reload"], ["storage"], ["storage", "backup"], ["storage", "check"], ["storage", "copy"],
     ]
 
     @Test(arguments: commands)

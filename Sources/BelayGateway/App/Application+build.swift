@@ -8,6 +8,7 @@ public import Logging
 import NIOCore
 public import ServiceLifecycle
 public import Tracing
+import UnixSignals
 
 /// Builds the gateway application for `config`: the proxy, the durable delivery queue
 /// and its workers, alerts, health and management routes, and `GET /metrics`.
@@ -31,6 +32,9 @@ public import Tracing
 ///   - observers: also told about every proxied request (``ProxyExchange``), if given.
 ///   - tracer: traces each proxied request and attempt; by default the bootstrapped tracer,
 ///     or none (no span cost) when that is the no-op tracer. See ``Gateway/init(config:logger:eventSink:observers:tracer:now:)``.
+///   - reload: how the config is re-read for a reload (``ConfigReloader``, `POST /v1/admin/reload`)
+///     and which signals reload it (`serve` passes SIGHUP). Nil: a reload is refused (there is no
+///     file to re-read).
 ///   - onServerRunning: called with the bound port once the server listens.
 /// With `server.tls`, the listener speaks TLS only (``GatewayConfig/ServerTLS``). Every
 /// ``GatewayConfig/warnings`` entry (`tls.verify: false`, a certificate near its expiry) is
@@ -44,6 +48,7 @@ public func buildApplication(
     eventSink: (any ResilienceEventSink)? = nil,
     observers: [any ProxyObserver] = [],
     tracer: (any Tracer)? = UpstreamTracing.bootstrappedTracer,
+    reload: ReloadOptions? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some Service {
     // Every record the gateway and its services log is redacted first.
@@ -78,9 +83,12 @@ public func buildApplication(
     workerConfiguration.lease = longest * 3 / 2 + .seconds(20)
     // Webhook forwards go through the same queue, prepared at each send: the resource's
     // current state fetched (verify-then-act), then signed with the source's forward_secret.
-    let forwarding = WebhookForwarding(config: config, clients: gateway.clients) { wall.now() }
+    let forwarding = WebhookForwarding(config: config, clients: { gateway.clients }, now: { wall.now() })
     let sender = UpstreamDeliverySender(
-        clients: gateway.clients.merging(gateway.forwarders) { first, _ in first },
+        lookup: {
+            let runtime = gateway.runtime
+            return runtime.clients.merging(runtime.forwarders) { first, _ in first }
+        },
         prepare: { await forwarding.prepare($0) }
     )
     let worker = DeliveryWorker(
@@ -139,14 +147,27 @@ public func buildApplication(
         now: { wall.now() }
     )
     router.addAuditRoutes(audit.service, gateway: gateway)
+    // Read by each new connection: a reload can put a renewed certificate here.
+    let tls = try config.server.tls.map { try ServerTLSContext($0) }
+    let reloader = ConfigReloader(
+        gateway: gateway,
+        source: reload?.source,
+        tls: tls,
+        hook: { monitoring.hook($0) },
+        metrics: metrics,
+        // Trapped now, before the server listens: a signal sent once it serves never kills it.
+        signals: (reload?.signals ?? []).isEmpty ? nil : await UnixSignalsSequence(trapping: reload?.signals ?? []),
+        clock: ContinuousClock(),
+        now: { wall.now() },
+        logger: logger
+    )
+    router.addReloadRoute(reloader, gateway: gateway)
     // Last, so that it sees exactly the requests no route took.
     router.add(middleware: UnmatchedRouteMiddleware(routes: router.routeTable))
     let listen = config.server.listen
     // A connection still busy this long after the listener closed is closed: every proxied call
     // has ended by then (its policy's total timeout), and its answer has had a second to go out.
     let inFlightBound = longest + .seconds(1)
-    // Read by each new connection: a reload can put a renewed certificate here.
-    let tls = try config.server.tls.map { try ServerTLSContext($0) }
     for warning in config.warnings {
         logger.warning(
             "config warning: \(warning.path) \(warning.message)",
@@ -166,8 +187,11 @@ public func buildApplication(
         // retention stops, probes stop, the worker lets attempts in flight finish, then alerts flush, then the
         // audit trail writes what the server observed, then clients close.
         // The store closes last (PostgreSQL: its connections), after everything that writes to it.
+        // The reloader, last, stops first: a client it replaced and has not closed yet is closed by
+        // the gateway's stop.
         services: [StoreLifetime(store: store), gateway, audit.recorder, alerter, worker, prober, retention]
-            + ((store as? any SharedStore).map { [DeliveryWakeups(store: $0, wake: { worker.wake() })] } ?? []),
+            + ((store as? any SharedStore).map { [DeliveryWakeups(store: $0, wake: { worker.wake() })] } ?? [])
+            + [reloader],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) },
         logger: logger
     )

@@ -11,7 +11,7 @@ import Synchronization
 /// A `Service` whose phases are `serving → draining(until:) → stopping`: on graceful
 /// shutdown (SIGTERM) it turns `draining` at once, sleeps on its clock until the drain
 /// period has passed, turns `stopping` and returns. Run it after the HTTP server's service
-/// in one `ServiceGroup` (``buildApplication(config:logger:eventSink:observers:tracer:onServerRunning:)``
+/// in one `ServiceGroup` (``buildApplication(config:logger:eventSink:observers:tracer:reload:onServerRunning:)``
 /// does), so that the group, which stops its services in reverse, signals the server only
 /// once the drain is over: the readiness check flips before the listener closes.
 ///

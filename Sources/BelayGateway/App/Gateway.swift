@@ -5,6 +5,7 @@ public import Foundation
 public import Logging
 import NIOCore
 public import ServiceLifecycle
+import Synchronization
 public import Tracing
 
 /// The gateway's services and state: one policy-wrapped client per upstream, consumers.
@@ -12,21 +13,44 @@ public import Tracing
 /// It is a `Service`: it runs until graceful shutdown, then closes the upstream clients
 /// (after the HTTP server, which stops first, has drained its requests).
 public final class Gateway: Service, Sendable {
+    /// What a request runs under: the configuration in force, its upstream clients and its
+    /// consumers. A config reload replaces it whole (``install(_:retiring:)``); a request reads
+    /// it once (``runtime``) and finishes under the one it read.
+    struct Runtime: Sendable {
+        /// The configuration in force.
+        var config: GatewayConfig
+        /// One client per configured upstream, by name.
+        var clients: [String: UpstreamClient]
+        /// One client per webhook source that forwards, by its delivery upstream name.
+        var forwarders: [String: UpstreamClient]
+        /// Who may call.
+        var auth: ConsumerAuth
+    }
+
+    /// The runtime in force.
+    private let state: Mutex<Runtime>
+    /// Clients a reload replaced, not yet shut down: calls that began before the reload may
+    /// still be using them. ``shutDownRetired(_:)`` closes one; ``run()`` closes what is left.
+    private let retired = Mutex<[ObjectIdentifier: UpstreamClient]>([:])
     /// The configuration in force.
-    public let config: GatewayConfig
+    public var config: GatewayConfig { state.withLock { $0.config } }
     /// One client per configured upstream, by name.
-    public let clients: [String: UpstreamClient]
+    public var clients: [String: UpstreamClient] { state.withLock { $0.clients } }
     /// One client per webhook source that forwards, by its delivery upstream name
     /// (`webhook:<source>`); never reachable through the proxy.
-    public let forwarders: [String: UpstreamClient]
+    public var forwarders: [String: UpstreamClient] { state.withLock { $0.forwarders } }
     /// Who may call.
-    public let auth: ConsumerAuth
+    public var auth: ConsumerAuth { state.withLock { $0.auth } }
+    /// The whole runtime in force, read at once.
+    var runtime: Runtime { state.withLock { $0 } }
     /// Where the gateway logs, every record redacted by ``redactor``.
     let logger: Logger
     /// What is kept out of logs and error bodies.
     public let redactor: Redactor
     /// The tracer proxied requests and their attempts are traced with; nil: no spans at all.
     let tracer: (any Tracer)?
+    /// Also receives every resilience decision of the upstream clients, if given.
+    private let eventSink: (any ResilienceEventSink)?
     /// Everyone told about each proxied request (metrics, the audit trail, the health model).
     let observers: [any ProxyObserver]
     /// The calendar time now, for the records observers get.
@@ -57,15 +81,16 @@ public final class Gateway: Service, Sendable {
     ) throws(ConfigurationError) {
         let redactor = Redactor(config: config)
         let logger = redactor.redacting(logger)
+        self.logger = logger
+        self.redactor = redactor
+        self.tracer = tracer
+        self.eventSink = eventSink
+        self.observers = observers
+        self.now = now
+        self.executors = EventLoopExecutor.table(for: HTTPClient.defaultEventLoopGroup)
         var clients: [String: UpstreamClient] = [:]
         for upstream in config.upstreams {
-            let logging = Self.decisionLog(logger, "belay.upstream", upstream.name, correlation: "belay.request.id")
-            let sink: any ResilienceEventSink = eventSink.map { MultiplexEventSink([logging, $0]) } ?? logging
-            clients[upstream.name] = try UpstreamClient(
-                policy: upstream.policy,
-                eventSink: sink,
-                tracing: tracer.map { UpstreamTracing(tracer: $0, correlationAttribute: "belay.request.id") }
-            )
+            clients[upstream.name] = try Self.client(upstream.policy, logger, eventSink, tracer)
         }
         var forwarders: [String: UpstreamClient] = [:]
         for source in config.webhooks {
@@ -82,16 +107,108 @@ public final class Gateway: Service, Sendable {
                 tracing: tracer.map { UpstreamTracing(tracer: $0, correlationAttribute: "belay.delivery.id") }
             )
         }
-        self.config = config
-        self.clients = clients
-        self.forwarders = forwarders
-        self.auth = try ConsumerAuth(consumers: config.consumers)
-        self.logger = logger
-        self.redactor = redactor
-        self.tracer = tracer
-        self.observers = observers
-        self.now = now
-        self.executors = EventLoopExecutor.table(for: HTTPClient.defaultEventLoopGroup)
+        self.state = Mutex(
+            Runtime(
+                config: config,
+                clients: clients,
+                forwarders: forwarders,
+                auth: try ConsumerAuth(consumers: config.consumers)
+            )
+        )
+    }
+
+    /// The client of one upstream's policy, its decisions logged and sent to `eventSink`;
+    /// `breaker`, if given, carried over from the client it replaces.
+    private static func client(
+        _ policy: UpstreamPolicy,
+        _ logger: Logger,
+        _ eventSink: (any ResilienceEventSink)?,
+        _ tracer: (any Tracer)?,
+        breaker: CircuitBreaker<ContinuousClock>? = nil
+    ) throws(ConfigurationError) -> UpstreamClient {
+        let logging = decisionLog(logger, "belay.upstream", policy.name, correlation: "belay.request.id")
+        let sink: any ResilienceEventSink = eventSink.map { MultiplexEventSink([logging, $0]) } ?? logging
+        return try UpstreamClient(
+            policy: policy,
+            eventSink: sink,
+            tracing: tracer.map { UpstreamTracing(tracer: $0, correlationAttribute: "belay.request.id") },
+            breaker: breaker
+        )
+    }
+
+    /// The runtime `config` would run under, and the running clients it no longer uses.
+    ///
+    /// An upstream whose config is unchanged keeps its client (its breaker, retry budget,
+    /// bulkhead, cache and connections); a changed one gets a new client, which keeps the old
+    /// one's circuit breaker (its state) when `circuit_breaker` is unchanged. The webhook
+    /// forwarders are kept. Nothing is installed; on a failure, the clients already made for
+    /// `config` are in its `made`, to be shut down.
+    func prepare(_ config: GatewayConfig) -> Result<(Runtime, replaced: [UpstreamClient]), PrepareFailure> {
+        let running = runtime
+        var clients: [String: UpstreamClient] = [:]
+        var made: [UpstreamClient] = []
+        var replaced: [UpstreamClient] = []
+        var issues: [ConfigurationError.Issue] = []
+        for upstream in config.upstreams {
+            let old = running.clients[upstream.name]
+            if let old, running.config.upstream(named: upstream.name) == upstream {
+                clients[upstream.name] = old
+                continue
+            }
+            let keep = running.config.upstream(named: upstream.name)?.circuitBreaker == upstream.circuitBreaker
+            do {
+                let client = try Self.client(
+                    upstream.policy,
+                    logger,
+                    eventSink,
+                    tracer,
+                    breaker: keep ? old?.breaker : nil
+                )
+                clients[upstream.name] = client
+                made.append(client)
+                if let old { replaced.append(old) }
+            } catch {
+                issues += error.issues
+            }
+        }
+        let auth: ConsumerAuth
+        do {
+            auth = try ConsumerAuth(consumers: config.consumers)
+        } catch {
+            return .failure(PrepareFailure(issues: issues + error.issues, made: made))
+        }
+        guard issues.isEmpty else { return .failure(PrepareFailure(issues: issues, made: made)) }
+        let next = Runtime(config: config, clients: clients, forwarders: running.forwarders, auth: auth)
+        return .success((next, replaced))
+    }
+
+    /// Why ``prepare(_:)`` could not build a runtime, and the clients it made before it found out.
+    struct PrepareFailure: Error {
+        /// Every problem found.
+        var issues: [ConfigurationError.Issue]
+        /// Clients made for the refused config: shut them down.
+        var made: [UpstreamClient]
+    }
+
+    /// Makes `runtime` the one new requests run under; `replaced` clients are kept until
+    /// ``shutDownRetired(_:)`` (or the gateway's stop) closes them.
+    func install(_ runtime: Runtime, retiring replaced: [UpstreamClient]) {
+        retire(replaced)
+        state.withLock { $0 = runtime }
+    }
+
+    /// Keeps `clients` (no longer, or never, in force) until ``shutDownRetired(_:)`` or the
+    /// gateway's stop closes them.
+    func retire(_ clients: [UpstreamClient]) {
+        retired.withLock { retired in
+            for client in clients { retired[ObjectIdentifier(client)] = client }
+        }
+    }
+
+    /// Shuts `client` down if it is still retired (not yet closed).
+    func shutDownRetired(_ client: UpstreamClient) async {
+        guard retired.withLock({ $0.removeValue(forKey: ObjectIdentifier(client)) }) != nil else { return }
+        try? await client.shutdown()
     }
 
     /// The executor that runs work on `eventLoop`, if it is one of the upstream clients' loops
@@ -102,11 +219,15 @@ public final class Gateway: Service, Sendable {
 
     public func run() async throws {
         try? await gracefulShutdown()
-        for client in clients.values {
+        let running = runtime
+        for client in running.clients.values {
             try? await client.shutdown()
         }
-        for client in forwarders.values {
+        for client in running.forwarders.values {
             try? await client.shutdown()
+        }
+        for client in retired.withLock({ Array($0.values) }) {
+            await shutDownRetired(client)
         }
     }
 

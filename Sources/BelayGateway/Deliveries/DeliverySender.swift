@@ -28,8 +28,10 @@ public enum DeliveryPreparation: Sendable {
 /// upstream's whole policy (timeouts, breaker, bulkhead, pace, failover) and carries the
 /// delivery's one idempotency key.
 public struct UpstreamDeliverySender: DeliverySender {
-    /// The clients by upstream name.
-    public let clients: [String: UpstreamClient]
+    /// The clients by upstream name, as they stand now (a config reload may replace one).
+    public var clients: [String: UpstreamClient] { lookup() }
+    /// Reads the clients in force.
+    private let lookup: @Sendable () -> [String: UpstreamClient]
     /// What each send carries, decided just before it (e.g. a webhook forward's current
     /// state fetched from the provider, and its signature, whose timestamp must be the
     /// send's), or a result that ends the attempt without sending.
@@ -40,7 +42,16 @@ public struct UpstreamDeliverySender: DeliverySender {
         clients: [String: UpstreamClient],
         prepare: @escaping @Sendable (Delivery) async -> DeliveryPreparation = { .send(body: $0.body, headers: []) }
     ) {
-        self.clients = clients
+        self.init(lookup: { clients }, prepare: prepare)
+    }
+
+    /// Creates a sender over the clients `lookup` reads at each send (the gateway's in force,
+    /// so that a send after a config reload runs under the new policy).
+    public init(
+        lookup: @escaping @Sendable () -> [String: UpstreamClient],
+        prepare: @escaping @Sendable (Delivery) async -> DeliveryPreparation = { .send(body: $0.body, headers: []) }
+    ) {
+        self.lookup = lookup
         self.prepare = prepare
     }
 

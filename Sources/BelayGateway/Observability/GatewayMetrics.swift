@@ -44,6 +44,9 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
     private let storeUp: Gauge
     private let auditDropped: Counter
     private let auditFailed: Counter
+    private let reloadsApplied: Counter
+    private let reloadsRefused: Counter
+    private let lastReload: Gauge
     /// The audit losses last added to the counters (scrapes are serialised).
     private let countedAudit = Mutex((dropped: 0, failed: 0))
     /// Serialises scrapes, which turn read totals into counter increments.
@@ -87,6 +90,19 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
         self.storeUp = registry.makeGauge(descriptor: Names.storeUp)
         self.auditDropped = registry.makeCounter(descriptor: Names.auditDropped)
         self.auditFailed = registry.makeCounter(descriptor: Names.auditFailed)
+        self.reloadsApplied = registry.makeCounter(descriptor: Names.configReloads, labels: [("outcome", "applied")])
+        self.reloadsRefused = registry.makeCounter(descriptor: Names.configReloads, labels: [("outcome", "refused")])
+        self.lastReload = registry.makeGauge(descriptor: Names.configLastReload)
+    }
+
+    /// Counts one config reload; an applied one also sets the last-success time to `at`.
+    func reloaded(applied: Bool, at: Date) {
+        if applied {
+            reloadsApplied.increment()
+            lastReload.set(to: at.timeIntervalSince1970)
+        } else {
+            reloadsRefused.increment()
+        }
     }
 
     /// Adds the audit trail's losses since the last scrape: requests dropped because its

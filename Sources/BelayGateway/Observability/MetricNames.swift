@@ -74,6 +74,17 @@ enum Names {
     static var auditFailed: MetricNameDescriptor {
         name("audit", "write_failures", "total", "Proxied requests not recorded: their batch could not be written.")
     }
+    static var configReloads: MetricNameDescriptor {
+        name("config", "reloads", "total", "Config reloads (SIGHUP or POST /v1/admin/reload), by outcome.")
+    }
+    static var configLastReload: MetricNameDescriptor {
+        name(
+            "config",
+            "last_reload_success",
+            "timestamp_seconds",
+            "When the config was last reloaded successfully, Unix time; 0 if never."
+        )
+    }
     static var storeUp: MetricNameDescriptor {
         name("delivery", "store_up", "", "1 if the last scrape could read the store, else 0.")
     }

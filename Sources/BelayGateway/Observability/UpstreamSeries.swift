@@ -135,7 +135,11 @@ final class UpstreamSeries: Sendable {
             case .isolated: 3
             }
         breakerState.set(to: state)
-        for (index, series) in endpoints.enumerated() {
+        // By endpoint, not position: after a config reload the client's list may differ from the
+        // one these series were made for (an endpoint no longer configured reads nothing).
+        let current = client.policy.endpoints
+        for series in endpoints {
+            guard let index = current.firstIndex(of: series.endpoint) else { continue }
             series.read(ejected: client.isEjected(endpoint: index), total: client.ejectionCount(endpoint: index))
         }
         if let concurrency, let limiter = client.concurrencyLimit { concurrency.read(limiter) }

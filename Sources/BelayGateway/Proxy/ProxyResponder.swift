@@ -80,6 +80,9 @@ extension Gateway {
         requestID: String,
         notes: inout ExchangeNotes
     ) async -> Response {
+        // Read once: a config reload during this request leaves it under the runtime it began with.
+        let runtime = self.runtime
+        let (auth, clients, config) = (runtime.auth, runtime.clients, runtime.config)
         let instance = request.uri.path
         func refuse(
             _ code: ProblemCode,

@@ -24,12 +24,19 @@ struct WebhookForwarding: Sendable {
     let sources: [String: Source]
     /// The calendar time now.
     let now: @Sendable () -> Date
+    /// The proxy's clients in force (a config reload may replace one).
+    let clients: @Sendable () -> [String: UpstreamClient]
 
     /// The largest current state carried with an event.
     static let stateLimit = 1 << 20
 
     /// Gathers every forwarding source of `config`, with the proxy's `clients` to fetch through.
-    init(config: GatewayConfig, clients: [String: UpstreamClient], now: @escaping @Sendable () -> Date) {
+    init(
+        config: GatewayConfig,
+        clients lookup: @escaping @Sendable () -> [String: UpstreamClient],
+        now: @escaping @Sendable () -> Date
+    ) {
+        let clients = lookup()
         var sources: [String: Source] = [:]
         for source in config.webhooks where source.forwardTo != nil {
             var entry = Source(signer: source.forwardSecret.flatMap(StandardWebhooksSigner.init(secret:)))
@@ -42,6 +49,7 @@ struct WebhookForwarding: Sendable {
         }
         self.sources = sources
         self.now = now
+        self.clients = lookup
     }
 
     /// What this send of `delivery` carries; deliveries that are not webhook forwards are
@@ -49,7 +57,9 @@ struct WebhookForwarding: Sendable {
     func prepare(_ delivery: Delivery) async -> DeliveryPreparation {
         guard let source = sources[delivery.upstream] else { return .send(body: delivery.body, headers: []) }
         var body = delivery.body ?? Data()
-        if let state = source.currentState {
+        if var state = source.currentState {
+            // The upstream's client in force now: a reload may have replaced its policy.
+            if let current = clients()[state.upstream] { state.client = current }
             switch await Self.attachCurrentState(to: body, from: state, delivery: delivery, now: now()) {
             case .success(let attached): body = attached
             case .failure(let result): return .settled(result.result)

@@ -105,6 +105,10 @@ public struct ProblemCode: Hashable, Sendable, CustomStringConvertible {
     /// The route exists but not for this method (405, with `Allow`). An extension of the
     /// contract's codes.
     public static let methodNotAllowed = ProblemCode("method-not-allowed", 405, "Method not allowed", retryable: false)
+    /// A config reload was refused: the file has problems (listed in the answer's `problems`),
+    /// and the running config is kept (422). An extension of the contract's codes; not in
+    /// ``all``, whose codes label the proxy's metrics (a reload is no proxied request).
+    public static let configInvalid = ProblemCode("config-invalid", 422, "Config refused", retryable: false)
 
     /// Every code of the contract.
     public static let all: [ProblemCode] = [

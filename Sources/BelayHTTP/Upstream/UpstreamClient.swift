@@ -59,11 +59,16 @@ public final class UpstreamClient: Sendable {
     /// With `tracing`, each attempt is a client span (``UpstreamTracing``) and AsyncHTTPClient
     /// makes none of its own; without, the client makes no spans (AsyncHTTPClient traces its
     /// requests only if a tracer is bootstrapped).
+    ///
+    /// `breaker`, if given, is used instead of a new one: the breaker of the client this one
+    /// replaces (a config reload that left the breaker's settings as they were), so that its
+    /// state (open, its window of outcomes) carries over. Its configuration is kept as it is.
     public init(
         policy: UpstreamPolicy,
         eventSink: (any ResilienceEventSink)? = nil,
         tracing: UpstreamTracing? = nil,
-        eventLoopGroup: any EventLoopGroup = HTTPClient.defaultEventLoopGroup
+        eventLoopGroup: any EventLoopGroup = HTTPClient.defaultEventLoopGroup,
+        breaker existingBreaker: CircuitBreaker<ContinuousClock>? = nil
     ) throws(ConfigurationError) {
         var issues: [ConfigurationError.Issue] = []
         if policy.endpoints.isEmpty {
@@ -78,7 +83,11 @@ public final class UpstreamClient: Sendable {
         var limiter: RateLimiter<ContinuousClock>?
         var concurrencyLimit: AdaptiveConcurrencyLimit<ContinuousClock>?
         do {
-            breaker = try CircuitBreaker(breakerConfiguration, clock: clock)
+            if let existingBreaker {
+                breaker = existingBreaker
+            } else {
+                breaker = try CircuitBreaker(breakerConfiguration, clock: clock)
+            }
             budget = try RetryBudget(
                 .init(ratio: policy.retryBudget, name: "\(policy.name)-retry-budget"),
                 clock: clock

@@ -38,18 +38,7 @@ struct HealthMonitoring: Sendable {
     func attach(to gateway: Gateway, logger: Logger) -> Prober<ContinuousClock> {
         for upstream in gateway.config.upstreams {
             guard let client = gateway.clients[upstream.name] else { continue }
-            let name = upstream.name
-            let endpoints = client.policy.endpoints.map(\.description)
-            let failures = client.policy.ejectAfterFailures
-            client.onEndpointChange { [health] index, ejected in
-                health.endpointChanged(
-                    name,
-                    endpoint: index,
-                    name: endpoints[index],
-                    ejected: ejected,
-                    failures: failures
-                )
-            }
+            hook(client)
         }
         let targets = gateway.config.upstreams.compactMap { upstream in
             upstream.probe.map {
@@ -61,6 +50,22 @@ struct HealthMonitoring: Sendable {
                 return .init(passed: false, detail: "no such upstream")
             }
             return await Self.probe(client, path: target.path)
+        }
+    }
+
+    /// Tells the model about `client`'s endpoint ejections (a client a config reload made, too).
+    func hook(_ client: UpstreamClient) {
+        let name = client.policy.name
+        let endpoints = client.policy.endpoints.map(\.description)
+        let failures = client.policy.ejectAfterFailures
+        client.onEndpointChange { [health] index, ejected in
+            health.endpointChanged(
+                name,
+                endpoint: index,
+                name: endpoints[index],
+                ejected: ejected,
+                failures: failures
+            )
         }
     }
 
