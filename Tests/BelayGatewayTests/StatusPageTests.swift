@@ -17,6 +17,7 @@ let fourStates = ConfigTemplate.custom { urls in
     upstreams:
       payments:
         endpoints: ["\(urls[0])"]
+        bulkhead: { adaptive: { algorithm: aimd, initial: 8, min: 2, max: 16 } }
       shipping:
         endpoints: ["\(urls[1])"]
         retry: { max_attempts: 1 }
@@ -82,6 +83,14 @@ func driveIntoFourStates(_ gateway: GatewayHarness) async throws {
             #expect(dom.contains(#"href="/v1/deliveries?status=dead""#))
             #expect(dom.contains("forwards to 127.0.0.1:9/hooks/stripe"))
             #expect(dom.contains("closed → open"))
+            // The adaptive limit of payments, drawn over time from /v1/status's history.
+            #expect(dom.contains(#"<div class="concurrency" id="concurrency-payments">"#))
+            #expect(dom.contains("Concurrency limit (aimd) <b>8</b> of 2–16 · in flight 0"))
+            #expect(dom.contains(#"<polyline class="limit" vector-effect="non-scaling-stroke" points="0,2 4,2"#))
+            #expect(dom.contains(#"<polyline class="in-flight""#))
+            for name in ["shipping", "catalog", "crm"] {  // only payments has an adaptive limit
+                #expect(!dom.contains(#"id="concurrency-\#(name)""#))
+            }
 
             if let target = ProcessInfo.processInfo.environment["BELAY_STATUS_SCREENSHOT"] {
                 _ = try await runChromium(
@@ -135,6 +144,17 @@ func driveIntoFourStates(_ gateway: GatewayHarness) async throws {
             let latency = try #require(payments["latency_ms"] as? [String: Any])
             #expect(latency["p50"] as? Double ?? 0 > 0)
             #expect(payments["retry_budget"] is [String: Any])
+            // The limit over recent time: samples every 5 s, the last being now.
+            let concurrency = try #require(payments["concurrency"] as? [String: Any])
+            let limitHistory = try #require(concurrency["history"] as? [String: Any])
+            #expect(limitHistory["every_seconds"] as? Double == 5)
+            let limits = try #require(limitHistory["limit"] as? [Int])
+            let inFlight = try #require(limitHistory["in_flight"] as? [Int])
+            #expect(!limits.isEmpty && limits.allSatisfy { $0 == 8 })
+            #expect(inFlight.count == limits.count && inFlight.last == 0)
+            #expect(shipping["concurrency"] == nil)
+            #expect(page.body.contains(#"<div class="concurrency" id="concurrency-payments">"#))
+            #expect(page.body.contains(#"<polyline class="limit""#))
             #expect((try await gateway.send(.GET, "/v1/upstreams/nobody")).code == "not-found")
         }
     }

@@ -125,8 +125,15 @@ public func buildApplication(
     let drain = Drain(period: config.server.drain, clock: ContinuousClock(), logger: logger)
     let instance = config.server.instanceName
     router.get("readyz") { _, _ in drain.readiness(instance: instance) }
+    let concurrencyHistory = StatusService.concurrencyHistory(of: gateway)
     router.addStatusRoutes(
-        StatusService(gateway: gateway, health: monitoring.health, store: store, recentAlerts: { alerter.recentAlerts })
+        StatusService(
+            gateway: gateway,
+            health: monitoring.health,
+            store: store,
+            recentAlerts: { alerter.recentAlerts },
+            concurrencyHistory: concurrencyHistory
+        )
     )
     router.addDeliveryRoutes(deliveries, gateway: gateway)
     let webhooks = WebhookService(
@@ -184,12 +191,15 @@ public func buildApplication(
         ),
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "belay"),
         // Started in this order; stopped in reverse, after the HTTP server has drained:
-        // retention stops, probes stop, the worker lets attempts in flight finish, then alerts flush, then the
-        // audit trail writes what the server observed, then clients close.
+        // the limits' history stops, retention stops, probes stop, the worker lets attempts in flight finish,
+        // then alerts flush, then the audit trail writes what the server observed, then clients close.
         // The store closes last (PostgreSQL: its connections), after everything that writes to it.
         // The reloader, last, stops first: a client it replaced and has not closed yet is closed by
         // the gateway's stop.
-        services: [StoreLifetime(store: store), gateway, audit.recorder, alerter, worker, prober, retention]
+        services: [
+            StoreLifetime(store: store), gateway, audit.recorder, alerter, worker, prober, retention,
+            concurrencyHistory,
+        ]
             + ((store as? any SharedStore).map { [DeliveryWakeups(store: $0, wake: { worker.wake() })] } ?? [])
             + [reloader],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? listen.port) },

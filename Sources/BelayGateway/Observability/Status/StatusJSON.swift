@@ -37,6 +37,11 @@ enum StatusJSON {
                 "limit": concurrency.limit, "in_flight": concurrency.inFlight, "queued": concurrency.queued,
                 "rejected": concurrency.rejected, "algorithm": concurrency.algorithm, "min": concurrency.minimum,
                 "max": concurrency.maximum,
+                "history": [
+                    "every_seconds": rounded(concurrency.historyEvery.inSeconds, places: 3),
+                    "limit": concurrency.history.map(\.limit),
+                    "in_flight": concurrency.history.map(\.inFlight),
+                ] as [String: Any],
             ]
         }
         if let age = report.staleAge {

@@ -24,7 +24,12 @@ extension StatusPage {
           color: #fff; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; background: var(--muted); }
         .state-healthy .badge { background: var(--healthy); } .state-degraded .badge { background: var(--degraded); }
         .state-stale .badge { background: var(--stale); } .state-down .badge { background: var(--down); }
-        .meta, .history, .probe, .links { margin: 4px 0; color: var(--muted); font-size: 13px; }
+        .meta, .history, .probe, .links, .legend { margin: 4px 0; color: var(--muted); font-size: 13px; }
+        .spark { display: block; width: 100%; max-width: 480px; height: 40px; margin: 2px 0;
+          border-bottom: 1px solid var(--line); }
+        .spark polyline { fill: none; stroke-width: 1.5; stroke-linejoin: round; }
+        .spark .limit, .key-limit { stroke: var(--stale); color: var(--stale); }
+        .spark .in-flight, .key-in-flight { stroke: var(--healthy); color: var(--healthy); }
         table { border-collapse: collapse; margin: 6px 0; font-size: 13px; font-variant-numeric: tabular-nums; }
         th, td { text-align: right; padding: 2px 12px 2px 0; border-bottom: 1px solid var(--line); white-space: nowrap; }
         th:first-child, td:first-child { text-align: left; }
@@ -59,6 +64,29 @@ extension StatusPage {
             var v = r * 100;
             return (v >= 10 || v === Math.round(v)) ? Math.round(v) + '%' : (Math.round(v * 10) / 10) + '%';
           }
+          function sparkline(limits, inFlight) {
+            var n = limits.length === 1 ? 2 : limits.length;
+            var at = function (values, i) { return values[Math.min(i, values.length - 1)]; };
+            var peak = Math.max(1, Math.max.apply(null, limits.concat(inFlight)));
+            function line(values) {
+              var p = [];
+              for (var i = 0; i < n; i++) { p.push((i * 4) + ',' + (38 - Math.round(at(values, i) * 36 / peak))); }
+              return p.join(' ');
+            }
+            return '<svg class="spark" viewBox="0 0 ' + (Math.max(n - 1, 1) * 4) + ' 40" preserveAspectRatio="none" ' +
+              'role="img" aria-label="concurrency limit and in flight over recent time, peak ' + peak + '">' +
+              '<polyline class="limit" vector-effect="non-scaling-stroke" points="' + line(limits) + '"/>' +
+              '<polyline class="in-flight" vector-effect="non-scaling-stroke" points="' + line(inFlight) + '"/></svg>';
+          }
+          function concurrency(c, name) {
+            var h = '<div class="concurrency" id="concurrency-' + esc(name) + '"><p class="meta">Concurrency limit (' +
+              esc(c.algorithm) + ') <b>' + c.limit + '</b> of ' + c.min + '\u2013' + c.max + ' \u00b7 in flight ' +
+              c.in_flight + ' \u00b7 queued ' + c.queued + ' \u00b7 rejected ' + c.rejected + '</p>';
+            h += sparkline(c.history.limit, c.history.in_flight);
+            h += '<p class="legend"><span class="key-limit">limit</span> and <span class="key-in-flight">in flight</span>: ' +
+              c.history.limit.length + ' samples, one every ' + c.history.every_seconds + ' s, the last now</p></div>';
+            return h;
+          }
           function upstream(u) {
             var h = '<article class="upstream state-' + esc(u.state) + '" id="upstream-' + esc(u.name) + '">';
             h += '<h3><span class="badge">' + esc(u.state) + '</span> <span class="words">' + esc(u.name) + ': ' +
@@ -80,6 +108,7 @@ extension StatusPage {
               return esc(hm(c.at) + ' ' + c.from + ' \u2192 ' + c.to);
             }).join('; ');
             h += '</p>';
+            if (u.concurrency) { h += concurrency(u.concurrency, u.name); }
             if (u.probe) {
               h += '<p class="probe">Probe GET ' + esc(u.probe.path) + ': ' + esc(u.probe.last_result || 'not run yet');
               if (u.probe.last_at) { h += ' at ' + esc(hm(u.probe.last_at)); }

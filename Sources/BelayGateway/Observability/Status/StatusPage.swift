@@ -105,6 +105,7 @@ enum StatusPage {
             }.map(escape).joined(separator: "; ")
         }
         html += "</p>"
+        if let concurrency = upstream.concurrency { html += self.concurrency(concurrency, upstream: report.name) }
         if let probe = report.probe {
             html += "<p class=\"probe\">Probe GET \(escape(probe.path)): "
             html += escape(probe.lastResult ?? "not run yet")
@@ -112,6 +113,40 @@ enum StatusPage {
             html += "</p>"
         }
         html += "<p class=\"links\"><a href=\"/v1/upstreams/\(escape(report.name))\">details (JSON)</a></p></article>"
+        return html
+    }
+
+    /// An adaptive concurrency limit: its figures now, and its limit and in-flight over recent
+    /// time as a sparkline (``sparkline(_:)``).
+    static func concurrency(_ state: StatusSnapshot.ConcurrencyState, upstream: String) -> String {
+        var html = "<div class=\"concurrency\" id=\"concurrency-\(escape(upstream))\"><p class=\"meta\">"
+        html += "Concurrency limit (\(escape(state.algorithm))) <b>\(state.limit)</b> of \(state.minimum)–"
+        html +=
+            "\(state.maximum) · in flight \(state.inFlight) · queued \(state.queued) · rejected \(state.rejected)</p>"
+        html += sparkline(state.history)
+        let every = StatusJSON.rounded(state.historyEvery.inSeconds, places: 3)
+        html += "<p class=\"legend\"><span class=\"key-limit\">limit</span> and <span class=\"key-in-flight\">"
+        html += "in flight</span>: \(state.history.count) samples, one every "
+        html += "\(every == every.rounded() ? "\(Int(every))" : "\(every)") s, the last now</p></div>"
+        return html
+    }
+
+    /// An inline SVG of `samples` (oldest first): the limit and the calls in flight, scaled to the
+    /// highest value shown. Integer coordinates, 4 units per sample, so the script draws the same.
+    static func sparkline(_ samples: [ConcurrencyHistory<ContinuousClock>.Sample]) -> String {
+        let points = samples.count == 1 ? [samples[0], samples[0]] : samples
+        let width = max(points.count - 1, 1) * 4
+        let peak = max(points.map { max($0.limit, $0.inFlight) }.max() ?? 1, 1)
+        func line(_ value: (ConcurrencyHistory<ContinuousClock>.Sample) -> Int) -> String {
+            points.enumerated().map { index, sample in
+                "\(index * 4),\(38 - Int((Double(value(sample)) * 36 / Double(peak)).rounded()))"
+            }.joined(separator: " ")
+        }
+        var html = "<svg class=\"spark\" viewBox=\"0 0 \(width) 40\" preserveAspectRatio=\"none\" role=\"img\" "
+        html += "aria-label=\"concurrency limit and in flight over recent time, peak \(peak)\">"
+        html += "<polyline class=\"limit\" vector-effect=\"non-scaling-stroke\" points=\"\(line(\.limit))\"/>"
+        html += "<polyline class=\"in-flight\" vector-effect=\"non-scaling-stroke\" points=\"\(line(\.inFlight))\"/>"
+        html += "</svg>"
         return html
     }
 

@@ -27,6 +27,11 @@ struct StatusSnapshot: Sendable {
         var algorithm: String
         var minimum: Int
         var maximum: Int
+        /// The limit and in-flight over recent time, oldest first, the last entry being now
+        /// (the samples of ``ConcurrencyHistory`` and then the state above).
+        var history: [ConcurrencyHistory<ContinuousClock>.Sample] = []
+        /// The time between two samples of ``history`` (but its last).
+        var historyEvery: Duration = .seconds(5)
 
         init(_ limiter: AdaptiveConcurrencyLimit<ContinuousClock>) {
             let now = limiter.snapshot
@@ -37,6 +42,16 @@ struct StatusSnapshot: Sendable {
             algorithm = limiter.configuration.algorithm.name
             minimum = limiter.configuration.minimum
             maximum = limiter.configuration.maximum
+            history = [.init(limit: now.limit, inFlight: now.inFlight)]
+        }
+
+        /// This state with the samples `history` kept before it.
+        func following(_ history: ConcurrencyHistory<ContinuousClock>?, upstream: String) -> Self {
+            guard let history else { return self }
+            var state = self
+            state.history = history.series(upstream) + self.history
+            state.historyEvery = history.every
+            return state
         }
     }
 
@@ -64,22 +79,48 @@ public final class StatusService: Sendable {
     private let store: any DeliveryStore
     private let recentAlerts: @Sendable () -> [RecentAlert]
     private let now: @Sendable () -> Date
+    private let concurrencyHistory: ConcurrencyHistory<ContinuousClock>?
 
     /// - Parameters:
     ///   - recentAlerts: the alerts raised recently, the latest first.
+    ///   - concurrencyHistory: the recent samples of each adaptive concurrency limit, if kept.
     ///   - now: the calendar time.
     public init(
         gateway: Gateway,
         health: UpstreamHealth<ContinuousClock>,
         store: any DeliveryStore,
         recentAlerts: @escaping @Sendable () -> [RecentAlert],
+        concurrencyHistory: ConcurrencyHistory<ContinuousClock>? = nil,
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.gateway = gateway
         self.health = health
         self.store = store
         self.recentAlerts = recentAlerts
+        self.concurrencyHistory = concurrencyHistory
         self.now = now
+    }
+
+    /// The history of every adaptive concurrency limit of `gateway`, sampled every `every`.
+    public static func concurrencyHistory(
+        of gateway: Gateway,
+        every: Duration = .seconds(5)
+    ) -> ConcurrencyHistory<ContinuousClock> {
+        // Each sample reads the client running now: a reload may have replaced it (its limit
+        // starts again from `initial` then). An upstream given a limit by a reload is not drawn
+        // until a restart.
+        let clients = gateway.clients
+        let sources = gateway.config.upstreams.compactMap { upstream -> ConcurrencyHistory<ContinuousClock>.Source? in
+            guard clients[upstream.name]?.concurrencyLimit != nil else { return nil }
+            let name = upstream.name
+            return ConcurrencyHistory<ContinuousClock>.Source(upstream: name) {
+                guard let now = gateway.clients[name]?.concurrencyLimit?.snapshot else {
+                    return .init(limit: 0, inFlight: 0)
+                }
+                return .init(limit: now.limit, inFlight: now.inFlight)
+            }
+        }
+        return ConcurrencyHistory(sources: sources, every: every, clock: ContinuousClock())
     }
 
     /// The live state of `client`: breaker, remaining break, endpoints and whether each is ejected.
@@ -105,7 +146,9 @@ public final class StatusService: Sendable {
             endpointURLs: client.policy.endpoints.map { $0.url(path: "", query: nil) },
             retryBudget: (usage.requests, usage.retries),
             quotaPacing: client.isPacingForQuota,
-            concurrency: client.concurrencyLimit.map(StatusSnapshot.ConcurrencyState.init)
+            concurrency: client.concurrencyLimit.map {
+                StatusSnapshot.ConcurrencyState($0).following(concurrencyHistory, upstream: name)
+            }
         )
     }
 
