@@ -3,8 +3,9 @@ import Testing
 
 @testable import BelayStore
 
-/// The built `belay` executable, beside the test binary in the products directory.
-private let executable: URL? = {
+/// The built `belay` executable, beside the test binary in the products directory (nil: not
+/// built). The command tests here and in StorageCopyCommandTests run it.
+let builtBelayExecutable: URL? = {
     #if os(macOS)
     let products: URL? = Bundle.allBundles.first { $0.bundlePath.hasSuffix(".xctest") }?.bundleURL
         .deletingLastPathComponent()
@@ -27,7 +28,7 @@ struct CommandRun {
 /// Runs the built `belay` with `arguments` (and `extra` in its environment) to its end.
 func runBelay(_ arguments: [String], environment extra: [String: String] = [:]) async throws -> CommandRun {
     let process = Process()
-    process.executableURL = executable
+    process.executableURL = builtBelayExecutable
     process.arguments = arguments
     var environment = ProcessInfo.processInfo.environment
     environment["BELAY_STORAGE_URL"] = nil
@@ -53,7 +54,7 @@ func runBelay(_ arguments: [String], environment extra: [String: String] = [:]) 
 }
 
 /// Whether the built `belay` is there to run.
-let belayIsBuilt = executable != nil
+let belayIsBuilt = builtBelayExecutable != nil
 
 @Suite(
     .timeLimit(.minutes(1)),

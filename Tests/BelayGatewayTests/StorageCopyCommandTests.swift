@@ -5,25 +5,15 @@ import Testing
 
 @testable import BelayStore
 
-/// The built `belay` executable, beside the test binary in the products directory.
-private let executable: URL? = {
-    #if os(macOS)
-    let products: URL? = Bundle.allBundles.first { $0.bundlePath.hasSuffix(".xctest") }?.bundleURL
-        .deletingLastPathComponent()
-    #else
-    let products: URL? = Bundle.main.bundleURL
-    #endif
-    guard let url = products?.appendingPathComponent("belay"), FileManager.default.isExecutableFile(atPath: url.path)
-    else { return nil }
-    return url
-}()
-
 private let environment = ProcessInfo.processInfo.environment
 private let postgresConfigured = environment["POSTGRES_HOSTNAME"].map { !$0.isEmpty } ?? false
 
 @Suite(
     .timeLimit(.minutes(1)),
-    .enabled(if: executable != nil, "the belay executable is built beside the tests by swift build / swift test")
+    .enabled(
+        if: builtBelayExecutable != nil,
+        "the belay executable is built beside the tests by swift build / swift test"
+    )
 )
 struct StorageCopyCommandTests {
     private struct Run {
@@ -35,7 +25,7 @@ struct StorageCopyCommandTests {
 
     private func belay(_ arguments: [String], environment extra: [String: String] = [:]) async throws -> Run {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = builtBelayExecutable
         process.arguments = arguments
         process.environment = environment.merging(extra) { _, new in new }
         let output = Pipe()
