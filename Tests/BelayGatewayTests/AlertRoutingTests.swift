@@ -584,4 +584,54 @@ final class RecordingAlertTransport: AlertTransport {
         try Self.conforms(Data((requests.first?.body ?? "").utf8), to: "pagerduty-trigger")
         try Self.conforms(Data((requests.last?.body ?? "").utf8), to: "opsgenie-create-alert")
     }
+
+    // MARK: a config reload
+
+    @Test func aReloadKeepsWhatASinkThatStaysKnowsAndStartsANewOneAfresh() {
+        let pager = AlertRoute(url: AlertRoute.pagerDutyURL, format: .pagerduty, routingKey: Self.routingKey)
+        let quiet = AlertRoute(url: "http://a.example/json", quietHours: Self.berlinNights)
+        var router = AlertRouter(routes: [pager, quiet])
+        #expect(router.receive(Self.alert(.breakerOpened, .critical), at: Self.lateEvening).map(\.sink) == [0, 1])
+        #expect(
+            router.receive(Self.alert(.endpointEjected, .warning, subject: "b:443"), at: Self.lateEvening)
+                .map(\.sink) == [0]
+        )
+        #expect(router.held(at: 1).count == 1)
+
+        // The PagerDuty sink moves to second place with a new min_severity; the JSON sink loses
+        // its quiet hours; a Slack sink is added; another PagerDuty key is another destination.
+        var stricter = pager
+        stricter.minSeverity = .critical
+        let slack = AlertRoute(url: "https://hooks.slack.example/T000/B000/XXXX", format: .slack)
+        let otherKey = AlertRoute(
+            url: AlertRoute.pagerDutyURL,
+            format: .pagerduty,
+            routingKey: Secret("fedcba9876543210fedcba9876543210")
+        )
+        #expect(router.replace(routes: [AlertRoute(url: "http://a.example/json"), stricter, slack, otherKey]) == 0)
+        #expect(router.routes.map(\.format) == [.json, .pagerduty, .slack, .pagerduty])
+        // The warning held for the JSON sink's quiet hours is due at once; the others hold nothing.
+        #expect(router.nextDeadline.map { $0 <= Self.lateEvening } == true)
+        let released = router.tick(at: Self.lateEvening.addingTimeInterval(1))
+        #expect(released.map(\.sink) == [0] && released.first?.alert.kind == .endpointEjected)
+        // The breaker opened before the reload is resolved where it was triggered, at their new places.
+        let resolve = router.receive(Self.alert(.breakerClosed, .info), at: Self.lateEvening.addingTimeInterval(90))
+        #expect(resolve.map(\.action) == [.resolve, .resolve])
+        #expect(resolve.map(\.sink) == [0, 1])
+        #expect(resolve.last?.dedupKey == "belay:breaker.opened:payments")
+    }
+
+    @Test func aSinkARemovedReloadDropsTakesItsHeldWarningsWithIt() {
+        let quiet = AlertRoute(url: "http://a.example/json", quietHours: Self.berlinNights)
+        var router = AlertRouter(routes: [quiet])
+        for subject in ["a:443", "b:443"] {
+            #expect(
+                router.receive(Self.alert(.endpointEjected, .warning, subject: subject), at: Self.lateEvening)
+                    .isEmpty
+            )
+        }
+        #expect(router.replace(routes: [AlertRoute(url: "http://b.example/json")]) == 2)
+        #expect(router.nextDeadline == nil)
+        #expect(router.tick(at: Self.lateEvening.addingTimeInterval(86_400)).isEmpty)
+    }
 }

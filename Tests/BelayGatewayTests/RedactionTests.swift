@@ -135,4 +135,31 @@ import Testing
         #expect(redacted[try #require(HTTPField.Name("x-shop-token"))] == "<redacted>")
         #expect(redacted[.accept] == "application/json")
     }
+
+    @Test func aReloadTeachesEveryLoggerAlreadyMadeTheNewSecretsAndForgetsNone() throws {
+        let loader = ConfigLoader(environment: [:])
+        func config(_ header: String, _ token: String) throws -> GatewayConfig {
+            try loader.load(
+                yaml: """
+                    upstreams:
+                      pay:
+                        endpoints: ["http://127.0.0.1:9001"]
+                        headers: { \(header): "Bearer \(token)" }
+                    """
+            )
+        }
+        let logs = LogStore()
+        let redactor = Redactor(config: try config("X-Old-Token", "old-token-value-1"))
+        let copy = redactor
+        let logger = redactor.redacting(Logger(label: "t") { _ in LogStore.Handler(store: logs) })
+        #expect(!copy.isSensitive(header: "X-New-Token"))
+
+        redactor.learn(from: try config("X-New-Token", "new-token-value-2"))
+        logger.info("sent new-token-value-2, once old-token-value-1", metadata: ["x-new-token": "anything"])
+        let record = try #require(logs.records.first)
+        #expect(record.message == "sent <redacted>, once <redacted>")
+        #expect(record.metadata["x-new-token"] == "<redacted>")
+        #expect(copy.isSensitive(header: "X-New-Token") && copy.isSensitive(header: "x-old-token"))
+        #expect(copy.redact("new-token-value-2") == "<redacted>")
+    }
 }

@@ -77,7 +77,7 @@ import Testing
         #expect(plan.effective.consumers.map(\.name).sorted() == ["app", "ops"])
     }
 
-    @Test func anUpstreamsProbeAckAndHeadersWaitForARestart() throws {
+    @Test func anUpstreamsProbeWaitsForARestartItsHeadersDoNot() throws {
         let running = try Self.loader.load(yaml: Self.config("http://127.0.0.1:9001"))
         let loaded = try Self.loader.load(
             yaml: Self.config(
@@ -91,11 +91,79 @@ import Testing
         )
         let plan = ReloadPlan(running: running, loaded: loaded)
         #expect(plan.applied == ["upstreams.pay"])
-        #expect(plan.needsRestart == ["upstreams.pay.probe", "upstreams.pay.headers"])
+        #expect(plan.needsRestart == ["upstreams.pay.probe"])
         let pay = try #require(plan.effective.upstreams.first)
         #expect(pay.timeouts.attempt == .seconds(3))
         #expect(pay.probe == nil)
-        #expect(pay.headers.isEmpty)
+        #expect(pay.headers.map(\.name) == ["Authorization"])
+        #expect(pay.headers.map(\.value.value) == ["Bearer a-new-token-value"])
+    }
+
+    /// `webhooks` with source `shop` (secret `secret`) and, with `ledger`, source `ledger`.
+    private static func webhooks(secret: String, ledger: Bool = false) -> String {
+        """
+        webhooks:
+          shop: { verify: { scheme: standard-webhooks, secret: "\(secret)" } }
+        \(ledger ? #"  ledger: { verify: { scheme: github, secret: "a-ledger-secret-0001" } }"# : "")
+        """
+    }
+
+    @Test func webhooksAndAlertsApplyLiveButASourceARunningAckListensToStays() throws {
+        let ack = """
+            ack: { webhook: shop, match: /data/key, timeout: 1h }
+            """
+        let running = try Self.loader.load(
+            yaml: Self.config("http://127.0.0.1:9001", policy: ack) + "\n" + Self.webhooks(secret: inboxSecret)
+        )
+        let loaded = try Self.loader.load(
+            yaml: Self.config("http://127.0.0.1:9001")
+                + "\n\(Self.webhooks(secret: inboxSecret, ledger: true))"
+                    + """
+
+                    alerts:
+                      - { url: "http://127.0.0.1:9009/alerts", min_severity: critical }
+                    """
+        )
+        let plan = ReloadPlan(running: running, loaded: loaded)
+        #expect(plan.issues.isEmpty)
+        #expect(plan.applied == ["webhooks", "alerts"])
+        #expect(plan.needsRestart == ["upstreams.pay.ack"])
+        #expect(plan.effective.webhooks.map(\.name).sorted() == ["ledger", "shop"])
+        #expect(plan.effective.alerts.map(\.minSeverity) == [.critical])
+
+        // Removing the source the running ack listens to waits for the restart that drops the ack.
+        let withoutShop = try Self.loader.load(
+            yaml: Self.config("http://127.0.0.1:9001")
+                + """
+
+                webhooks:
+                  ledger: { verify: { scheme: github, secret: "a-ledger-secret-0001" } }
+                """
+        )
+        let removal = ReloadPlan(running: running, loaded: withoutShop)
+        #expect(removal.applied == ["webhooks"])
+        #expect(removal.needsRestart == ["upstreams.pay.ack", "webhooks.shop (removed)"])
+        #expect(removal.effective.webhooks.map(\.name) == ["ledger", "shop"])
+    }
+
+    @Test func everyServerKeyButTheCertificateNeedsARestart() throws {
+        let running = try Self.loader.load(yaml: Self.config("http://127.0.0.1:9001"))
+        let loaded = try Self.loader.load(
+            yaml: Self.config(
+                "http://127.0.0.1:9001",
+                listen: "127.0.0.1:8081",
+                server:
+                    #"max_body: 2MiB, header_timeout: 3s, idle_timeout: 9s, body_timeout: 7s, drain: 1s, instance: "b""#
+            )
+        )
+        let plan = ReloadPlan(running: running, loaded: loaded)
+        #expect(
+            plan.needsRestart == [
+                "server.listen", "server.max_body", "server.header_timeout", "server.idle_timeout",
+                "server.body_timeout", "server.drain", "server.instance",
+            ]
+        )
+        #expect(plan.effective.server == running.server)
     }
 
     @Test func openModeIsRefusedWhileTheListenerStaysOffLoopback() throws {
@@ -153,6 +221,66 @@ import Testing
                 .first { $0.hasPrefix("belay_config_last_reload_success_timestamp_seconds ") }
                 .flatMap { Double($0.split(separator: " ").last ?? "") }
             #expect((stamp ?? 0) > 1_700_000_000, "\(metrics.body)")
+        }
+    }
+
+    /// `pay` at `urls[0]` sending `X-Shop-Token: token`, inbox source `shop` verified with
+    /// `secret`, and with `next`: inbox source `ledger` and an alert sink at `urls[1]/alerts`.
+    private static func liveConfig(_ urls: [String], token: String, secret: String, next: Bool = false) -> String {
+        Self.config(urls[0], policy: #"headers: { X-Shop-Token: "\#(token)" }"#) + "\n"
+            + Self.webhooks(secret: secret)
+            + (next
+                ? """
+
+                  ledger: { verify: { scheme: standard-webhooks, secret: "\(inboxSecret)" } }
+                alerts:
+                  - { url: "\(urls[1])/alerts" }
+                """ : "")
+    }
+
+    @Test func webhooksAlertsAndAnUpstreamsHeadersTakeEffectForTheNextRequest() async throws {
+        let next = ReloadableConfig()
+        let logs = LogStore()
+        try await GatewayHarness.run(
+            upstreams: 2,
+            config: .custom { Self.liveConfig($0, token: "first-token-value-1", secret: inboxSecret) },
+            logs: logs,
+            reload: next
+        ) { gateway in
+            let urls = [await gateway.upstreams[0].baseURL(), await gateway.upstreams[1].baseURL()]
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/items", headers: Self.admin).status == 200)
+            #expect(gateway.upstreams[0].requests.last?.header("x-shop-token") == "first-token-value-1")
+            #expect(try await gateway.deliverWebhook("{}", id: "msg_0", source: "ledger").status == 404)
+
+            next.set(Self.liveConfig(urls, token: "second-token-value-2", secret: forwardSecret, next: true))
+            let answer = try await Self.reload(gateway)
+            #expect(
+                answer.problem?["applied"] as? [String] == ["upstreams.pay", "webhooks", "alerts"],
+                "\(answer.body)"
+            )
+            #expect(answer.problem?["needs_restart"] as? [String] == [])
+
+            // The upstream's new header value is sent.
+            #expect(try await gateway.send(.GET, "/proxy/pay/v1/items", headers: Self.admin).status == 200)
+            #expect(gateway.upstreams[0].requests.last?.header("x-shop-token") == "second-token-value-2")
+            // The inbox verifies with the new secret, and serves the new source.
+            #expect(try await gateway.deliverWebhook("{}", id: "msg_1", secret: inboxSecret).status == 401)
+            #expect(try await gateway.deliverWebhook("{}", id: "msg_2", secret: forwardSecret).status == 200)
+            #expect(try await gateway.deliverWebhook("{}", id: "msg_3", source: "ledger").status == 200)
+
+            // The new alert sink is sent the next alert: a delivery the upstream refuses for good.
+            gateway.upstreams[0].setBehavior(.always(422), for: "/v1/refuse")
+            let queued = try await gateway.queue(
+                #"{"upstream":"pay","method":"POST","path":"/v1/refuse","body":{"order":1}}"#,
+                headers: Self.admin
+            )
+            #expect(queued.status == 202, "\(queued.body)")
+            try await gateway.eventually { gateway.upstreams[1].requests.contains { $0.path == "/alerts" } }
+            let alert = try #require(gateway.upstreams[1].requests.first { $0.path == "/alerts" })
+            #expect((alert.body ?? "").contains("delivery.dead"), "\(alert.body ?? "")")
+            // The reload's own log line names what it applied, and no secret.
+            #expect(logs.records.contains { $0.text.contains("belay.reload.outcome=applied") })
+            #expect(!logs.records.contains { $0.text.contains("second-token-value-2") })
         }
     }
 

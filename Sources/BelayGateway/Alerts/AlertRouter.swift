@@ -41,7 +41,7 @@ public struct AlertRouter: Sendable {
     public static let heldLimit = 1_000
 
     /// The sinks, in config order.
-    public let routes: [AlertRoute]
+    public private(set) var routes: [AlertRoute]
     private var sinks: [Sink]
     /// Held warnings dropped because ``heldLimit`` was reached.
     public private(set) var droppedWhileQuiet = 0
@@ -50,6 +50,35 @@ public struct AlertRouter: Sendable {
     public init(routes: [AlertRoute]) {
         self.routes = routes
         self.sinks = Array(repeating: Sink(), count: routes.count)
+    }
+
+    /// Sends to `routes` from now on (a config reload). A sink that stays (the same destination:
+    /// URL, format and key) keeps what it knows, so a condition triggered before the reload is
+    /// still resolved there, and its held warnings still go (at once, if it has no quiet hours
+    /// any more); a removed sink's state is dropped. Returns the held warnings dropped with it.
+    public mutating func replace(routes new: [AlertRoute]) -> Int {
+        var kept: [Sink] = []
+        var taken = Set<Int>()
+        for route in new {
+            let old = routes.indices.first { !taken.contains($0) && Self.sameDestination(routes[$0], route) }
+            guard let old else {
+                kept.append(Sink())
+                continue
+            }
+            taken.insert(old)
+            var sink = sinks[old]
+            if route.quietHours == nil, sink.releaseAt != nil { sink.releaseAt = .distantPast }
+            kept.append(sink)
+        }
+        let dropped = sinks.indices.filter { !taken.contains($0) }.reduce(0) { $0 + sinks[$1].held.count }
+        routes = new
+        sinks = kept
+        return dropped
+    }
+
+    /// Whether two sinks are one destination: the same URL, format and keys.
+    private static func sameDestination(_ lhs: AlertRoute, _ rhs: AlertRoute) -> Bool {
+        lhs.url == rhs.url && lhs.format == rhs.format && lhs.routingKey == rhs.routingKey && lhs.apiKey == rhs.apiKey
     }
 
     /// The messages `alert` causes at `now`.

@@ -81,9 +81,9 @@ public final class Alerter<C: Clock>: Service, Sendable where C.Duration == Dura
     public static var recentLimit: Int { 50 }
 
     /// The sink URLs.
-    public let sinks: [String]
-    /// The sinks.
-    public let routes: [AlertRoute]
+    public var sinks: [String] { routes.map(\.url) }
+    /// The sinks in force (a config reload may replace them: ``replace(routes:)``).
+    public var routes: [AlertRoute] { state.withLock { $0.router.routes } }
     private let transport: any AlertTransport
     private let wall: WallClock<C>
     private let formatter: AlertFormatter
@@ -143,8 +143,6 @@ public final class Alerter<C: Clock>: Service, Sendable where C.Duration == Dura
         buffer: Int = 1_000,
         logger: Logger
     ) {
-        self.sinks = routes.map(\.url)
-        self.routes = routes
         self.transport = transport
         self.wall = wall
         self.formatter = AlertFormatter(source: source)
@@ -154,6 +152,20 @@ public final class Alerter<C: Clock>: Service, Sendable where C.Duration == Dura
         self.logger = logger
         self.state = Mutex(State(router: AlertRouter(routes: routes)))
         (stream, continuation) = AsyncStream.makeStream(of: Alert.self, bufferingPolicy: .bufferingNewest(buffer))
+    }
+
+    /// Sends to `routes` from now on (a config reload): a sink that stays keeps its groups (a
+    /// condition triggered before is resolved there) and its warnings held for quiet hours;
+    /// alerts already on their way go where they were routed. Held warnings of a removed sink
+    /// are dropped, and logged.
+    public func replace(routes: [AlertRoute]) {
+        let dropped = state.withLock { $0.router.replace(routes: routes) }
+        if dropped > 0 {
+            logger.notice(
+                "warnings held for a removed alert sink's quiet hours were dropped",
+                metadata: ["belay.alert.held": "\(dropped)"]
+            )
+        }
     }
 
     /// Queues `alert` for sending; returns at once.
@@ -217,7 +229,7 @@ public final class Alerter<C: Clock>: Service, Sendable where C.Duration == Dura
 
     /// Warnings waiting at each sink for the end of its quiet hours.
     public var heldCount: Int {
-        state.withLock { state in routes.indices.reduce(0) { $0 + state.router.held(at: $1).count } }
+        state.withLock { state in state.router.routes.indices.reduce(0) { $0 + state.router.held(at: $1).count } }
     }
 
     public func run() async throws {
@@ -256,11 +268,11 @@ public final class Alerter<C: Clock>: Service, Sendable where C.Duration == Dura
     func send(_ alert: Alert) async {
         let now = wall.clock.now
         let date = wall.now()
-        let dispatches = state.withLock { state -> [AlertDispatch] in
+        let dispatches = state.withLock { state -> [(AlertDispatch, AlertRoute)] in
             if alert.resolvedKind != nil {
                 // Cleared: the next raise of the condition is news, not a repeat.
                 state.lastSent[alert.condition.description] = nil
-                return state.router.receive(alert, at: date)
+                return state.router.receive(alert, at: date).map { ($0, state.router.routes[$0.sink]) }
             }
             if let last = state.lastSent[alert.throttleKey], last.duration(to: now) < throttle {
                 state.suppressed += 1
@@ -270,7 +282,7 @@ public final class Alerter<C: Clock>: Service, Sendable where C.Duration == Dura
             if state.lastSent.count > 10_000 {
                 state.lastSent = state.lastSent.filter { $0.value.duration(to: now) < throttle }
             }
-            return state.router.receive(alert, at: date)
+            return state.router.receive(alert, at: date).map { ($0, state.router.routes[$0.sink]) }
         }
         await deliver(dispatches)
     }
@@ -278,12 +290,14 @@ public final class Alerter<C: Clock>: Service, Sendable where C.Duration == Dura
     /// Sends what the router has due now: warnings at the end of quiet hours, group follow-ups.
     func flush() async {
         let date = wall.now()
-        await deliver(state.withLock { $0.router.tick(at: date) })
+        await deliver(
+            state.withLock { state in state.router.tick(at: date).map { ($0, state.router.routes[$0.sink]) } }
+        )
     }
 
-    private func deliver(_ dispatches: [AlertDispatch]) async {
-        for dispatch in dispatches {
-            let route = routes[dispatch.sink]
+    /// Posts each dispatch to its sink (resolved with the router's routes when it was decided).
+    private func deliver(_ dispatches: [(AlertDispatch, AlertRoute)]) async {
+        for (dispatch, route) in dispatches {
             await post(formatter.request(for: dispatch, route: route), to: route, kind: dispatch.alert.kind)
         }
     }

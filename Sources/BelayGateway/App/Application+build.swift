@@ -51,8 +51,10 @@ public func buildApplication(
     reload: ReloadOptions? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some Service {
-    // Every record the gateway and its services log is redacted first.
-    let logger = Redactor(config: config).redacting(logger)
+    // Every record the gateway and its services log is redacted first, by one redactor that a
+    // reload teaches the new file's secrets.
+    let redactor = Redactor(config: config)
+    let logger = redactor.redacting(logger)
     let store = try await openStore(config.storage, logger: logger)
     let audit = makeAuditTrail(config: config, store: store, logger: logger)
     let metrics = GatewayMetrics.make(for: config)
@@ -66,6 +68,7 @@ public func buildApplication(
     let gateway = try Gateway(
         config: config,
         logger: logger,
+        redactor: redactor,
         eventSink: monitoring.eventSink(with: GatewayMetrics.eventSink(eventSink, metrics)),
         observers: observers + [monitoring.health] + (metrics.map { [$0] } ?? [])
             + (audit.observer.map { [$0] } ?? []),
@@ -112,6 +115,7 @@ public func buildApplication(
     let deliveries = DeliveryService(
         store: store,
         config: config,
+        redactor: redactor,
         wall: wall,
         wake: { worker.wake() },
         pause: { sender.pause(of: $0) },
@@ -139,6 +143,7 @@ public func buildApplication(
     let webhooks = WebhookService(
         store: store,
         config: config,
+        redactor: redactor,
         wall: wall,
         wake: { worker.wake() },
         logger: logger,
@@ -161,6 +166,13 @@ public func buildApplication(
         source: reload?.source,
         tls: tls,
         hook: { monitoring.hook($0) },
+        // What reads webhooks and alerts outside the gateway's runtime takes the new ones.
+        apply: { config in
+            webhooks.reload(config.webhooks)
+            forwarding.reload(config.webhooks)
+            alerter.replace(routes: config.alerts)
+            worker.serve(upstreams: config.upstreams.map(\.name) + gateway.forwarders.keys.sorted())
+        },
         metrics: metrics,
         // Trapped now, before the server listens: a signal sent once it serves never kills it.
         signals: (reload?.signals ?? []).isEmpty ? nil : await UnixSignalsSequence(trapping: reload?.signals ?? []),

@@ -70,16 +70,18 @@ public final class Gateway: Service, Sendable {
     /// `tracer` traces each proxied request (a server span, child of the caller's `traceparent`)
     /// and each attempt (a client span whose context is sent upstream); by default the tracer
     /// bootstrapped in `InstrumentationSystem`, or none (no span cost at all) when that is the
-    /// no-op tracer. Records written to `logger` are redacted first (``Redactor``).
+    /// no-op tracer. Records written to `logger` are redacted first, by `redactor` (by default
+    /// the config's ``Redactor``; a reload teaches it the new config's secrets).
     public init(
         config: GatewayConfig,
         logger: Logger,
+        redactor: Redactor? = nil,
         eventSink: (any ResilienceEventSink)? = nil,
         observers: [any ProxyObserver] = [],
         tracer: (any Tracer)? = UpstreamTracing.bootstrappedTracer,
         now: @escaping @Sendable () -> Date = { Date() }
     ) throws(ConfigurationError) {
-        let redactor = Redactor(config: config)
+        let redactor = redactor ?? Redactor(config: config)
         let logger = redactor.redacting(logger)
         self.logger = logger
         self.redactor = redactor
@@ -95,17 +97,7 @@ public final class Gateway: Service, Sendable {
         var forwarders: [String: UpstreamClient] = [:]
         for source in config.webhooks {
             guard let policy = Self.forwardPolicy(for: source) else { continue }
-            let logging = Self.decisionLog(
-                logger,
-                "belay.webhook.source",
-                source.name,
-                correlation: "belay.delivery.id"
-            )
-            forwarders[policy.name] = try UpstreamClient(
-                policy: policy,
-                eventSink: logging,
-                tracing: tracer.map { UpstreamTracing(tracer: $0, correlationAttribute: "belay.delivery.id") }
-            )
+            forwarders[policy.name] = try Self.forwarder(policy, source: source.name, logger, tracer)
         }
         self.state = Mutex(
             Runtime(
@@ -136,12 +128,27 @@ public final class Gateway: Service, Sendable {
         )
     }
 
+    /// The client of one webhook source's forwards (``forwardPolicy(for:)``), its decisions logged.
+    private static func forwarder(
+        _ policy: UpstreamPolicy,
+        source: String,
+        _ logger: Logger,
+        _ tracer: (any Tracer)?
+    ) throws(ConfigurationError) -> UpstreamClient {
+        try UpstreamClient(
+            policy: policy,
+            eventSink: decisionLog(logger, "belay.webhook.source", source, correlation: "belay.delivery.id"),
+            tracing: tracer.map { UpstreamTracing(tracer: $0, correlationAttribute: "belay.delivery.id") }
+        )
+    }
+
     /// The runtime `config` would run under, and the running clients it no longer uses.
     ///
     /// An upstream whose config is unchanged keeps its client (its breaker, retry budget,
     /// bulkhead, cache and connections); a changed one gets a new client, which keeps the old
-    /// one's circuit breaker (its state) when `circuit_breaker` is unchanged. The webhook
-    /// forwarders are kept. Nothing is installed; on a failure, the clients already made for
+    /// one's circuit breaker (its state) when `circuit_breaker` is unchanged. A webhook source
+    /// whose `forward_to` is unchanged keeps its forwarder; a new or changed one gets a new
+    /// forwarder, and a removed source's is no longer used. Nothing is installed; on a failure, the clients already made for
     /// `config` are in its `made`, to be shut down.
     func prepare(_ config: GatewayConfig) -> Result<(Runtime, replaced: [UpstreamClient]), PrepareFailure> {
         let running = runtime
@@ -171,6 +178,24 @@ public final class Gateway: Service, Sendable {
                 issues += error.issues
             }
         }
+        var forwarders: [String: UpstreamClient] = [:]
+        for source in config.webhooks {
+            guard let policy = Self.forwardPolicy(for: source) else { continue }
+            let old = running.forwarders[policy.name]
+            let before = running.config.webhooks.first { $0.name == source.name }
+            if let old, before?.forwardTo == source.forwardTo {
+                forwarders[policy.name] = old
+                continue
+            }
+            do {
+                let client = try Self.forwarder(policy, source: source.name, logger, tracer)
+                forwarders[policy.name] = client
+                made.append(client)
+            } catch {
+                issues += error.issues
+            }
+        }
+        replaced += running.forwarders.values.filter { old in !forwarders.values.contains { $0 === old } }
         let auth: ConsumerAuth
         do {
             auth = try ConsumerAuth(consumers: config.consumers)
@@ -178,7 +203,7 @@ public final class Gateway: Service, Sendable {
             return .failure(PrepareFailure(issues: issues + error.issues, made: made))
         }
         guard issues.isEmpty else { return .failure(PrepareFailure(issues: issues, made: made)) }
-        let next = Runtime(config: config, clients: clients, forwarders: running.forwarders, auth: auth)
+        let next = Runtime(config: config, clients: clients, forwarders: forwarders, auth: auth)
         return .success((next, replaced))
     }
 

@@ -106,9 +106,11 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
     ///     on its pending deliveries as `waiting`.
     ///   - alert: receives the resolves of a person's actions: a dead delivery retried or
     ///     cancelled resolves its `delivery.dead` alert, an acknowledgement its `delivery.ack_overdue`.
+    ///   - redactor: which headers are shown redacted; by default the config's.
     public init(
         store: any DeliveryStore,
         config: GatewayConfig,
+        redactor: Redactor? = nil,
         wall: WallClock<C>,
         wake: @escaping @Sendable () -> Void = {},
         pause: @escaping @Sendable (String) -> Duration? = { _ in nil },
@@ -121,7 +123,7 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
         self.wake = wake
         self.pause = pause
         self.alert = alert
-        self.redactor = Redactor(config: config)
+        self.redactor = redactor ?? Redactor(config: config)
     }
 
     /// Why a pending delivery is not being sent now, if its upstream holds it.

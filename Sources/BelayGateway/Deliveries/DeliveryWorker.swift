@@ -46,7 +46,10 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
     private let sender: any DeliverySender
     let planner: DeliveryPlanner
     let configuration: Configuration
-    let upstreams: [String]
+    /// The upstreams whose deliveries this worker sends (a reload may add a webhook source's
+    /// forwards: ``serve(upstreams:)``).
+    var upstreams: [String] { served.withLock { $0 } }
+    private let served: Mutex<[String]>
     let wall: WallClock<C>
     private let owner: String
     let alert: @Sendable (Alert) -> Void
@@ -104,13 +107,21 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         self.sender = sender
         self.planner = planner
         self.configuration = configuration
-        self.upstreams = upstreams
+        self.served = Mutex(upstreams)
         self.wall = wall
         self.owner = owner
         self.alert = alert
         self.random = random
         self.recorded = recorded
         self.logger = logger
+    }
+
+    /// Sends the deliveries of `upstreams` from now on (a config reload added or removed a
+    /// webhook source's forwards); the deliveries of an upstream no longer served wait, pending,
+    /// until one is again.
+    public func serve(upstreams: [String]) {
+        served.withLock { $0 = upstreams }
+        wake()
     }
 
     /// Tells the worker new work may be due now.

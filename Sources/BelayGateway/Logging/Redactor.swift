@@ -2,6 +2,7 @@ import BelayStore
 import Foundation
 public import HTTPTypes
 public import Logging
+import Synchronization
 
 /// Keeps secrets out of logs, error bodies and management views: the values of sensitive
 /// headers, and every secret the config holds wherever it shows up in text.
@@ -14,10 +15,15 @@ public import Logging
 /// webhook URLs, and a PostgreSQL URL; those of
 /// at least ``minimumSecretLength`` characters are replaced by `<redacted>` wherever they appear.
 ///
+/// Copies share what they know: ``learn(from:)`` (a config reload) teaches every copy, and
+/// every logger made by ``redacting(_:)``, the new config's sensitive headers and secrets. It
+/// never forgets one: a secret the previous config held may still be in a record in flight.
+///
 /// ```swift
 /// let redactor = Redactor(config: config)
 /// let logger = redactor.redacting(logger)     // every record redacted before it is written
 /// redactor.isSensitive(header: "Authorization") // true
+/// redactor.learn(from: reloaded)              // its new header values are redacted from now on
 /// ```
 public struct Redactor: Sendable {
     /// What replaces a redacted value.
@@ -30,29 +36,63 @@ public struct Redactor: Sendable {
     /// words); their headers are still redacted by name.
     public static let minimumSecretLength = 8
 
+    /// What is redacted: the sensitive header names (lowercased) and the secret values
+    /// searched for in text, longest first.
+    private struct Tables: Sendable {
+        var headers: Set<String>
+        var secrets: [String]
+
+        /// `headers` (any case) and `secrets` added: the secrets long enough to search for,
+        /// and the credential alone after a scheme (`Bearer abc…`).
+        mutating func add(headers names: [String], secrets values: [String]) {
+            headers.formUnion(names.map { $0.lowercased() })
+            var known = Set(secrets)
+            for secret in values {
+                let trimmed = secret.trimmingCharacters(in: .whitespaces)
+                if trimmed.count >= Redactor.minimumSecretLength { known.insert(trimmed) }
+                // "Bearer abc…", "Basic …": the credential alone may be logged too.
+                if let space = trimmed.firstIndex(of: " ") {
+                    let credential = trimmed[trimmed.index(after: space)...].trimmingCharacters(in: .whitespaces)
+                    if credential.count >= Redactor.minimumSecretLength { known.insert(credential) }
+                }
+            }
+            secrets = known.sorted { $0.count > $1.count }
+        }
+    }
+
+    /// The tables every copy reads, and ``learn(from:)`` adds to.
+    private final class Shared: Sendable {
+        let tables: Mutex<Tables>
+        init(_ tables: Tables) { self.tables = Mutex(tables) }
+    }
+
+    private let shared: Shared
+
     /// The sensitive header names, lowercased.
-    public let headers: Set<String>
-    /// The secret values searched for in text, longest first.
-    private let secrets: [String]
+    public var headers: Set<String> { shared.tables.withLock { $0.headers } }
 
     /// A redactor for `headers` (any case; the built-ins are always included) and `secrets`.
     public init(headers: [String] = [], secrets: [String] = []) {
-        self.headers = Self.builtInHeaders.union(headers.map { $0.lowercased() })
-        var values = Set<String>()
-        for secret in secrets {
-            let trimmed = secret.trimmingCharacters(in: .whitespaces)
-            if trimmed.count >= Self.minimumSecretLength { values.insert(trimmed) }
-            // "Bearer abc…", "Basic …": the credential alone may be logged too.
-            if let space = trimmed.firstIndex(of: " ") {
-                let credential = trimmed[trimmed.index(after: space)...].trimmingCharacters(in: .whitespaces)
-                if credential.count >= Self.minimumSecretLength { values.insert(credential) }
-            }
-        }
-        self.secrets = values.sorted { $0.count > $1.count }
+        var tables = Tables(headers: Self.builtInHeaders, secrets: [])
+        tables.add(headers: headers, secrets: secrets)
+        self.shared = Shared(tables)
     }
 
     /// The redactor of `config`: its sensitive headers and secret values (see the type's doc).
     public init(config: GatewayConfig) {
+        let (headers, secrets) = Self.sensitive(in: config)
+        self.init(headers: headers, secrets: secrets)
+    }
+
+    /// Adds `config`'s sensitive headers and secret values to what every copy of this redactor
+    /// (and every logger it made) redacts; forgets none it knew.
+    public func learn(from config: GatewayConfig) {
+        let (headers, secrets) = Self.sensitive(in: config)
+        shared.tables.withLock { $0.add(headers: headers, secrets: secrets) }
+    }
+
+    /// The sensitive header names and secret values of `config` (see the type's doc).
+    private static func sensitive(in config: GatewayConfig) -> (headers: [String], secrets: [String]) {
         var headers = config.logging.redactHeaders
         var secrets: [String] = []
         for upstream in config.upstreams {
@@ -80,12 +120,13 @@ public struct Redactor: Sendable {
                 secrets.append(password)
             }
         }
-        self.init(headers: headers, secrets: secrets)
+        return (headers, secrets)
     }
 
     /// Whether the values of the header `name` (any case) are redacted.
     public func isSensitive(header name: String) -> Bool {
-        headers.contains(name.lowercased())
+        let name = name.lowercased()
+        return shared.tables.withLock { $0.headers.contains(name) }
     }
 
     /// `fields` with the values of sensitive headers replaced by ``placeholder``.
@@ -104,7 +145,7 @@ public struct Redactor: Sendable {
     /// carrier, a description of `HTTPFields`, a JSON body) are redacted as well.
     public func redact(_ text: String) -> String {
         var result = redactHeaderValues(in: text)
-        for secret in secrets where result.contains(secret) {
+        for secret in shared.tables.withLock({ $0.secrets }) where result.contains(secret) {
             result = result.replacingOccurrences(of: secret, with: Self.placeholder)
         }
         return result

@@ -10,8 +10,10 @@ public import UnixSignals
 /// began with.
 ///
 /// What changes live and what needs a restart is ``ReloadPlan``'s. A valid file takes effect
-/// at once: the gateway's runtime (upstream clients, consumers) is replaced whole, and a
-/// renewed TLS certificate serves the next connection. An invalid one is refused with every
+/// at once: the gateway's runtime (upstream clients, webhook forwarders, consumers) is replaced
+/// whole, the services that read the rest (the webhook inbox, the alerter, the delivery worker)
+/// are handed the new config, and a renewed TLS certificate serves the next connection. The
+/// log redactor learns the file's secrets as soon as it is read, before anything could log them. An invalid one is refused with every
 /// problem, and the running config is kept. Each reload is logged in one line (`notice` when
 /// applied, `error` when refused) and counted (`belay_config_reloads_total{outcome}`).
 ///
@@ -44,6 +46,7 @@ public actor ConfigReloader<C: Clock>: Service where C.Duration == Duration {
     private let source: ConfigSource?
     private let tls: ServerTLSContext?
     private let hook: @Sendable (UpstreamClient) -> Void
+    private let apply: @Sendable (GatewayConfig) -> Void
     private let metrics: GatewayMetrics?
     private let signals: UnixSignalsSequence?
     private let clock: C
@@ -60,14 +63,16 @@ public actor ConfigReloader<C: Clock>: Service where C.Duration == Duration {
 
     /// A reloader of `gateway`'s runtime from `source`, replacing the certificate of `tls`.
     ///
-    /// `hook` is called with each client a reload makes (the health model watches its
-    /// endpoints); `now` stamps outcomes and the last-success gauge. `signals` (already
+    /// `hook` is called with each upstream client a reload makes (the health model watches its
+    /// endpoints); `apply` with the config in force after each applied reload (the services that
+    /// read webhooks and alerts take theirs); `now` stamps outcomes and the last-success gauge. `signals` (already
     /// trapping, so that none arriving before ``run()`` kills the process) each reload.
     init(
         gateway: Gateway,
         source: ConfigSource?,
         tls: ServerTLSContext?,
         hook: @escaping @Sendable (UpstreamClient) -> Void,
+        apply: @escaping @Sendable (GatewayConfig) -> Void = { _ in },
         metrics: GatewayMetrics?,
         signals: UnixSignalsSequence?,
         clock: C,
@@ -78,6 +83,7 @@ public actor ConfigReloader<C: Clock>: Service where C.Duration == Duration {
         self.source = source
         self.tls = tls
         self.hook = hook
+        self.apply = apply
         self.metrics = metrics
         self.signals = signals
         self.clock = clock
@@ -107,6 +113,8 @@ public actor ConfigReloader<C: Clock>: Service where C.Duration == Duration {
         } catch {
             return refused(error.issues)
         }
+        // Before anything logs this file's values, valid plan or not: its secrets are redacted.
+        gateway.redactor.learn(from: loaded)
         let running = gateway.runtime
         let plan = ReloadPlan(running: running.config, loaded: loaded)
         guard plan.issues.isEmpty else { return refused(plan.issues) }
@@ -120,7 +128,10 @@ public actor ConfigReloader<C: Clock>: Service where C.Duration == Duration {
             next = prepared.0
             replaced = prepared.replaced
         }
-        let made = next.clients.values.filter { client in !running.clients.values.contains { $0 === client } }
+        let before = Array(running.clients.values) + running.forwarders.values
+        let made = (Array(next.clients.values) + next.forwarders.values).filter { client in
+            !before.contains { $0 === client }
+        }
         if plan.applied.contains("server.tls"), let tls, let certificate = plan.effective.server.tls {
             do {
                 try tls.replace(with: certificate)
@@ -131,8 +142,9 @@ public actor ConfigReloader<C: Clock>: Service where C.Duration == Duration {
                 ])
             }
         }
-        for client in made { hook(client) }
+        for client in made where next.forwarders[client.policy.name] !== client { hook(client) }
         gateway.install(next, retiring: replaced)
+        apply(next.config)
         for client in replaced {
             retire.yield(Retirement(client: client, after: client.policy.totalTimeout * 2 + .seconds(5)))
         }

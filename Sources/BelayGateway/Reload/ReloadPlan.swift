@@ -1,16 +1,19 @@
 /// What a config reload would change: the configuration new requests would run under, and
 /// the settings of the file that cannot take effect without a restart.
 ///
-/// Live: the policy of each upstream already running (`upstreams.<name>`, but for `probe`,
-/// `ack` and `headers`), the consumers and their keys, and the TLS certificate and key
-/// (`server.tls`, when the listener already speaks TLS). Everything else that differs from
-/// the running config is named in ``needsRestart`` by its key path and keeps its running value:
-/// the rest of `server` (`server.listen` first of all), `storage`, an upstream added or removed,
-/// webhooks, alerts, deliveries, retention, metrics, logging, telemetry and audit.
+/// Live: the policy of each upstream already running (`upstreams.<name>`, its `headers` too,
+/// but for `probe` and `ack`), the consumers and their keys, the webhook sources (`webhooks`),
+/// the alert sinks (`alerts`), and the TLS certificate and key (`server.tls`, when the listener
+/// already speaks TLS). Everything else that differs from the running config is named in
+/// ``needsRestart`` by its key path and keeps its running value: the rest of `server`
+/// (`server.listen` first of all; a key of `server` this plan does not know by name is named
+/// `server`), `storage`, an upstream added or removed, deliveries, retention, metrics, logging,
+/// telemetry and audit.
 ///
 /// ```swift
 /// let plan = ReloadPlan(running: running, loaded: try loader.load(contentsOf: path))
 /// plan.needsRestart   // ["server.listen"]
+/// plan.applied        // ["upstreams.pay", "webhooks"]
 /// plan.effective      // what to install
 /// ```
 public struct ReloadPlan: Sendable {
@@ -19,7 +22,8 @@ public struct ReloadPlan: Sendable {
     /// The key paths whose new values need a restart, in file order (`server.listen`,
     /// `upstreams.billing (added)`).
     public var needsRestart: [String]
-    /// The key paths that take effect now (`upstreams.pay`, `consumers`, `server.tls`).
+    /// The key paths that take effect now (`upstreams.pay`, `consumers`, `webhooks`, `alerts`,
+    /// `server.tls`).
     public var applied: [String]
     /// Why the effective config cannot be used, if it cannot (open mode on a non-loopback
     /// listener that keeps running).
@@ -60,8 +64,22 @@ public struct ReloadPlan: Sendable {
         needsRestart += upstreamsRestart
 
         if running.deliveries != loaded.deliveries { needsRestart.append("deliveries") }
-        if running.webhooks != loaded.webhooks { needsRestart.append("webhooks") }
-        if running.alerts != loaded.alerts { needsRestart.append("alerts") }
+        if running.webhooks != loaded.webhooks {
+            var webhooks = loaded.webhooks
+            // A source the running `ack`s listen to stays until the restart that changes them.
+            let listened = Set(effective.upstreams.compactMap { $0.ack?.webhook?.source })
+            for source in running.webhooks where listened.contains(source.name) {
+                guard !webhooks.contains(where: { $0.name == source.name }) else { continue }
+                webhooks.append(source)
+                needsRestart.append("webhooks.\(source.name) (removed)")
+            }
+            effective.webhooks = webhooks
+            if webhooks != running.webhooks { applied.append("webhooks") }
+        }
+        if running.alerts != loaded.alerts {
+            effective.alerts = loaded.alerts
+            applied.append("alerts")
+        }
         if running.metrics != loaded.metrics { needsRestart.append("metrics") }
         if running.logging != loaded.logging { needsRestart.append("logging") }
         if running.telemetry != loaded.telemetry { needsRestart.append("telemetry") }
@@ -74,18 +92,44 @@ public struct ReloadPlan: Sendable {
         self.issues = issues
     }
 
-    /// The `server` keys but `tls` that differ, and `server.tls` turned on or off.
+    /// One key of `server` that needs a restart: its name, and how to read and copy its value.
+    private struct ServerKey: Sendable {
+        var name: String
+        var differs: @Sendable (GatewayConfig.Server, GatewayConfig.Server) -> Bool
+        var adopt: @Sendable (inout GatewayConfig.Server, GatewayConfig.Server) -> Void
+
+        init<Value: Equatable & Sendable>(
+            _ name: String,
+            _ path: any WritableKeyPath<GatewayConfig.Server, Value> & Sendable
+        ) {
+            self.name = name
+            self.differs = { $0[keyPath: path] != $1[keyPath: path] }
+            self.adopt = { $0[keyPath: path] = $1[keyPath: path] }
+        }
+    }
+
+    /// The keys of `server` but `tls`, by name.
+    private static let serverKeys: [ServerKey] = [
+        ServerKey("server.listen", \.listen),
+        ServerKey("server.max_body", \.maxBody),
+        ServerKey("server.header_timeout", \.headerTimeout),
+        ServerKey("server.idle_timeout", \.idleTimeout),
+        ServerKey("server.body_timeout", \.bodyTimeout),
+        ServerKey("server.drain", \.drain),
+        ServerKey("server.instance", \.instanceName),
+    ]
+
+    /// The `server` keys but `tls` that differ, and `server.tls` turned on or off; `server`
+    /// when the two differ in a key not named in ``serverKeys`` (one added since), so that no
+    /// setting is ever taken for live by omission.
     private static func serverChanges(_ running: GatewayConfig.Server, _ loaded: GatewayConfig.Server) -> [String] {
-        var changed: [String] = []
-        if running.listen != loaded.listen { changed.append("server.listen") }
-        if running.maxBody != loaded.maxBody { changed.append("server.max_body") }
-        if running.headerTimeout != loaded.headerTimeout { changed.append("server.header_timeout") }
-        if running.idleTimeout != loaded.idleTimeout { changed.append("server.idle_timeout") }
-        if running.bodyTimeout != loaded.bodyTimeout { changed.append("server.body_timeout") }
-        if running.drain != loaded.drain { changed.append("server.drain") }
-        if running.instanceName != loaded.instanceName { changed.append("server.instance") }
+        var changed = serverKeys.filter { $0.differs(running, loaded) }.map(\.name)
         // The listener speaks TLS or it does not; only its certificate can change live.
         if (running.tls == nil) != (loaded.tls == nil) { changed.append("server.tls") }
+        var rest = loaded
+        for key in serverKeys { key.adopt(&rest, running) }
+        rest.tls = running.tls
+        if rest != running { changed.append("server") }
         return changed
     }
 
@@ -113,13 +157,6 @@ public struct ReloadPlan: Sendable {
             if new.ack != old.ack {
                 needsRestart.append("\(path).ack")
                 new.ack = old.ack
-            }
-            // Header values are secrets the log redactor learns at start: a new one must not be logged.
-            if new.headers.map(\.name) != old.headers.map(\.name)
-                || new.headers.map(\.value) != old.headers.map(\.value)
-            {
-                needsRestart.append("\(path).headers")
-                new.headers = old.headers
             }
             if new != old { applied.append(path) }
             result.append(new)

@@ -20,8 +20,8 @@ struct WebhookForwarding: Sendable {
         var currentState: (client: UpstreamClient, upstream: String, path: PathTemplate)?
     }
 
-    /// The sources, by their delivery upstream name (`webhook:<source>`).
-    let sources: [String: Source]
+    /// The sources, by their delivery upstream name (`webhook:<source>`); a reload replaces them.
+    let sources: Reloadable<[String: Source]>
     /// The calendar time now.
     let now: @Sendable () -> Date
     /// The proxy's clients in force (a config reload may replace one).
@@ -36,9 +36,24 @@ struct WebhookForwarding: Sendable {
         clients lookup: @escaping @Sendable () -> [String: UpstreamClient],
         now: @escaping @Sendable () -> Date
     ) {
-        let clients = lookup()
+        self.sources = Reloadable(Self.entries(of: config.webhooks, clients: lookup()))
+        self.now = now
+        self.clients = lookup
+    }
+
+    /// Prepares forwards with `webhooks` from now on (a config reload): a new forward secret
+    /// signs the next send, a new `verify_current_state` fetches from the next.
+    func reload(_ webhooks: [GatewayConfig.WebhookSource]) {
+        sources.replace(with: Self.entries(of: webhooks, clients: clients()))
+    }
+
+    /// What each forwarding source of `webhooks` needs, by its delivery upstream name.
+    private static func entries(
+        of webhooks: [GatewayConfig.WebhookSource],
+        clients: [String: UpstreamClient]
+    ) -> [String: Source] {
         var sources: [String: Source] = [:]
-        for source in config.webhooks where source.forwardTo != nil {
+        for source in webhooks where source.forwardTo != nil {
             var entry = Source(signer: source.forwardSecret.flatMap(StandardWebhooksSigner.init(secret:)))
             if let state = source.currentState, let client = clients[state.upstream],
                 let path = try? PathTemplate(state.path)
@@ -47,15 +62,13 @@ struct WebhookForwarding: Sendable {
             }
             sources[Gateway.forwardUpstream(source.name)] = entry
         }
-        self.sources = sources
-        self.now = now
-        self.clients = lookup
+        return sources
     }
 
     /// What this send of `delivery` carries; deliveries that are not webhook forwards are
     /// sent as stored.
     func prepare(_ delivery: Delivery) async -> DeliveryPreparation {
-        guard let source = sources[delivery.upstream] else { return .send(body: delivery.body, headers: []) }
+        guard let source = sources.value[delivery.upstream] else { return .send(body: delivery.body, headers: []) }
         var body = delivery.body ?? Data()
         if var state = source.currentState {
             // The upstream's client in force now: a reload may have replaced its policy.

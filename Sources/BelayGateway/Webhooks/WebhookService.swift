@@ -10,13 +10,30 @@ public import Logging
 /// by the signed body within the source's `replay_window`), commits the event with its
 /// forward, and only then answers 200. Nothing slow happens in the request path: forwarding
 /// is the delivery queue's work.
+///
+/// A config reload replaces the sources (``reload(_:)``): an event is verified against the
+/// sources in force when it arrived.
 public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
+    /// The configured sources and their verifiers; a reload replaces them whole.
+    struct Sources: Sendable {
+        var byName: [String: GatewayConfig.WebhookSource]
+        /// One verifier per source; a source whose options do not build one (impossible for a
+        /// config the loader accepted) refuses every event.
+        var verifiers: [String: Result<WebhookVerifier, ConfigError>]
+
+        init(_ webhooks: [GatewayConfig.WebhookSource]) {
+            byName = Dictionary(webhooks.map { ($0.name, $0) }) { first, _ in first }
+            verifiers = [:]
+            for source in webhooks {
+                verifiers[source.name] = Result { () throws(ConfigError) in try WebhookVerifier(source: source) }
+            }
+        }
+    }
+
     let intake: WebhookIntake
     let store: any WebhookStore & DeliveryStore
-    let sources: [String: GatewayConfig.WebhookSource]
-    /// One verifier per source; a source whose options do not build one (impossible for a
-    /// config the loader accepted) refuses every event.
-    let verifiers: [String: Result<WebhookVerifier, ConfigError>]
+    /// The sources in force.
+    let sources: Reloadable<Sources>
     let wall: WallClock<C>
     let wake: @Sendable () -> Void
     /// Told what became of each delivery (metrics): its source if configured, and the result.
@@ -35,9 +52,11 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
     ///   - observe: told what became of each delivery: the source (nil if none of that name
     ///     is configured) and the result.
     ///   - alert: receives the alert of a delivery the other system rejected (`ack.failure`).
+    ///   - redactor: which received headers are never stored; by default the config's.
     public init(
         store: any WebhookStore & DeliveryStore,
         config: GatewayConfig,
+        redactor: Redactor? = nil,
         wall: WallClock<C>,
         wake: @escaping @Sendable () -> Void = {},
         logger: Logger,
@@ -52,23 +71,26 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
         )
         self.intake = WebhookIntake(store: store)
         self.store = store
-        self.sources = Dictionary(config.webhooks.map { ($0.name, $0) }) { first, _ in first }
-        var verifiers: [String: Result<WebhookVerifier, ConfigError>] = [:]
-        for source in config.webhooks {
-            verifiers[source.name] = Result { () throws(ConfigError) in try WebhookVerifier(source: source) }
-        }
-        self.verifiers = verifiers
+        self.sources = Reloadable(Sources(config.webhooks))
         self.wall = wall
         self.wake = wake
         self.observe = observe
-        self.redactor = Redactor(config: config)
+        self.redactor = redactor ?? Redactor(config: config)
         self.logger = logger
+    }
+
+    /// Verifies and forwards with `webhooks` from now on (a config reload): a source added is
+    /// served, a removed one answers 404, a new secret verifies the next event. Events already
+    /// stored keep the forward they were given.
+    public func reload(_ webhooks: [GatewayConfig.WebhookSource]) {
+        sources.replace(with: Sources(webhooks))
     }
 
     /// `POST /webhooks/{source}`.
     public func receive(source name: String, body: Data, headers: HTTPFields, requestID: String) async -> APIAnswer {
-        guard let source = sources[name], let verifier = try? verifiers[name]?.get() else {
-            let known = sources[name] != nil
+        let sources = self.sources.value
+        guard let source = sources.byName[name], let verifier = try? sources.verifiers[name]?.get() else {
+            let known = sources.byName[name] != nil
             observe(known ? name : nil, .rejected(reason: known ? "invalid-config" : "unknown-source"))
             return .problem(
                 ProblemDetails(
@@ -239,7 +261,7 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
                     ProblemDetails(.notFound, detail: "no webhook event has the id '\(id)'", requestID: requestID)
                 )
             }
-            guard let source = sources[event.source], Gateway.forwardPolicy(for: source) != nil else {
+            guard let source = sources.value.byName[event.source], Gateway.forwardPolicy(for: source) != nil else {
                 return .problem(
                     ProblemDetails(
                         .conflict,
