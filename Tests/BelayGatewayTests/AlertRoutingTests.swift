@@ -634,4 +634,22 @@ final class RecordingAlertTransport: AlertTransport {
         #expect(router.nextDeadline == nil)
         #expect(router.tick(at: Self.lateEvening.addingTimeInterval(86_400)).isEmpty)
     }
+
+    @Test func aConditionPagedBeforeAReloadChangedItsSinksGroupingIsResolvedUnderItsKey() {
+        let single = AlertRoute(
+            url: AlertRoute.pagerDutyURL,
+            format: .pagerduty,
+            routingKey: Self.routingKey,
+            groupWindow: .zero
+        )
+        var router = AlertRouter(routes: [single])
+        let trigger = router.receive(Self.alert(.breakerOpened, .critical), at: Self.lateEvening)
+        #expect(trigger.map(\.dedupKey) == ["belay:breaker.opened:payments:-"])
+        var grouped = single
+        grouped.groupWindow = .seconds(300)
+        _ = router.replace(routes: [grouped])
+        let resolve = router.receive(Self.alert(.breakerClosed, .info), at: Self.lateEvening.addingTimeInterval(60))
+        #expect(resolve.map(\.action) == [.resolve])
+        #expect(resolve.map(\.dedupKey) == ["belay:breaker.opened:payments:-"])
+    }
 }

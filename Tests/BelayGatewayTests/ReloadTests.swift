@@ -146,6 +146,29 @@ import Testing
         #expect(removal.effective.webhooks.map(\.name) == ["ledger", "shop"])
     }
 
+    @Test func aSourceThatWouldVerifyThroughAnUpstreamNotRunningWaitsForTheRestart() throws {
+        let verified = """
+            webhooks:
+              shop:
+                verify: { scheme: standard-webhooks, secret: "\(inboxSecret)", upstream: shopapi, path: "/o/{/id}" }
+                forward_to: "http://127.0.0.1:9003/hooks"
+            """
+        let running = try Self.loader.load(yaml: Self.config("http://127.0.0.1:9001"))
+        let loaded = try Self.loader.load(
+            yaml: Self.config("http://127.0.0.1:9001")
+                + """
+
+                  shopapi:
+                    endpoints: ["http://127.0.0.1:9002"]
+                \(verified)
+                """
+        )
+        let plan = ReloadPlan(running: running, loaded: loaded)
+        #expect(plan.needsRestart == ["upstreams.shopapi (added)", "webhooks.shop (added)"])
+        #expect(plan.applied.isEmpty)
+        #expect(plan.effective.webhooks.isEmpty)
+    }
+
     @Test func everyServerKeyButTheCertificateNeedsARestart() throws {
         let running = try Self.loader.load(yaml: Self.config("http://127.0.0.1:9001"))
         let loaded = try Self.loader.load(

@@ -197,7 +197,14 @@ public struct AlertRouter: Sendable {
         // A warning still waiting for the end of quiet hours is dropped: it cleared unseen.
         sinks[index].held.removeAll { $0.alert.condition == condition }
         if sinks[index].held.isEmpty { sinks[index].releaseAt = nil }
-        let key = Self.dedupKey(condition, route: routes[index])
+        var key = Self.dedupKey(condition, route: routes[index])
+        // Triggered under another key (a reload changed the sink's grouping since): resolved
+        // under the key it was sent with.
+        if sinks[index].groups[key]?.open.contains(condition) != true,
+            let sent = sinks[index].groups.first(where: { $0.value.open.contains(condition) })?.key
+        {
+            key = sent
+        }
         guard var group = sinks[index].groups[key], group.open.remove(condition) != nil else { return [] }
         guard group.open.isEmpty else {
             sinks[index].groups[key] = group

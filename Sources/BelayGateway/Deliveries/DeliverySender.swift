@@ -65,18 +65,20 @@ public struct UpstreamDeliverySender: DeliverySender {
     }
 
     public func send(_ delivery: Delivery) async -> SendResult {
+        let body: Data?
+        let added: [DeliveryHeader]
+        switch await prepare(delivery) {
+        case .send(let prepared, let headers): (body, added) = (prepared, headers)
+        case .settled(let result): return result
+        }
+        // Looked up after the preparation (which may fetch for a while): the client in force now,
+        // not one a reload has retired since.
         guard let client = clients[delivery.upstream] else {
             return .failed(
                 errorClass: "other",
                 detail: "the upstream '\(delivery.upstream)' is no longer configured",
                 endpoint: nil
             )
-        }
-        let body: Data?
-        let added: [DeliveryHeader]
-        switch await prepare(delivery) {
-        case .send(let prepared, let headers): (body, added) = (prepared, headers)
-        case .settled(let result): return result
         }
         var headers = HTTPFields()
         for header in delivery.headers {

@@ -1,5 +1,6 @@
 import BelayStore
 import Prometheus
+import Synchronization
 
 /// The delivery worker's counters, made once per upstream it serves (a configured upstream,
 /// or `webhook:<source>` for a source's forwards).
@@ -32,34 +33,49 @@ final class DeliverySeries: Sendable {
         var dead: Counter
     }
 
-    private let upstreams: [String: Upstream]
+    /// The series of each upstream, made at start for the configured ones and on first use for
+    /// a webhook source's forwards a reload added (`webhook:<source>`: configured names only).
+    private let upstreams: Mutex<[String: Upstream]>
+    private let registry: PrometheusCollectorRegistry
     /// Deliveries to sources not configured, by reason (no source label: the name is the
     /// caller's text).
     let unknownSourceRejected: CounterCache<String>
 
     init(upstreams names: [String], registry: PrometheusCollectorRegistry) {
         var upstreams: [String: Upstream] = [:]
-        for name in names {
-            upstreams[name] = Upstream(
-                attempts: Outcome.allCases.map {
-                    registry.makeCounter(
-                        descriptor: Names.deliveryAttempts,
-                        labels: [("upstream", name), ("outcome", $0.label)]
-                    )
-                },
-                dead: registry.makeCounter(descriptor: Names.deliveriesDead, labels: [("upstream", name)])
-            )
-        }
-        self.upstreams = upstreams
+        for name in names { upstreams[name] = Self.series(of: name, registry) }
+        self.upstreams = Mutex(upstreams)
+        self.registry = registry
         self.unknownSourceRejected = CounterCache { reason in
             registry.makeCounter(descriptor: Names.webhooksRejected, labels: [("source", ""), ("reason", reason)])
         }
     }
 
+    private static func series(of name: String, _ registry: PrometheusCollectorRegistry) -> Upstream {
+        Upstream(
+            attempts: Outcome.allCases.map {
+                registry.makeCounter(
+                    descriptor: Names.deliveryAttempts,
+                    labels: [("upstream", name), ("outcome", $0.label)]
+                )
+            },
+            dead: registry.makeCounter(descriptor: Names.deliveriesDead, labels: [("upstream", name)])
+        )
+    }
+
     /// Counts a recorded decision: the attempt's outcome (if one was made), and a delivery
-    /// gone dead. An upstream the worker was not configured with is not counted.
+    /// gone dead. An upstream the worker was not configured with is not counted, but for a
+    /// webhook source's forwards (a reload may add a source; its name is the config's).
     func record(upstream: String, status: DeliveryStatus, attempted: Bool) {
-        guard let series = upstreams[upstream] else { return }
+        let registry = self.registry
+        let series = upstreams.withLock { upstreams -> Upstream? in
+            if let series = upstreams[upstream] { return series }
+            guard Gateway.webhookSource(ofForward: upstream) != nil else { return nil }
+            let series = Self.series(of: upstream, registry)
+            upstreams[upstream] = series
+            return series
+        }
+        guard let series else { return }
         if attempted { series.attempts[Outcome(status).rawValue].increment() }
         if status == .dead { series.dead.increment() }
     }

@@ -37,8 +37,9 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
     /// One set of series per configured upstream, by name.
     let upstreams: [String: UpstreamSeries]
     let deliveries: DeliverySeries
-    /// One set of series per configured webhook source, by name.
-    let webhooks: [String: WebhookSeries]
+    /// One set of series per configured webhook source, by name: made at start, and on first
+    /// use for a source a reload added (the name is the config's, never a caller's text).
+    private let webhookSeries: Mutex<[String: WebhookSeries]>
     private let queueDepth: [(DeliveryStatus, Gauge)]
     private let oldestPendingAge: Gauge
     private let storeUp: Gauge
@@ -76,7 +77,7 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
         for source in config.webhooks {
             webhooks[source.name] = WebhookSeries(source: source.name, registry: registry)
         }
-        self.webhooks = webhooks
+        self.webhookSeries = Mutex(webhooks)
         self.queueDepth = DeliveryStatus.allCases.map { status in
             (
                 status,
@@ -135,9 +136,8 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
     public func deliveryRecorded(upstream: String, status: DeliveryStatus, attempted: Bool) {
         deliveries.record(upstream: upstream, status: status, attempted: attempted)
         let prefix = "webhook:"
-        guard upstream.hasPrefix(prefix), let source = webhooks[String(upstream.dropFirst(prefix.count))] else {
-            return
-        }
+        guard upstream.hasPrefix(prefix) else { return }
+        let source = webhooks(String(upstream.dropFirst(prefix.count)))
         switch status {
         case .delivered, .acknowledged:
             if attempted { source.forwarded.increment() }
@@ -152,15 +152,27 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
     /// stored, a duplicate, or rejected and why. `source` is nil when no source of that
     /// name is configured (the name is then no label: it is the caller's text).
     public func webhook(source: String?, _ result: WebhookIntakeResult) {
-        guard let source, let series = webhooks[source] else {
+        guard let source else {
             if case .rejected(let reason) = result { deliveries.unknownSourceRejected(reason).increment() }
             return
         }
+        let series = webhooks(source)
         series.received.increment()
         switch result {
         case .stored: break
         case .duplicate: series.duplicates.increment()
         case .rejected(let reason): series.rejected(reason).increment()
+        }
+    }
+
+    /// The series of the configured source `name`, made on its first use after a reload added it.
+    private func webhooks(_ name: String) -> WebhookSeries {
+        let registry = self.registry
+        return webhookSeries.withLock { series in
+            if let made = series[name] { return made }
+            let made = WebhookSeries(source: name, registry: registry)
+            series[name] = made
+            return made
         }
     }
 

@@ -8,7 +8,9 @@
 /// ``needsRestart`` by its key path and keeps its running value: the rest of `server`
 /// (`server.listen` first of all; a key of `server` this plan does not know by name is named
 /// `server`), `storage`, an upstream added or removed, deliveries, retention, metrics, logging,
-/// telemetry and audit.
+/// telemetry and audit. A webhook source whose `verify_current_state` fetches from an upstream
+/// not running (one the file adds), or that a running `ack` listens to, keeps its running
+/// version (`webhooks.<name>`).
 ///
 /// ```swift
 /// let plan = ReloadPlan(running: running, loaded: try loader.load(contentsOf: path))
@@ -65,7 +67,24 @@ public struct ReloadPlan: Sendable {
 
         if running.deliveries != loaded.deliveries { needsRestart.append("deliveries") }
         if running.webhooks != loaded.webhooks {
-            var webhooks = loaded.webhooks
+            var webhooks: [GatewayConfig.WebhookSource] = []
+            // A source that fetches its current state from an upstream not running (one this file
+            // adds) would forward unverified: it keeps its running version until the restart.
+            let names = Set(effective.upstreams.map(\.name))
+            for source in loaded.webhooks {
+                guard let upstream = source.currentState?.upstream, !names.contains(upstream) else {
+                    webhooks.append(source)
+                    continue
+                }
+                if let old = running.webhooks.first(where: { $0.name == source.name }), old != source {
+                    webhooks.append(old)
+                    needsRestart.append("webhooks.\(source.name)")
+                } else if running.webhooks.first(where: { $0.name == source.name }) == nil {
+                    needsRestart.append("webhooks.\(source.name) (added)")
+                } else {
+                    webhooks.append(source)
+                }
+            }
             // A source the running `ack`s listen to stays until the restart that changes them.
             let listened = Set(effective.upstreams.compactMap { $0.ack?.webhook?.source })
             for source in running.webhooks where listened.contains(source.name) {
@@ -74,7 +93,8 @@ public struct ReloadPlan: Sendable {
                 needsRestart.append("webhooks.\(source.name) (removed)")
             }
             effective.webhooks = webhooks
-            if webhooks != running.webhooks { applied.append("webhooks") }
+            let byName = { (sources: [GatewayConfig.WebhookSource]) in sources.sorted { $0.name < $1.name } }
+            if byName(webhooks) != byName(running.webhooks) { applied.append("webhooks") }
         }
         if running.alerts != loaded.alerts {
             effective.alerts = loaded.alerts

@@ -18,7 +18,13 @@ struct WebhookForwarding: Sendable {
     struct Source: Sendable {
         var signer: StandardWebhooksSigner?
         var currentState: (client: UpstreamClient, upstream: String, path: PathTemplate)?
+        /// Why the current state the source asks for cannot be fetched (its upstream is not
+        /// running), if so: its forwards wait rather than go out unverified.
+        var unverifiable: String?
     }
+
+    /// How long a forward that cannot be prepared now waits before it is tried again.
+    static let holdFor: Duration = .seconds(60)
 
     /// The sources, by their delivery upstream name (`webhook:<source>`); a reload replaces them.
     let sources: Reloadable<[String: Source]>
@@ -55,10 +61,14 @@ struct WebhookForwarding: Sendable {
         var sources: [String: Source] = [:]
         for source in webhooks where source.forwardTo != nil {
             var entry = Source(signer: source.forwardSecret.flatMap(StandardWebhooksSigner.init(secret:)))
-            if let state = source.currentState, let client = clients[state.upstream],
-                let path = try? PathTemplate(state.path)
-            {
-                entry.currentState = (client, state.upstream, path)
+            if let state = source.currentState {
+                if let client = clients[state.upstream], let path = try? PathTemplate(state.path) {
+                    entry.currentState = (client, state.upstream, path)
+                } else {
+                    entry.unverifiable =
+                        "webhook source \(source.name): its current state cannot be fetched from "
+                        + "'\(state.upstream)', which is not running; the forward waits"
+                }
             }
             sources[Gateway.forwardUpstream(source.name)] = entry
         }
@@ -66,9 +76,23 @@ struct WebhookForwarding: Sendable {
     }
 
     /// What this send of `delivery` carries; deliveries that are not webhook forwards are
-    /// sent as stored.
+    /// sent as stored. A forward whose source is no longer configured (a reload removed it),
+    /// or whose current state cannot be fetched, is held, never sent unsigned or unverified.
     func prepare(_ delivery: Delivery) async -> DeliveryPreparation {
-        guard let source = sources.value[delivery.upstream] else { return .send(body: delivery.body, headers: []) }
+        guard let source = sources.value[delivery.upstream] else {
+            guard let name = Gateway.webhookSource(ofForward: delivery.upstream) else {
+                return .send(body: delivery.body, headers: [])
+            }
+            return .settled(
+                .held(
+                    reason: "webhook source \(name) is not configured with a forward_to; the forward waits",
+                    retryAfter: Self.holdFor
+                )
+            )
+        }
+        if let unverifiable = source.unverifiable {
+            return .settled(.held(reason: unverifiable, retryAfter: Self.holdFor))
+        }
         var body = delivery.body ?? Data()
         if var state = source.currentState {
             // The upstream's client in force now: a reload may have replaced its policy.
