@@ -20,7 +20,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Every suite that starts a process (Foundation's Process): keep it whole when adding one.
-spawning='DeliveryCrashTests|SharedDatabaseCrashTests|CommandLineTests|StorageCopyCommandTests|StorageBackupCommandTests|HelpTextTests|StatusPageTests|PostgresTLSTests|GracefulStopTests'
+# HedgingGatewayTests joins them: it compares latencies, which the parallel tests would blur.
+spawning='DeliveryCrashTests|SharedDatabaseCrashTests|CommandLineTests|StorageCopyCommandTests|StorageBackupCommandTests|HelpTextTests|StatusPageTests|PostgresTLSTests|GracefulStopTests|HedgingGatewayTests'
 swift build --build-tests
 status=0
 swift test --skip-build --skip "$spawning" || status=$?

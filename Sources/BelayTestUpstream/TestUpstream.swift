@@ -133,6 +133,10 @@ public final class TestUpstream: Service, Sendable {
         }
     }
 
+    /// How many requests have arrived in all (answered or not: one a client gave up on is never
+    /// in ``requests`` when the client left before its answer).
+    public var arrivalCount: Int { state.withLock { $0.arrivals } }
+
     /// How many requests it is answering now: counted from arrival until its handler returns
     /// (before the answer is written), so a client never sees more at once than this counts.
     public var requestsInProgress: Int { state.withLock { $0.inProgress } }
@@ -222,7 +226,9 @@ public final class TestUpstream: Service, Sendable {
     }
 
     /// Picks the behavior for `path` and advances its sequence.
-    fileprivate func nextAnswer(for path: String) -> (behavior: UpstreamBehavior, status: Int, quotaRemaining: Int?) {
+    fileprivate func nextAnswer(
+        for path: String
+    ) -> (behavior: UpstreamBehavior, status: Int, quotaRemaining: Int?, latencyMilliseconds: Int) {
         let now = ContinuousClock.now
         return state.withLock { state in
             var behavior = state.fallback
@@ -259,7 +265,11 @@ public final class TestUpstream: Service, Sendable {
                 remaining = max(quota - usage.count, 0)
                 if usage.count > quota { status = 429 }
             }
-            return (behavior, status, remaining)
+            var latency = behavior.latencyMilliseconds
+            if let every = behavior.slowEvery, every > 0, (served + 1) % every == 0 {
+                latency += behavior.slowMilliseconds
+            }
+            return (behavior, status, remaining, latency)
         }
     }
 
@@ -324,8 +334,8 @@ struct ScriptedResponder: RouterMiddleware {
             body: String(decoding: kept.readableBytesView, as: UTF8.self)
         )
         let behavior = answer.behavior
-        if behavior.latencyMilliseconds > 0 {
-            try await Task.sleep(for: .milliseconds(behavior.latencyMilliseconds))
+        if answer.latencyMilliseconds > 0 {
+            try await Task.sleep(for: .milliseconds(answer.latencyMilliseconds))
         }
         if behavior.reset {
             upstream.record(recorded)

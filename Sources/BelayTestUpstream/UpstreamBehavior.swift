@@ -37,6 +37,11 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
     public var quota: Int?
     /// The quota's window in seconds. Default 60.
     public var quotaWindowSeconds: Int
+    /// Every this many requests (the 10th, 20th, … for 10), one is slow: it waits
+    /// ``slowMilliseconds`` more before answering. Default none.
+    public var slowEvery: Int?
+    /// How much longer the slow requests of ``slowEvery`` wait, in milliseconds. Default 0.
+    public var slowMilliseconds: Int
 
     /// Creates a behavior; the defaults answer 200 at once.
     public init(
@@ -55,7 +60,9 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         trickleMilliseconds: Int = 0,
         headers: [String: String] = [:],
         quota: Int? = nil,
-        quotaWindowSeconds: Int = 60
+        quotaWindowSeconds: Int = 60,
+        slowEvery: Int? = nil,
+        slowMilliseconds: Int = 0
     ) {
         self.statuses = statuses
         self.repeats = repeats
@@ -73,6 +80,8 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         self.headers = headers
         self.quota = quota
         self.quotaWindowSeconds = quotaWindowSeconds
+        self.slowEvery = slowEvery
+        self.slowMilliseconds = slowMilliseconds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -97,6 +106,9 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         quota = try container.decodeIfPresent(Int.self, forKey: .quota)
         quotaWindowSeconds =
             try container.decodeIfPresent(Int.self, forKey: .quotaWindowSeconds) ?? defaults.quotaWindowSeconds
+        slowEvery = try container.decodeIfPresent(Int.self, forKey: .slowEvery)
+        slowMilliseconds =
+            try container.decodeIfPresent(Int.self, forKey: .slowMilliseconds) ?? defaults.slowMilliseconds
     }
 
     /// Always this status.

@@ -3,8 +3,11 @@
 /// After ``Configuration/delay`` without an acceptable outcome (a fixed time, or an
 /// observed latency percentile), another attempt is started, up to
 /// ``Configuration/maxHedgedAttempts`` extra ones. An attempt that fails starts the next
-/// at once. The first acceptable outcome is returned and the other attempts are
-/// cancelled; if none is acceptable, the last outcome is returned.
+/// at once (unless ``Configuration/launchesOnFailure`` is off: then a failure waits for the
+/// attempts still running, or is returned when none is, for a retry outside to handle). The
+/// first acceptable outcome is returned and the other attempts are cancelled; if none is
+/// acceptable, the last outcome is returned. With a ``Configuration/budget``, each extra
+/// attempt is a retry withdrawn from it: none is started once it is spent.
 ///
 /// Hedge only idempotent work: several attempts may reach the dependency.
 ///
@@ -33,6 +36,13 @@ public struct Hedging<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
         public var delay: Delay
         /// Which outcomes are acceptable. Default: any returned value.
         public var isAcceptable: @Sendable (Result<Output, any Error>) -> Bool
+        /// Whether an unacceptable outcome starts the next attempt at once. Default true; off
+        /// when a ``Retry`` outside handles failures (with its backoff and `Retry-After`), so
+        /// that hedging only answers slowness.
+        public var launchesOnFailure: Bool
+        /// A budget each extra attempt is withdrawn from, shared with retries, if any: once it
+        /// is spent, no extra attempt starts. Default none.
+        public var budget: RetryBudget<C>?
 
         /// Creates a configuration.
         public init(
@@ -42,12 +52,16 @@ public struct Hedging<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
                 if case .success = $0 { return true }
                 return false
             },
+            launchesOnFailure: Bool = true,
+            budget: RetryBudget<C>? = nil,
             name: String = "hedging"
         ) {
             self.name = name
             self.maxHedgedAttempts = maxHedgedAttempts
             self.delay = delay
             self.isAcceptable = isAcceptable
+            self.launchesOnFailure = launchesOnFailure
+            self.budget = budget
         }
 
         func validate() throws(ConfigurationError) {
@@ -150,7 +164,7 @@ public struct Hedging<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
                         return outcome
                     }
                     last = outcome
-                    if launched < maxAttempts && !Task.isCancelled {
+                    if configuration.launchesOnFailure, launched < maxAttempts, !Task.isCancelled, mayLaunch() {
                         emitLaunch(context, attempt: launched + 1, after: latency)
                         launch()
                     } else if running == 0 {
@@ -159,7 +173,7 @@ public struct Hedging<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
                     }
                 case .hedgeDue:
                     timerPending = false
-                    if launched < maxAttempts && running > 0 {
+                    if launched < maxAttempts && running > 0 && mayLaunch() {
                         emitLaunch(context, attempt: launched + 1, after: delay)
                         launch()
                     }
@@ -169,6 +183,11 @@ public struct Hedging<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
             }
             return last ?? .failure(CancellationError())
         }
+    }
+
+    /// Whether the budget, if any, allows one more attempt (withdrawn if so).
+    private func mayLaunch() -> Bool {
+        configuration.budget?.tryWithdrawRetry() ?? true
     }
 
     private func emitLaunch(_ context: ResilienceContext, attempt: Int, after: Duration) {

@@ -45,6 +45,7 @@ extension UpstreamConfig {
         policy.maxConcurrent = bulkhead.maxConcurrent
         policy.maxQueue = bulkhead.maxQueue
         policy.adaptiveConcurrency = bulkhead.adaptiveConfiguration
+        policy.hedging = hedging.map { UpstreamPolicy.Hedging(delay: $0.delay, maxExtra: $0.maxExtra) }
         policy.rateLimit = rateLimit.map { ($0.rps, $0.burst) }
         policy.staleIfError = staleIfError
         policy.idempotencyHeader = idempotencyHeader

@@ -130,6 +130,8 @@ public struct UpstreamConfig: Sendable, Hashable {
     public var tls: TLS?
     /// How the other system confirms a delivery (`ack`), if it does.
     public var ack: Ack?
+    /// Hedged calls (`hedging`), if any.
+    public var hedging: Hedging?
 
     /// Creates an upstream with default policy.
     public init(name: String, endpoints: [Endpoint]) {
@@ -145,7 +147,7 @@ public struct UpstreamConfig: Sendable, Hashable {
             && lhs.headers.map(\.name) == rhs.headers.map(\.name)
             && lhs.headers.map(\.value) == rhs.headers.map(\.value)
             && lhs.probe?.path == rhs.probe?.path && lhs.probe?.every == rhs.probe?.every
-            && lhs.tls == rhs.tls && lhs.ack == rhs.ack
+            && lhs.tls == rhs.tls && lhs.ack == rhs.ack && lhs.hedging == rhs.hedging
     }
 
     public func hash(into hasher: inout Hasher) {

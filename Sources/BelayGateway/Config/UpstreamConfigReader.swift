@@ -10,7 +10,7 @@ struct UpstreamConfigReader {
     static let keys: Set<String> = [
         "endpoints", "timeouts", "retry", "circuit_breaker", "bulkhead", "rate_limit", "cache", "idempotency",
         "headers",
-        "probe", "tls", "ack",
+        "probe", "tls", "ack", "hedging",
     ]
 
     func read(_ node: Node, _ reader: inout ConfigReader) -> UpstreamConfig? {
@@ -86,6 +86,7 @@ struct UpstreamConfigReader {
                 upstream.probe = (probePath, every)
             case "tls": readTLS(value, at: keyPath, into: &upstream, &reader)
             case "ack": upstream.ack = readAck(value, at: keyPath, &reader)
+            case "hedging": upstream.hedging = readHedging(value, at: keyPath, &reader)
             default: break
             }
         }

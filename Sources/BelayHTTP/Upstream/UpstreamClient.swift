@@ -51,6 +51,8 @@ public final class UpstreamClient: Sendable {
     private let retrying: ResiliencePipeline<UpstreamResponse>
     private let connectOnly: ResiliencePipeline<UpstreamResponse>
     private let once: ResiliencePipeline<UpstreamResponse>
+    /// ``retrying`` with hedged attempts, when the policy hedges (``UpstreamPolicy/hedging``).
+    private let hedged: ResiliencePipeline<UpstreamResponse>?
     /// Told of each ejection and re-admission of an endpoint (``onEndpointChange(_:)``).
     private let endpointHandler = Mutex<(@Sendable (_ endpoint: Int, _ ejected: Bool) -> Void)?>(nil)
 
@@ -184,7 +186,8 @@ public final class UpstreamClient: Sendable {
         }
         func build(
             _ shouldRetry: @escaping Retry<UpstreamResponse, ContinuousClock>.OutcomePredicate,
-            attempts: Int
+            attempts: Int,
+            hedging: UpstreamPolicy.Hedging? = nil
         ) throws(ConfigurationError) -> ResiliencePipeline<UpstreamResponse> {
             var builder = ResiliencePipeline<UpstreamResponse>.Builder(clock: clock)
                 // Both timeouts are cooperative: they bind the deadline, which every inner step
@@ -210,6 +213,27 @@ public final class UpstreamClient: Sendable {
                     isIgnored: Self.isCallersFault,
                     describe: Self.describe
                 )
+            // Hedges inside the breaker (it judges the call's one outcome) and outside the bulkhead,
+            // paces and limits: every extra attempt takes a slot and a permit of its own. Only slowness
+            // starts one; a failure is the retry's, with its backoff and Retry-After.
+            if let hedging {
+                let delay: Belay.Hedging<UpstreamResponse, ContinuousClock>.Delay =
+                    switch hedging.delay {
+                    case .fixed(let delay): .fixed(delay)
+                    case .percentile(let quantile):
+                        .percentile(quantile, otherwise: policy.attemptTimeout, minimumSamples: 20)
+                    }
+                builder = builder.hedging(
+                    .init(
+                        maxHedgedAttempts: hedging.maxExtra,
+                        delay: delay,
+                        isAcceptable: { !shouldRetry($0) },
+                        launchesOnFailure: false,
+                        budget: budget,
+                        name: "\(policy.name)-hedging"
+                    )
+                )
+            }
             // A fixed bulkhead, or the adaptive limit after the paces (their waits are not the
             // upstream's round trip) and outside the attempt timeout (whose timeouts are drops).
             if concurrencyLimit == nil { builder = builder.bulkhead(bulkhead) }
@@ -230,6 +254,9 @@ public final class UpstreamClient: Sendable {
         self.retrying = try build(retryable, attempts: policy.maxAttempts)
         self.connectOnly = try build(connectFailure, attempts: max(policy.maxAttempts, 1))
         self.once = try build({ _ in false }, attempts: 1)
+        self.hedged = try policy.hedging.map { hedging throws(ConfigurationError) in
+            try build(retryable, attempts: policy.maxAttempts, hedging: hedging)
+        }
     }
 
     /// One HTTP client for every endpoint; with a ``UpstreamPolicy/serverName``, one per distinct
@@ -368,13 +395,20 @@ public final class UpstreamClient: Sendable {
         for field in addedHeaders {
             request.headers[field.name] = field.value
         }
-        let pipeline: ResiliencePipeline<UpstreamResponse>
+        var pipeline: ResiliencePipeline<UpstreamResponse>
+        var hedging = false
         switch request.body {
         case .stream: pipeline = once
-        case .none, .buffered: pipeline = mayRepeat ? retrying : connectOnly
+        case .none, .buffered:
+            pipeline = mayRepeat ? retrying : connectOnly
+            if mayRepeat, let hedged {
+                pipeline = hedged
+                hedging = true
+            }
         }
         let cacheKey = request.method == .get && cache != nil ? Self.cacheKey(request, consumer: consumer) : nil
-        let log = AttemptLog()
+        // Hedged attempts run side by side: they are numbered in the order they start.
+        let log = AttemptLog(numbersAttemptsByStart: hedging)
         let sendable = request
         // Answers a retry may discard are held in memory when they fit, and so are answers to cache.
         let hold = Holding(
@@ -528,6 +562,8 @@ public final class UpstreamClient: Sendable {
     ) async throws -> UpstreamResponse {
         let endpoint = policy.endpoints[index]
         let start = ContinuousClock.now
+        let (number, hedge) = log.begin(attempt: context.attempt)
+        defer { log.end() }
         do {
             // The attempt's deadline (the earlier of the attempt and total timeouts, or the
             // caller's Belay-Timeout) ends the request if no head has arrived by then.
@@ -573,14 +609,15 @@ public final class UpstreamClient: Sendable {
             let asked = fields[.retryAfter] != nil || status.code == 429 ? Self.delayHint(.success(answer)) : nil
             log.append(
                 AttemptRecord(
-                    number: context.attempt,
+                    number: number,
                     endpoint: endpoint,
                     status: status.code,
                     failure: nil,
                     duration: elapsed,
                     startOffset: log.start.duration(to: start),
                     skipped: skipped,
-                    retryAfter: asked
+                    retryAfter: asked,
+                    hedged: hedge
                 )
             )
             reportEndpoint(health.record(endpoint: index, success: status.code < 500))
@@ -589,13 +626,14 @@ public final class UpstreamClient: Sendable {
             // An attempt that got no answer: `failure` nil when it was the caller's doing.
             func failedAttempt(_ failure: UpstreamFailure.Kind?) -> AttemptRecord {
                 AttemptRecord(
-                    number: context.attempt,
+                    number: number,
                     endpoint: endpoint,
                     status: nil,
                     failure: failure,
                     duration: start.duration(to: .now),
                     startOffset: log.start.duration(to: start),
-                    skipped: skipped
+                    skipped: skipped,
+                    hedged: hedge
                 )
             }
             // The caller's doing: its body failed (too large, or the caller went away), or the
@@ -615,6 +653,12 @@ public final class UpstreamClient: Sendable {
                 // too slow by the policy's measure, so it is not counted as failing.
                 callersDeadline = deadline.origin == .caller
             } else if Task.isCancelled {
+                // A hedged attempt another one beat: recorded, as cancelled.
+                if log.numbersAttemptsByStart {
+                    var abandoned = failedAttempt(nil)
+                    abandoned.abandoned = true
+                    log.append(abandoned)
+                }
                 throw CancellationError()
             }
             // The caller was still sending its body (and its own deadline had not passed): it is
@@ -639,6 +683,9 @@ final class AttemptLog: Sendable {
         var decisions: [ResilienceEvent] = []
         var tries: [Int: Int] = [:]
         var callersBodyWasArriving = false
+        /// Attempts started, and running now (hedged calls).
+        var started = 0
+        var running = 0
     }
 
     /// The log of the call the current task makes, for ``DecisionCollector``.
@@ -647,6 +694,28 @@ final class AttemptLog: Sendable {
     private let storage = Mutex(State())
     /// When the call began: attempts' ``AttemptRecord/startOffset`` count from here.
     let start = ContinuousClock.now
+    /// Whether attempts are numbered in the order they start (hedged calls, whose attempts
+    /// overlap) rather than by the retry's count; the call's decisions are renumbered to match.
+    let numbersAttemptsByStart: Bool
+
+    init(numbersAttemptsByStart: Bool = false) {
+        self.numbersAttemptsByStart = numbersAttemptsByStart
+    }
+
+    /// An attempt starts: its number (`attempt`, the retry's count, unless numbered by start)
+    /// and whether another of the call's attempts is running (it is a hedge).
+    func begin(attempt: Int) -> (number: Int, hedge: Bool) {
+        storage.withLock { state in
+            state.started += 1
+            state.running += 1
+            return (numbersAttemptsByStart ? state.started : attempt, state.running > 1)
+        }
+    }
+
+    /// An attempt ended.
+    func end() {
+        storage.withLock { $0.running -= 1 }
+    }
 
     func append(_ record: AttemptRecord) {
         storage.withLock { $0.records.append(record) }
@@ -656,7 +725,26 @@ final class AttemptLog: Sendable {
         storage.withLock { $0.decisions.append(decision) }
     }
 
-    var records: [AttemptRecord] { storage.withLock { $0.records } }
+    /// `event` numbered as this call numbers its attempts: by start, the latest attempt started
+    /// (a hedge's launch, the one it starts).
+    func renumbered(_ event: ResilienceEvent) -> ResilienceEvent {
+        guard numbersAttemptsByStart else { return event }
+        var event = event
+        let latest = storage.withLock { $0.started }
+        if case .hedgeLaunched(_, let after) = event.kind {
+            event.kind = .hedgeLaunched(attempt: latest + 1, after: after)
+            event.attempt = latest + 1
+        } else {
+            event.attempt = max(latest, 1)
+        }
+        return event
+    }
+
+    /// The attempts, in the order they started (a hedged call's end in any order).
+    var records: [AttemptRecord] {
+        let records = storage.withLock { $0.records }
+        return numbersAttemptsByStart ? records.sorted { $0.number < $1.number } : records
+    }
 
     /// Records that an attempt failed while the caller's streamed body was still arriving.
     func noteCallersBodyWasArriving() {
@@ -780,7 +868,11 @@ struct DecisionCollector: ResilienceEventSink {
     let tracing: UpstreamTracing?
 
     func receive(_ event: ResilienceEvent) {
-        AttemptLog.current?.append(event)
+        var event = event
+        if let log = AttemptLog.current {
+            event = log.renumbered(event)
+            log.append(event)
+        }
         tracing?.annotate(event)
         next?.receive(event)
     }

@@ -54,6 +54,13 @@ public struct UpstreamPolicy: Sendable {
     /// ``maxQueue``), learning the provider's capacity from its round trips, 408/429/503/504
     /// answers, timeouts and resets (its name is set from the upstream's). Default none.
     public var adaptiveConcurrency: AdaptiveConcurrencyLimit<ContinuousClock>.Configuration?
+    /// Hedged calls, if set: a call still without an answer after ``Hedging/delay`` gets another
+    /// attempt alongside (on the next endpoint, when there are several), the first answer wins
+    /// and the slower attempt is cancelled. Only calls that may be repeated are hedged (safe
+    /// methods, and writes carrying an idempotency key the upstream honours), never a streamed
+    /// body. Each extra attempt is withdrawn from the retry budget and takes its own bulkhead
+    /// or adaptive-limit slot. Default none.
+    public var hedging: Hedging?
     /// The outbound pace the provider allows, if limited: permits per second and burst.
     public var rateLimit: (permitsPerSecond: Double, burst: Int)?
     /// How long a cached GET response may be served while the upstream fails, if caching.
@@ -73,6 +80,29 @@ public struct UpstreamPolicy: Sendable {
     /// each endpoint's host, if set: for an endpoint given as an address, or a certificate
     /// issued for another name. The `Host` header stays the endpoint's. Default nil.
     public var serverName: String?
+
+    /// When an upstream's calls are hedged (``UpstreamPolicy/hedging``).
+    public struct Hedging: Sendable, Hashable {
+        /// How long a call waits for its answer before the next attempt starts.
+        public enum Delay: Sendable, Hashable {
+            /// A fixed time.
+            case fixed(Duration)
+            /// The given quantile (`0.95`) of the upstream's own recent successful calls; the
+            /// attempt timeout until 20 have been seen (no hedge before the upstream is known).
+            case percentile(Double)
+        }
+
+        /// When the next attempt starts.
+        public var delay: Delay
+        /// Extra attempts at most. Default 1.
+        public var maxExtra: Int
+
+        /// Creates the option.
+        public init(delay: Delay, maxExtra: Int = 1) {
+            self.delay = delay
+            self.maxExtra = maxExtra
+        }
+    }
 
     /// Creates a policy with the contract's defaults.
     public init(name: String, endpoints: [UpstreamEndpoint]) {

@@ -36,6 +36,11 @@ public struct AttemptRecord: Sendable, Hashable {
     /// How long the answer asked to wait before a retry (`Retry-After`, or for a 429 the
     /// reset time of its `RateLimit` headers), if it said.
     public var retryAfter: Duration?
+    /// Whether it was a hedge: started while another attempt of the call was still running.
+    public var hedged: Bool
+    /// Whether it was cancelled because another attempt of the call answered first (a hedged
+    /// call's slower attempt).
+    public var abandoned: Bool
 
     /// Creates a record (the client makes them; observers' tests may too).
     public init(
@@ -46,7 +51,9 @@ public struct AttemptRecord: Sendable, Hashable {
         duration: Duration,
         startOffset: Duration = .zero,
         skipped: [UpstreamEndpoint] = [],
-        retryAfter: Duration? = nil
+        retryAfter: Duration? = nil,
+        hedged: Bool = false,
+        abandoned: Bool = false
     ) {
         self.number = number
         self.endpoint = endpoint
@@ -56,5 +63,7 @@ public struct AttemptRecord: Sendable, Hashable {
         self.startOffset = startOffset
         self.skipped = skipped
         self.retryAfter = retryAfter
+        self.hedged = hedged
+        self.abandoned = abandoned
     }
 }

@@ -29,7 +29,8 @@ public enum AuditNarration {
                     number: attempt.number,
                     endpoint: attempt.endpoint.description,
                     status: attempt.status,
-                    failure: attempt.failure?.rawValue,
+                    // A hedged call's slower attempt, cancelled when the other answered.
+                    failure: attempt.abandoned ? "cancelled" : attempt.failure?.rawValue,
                     startedMilliseconds: attempt.startOffset.fractionalMilliseconds,
                     durationMilliseconds: attempt.duration.fractionalMilliseconds,
                     skipped: attempt.skipped.map(\.description)
