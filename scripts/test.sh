@@ -20,8 +20,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Every suite that starts a process (Foundation's Process): keep it whole when adding one.
-# HedgingGatewayTests joins them: it compares latencies, which the parallel tests would blur.
-spawning='DeliveryCrashTests|SharedDatabaseCrashTests|CommandLineTests|StorageCopyCommandTests|StorageBackupCommandTests|HelpTextTests|StatusPageTests|PostgresTLSTests|GracefulStopTests|HedgingGatewayTests'
+# HedgingGatewayTests and CapacityGatewayTests join them: they compare latencies and how
+# much gets through at once, which the parallel tests would blur.
+spawning='DeliveryCrashTests|SharedDatabaseCrashTests|CommandLineTests|StorageCopyCommandTests|StorageBackupCommandTests|HelpTextTests|StatusPageTests|PostgresTLSTests|GracefulStopTests|HedgingGatewayTests|CapacityGatewayTests'
 swift build --build-tests
 status=0
 swift test --skip-build --skip "$spawning" || status=$?

@@ -59,6 +59,8 @@ public final class TestUpstream: Service, Sendable {
         var peakInProgress = 0
         var arrivalWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
         var serverNames: [String?] = []
+        /// The capacity of each behavior that has one, by path prefix ("" for the fallback).
+        var gates: [String: CapacityGate] = [:]
     }
 
     /// The address to bind; port 0 picks a free one.
@@ -131,6 +133,12 @@ public final class TestUpstream: Service, Sendable {
             }
             if ready { continuation.resume() }
         }
+    }
+
+    /// Requests the capacity of the behavior at `prefix` ("" for the fallback) refused with 429
+    /// because its queue was full, and requests it gave a worker.
+    public func capacityCounts(for prefix: String = "") -> (refused: Int, served: Int) {
+        state.withLock { $0.gates[prefix] }?.counts ?? (0, 0)
     }
 
     /// How many requests have arrived in all (answered or not: one a client gave up on is never
@@ -228,7 +236,9 @@ public final class TestUpstream: Service, Sendable {
     /// Picks the behavior for `path` and advances its sequence.
     fileprivate func nextAnswer(
         for path: String
-    ) -> (behavior: UpstreamBehavior, status: Int, quotaRemaining: Int?, latencyMilliseconds: Int) {
+    ) -> (
+        behavior: UpstreamBehavior, status: Int, quotaRemaining: Int?, latencyMilliseconds: Int, gate: CapacityGate?
+    ) {
         let now = ContinuousClock.now
         return state.withLock { state in
             var behavior = state.fallback
@@ -269,7 +279,16 @@ public final class TestUpstream: Service, Sendable {
             if let every = behavior.slowEvery, every > 0, (served + 1) % every == 0 {
                 latency += behavior.slowMilliseconds
             }
-            return (behavior, status, remaining, latency)
+            var gate: CapacityGate?
+            if let workers = behavior.capacity {
+                if let made = state.gates[key], made.workers == workers, made.queue == behavior.capacityQueue {
+                    gate = made
+                } else {
+                    gate = CapacityGate(workers: workers, queue: behavior.capacityQueue)
+                    state.gates[key] = gate
+                }
+            }
+            return (behavior, status, remaining, latency, gate)
         }
     }
 
@@ -334,7 +353,19 @@ struct ScriptedResponder: RouterMiddleware {
             body: String(decoding: kept.readableBytesView, as: UTF8.self)
         )
         let behavior = answer.behavior
-        if answer.latencyMilliseconds > 0 {
+        var status = answer.status
+        if let gate = answer.gate {
+            // The provider's own waiting line, then its service time; past the line, 429 at once.
+            if await gate.acquire() {
+                defer { gate.release() }
+                if answer.latencyMilliseconds > 0 {
+                    try await Task.sleep(for: .milliseconds(answer.latencyMilliseconds))
+                }
+            } else {
+                try Task.checkCancellation()
+                status = 429
+            }
+        } else if answer.latencyMilliseconds > 0 {
             try await Task.sleep(for: .milliseconds(answer.latencyMilliseconds))
         }
         if behavior.reset {
@@ -346,11 +377,11 @@ struct ScriptedResponder: RouterMiddleware {
             upstream.record(recorded)
             try await Task.sleep(for: .seconds(3_600))
         }
-        recorded.status = answer.status
+        recorded.status = status
         upstream.record(recorded)
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
-        if !(200..<300).contains(answer.status), let retryAfter = behavior.retryAfter {
+        if !(200..<300).contains(status), let retryAfter = behavior.retryAfter {
             fields[.retryAfter] = retryAfter
         }
         if let remaining = answer.quotaRemaining, let quota = behavior.quota {
@@ -365,8 +396,8 @@ struct ScriptedResponder: RouterMiddleware {
             fields[HTTPField.Name("X-Received-Idempotency-Key")!] = echo
         }
         let body =
-            (200..<300).contains(answer.status)
-            ? behavior.body : behavior.errorBody ?? #"{"error":"simulated \#(answer.status)"}"#
+            (200..<300).contains(status)
+            ? behavior.body : behavior.errorBody ?? #"{"error":"simulated \#(status)"}"#
         let bytes = ByteBuffer(string: body)
         if behavior.trickleMilliseconds > 0 {
             let pause = Duration.milliseconds(behavior.trickleMilliseconds)
@@ -378,11 +409,11 @@ struct ScriptedResponder: RouterMiddleware {
                 }
                 try await writer.finish(nil)
             }
-            return Response(status: HTTPResponse.Status(code: answer.status), headers: fields, body: trickled)
+            return Response(status: HTTPResponse.Status(code: status), headers: fields, body: trickled)
         }
         guard behavior.chunked else {
             return Response(
-                status: HTTPResponse.Status(code: answer.status),
+                status: HTTPResponse.Status(code: status),
                 headers: fields,
                 body: .init(byteBuffer: bytes)
             )
@@ -395,6 +426,6 @@ struct ScriptedResponder: RouterMiddleware {
             }
             try await writer.finish(nil)
         }
-        return Response(status: HTTPResponse.Status(code: answer.status), headers: fields, body: streamed)
+        return Response(status: HTTPResponse.Status(code: status), headers: fields, body: streamed)
     }
 }

@@ -42,6 +42,13 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
     public var slowEvery: Int?
     /// How much longer the slow requests of ``slowEvery`` wait, in milliseconds. Default 0.
     public var slowMilliseconds: Int
+    /// A fixed capacity, if set: at most this many requests are served at once (each taking
+    /// ``latencyMilliseconds`` once it has a worker), up to ``capacityQueue`` more wait in
+    /// arrival order, and the rest are answered 429 at once. A provider whose real capacity is
+    /// unknown to its callers. Default none.
+    public var capacity: Int?
+    /// Requests waiting for a worker of ``capacity`` at most. Default 0.
+    public var capacityQueue: Int
 
     /// Creates a behavior; the defaults answer 200 at once.
     public init(
@@ -62,7 +69,9 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         quota: Int? = nil,
         quotaWindowSeconds: Int = 60,
         slowEvery: Int? = nil,
-        slowMilliseconds: Int = 0
+        slowMilliseconds: Int = 0,
+        capacity: Int? = nil,
+        capacityQueue: Int = 0
     ) {
         self.statuses = statuses
         self.repeats = repeats
@@ -82,6 +91,8 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         self.quotaWindowSeconds = quotaWindowSeconds
         self.slowEvery = slowEvery
         self.slowMilliseconds = slowMilliseconds
+        self.capacity = capacity
+        self.capacityQueue = capacityQueue
     }
 
     public init(from decoder: any Decoder) throws {
@@ -109,6 +120,8 @@ public struct UpstreamBehavior: Sendable, Codable, Hashable {
         slowEvery = try container.decodeIfPresent(Int.self, forKey: .slowEvery)
         slowMilliseconds =
             try container.decodeIfPresent(Int.self, forKey: .slowMilliseconds) ?? defaults.slowMilliseconds
+        capacity = try container.decodeIfPresent(Int.self, forKey: .capacity)
+        capacityQueue = try container.decodeIfPresent(Int.self, forKey: .capacityQueue) ?? defaults.capacityQueue
     }
 
     /// Always this status.

@@ -173,7 +173,9 @@ public struct Hedging<Output: Sendable, C: Clock>: ResilienceStrategy where C.Du
                     }
                 case .hedgeDue:
                     timerPending = false
-                    if launched < maxAttempts && running > 0 && mayLaunch() {
+                    // Not for a caller gone away, nor past the deadline (nothing could answer in time).
+                    let late = context.deadline?.hasPassed(on: clock) ?? false
+                    if launched < maxAttempts && running > 0 && !Task.isCancelled && !late && mayLaunch() {
                         emitLaunch(context, attempt: launched + 1, after: delay)
                         launch()
                     }

@@ -286,7 +286,8 @@ extension Gateway {
         var belay = HTTPFields()
         belay[.belayRequestID] = requestID
         belay[.belayAttempts] = String(result.attempts.count)
-        if let last = result.attempts.last {
+        // The endpoint that answered, not a hedge's slower attempt cancelled after it.
+        if let last = result.attempts.last(where: { !$0.abandoned }) ?? result.attempts.last {
             belay[.belayEndpoint] = last.endpoint.description
         }
         switch result.outcome {

@@ -221,13 +221,23 @@ public final class UpstreamClient: Sendable {
                     switch hedging.delay {
                     case .fixed(let delay): .fixed(delay)
                     case .percentile(let quantile):
-                        .percentile(quantile, otherwise: policy.attemptTimeout, minimumSamples: 20)
+                        // Until the upstream is known, the whole call's time: no hedge before its deadline.
+                        .percentile(quantile, otherwise: policy.totalTimeout, minimumSamples: 20)
                     }
                 builder = builder.hedging(
                     .init(
                         maxHedgedAttempts: hedging.maxExtra,
                         delay: delay,
-                        isAcceptable: { !shouldRetry($0) },
+                        // A hedge the policy refused (no slot or permit free), or cancelled, does not
+                        // beat the attempt still waiting for the upstream's answer.
+                        isAcceptable: { outcome in
+                            if case .failure(let error) = outcome,
+                                error is CancellationError || Fault.of(error) == .policy
+                            {
+                                return false
+                            }
+                            return !shouldRetry(outcome)
+                        },
                         launchesOnFailure: false,
                         budget: budget,
                         name: "\(policy.name)-hedging"
@@ -401,7 +411,9 @@ public final class UpstreamClient: Sendable {
         case .stream: pipeline = once
         case .none, .buffered:
             pipeline = mayRepeat ? retrying : connectOnly
-            if mayRepeat, let hedged {
+            // Reads only: a write sent twice at once may be refused as in flight (409) by an
+            // upstream that honours its key, and a PUT or DELETE's second answer may differ.
+            if request.isSafeMethod, let hedged {
                 pipeline = hedged
                 hedging = true
             }

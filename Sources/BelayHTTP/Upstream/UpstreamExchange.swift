@@ -52,6 +52,15 @@ public struct UpstreamRequest: Sendable {
         return false
     }
 
+    /// Whether the method is safe (RFC 9110 §9.2.1: `GET`, `HEAD`, `OPTIONS`, `TRACE`): only
+    /// reads, so two attempts of it may run at once (hedging).
+    public var isSafeMethod: Bool {
+        switch method {
+        case .get, .head, .options, .trace: true
+        default: false
+        }
+    }
+
     /// Whether repeating the request cannot cause a second effect by itself (RFC 9110 §9.2.2).
     public var isIdempotentMethod: Bool {
         switch method {

@@ -56,9 +56,9 @@ public struct UpstreamPolicy: Sendable {
     public var adaptiveConcurrency: AdaptiveConcurrencyLimit<ContinuousClock>.Configuration?
     /// Hedged calls, if set: a call still without an answer after ``Hedging/delay`` gets another
     /// attempt alongside (on the next endpoint, when there are several), the first answer wins
-    /// and the slower attempt is cancelled. Only calls that may be repeated are hedged (safe
-    /// methods, and writes carrying an idempotency key the upstream honours), never a streamed
-    /// body. Each extra attempt is withdrawn from the retry budget and takes its own bulkhead
+    /// and the slower attempt is cancelled. Only reads are hedged (the safe methods: `GET`,
+    /// `HEAD`, `OPTIONS`, `TRACE`), never a write, keyed or not (two at once may be refused as
+    /// in flight), nor a streamed body. Each extra attempt is withdrawn from the retry budget and takes its own bulkhead
     /// or adaptive-limit slot. Default none.
     public var hedging: Hedging?
     /// The outbound pace the provider allows, if limited: permits per second and burst.
@@ -87,8 +87,8 @@ public struct UpstreamPolicy: Sendable {
         public enum Delay: Sendable, Hashable {
             /// A fixed time.
             case fixed(Duration)
-            /// The given quantile (`0.95`) of the upstream's own recent successful calls; the
-            /// attempt timeout until 20 have been seen (no hedge before the upstream is known).
+            /// The given quantile (`0.95`) of the upstream's own recent successful calls; until
+            /// 20 have been seen, no hedge (the upstream is not known yet).
             case percentile(Double)
         }
 
