@@ -130,6 +130,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The scriptable test upstream as a process of its own, for the benchmarks
+        // (scripts/bench-capacity.sh): behaviour set over HTTP (`PUT /__upstream/behavior`).
+        .executableTarget(
+            name: "belay-test-upstream",
+            dependencies: [
+                "BelayTestUpstream",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BelayTests",
             dependencies: [

@@ -141,6 +141,13 @@ public final class TestUpstream: Service, Sendable {
         state.withLock { $0.gates[prefix] }?.counts ?? (0, 0)
     }
 
+    /// What the capacity of the behavior at `prefix` ("" for the fallback) did: requests served
+    /// and refused, and each served request's time at the provider (its wait for a worker and
+    /// its service), in milliseconds at the 50th and 99th percentiles.
+    public func capacityStatistics(for prefix: String = "") -> CapacityStatistics {
+        state.withLock { $0.gates[prefix] }?.statistics ?? CapacityStatistics()
+    }
+
     /// How many requests have arrived in all (answered or not: one a client gave up on is never
     /// in ``requests`` when the client left before its answer).
     public var arrivalCount: Int { state.withLock { $0.arrivals } }
@@ -185,6 +192,15 @@ public final class TestUpstream: Service, Sendable {
         }
         router.get("__upstream/requests") { _, _ -> Response in
             let data = try JSONEncoder().encode(self.requests)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data))
+            )
+        }
+        router.get("__upstream/capacity") { request, _ -> Response in
+            let stats = self.capacityStatistics(for: request.uri.queryParameters.get("path") ?? "")
+            let data = try JSONEncoder().encode(stats)
             return Response(
                 status: .ok,
                 headers: [.contentType: "application/json"],
@@ -356,8 +372,9 @@ struct ScriptedResponder: RouterMiddleware {
         var status = answer.status
         if let gate = answer.gate {
             // The provider's own waiting line, then its service time; past the line, 429 at once.
+            let arrived = ContinuousClock.now
             if await gate.acquire() {
-                defer { gate.release() }
+                defer { gate.release(arrivedAt: arrived) }
                 if answer.latencyMilliseconds > 0 {
                     try await Task.sleep(for: .milliseconds(answer.latencyMilliseconds))
                 }

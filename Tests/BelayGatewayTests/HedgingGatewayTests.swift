@@ -50,8 +50,10 @@ import Testing
             let record = try await trail(gateway, try #require(hedged.first))
             let attempts = try #require(record["attempts"] as? [[String: Any]])
             #expect(attempts.map { $0["number"] as? Int } == [1, 2])
-            #expect(attempts.map { $0["status"] as? Int } == [nil, 200])
-            #expect(attempts.first?["failure"] as? String == "cancelled")
+            // One answered; the other (the slow first attempt, or a hedge a late usual answer beat
+            // on a busy machine) was cancelled.
+            #expect(attempts.compactMap { $0["status"] as? Int } == [200])
+            #expect(attempts.compactMap { $0["failure"] as? String } == ["cancelled"])
             let decisions = try #require(record["decisions"] as? [[String: Any]])
             #expect(decisions.map { $0["kind"] as? String } == ["hedge_launched"])
             #expect(decisions.first?["attempt"] as? Int == 2)

@@ -698,6 +698,8 @@ final class AttemptLog: Sendable {
         /// Attempts started, and running now (hedged calls).
         var started = 0
         var running = 0
+        /// The number the latest hedge launch was given (it may be announced before it starts).
+        var announced = 0
     }
 
     /// The log of the call the current task makes, for ``DecisionCollector``.
@@ -742,12 +744,16 @@ final class AttemptLog: Sendable {
     func renumbered(_ event: ResilienceEvent) -> ResilienceEvent {
         guard numbersAttemptsByStart else { return event }
         var event = event
-        let latest = storage.withLock { $0.started }
         if case .hedgeLaunched(_, let after) = event.kind {
-            event.kind = .hedgeLaunched(attempt: latest + 1, after: after)
-            event.attempt = latest + 1
+            // Each launch its own number, even when an earlier one has not started yet.
+            let number = storage.withLock { state in
+                state.announced = max(state.announced, state.started) + 1
+                return state.announced
+            }
+            event.kind = .hedgeLaunched(attempt: number, after: after)
+            event.attempt = number
         } else {
-            event.attempt = max(latest, 1)
+            event.attempt = max(storage.withLock { $0.started }, 1)
         }
         return event
     }
