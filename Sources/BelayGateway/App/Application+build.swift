@@ -94,12 +94,16 @@ public func buildApplication(
         },
         prepare: { await forwarding.prepare($0) }
     )
+    // The worker's upstreams: every configured one, and each forwarding source's (in force).
+    let served = { @Sendable (config: GatewayConfig) in
+        config.upstreams.map(\.name) + gateway.forwarders.keys.sorted()
+    }
     let worker = DeliveryWorker(
         store: store,
         sender: sender,
         planner: DeliveryPlanner(config),
         configuration: workerConfiguration,
-        upstreams: config.upstreams.map(\.name) + gateway.forwarders.keys.sorted(),
+        upstreams: served(config),
         wall: wall,
         owner: "\(config.server.instanceName)/worker-\(UUID().uuidString.lowercased().prefix(8))",
         alert: { alerter.raise($0) },
@@ -171,7 +175,7 @@ public func buildApplication(
             webhooks.reload(config.webhooks)
             forwarding.reload(config.webhooks)
             alerter.replace(routes: config.alerts)
-            worker.serve(upstreams: config.upstreams.map(\.name) + gateway.forwarders.keys.sorted())
+            worker.serve(upstreams: served(config))
         },
         metrics: metrics,
         // Trapped now, before the server listens: a signal sent once it serves never kills it.

@@ -1,6 +1,5 @@
 import BelayStore
 import Prometheus
-import Synchronization
 
 /// The delivery worker's counters, made once per upstream it serves (a configured upstream,
 /// or `webhook:<source>` for a source's forwards).
@@ -35,8 +34,9 @@ final class DeliverySeries: Sendable {
 
     /// The series of each upstream, made at start for the configured ones and on first use for
     /// a webhook source's forwards a reload added (`webhook:<source>`: configured names only).
-    private let upstreams: Mutex<[String: Upstream]>
-    private let registry: PrometheusCollectorRegistry
+    private let upstreams: SeriesCache<String, Upstream>
+    /// The upstreams the worker was configured with.
+    private let configured: Set<String>
     /// Deliveries to sources not configured, by reason (no source label: the name is the
     /// caller's text).
     let unknownSourceRejected: CounterCache<String>
@@ -44,8 +44,8 @@ final class DeliverySeries: Sendable {
     init(upstreams names: [String], registry: PrometheusCollectorRegistry) {
         var upstreams: [String: Upstream] = [:]
         for name in names { upstreams[name] = Self.series(of: name, registry) }
-        self.upstreams = Mutex(upstreams)
-        self.registry = registry
+        self.upstreams = SeriesCache(upstreams) { Self.series(of: $0, registry) }
+        self.configured = Set(names)
         self.unknownSourceRejected = CounterCache { reason in
             registry.makeCounter(descriptor: Names.webhooksRejected, labels: [("source", ""), ("reason", reason)])
         }
@@ -67,15 +67,8 @@ final class DeliverySeries: Sendable {
     /// gone dead. An upstream the worker was not configured with is not counted, but for a
     /// webhook source's forwards (a reload may add a source; its name is the config's).
     func record(upstream: String, status: DeliveryStatus, attempted: Bool) {
-        let registry = self.registry
-        let series = upstreams.withLock { upstreams -> Upstream? in
-            if let series = upstreams[upstream] { return series }
-            guard Gateway.webhookSource(ofForward: upstream) != nil else { return nil }
-            let series = Self.series(of: upstream, registry)
-            upstreams[upstream] = series
-            return series
-        }
-        guard let series else { return }
+        guard configured.contains(upstream) || Gateway.webhookSource(ofForward: upstream) != nil else { return }
+        let series = upstreams(upstream)
         if attempted { series.attempts[Outcome(status).rawValue].increment() }
         if status == .dead { series.dead.increment() }
     }

@@ -39,7 +39,7 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
     let deliveries: DeliverySeries
     /// One set of series per configured webhook source, by name: made at start, and on first
     /// use for a source a reload added (the name is the config's, never a caller's text).
-    private let webhookSeries: Mutex<[String: WebhookSeries]>
+    private let webhooks: SeriesCache<String, WebhookSeries>
     private let queueDepth: [(DeliveryStatus, Gauge)]
     private let oldestPendingAge: Gauge
     private let storeUp: Gauge
@@ -77,7 +77,7 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
         for source in config.webhooks {
             webhooks[source.name] = WebhookSeries(source: source.name, registry: registry)
         }
-        self.webhookSeries = Mutex(webhooks)
+        self.webhooks = SeriesCache(webhooks) { WebhookSeries(source: $0, registry: registry) }
         self.queueDepth = DeliveryStatus.allCases.map { status in
             (
                 status,
@@ -135,9 +135,8 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
     /// (upstream `webhook:<source>`) also count as forwarded or dead for the source.
     public func deliveryRecorded(upstream: String, status: DeliveryStatus, attempted: Bool) {
         deliveries.record(upstream: upstream, status: status, attempted: attempted)
-        let prefix = "webhook:"
-        guard upstream.hasPrefix(prefix) else { return }
-        let source = webhooks(String(upstream.dropFirst(prefix.count)))
+        guard let name = Gateway.webhookSource(ofForward: upstream) else { return }
+        let source = webhooks(name)
         switch status {
         case .delivered, .acknowledged:
             if attempted { source.forwarded.increment() }
@@ -162,17 +161,6 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
         case .stored: break
         case .duplicate: series.duplicates.increment()
         case .rejected(let reason): series.rejected(reason).increment()
-        }
-    }
-
-    /// The series of the configured source `name`, made on its first use after a reload added it.
-    private func webhooks(_ name: String) -> WebhookSeries {
-        let registry = self.registry
-        return webhookSeries.withLock { series in
-            if let made = series[name] { return made }
-            let made = WebhookSeries(source: name, registry: registry)
-            series[name] = made
-            return made
         }
     }
 
