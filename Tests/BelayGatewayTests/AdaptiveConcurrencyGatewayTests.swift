@@ -1,4 +1,5 @@
 import BelayTestUpstream
+import Foundation
 import NIOHTTP1
 import Testing
 
@@ -15,6 +16,33 @@ import Testing
         bulkhead: { adaptive: { algorithm: aimd, initial: 8, min: 2, max: 16 }, max_queue: 0, max_wait: 0s }
         """
 
+    /// The gradient holds the limit at `min` until it has measured the round trip without load
+    /// (20 calls), then starts from `initial`; the minimum it measured is shown.
+    @Test func theGradientMeasuresTheRoundTripWithoutLoadFirst() async throws {
+        let policy = """
+            timeouts: { connect: 5s, attempt: 5s, total: 5s }
+            retry: { max_attempts: 1 }
+            bulkhead: { adaptive: { algorithm: gradient, initial: 8, min: 2, max: 16 }, max_queue: 4, max_wait: 5s }
+            """
+        try await GatewayHarness.run(config: .pay(policy: policy)) { gateway in
+            func concurrency() async throws -> [String: Any] {
+                let state = try await gateway.send(.GET, "/v1/upstreams/pay")
+                return try #require(state.problem?["concurrency"] as? [String: Any])
+            }
+            let start = try await concurrency()
+            #expect(start["algorithm"] as? String == "gradient")
+            #expect(start["limit"] as? Int == 2)
+            #expect(start["minimum_rtt_ms"] is NSNull)
+            for _ in 0..<20 {
+                #expect(try await gateway.send(.GET, "/proxy/pay/v1/orders").status == 200)
+            }
+            let measured = try await concurrency()
+            #expect(measured["limit"] as? Int == 8)
+            let minimum = try #require((measured["minimum_rtt_ms"] as? NSNumber)?.doubleValue)
+            #expect(minimum > 0)
+        }
+    }
+
     @Test func theLimitFallsAsTheUpstreamAnswers503AndCallsBeyondItAreConcurrencyLimited() async throws {
         try await GatewayHarness.run(config: .pay(policy: Self.policy)) { gateway in
             let upstream = gateway.upstreams[0]
@@ -26,6 +54,7 @@ import Testing
             #expect(start["limit"] as? Int == 8)
             #expect(start["algorithm"] as? String == "aimd")
             #expect(start["min"] as? Int == 2 && start["max"] as? Int == 16)
+            #expect(start["minimum_rtt_ms"] is NSNull)  // AIMD measures no minimum
 
             // Overloaded: every answer is a 503, passed through as it is; each lowers the limit
             // by the AIMD backoff (0.9, rounded down, at least one less), down to `min`.

@@ -7,9 +7,11 @@ import Testing
 /// The algorithms, driven through the sans-IO state machine with manual-clock instants: every
 /// figure below follows from the arithmetic in the algorithms' documentation.
 @Suite struct AdaptiveConcurrencyAlgorithmTests {
-    /// The state machine, and rounds of calls through it.
+    /// The state machine, and rounds of calls through it on a clock that moves with them.
     final class Driver {
-        var machine: AdaptiveConcurrencyStateMachine<ManualClock.Instant, Never>
+        var machine: AdaptiveConcurrencyStateMachine<Never>
+        /// The time since the limiter's origin.
+        var now = Duration.zero
 
         init(initial: Int, minimum: Int, maximum: Int, _ algorithm: AdaptiveConcurrencyAlgorithm) {
             machine = .init(initial: initial, minimum: minimum, maximum: maximum, maxQueue: 0, algorithm: algorithm)
@@ -23,14 +25,14 @@ import Testing
             rtt: Duration = .milliseconds(10),
             _ signal: ConcurrencySignal = .success
         ) throws -> Int {
-            let start = ManualClock.Instant.at(.zero)
-            var permits: [AdaptiveConcurrencyPermit<ManualClock.Instant>] = []
+            var permits: [AdaptiveConcurrencyPermit] = []
             for _ in 0..<count {
-                let permit = machine.tryAcquire(now: start)
+                let permit = machine.tryAcquire(now: now)
                 permits.append(try #require(permit))
             }
+            now += rtt
             for permit in permits {
-                _ = machine.release(permit, signal, now: start.advanced(by: rtt))
+                _ = machine.release(permit, signal, now: now)
             }
             return machine.limit
         }
@@ -76,21 +78,26 @@ import Testing
         #expect(limiter.machine.smoothedRTT == nil)
     }
 
-    /// 20 windows at 10 ms (the long-term figure settles at 10 ms), then 40 ms, then 10 ms again.
-    @Test func gradientShrinksWhenTheRoundTripRisesAndRecoversWhenItFalls() throws {
+    /// The round trip without load is measured first, with the limit held at the minimum;
+    /// then 10 ms (the minimum) lets the limit grow, 40 ms shrinks it, 10 ms again lets it grow.
+    @Test func gradientShrinksWhenTheRoundTripRisesAboveItsMinimumAndRecoversWhenItFalls() throws {
         let limiter = Driver(
             initial: 6,
             minimum: 4,
             maximum: 8,
-            .gradient(tolerance: 1.5, smoothing: 0.5, queueAllowance: 1, sampleWindow: 4, longWindow: 100)
+            .gradient(smoothing: 0.5, queueAllowance: 1, sampleWindow: 4, minimumRTTSamples: 4)
         )
+        #expect(limiter.machine.limit == 4)
+        #expect(limiter.machine.isMeasuringMinimumRTT)
+        // Four samples at 10 ms: the minimum is 10 ms, and the limit is back at `initial`.
+        #expect(try limiter.round(4, rtt: .milliseconds(10)) == 6)
+        #expect(!limiter.machine.isMeasuringMinimumRTT)
+        #expect(limiter.machine.minimumRTT.map { abs($0 - 0.010) < 1e-9 } == true)
+
         var limits: [Int] = []
         for _ in 0..<6 { limits.append(try limiter.round(4, rtt: .milliseconds(10))) }
-        // Latency within tolerance: each window adds half the allowance, up to the maximum.
+        // At the minimum (gradient 1): each window adds half the allowance, up to the maximum.
         #expect(limits == [6, 7, 7, 8, 8, 8])
-        for _ in 0..<14 { try limiter.round(4, rtt: .milliseconds(10)) }
-        let settled = try #require(limiter.machine.longTermRTT)
-        #expect(abs(settled - 0.010) < 1e-9)
 
         limits = []
         for _ in 0..<5 { limits.append(try limiter.round(4, rtt: .milliseconds(40))) }
@@ -99,22 +106,71 @@ import Testing
 
         limits = []
         for _ in 0..<9 { limits.append(try limiter.round(4, rtt: .milliseconds(10))) }
-        // Back to normal: the limit climbs back by half the allowance per window.
+        // Back to the minimum: the limit climbs back by half the allowance per window.
         #expect(limits == [4, 5, 5, 6, 6, 7, 7, 8, 8])
+        // The minimum was never measured again: 60 s have not passed.
+        #expect(limiter.machine.minimumRTT.map { abs($0 - 0.010) < 1e-9 } == true)
+    }
+
+    @Test func gradientMeasuresTheMinimumAgainEveryIntervalAndLearnsASlowerProvider() throws {
+        let limiter = Driver(
+            initial: 8,
+            minimum: 4,
+            maximum: 8,
+            .gradient(
+                smoothing: 0.5,
+                queueAllowance: 1,
+                sampleWindow: 4,
+                minimumRTTInterval: .seconds(1),
+                minimumRTTSamples: 2
+            )
+        )
+        // Two of the four samples end the measurement; the other two were admitted during it
+        // and count for nothing after it.
+        #expect(try limiter.round(4, rtt: .milliseconds(10)) == 8)
+        // The provider is now four times slower for good: the limit falls to the minimum.
+        var limits: [Int] = []
+        for _ in 0..<5 { limits.append(try limiter.round(4, rtt: .milliseconds(40))) }
+        #expect(limits == [6, 5, 4, 4, 4])
+        // A second after the first measurement ended, the next success starts another.
+        var rounds = 0
+        while !limiter.machine.isMeasuringMinimumRTT {
+            try limiter.round(4, rtt: .milliseconds(40))
+            rounds += 1
+        }
+        #expect(rounds == 20)
+        #expect(limiter.now == .milliseconds(1_010))
+        #expect(limiter.machine.limit == 4)
+        #expect(try limiter.round(4, rtt: .milliseconds(40)) == 4)
+        #expect(limiter.machine.minimumRTT.map { abs($0 - 0.040) < 1e-9 } == true)
+        // 40 ms is the minimum now: the limit grows again.
+        limits = []
+        for _ in 0..<4 { limits.append(try limiter.round(4, rtt: .milliseconds(40))) }
+        #expect(limits == [4, 5, 5, 6])
     }
 
     @Test func gradientLeavesALimitTheCallersDoNotUseAsItIs() throws {
-        let limiter = Driver(initial: 10, minimum: 2, maximum: 20, .gradient(queueAllowance: 2, sampleWindow: 2))
+        let limiter = Driver(
+            initial: 10,
+            minimum: 2,
+            maximum: 20,
+            .gradient(queueAllowance: 2, sampleWindow: 2, minimumRTTSamples: 2)
+        )
+        #expect(try limiter.round(2, rtt: .milliseconds(10)) == 10)
         // Two calls in flight at most: less than half of 10, so neither slow nor fast windows
         // move the limit.
         for _ in 0..<10 { #expect(try limiter.round(2, rtt: .milliseconds(10)) == 10) }
         for _ in 0..<10 { #expect(try limiter.round(2, rtt: .milliseconds(500)) == 10) }
     }
 
-    @Test func gradientDecreasesMultiplicativelyOnADrop() throws {
-        let limiter = Driver(initial: 20, minimum: 2, maximum: 40, .gradient(backoff: 0.5))
-        #expect(try limiter.round(1, .dropped) == 10)
-        #expect(try limiter.round(1, .dropped) == 5)
+    @Test func gradientDecreasesMultiplicativelyOnADropEvenWhileItMeasures() throws {
+        let limiter = Driver(initial: 20, minimum: 2, maximum: 40, .gradient(minimumRTTSamples: 1, backoff: 0.5))
+        #expect(try limiter.round(1, .dropped) == 2)
+        #expect(limiter.machine.estimate == 10)
+        #expect(try limiter.round(1, .dropped) == 2)
+        // The measurement ends with its one sample: the limit is what the drops left.
+        #expect(try limiter.round(1) == 5)
+        #expect(try limiter.round(1, .dropped) == 2)
     }
 }
 
@@ -372,12 +428,21 @@ import Testing
         }
         #expect {
             _ = try AdaptiveConcurrencyLimit<ContinuousClock>(
-                .init(algorithm: .gradient(tolerance: 0.5, smoothing: 0, backoff: 1))
+                .init(
+                    algorithm: .gradient(
+                        tolerance: 0.5,
+                        smoothing: 0,
+                        minimumRTTInterval: .zero,
+                        minimumRTTSamples: 0,
+                        backoff: 1
+                    )
+                )
             )
         } throws: { error in
             (error as? ConfigurationError)?.issues.map(\.option) == [
                 "concurrency-limit.algorithm.backoff", "concurrency-limit.algorithm.tolerance",
-                "concurrency-limit.algorithm.smoothing",
+                "concurrency-limit.algorithm.smoothing", "concurrency-limit.algorithm.minimumRTTInterval",
+                "concurrency-limit.algorithm.minimumRTTSamples",
             ]
         }
         #expect {

@@ -1,17 +1,18 @@
 /// How an ``AdaptiveConcurrencyLimit`` moves its limit: ``aimd(increase:backoff:)`` or
-/// ``gradient(tolerance:smoothing:queueAllowance:sampleWindow:longWindow:backoff:)``.
+/// ``gradient(tolerance:smoothing:queueAllowance:sampleWindow:minimumRTTInterval:minimumRTTSamples:backoff:)``.
 ///
 /// Both decrease the limit multiplicatively on a drop signal (``ConcurrencySignal/dropped``:
 /// a timeout, a 429 or 503, a reset), at most once per round trip; they differ in what they
 /// learn from successes.
 public struct AdaptiveConcurrencyAlgorithm: Sendable, Hashable, CustomStringConvertible {
-    /// The options of ``gradient(tolerance:smoothing:queueAllowance:sampleWindow:longWindow:backoff:)``.
+    /// The options of ``gradient(tolerance:smoothing:queueAllowance:sampleWindow:minimumRTTInterval:minimumRTTSamples:backoff:)``.
     struct GradientParameters: Sendable, Hashable {
         var tolerance: Double
         var smoothing: Double
         var queueAllowance: Double?
         var sampleWindow: Int
-        var longWindow: Int
+        var minimumRTTInterval: Duration
+        var minimumRTTSamples: Int
     }
 
     enum Kind: Sendable, Hashable {
@@ -39,30 +40,36 @@ public struct AdaptiveConcurrencyAlgorithm: Sendable, Hashable, CustomStringConv
         Self(.aimd(increase: increase, backoff: backoff), backoff: backoff)
     }
 
-    /// The latency gradient (Netflix's `Gradient2Limit`, as Envoy's adaptive-concurrency filter
-    /// does with a sampled minimum): every `sampleWindow` successful calls, the window's mean
-    /// round trip (short-term) is compared with a long-term exponential average over about
-    /// `longWindow` windows. The limit becomes
+    /// The latency gradient over the minimum round trip (Envoy's adaptive-concurrency filter,
+    /// with Netflix's `Gradient2Limit` formula). The round trip without load is measured
+    /// first, with the limit held at `minimum`, as the mean of `minimumRTTSamples` calls, and
+    /// again every `minimumRTTInterval` (so that a provider that became slower or faster for
+    /// good is learnt again). Between measurements, every `sampleWindow` successful calls, the
+    /// window's mean round trip (short-term) is compared with it, and the limit becomes
     /// `limit × (1 − smoothing) + (limit × gradient + queueAllowance) × smoothing`, where
-    /// `gradient = tolerance × long ÷ short`, clamped to [0.5, 1]: while latency stays within
-    /// `tolerance` of its long-term level the limit grows by the allowance, and when it rises
-    /// the limit shrinks (by half at most per window). Windows in which fewer than half the
-    /// limit's calls were in flight leave it as it is. A drop signal multiplies it by `backoff`.
+    /// `gradient = tolerance × minimum ÷ short`, clamped to [0.5, 2]: while the round trip stays
+    /// at its minimum the limit grows by the allowance, and as calls start waiting at the
+    /// provider it shrinks (by half at most per window) until about `queueAllowance` of them
+    /// wait. Windows in which fewer than half the limit's calls were in flight leave it as it
+    /// is. A drop signal multiplies it by `backoff`.
     /// - Parameters:
-    ///   - tolerance: how much slower than usual the short-term round trip may be before the
-    ///     limit shrinks. At least 1; default 1.5.
+    ///   - tolerance: how much slower than its minimum the short-term round trip may be
+    ///     before the limit shrinks. At least 1; default 1 (only the allowance may wait).
     ///   - smoothing: how much of each window's target is taken. In (0, 1]; default 0.2.
-    ///   - queueAllowance: calls allowed to queue at the provider, added to the target; nil
+    ///   - queueAllowance: calls allowed to wait at the provider, added to the target; nil
     ///     (the default) for the square root of the limit.
     ///   - sampleWindow: successful calls per update. At least 1; default 10.
-    ///   - longWindow: windows the long-term average spans. At least 1; default 600.
+    ///   - minimumRTTInterval: how often the round trip without load is measured again. More
+    ///     than zero; default 60 s.
+    ///   - minimumRTTSamples: calls each measurement takes the mean of. At least 1; default 20.
     ///   - backoff: the factor a drop signal applies. Between 0 and 1 exclusive; default 0.9.
     public static func gradient(
-        tolerance: Double = 1.5,
+        tolerance: Double = 1,
         smoothing: Double = 0.2,
         queueAllowance: Double? = nil,
         sampleWindow: Int = 10,
-        longWindow: Int = 600,
+        minimumRTTInterval: Duration = .seconds(60),
+        minimumRTTSamples: Int = 20,
         backoff: Double = 0.9
     ) -> Self {
         Self(
@@ -72,7 +79,8 @@ public struct AdaptiveConcurrencyAlgorithm: Sendable, Hashable, CustomStringConv
                     smoothing: smoothing,
                     queueAllowance: queueAllowance,
                     sampleWindow: sampleWindow,
-                    longWindow: longWindow
+                    minimumRTTInterval: minimumRTTInterval,
+                    minimumRTTSamples: minimumRTTSamples
                 )
             ),
             backoff: backoff
@@ -117,7 +125,12 @@ public struct AdaptiveConcurrencyAlgorithm: Sendable, Hashable, CustomStringConv
                 )
             }
             validator.atLeast(parameters.sampleWindow, 1, "algorithm.sampleWindow")
-            validator.atLeast(parameters.longWindow, 1, "algorithm.longWindow")
+            validator.require(
+                parameters.minimumRTTInterval > .zero,
+                "algorithm.minimumRTTInterval",
+                "must be more than zero (got \(parameters.minimumRTTInterval.formattedForHumans))"
+            )
+            validator.atLeast(parameters.minimumRTTSamples, 1, "algorithm.minimumRTTSamples")
         }
     }
 }

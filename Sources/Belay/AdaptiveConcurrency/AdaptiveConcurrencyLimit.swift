@@ -3,9 +3,10 @@ import Synchronization
 /// A concurrency limit that learns the dependency's capacity from what its calls do, and keeps
 /// callers just under it (Netflix's concurrency-limits, Envoy's adaptive-concurrency filter).
 ///
-/// The limit starts at `initial` and moves between `minimum` and `maximum` by its
+/// The limit starts at `initial` (the gradient first measures the round trip without load,
+/// with the limit held at `minimum`) and moves between `minimum` and `maximum` by its
 /// ``AdaptiveConcurrencyAlgorithm``: ``AdaptiveConcurrencyAlgorithm/aimd(increase:backoff:)``
-/// or ``AdaptiveConcurrencyAlgorithm/gradient(tolerance:smoothing:queueAllowance:sampleWindow:longWindow:backoff:)``.
+/// or ``AdaptiveConcurrencyAlgorithm/gradient(tolerance:smoothing:queueAllowance:sampleWindow:minimumRTTInterval:minimumRTTSamples:backoff:)``.
 /// Each finished call brings a ``ConcurrencySignal``: a success (with its round trip on the
 /// limiter's clock), a drop (a timeout, a 429 or 503, a reset: the limit decreases) or nothing
 /// (the caller's own doing). A call that finds the limit reached waits in FIFO order for up to
@@ -27,10 +28,10 @@ import Synchronization
 /// ```
 public final class AdaptiveConcurrencyLimit<C: Clock>: Sendable where C.Duration == Duration {
     /// Options of an adaptive concurrency limit.
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, Hashable {
         /// The limiter's name in events and errors. Default `concurrency-limit`.
         public var name: String
-        /// How the limit moves. Default ``AdaptiveConcurrencyAlgorithm/gradient(tolerance:smoothing:queueAllowance:sampleWindow:longWindow:backoff:)``.
+        /// How the limit moves. Default ``AdaptiveConcurrencyAlgorithm/gradient(tolerance:smoothing:queueAllowance:sampleWindow:minimumRTTInterval:minimumRTTSamples:backoff:)``.
         public var algorithm: AdaptiveConcurrencyAlgorithm
         /// The limit to start from. Between `minimum` and `maximum`; default 20.
         public var initial: Int
@@ -86,14 +87,16 @@ public final class AdaptiveConcurrencyLimit<C: Clock>: Sendable where C.Duration
 
     /// A slot one call holds, from ``tryAcquire()`` or ``acquire(context:sleep:)`` until
     /// ``release(_:_:context:)``.
-    typealias Permit = AdaptiveConcurrencyPermit<C.Instant>
+    typealias Permit = AdaptiveConcurrencyPermit
     typealias Waiter = CheckedContinuation<Permit, any Error>
 
     /// The options in force.
     public let configuration: Configuration
     /// The clock round trips and waits are measured on.
     public let clock: C
-    private let machine: Mutex<AdaptiveConcurrencyStateMachine<C.Instant, Waiter>>
+    /// The instant the state machine's time counts from.
+    private let origin: C.Instant
+    private let machine: Mutex<AdaptiveConcurrencyStateMachine<Waiter>>
     private let nextWaiterID = Atomic<UInt64>(0)
 
     /// Creates a limiter on `clock`, validating its options.
@@ -101,6 +104,7 @@ public final class AdaptiveConcurrencyLimit<C: Clock>: Sendable where C.Duration
         try configuration.validate()
         self.configuration = configuration
         self.clock = clock
+        self.origin = clock.now
         self.machine = Mutex(
             AdaptiveConcurrencyStateMachine(
                 initial: configuration.initial,
@@ -131,9 +135,18 @@ public final class AdaptiveConcurrencyLimit<C: Clock>: Sendable where C.Duration
         machine.withLock { $0.smoothedRTT }.map { Duration.seconds($0) }
     }
 
+    /// The time since the origin: the state machine's `now`.
+    private var now: Duration { origin.duration(to: clock.now) }
+
+    /// The gradient's round trip without load (measured with the limit at `minimum`); nil
+    /// before its first measurement ends, and always for AIMD.
+    public var minimumRoundTripTime: Duration? {
+        machine.withLock { $0.minimumRTT }.map { Duration.seconds($0) }
+    }
+
     /// Takes a slot if the limit allows and nobody waits, without waiting.
     func tryAcquire() -> Permit? {
-        let now = clock.now
+        let now = self.now
         return machine.withLock { $0.tryAcquire(now: now) }
     }
 
@@ -154,7 +167,8 @@ public final class AdaptiveConcurrencyLimit<C: Clock>: Sendable where C.Duration
     /// (one nothing enforces by cancellation) passes, or the task is cancelled. Throws
     /// ``ResilienceError`` (`concurrency-limited`) or `CancellationError`.
     func acquire(context: ResilienceContext) async throws -> Permit {
-        let now = clock.now
+        let instant = clock.now
+        let now = origin.duration(to: instant)
         let maxWait = configuration.maxWait
         let start: Start = machine.withLock { machine in
             if let permit = machine.tryAcquire(now: now) { return .acquired(permit) }
@@ -169,7 +183,7 @@ public final class AdaptiveConcurrencyLimit<C: Clock>: Sendable where C.Duration
         case .refused: throw rejection(context: context, queueFull: true)
         case .wait: break
         }
-        var until = now.advanced(by: configuration.maxWait)
+        var until = instant.advanced(by: configuration.maxWait)
         if let deadline = context.deadline, !deadline.isEnforced {
             until = min(until, deadline.instant(on: clock))
         }
@@ -231,8 +245,8 @@ public final class AdaptiveConcurrencyLimit<C: Clock>: Sendable where C.Duration
     private func wait(id: UInt64, context: ResilienceContext) async throws -> Permit {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: Waiter) in
-                let now = clock.now
-                let decision: AdaptiveConcurrencyStateMachine<C.Instant, Waiter>.Acquire? = machine.withLock {
+                let now = self.now
+                let decision: AdaptiveConcurrencyStateMachine<Waiter>.Acquire? = machine.withLock {
                     machine in
                     if Task.isCancelled { return nil }
                     return machine.acquire(id: id, waiter: continuation, now: now)
@@ -257,7 +271,7 @@ public final class AdaptiveConcurrencyLimit<C: Clock>: Sendable where C.Duration
     /// Gives the slot back with what the call's outcome says, moving the limit; queued calls
     /// get the slots the (new) limit allows. Emits the limit's change, if any.
     func release(_ permit: Permit, _ signal: ConcurrencySignal, context: ResilienceContext) {
-        let now = clock.now
+        let now = self.now
         let release = machine.withLock { $0.release(permit, signal, now: now) }
         for handoff in release.handoffs {
             handoff.waiter.resume(returning: handoff.permit)

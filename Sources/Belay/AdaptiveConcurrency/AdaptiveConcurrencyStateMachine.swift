@@ -1,11 +1,11 @@
 /// The sans-IO core of ``AdaptiveConcurrencyLimit``: the limit, the calls in flight, the FIFO
 /// queue of waiters, and the algorithm that moves the limit from what finished calls tell it.
 ///
-/// It takes instants and returns what to do (which waiters get a slot, whether the limit
-/// changed); it never sleeps, resumes or emits anything itself.
-struct AdaptiveConcurrencyStateMachine<Instant: InstantProtocol, Waiter: Sendable>: Sendable
-where Instant.Duration == Duration {
-    typealias Permit = AdaptiveConcurrencyPermit<Instant>
+/// It takes the time as a `Duration` since an origin the limiter chose (so that it is not
+/// generic over a clock and its instants) and returns what to do (which waiters get a slot,
+/// whether the limit changed); it never sleeps, resumes or emits anything itself.
+struct AdaptiveConcurrencyStateMachine<Waiter: Sendable>: Sendable {
+    typealias Permit = AdaptiveConcurrencyPermit
 
     enum Acquire {
         case acquired(Permit)
@@ -20,12 +20,20 @@ where Instant.Duration == Duration {
         var change: (from: Int, to: Int)?
     }
 
+    /// The gradient's measurement of the round trip without load: calls admitted while it
+    /// runs (at most `minimum` in flight) are its samples.
+    private struct Probe {
+        var sum = 0.0
+        var count = 0
+    }
+
     let minimum: Int
     let maximum: Int
     let maxQueue: Int
     let algorithm: AdaptiveConcurrencyAlgorithm
 
-    /// The limit as the algorithm estimates it; ``limit`` is its whole part.
+    /// The limit as the algorithm estimates it; ``limit`` is its whole part, except while the
+    /// gradient measures the round trip without load.
     private(set) var estimate: Double
     private(set) var inFlight = 0
     /// Calls refused since the limiter was made (queue full or `maxWait` passed).
@@ -33,13 +41,20 @@ where Instant.Duration == Duration {
     /// A smoothed round trip of successful calls, in seconds; nil before the first.
     private(set) var smoothedRTT: Double?
     private var waiters = FIFOQueue<Waiter>()
+    /// Bumped on each decrease: a drop decreases the limit once per round trip.
     private var generation: UInt64 = 0
 
     // AIMD: successes at the limit since the last increase.
     private var successesAtLimit = 0
-    // Gradient: the long-term round trip and the current window of samples.
-    private var longRTT: Double?
-    private var longSamples = 0
+    // Gradient: the round trip without load, its measurement, and the current window.
+    /// The round trip measured with `minimum` calls in flight, in seconds; nil before the first
+    /// measurement ends.
+    private(set) var minimumRTT: Double?
+    private var probe: Probe?
+    /// When the next measurement of the round trip without load starts.
+    private var nextProbe = Duration.zero
+    /// Bumped when a measurement starts and ends: a call counts in the phase it was admitted in.
+    private var phase: UInt64 = 0
     private var windowSum = 0.0
     private var windowCount = 0
     private var windowMaxInFlight = 0
@@ -50,14 +65,20 @@ where Instant.Duration == Duration {
         self.maxQueue = maxQueue
         self.algorithm = algorithm
         self.estimate = Double(initial)
+        // The gradient needs the round trip without load before it can read any other: it
+        // measures it first (as Envoy's adaptive-concurrency filter does).
+        if case .gradient = algorithm.kind { probe = Probe() }
     }
 
-    /// The current limit: calls that may be in flight at once.
-    var limit: Int { Int(estimate) }
+    /// The current limit: calls that may be in flight at once (`minimum` while the gradient
+    /// measures the round trip without load).
+    var limit: Int { probe == nil ? Int(estimate) : minimum }
     var queued: Int { waiters.count }
+    /// Whether the gradient is measuring the round trip without load.
+    var isMeasuringMinimumRTT: Bool { probe != nil }
 
     /// Admits a call if it is under the limit and nobody is waiting (FIFO: no overtaking).
-    mutating func tryAcquire(now: Instant) -> Permit? {
+    mutating func tryAcquire(now: Duration) -> Permit? {
         guard inFlight < limit, waiters.isEmpty else { return nil }
         return admit(now: now)
     }
@@ -66,7 +87,7 @@ where Instant.Duration == Duration {
     var mayQueue: Bool { waiters.count < maxQueue }
 
     /// Admits a call, or queues `waiter`, or refuses (and counts the refusal).
-    mutating func acquire(id: UInt64, waiter: Waiter, now: Instant) -> Acquire {
+    mutating func acquire(id: UInt64, waiter: Waiter, now: Duration) -> Acquire {
         if let permit = tryAcquire(now: now) { return .acquired(permit) }
         guard mayQueue else {
             rejections += 1
@@ -88,22 +109,21 @@ where Instant.Duration == Duration {
 
     /// A call finished with `signal`: the limit moves, the slot is freed, and queued calls get
     /// slots while there is room under the (new) limit.
-    mutating func release(_ permit: Permit, _ signal: ConcurrencySignal, now: Instant) -> Release {
+    mutating func release(_ permit: Permit, _ signal: ConcurrencySignal, now: Duration) -> Release {
         let before = limit
-        let rtt = permit.start.duration(to: now).inSeconds
         switch signal {
         case .success:
+            let rtt = (now - permit.start).inSeconds
             smoothedRTT = smoothedRTT.map { $0 * 0.8 + rtt * 0.2 } ?? rtt
             switch algorithm.kind {
             case .aimd(let increase, _): aimdSuccess(permit, increase: increase)
-            case .gradient(let parameters): gradientSample(permit, rtt: rtt, parameters)
+            case .gradient(let parameters): gradientSample(permit, rtt: rtt, now: now, parameters)
             }
         case .dropped:
             // Only a call admitted since the latest decrease decreases it again: one overload
             // seen by every call then in flight is one decrease, not one per call.
             if permit.generation == generation {
-                let backoff = algorithm.backoff
-                let decreased = Double(Int(estimate * backoff))
+                let decreased = Double(Int(estimate * algorithm.backoff))
                 estimate = clamp(min(decreased, estimate - 1))
                 generation &+= 1
                 successesAtLimit = 0
@@ -121,9 +141,9 @@ where Instant.Duration == Duration {
         return release
     }
 
-    private mutating func admit(now: Instant) -> Permit {
+    private mutating func admit(now: Duration) -> Permit {
         inFlight += 1
-        return Permit(start: now, generation: generation, inFlight: inFlight)
+        return Permit(start: now, generation: generation, phase: phase, inFlight: inFlight)
     }
 
     private func clamp(_ value: Double) -> Double {
@@ -148,54 +168,66 @@ where Instant.Duration == Duration {
         windowMaxInFlight = 0
     }
 
-    /// Gradient2 (Netflix concurrency-limits): once per window of samples, the short-term
-    /// round trip (the window's mean) is compared with the long-term one (an exponential
-    /// average, warmed up as a plain mean); their ratio, times the tolerance, and clamped to
-    /// [0.5, 1], scales the limit, plus a queue allowance, smoothed.
+    /// The gradient over the minimum round trip (Envoy's adaptive-concurrency filter, Netflix's
+    /// Gradient2 formula): the round trip without load is measured with `minimum` calls in
+    /// flight, first and then every `minimumRTTInterval`; between measurements, once per window
+    /// of samples, the window's mean round trip is compared with it, and the limit follows
+    /// `tolerance × minimum ÷ mean` (clamped to [0.5, 2]), plus a queue allowance, smoothed.
     private mutating func gradientSample(
         _ permit: Permit,
         rtt: Double,
+        now: Duration,
         _ parameters: AdaptiveConcurrencyAlgorithm.GradientParameters
     ) {
+        // A call admitted in another phase measured another load: it tells nothing here.
+        guard permit.phase == phase else { return }
+        if var measuring = probe {
+            measuring.sum += rtt
+            measuring.count += 1
+            guard measuring.count >= parameters.minimumRTTSamples else {
+                probe = measuring
+                return
+            }
+            minimumRTT = max(measuring.sum / Double(measuring.count), 1e-9)
+            probe = nil
+            phase &+= 1
+            nextProbe = now + parameters.minimumRTTInterval
+            resetWindow()
+            return
+        }
+        if now >= nextProbe {
+            probe = Probe()
+            phase &+= 1
+            resetWindow()
+            return
+        }
         windowSum += rtt
         windowCount += 1
         windowMaxInFlight = max(windowMaxInFlight, permit.inFlight)
-        guard windowCount >= parameters.sampleWindow else { return }
+        guard windowCount >= parameters.sampleWindow, let minimumRTT else { return }
         let short = max(windowSum / Double(windowCount), 1e-9)
         let peak = windowMaxInFlight
         resetWindow()
-        longSamples += 1
-        var long = longRTT ?? short
-        if longSamples <= 10 {
-            long += (short - long) / Double(longSamples)
-        } else {
-            let factor = 2 / (Double(parameters.longWindow) + 1)
-            long = long * (1 - factor) + short * factor
-        }
-        // Latency came back down after a long overload: let the long-term figure follow
-        // faster than its average would.
-        if long / short > 2 { long *= 0.95 }
-        longRTT = long
         // Callers that do not use half the limit tell nothing about it.
         guard Double(peak) >= estimate / 2 else { return }
-        let gradient = min(max(parameters.tolerance * long / short, 0.5), 1)
+        let gradient = min(max(parameters.tolerance * minimumRTT / short, 0.5), 2)
         let allowance = parameters.queueAllowance ?? estimate.squareRoot()
         let target = estimate * gradient + allowance
         estimate = clamp(estimate * (1 - parameters.smoothing) + target * parameters.smoothing)
     }
-
-    /// The long-term round trip the gradient compares with, in seconds; nil before a window.
-    var longTermRTT: Double? { longRTT }
 }
 
 /// A slot held by one call: when it was admitted and what the limiter looked like then.
-struct AdaptiveConcurrencyPermit<Instant: InstantProtocol>: Sendable {
-    /// When the call was admitted: its round trip counts from here.
-    var start: Instant
+struct AdaptiveConcurrencyPermit: Sendable {
+    /// When the call was admitted, since the limiter's origin: its round trip counts from here.
+    var start: Duration
     /// The decrease count when it was admitted: a drop signal from a call admitted before
     /// the latest decrease does not decrease the limit again (one decrease per round trip,
     /// as TCP's congestion window).
     var generation: UInt64
+    /// The gradient's phase when it was admitted (measuring the round trip without load, or
+    /// not): its round trip counts only in that phase.
+    var phase: UInt64
     /// Calls in flight when it was admitted, itself included.
     var inFlight: Int
 }

@@ -44,7 +44,7 @@ public struct AdaptiveConcurrencyStrategy<Output: Sendable, C: Clock>: Resilienc
     ) async -> Result<
         Output, any Error
     > {
-        let permit: AdaptiveConcurrencyPermit<C.Instant>
+        let permit: AdaptiveConcurrencyPermit
         if let granted = limiter.tryAcquire() {
             permit = granted
         } else {

@@ -14,7 +14,7 @@ import Synchronization
 /// ```
 public final class Bulkhead: Sendable {
     /// Options of a bulkhead.
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, Hashable {
         /// The bulkhead's name in events and errors. Default `bulkhead`.
         public var name: String
         /// Calls that may run at once. At least 1; default 100.

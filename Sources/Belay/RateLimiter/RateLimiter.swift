@@ -14,7 +14,7 @@ import Synchronization
 /// ```
 public final class RateLimiter<C: Clock>: Sendable where C.Duration == Duration {
     /// Options of a rate limiter.
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, Hashable {
         /// The limiter's name in events and errors. Default `rate-limiter`.
         public var name: String
         /// Average permits per second, in ``permitsPerSecondRange`` (one in about 31 years up

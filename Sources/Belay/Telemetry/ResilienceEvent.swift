@@ -128,6 +128,8 @@ extension Duration {
 
     /// The duration in seconds as a `Double`.
     public var inSeconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) * 1e-18
+        // `components` divides 128-bit attoseconds: once, not twice.
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) * 1e-18
     }
 }

@@ -41,6 +41,8 @@ public enum UpstreamTable {
                     + "\(text(concurrency["min"]))..\(text(concurrency["max"]))), "
                     + "\(text(concurrency["in_flight"])) in flight, \(text(concurrency["queued"])) queued, "
                     + "\(text(concurrency["rejected"])) rejected"
+                    + ((concurrency["minimum_rtt_ms"] as? NSNumber).map { ", minimum round trip \($0.doubleValue) ms" }
+                        ?? "")
             )
         }
         if let probe = upstream["probe"] as? [String: Any] {

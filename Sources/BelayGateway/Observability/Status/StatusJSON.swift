@@ -37,6 +37,8 @@ enum StatusJSON {
                 "limit": concurrency.limit, "in_flight": concurrency.inFlight, "queued": concurrency.queued,
                 "rejected": concurrency.rejected, "algorithm": concurrency.algorithm, "min": concurrency.minimum,
                 "max": concurrency.maximum,
+                "minimum_rtt_ms": concurrency.minimumRTT.map { rounded($0.inSeconds * 1_000, places: 3) } as Any?
+                    ?? NSNull(),
                 "history": [
                     "every_seconds": rounded(concurrency.historyEvery.inSeconds, places: 3),
                     "limit": concurrency.history.map(\.limit),

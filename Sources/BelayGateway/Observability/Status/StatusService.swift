@@ -27,6 +27,9 @@ struct StatusSnapshot: Sendable {
         var algorithm: String
         var minimum: Int
         var maximum: Int
+        /// The gradient's round trip without load (its last measurement); nil for AIMD and
+        /// before the first measurement ends.
+        var minimumRTT: Duration?
         /// The limit and in-flight over recent time, oldest first, the last entry being now
         /// (the samples of ``ConcurrencyHistory`` and then the state above).
         var history: [ConcurrencyHistory<ContinuousClock>.Sample] = []
@@ -42,6 +45,7 @@ struct StatusSnapshot: Sendable {
             algorithm = limiter.configuration.algorithm.name
             minimum = limiter.configuration.minimum
             maximum = limiter.configuration.maximum
+            minimumRTT = limiter.minimumRoundTripTime
             history = [.init(limit: now.limit, inFlight: now.inFlight)]
         }
 
