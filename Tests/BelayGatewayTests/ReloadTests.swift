@@ -413,6 +413,60 @@ import Testing
         }
     }
 
+    /// The adaptive limit is kept across a reload that leaves its options as they were (what it
+    /// learnt still holds), and starts afresh from `initial` when they change; a refused reload
+    /// changes neither.
+    @Test func anAdaptiveLimitKeepsWhatItLearntWhenItsSettingsAreUnchanged() async throws {
+        let adaptive =
+            "bulkhead: { adaptive: { algorithm: aimd, initial: 8, min: 2, max: 16 }, max_queue: 0, max_wait: 0s }"
+        let policy = "retry: { max_attempts: 1 }\ncircuit_breaker: { minimum_throughput: 1000 }\n"
+        let next = ReloadableConfig()
+        try await GatewayHarness.run(
+            config: .custom { Self.config($0[0], policy: policy + adaptive) },
+            reload: next
+        ) { gateway in
+            func limit() async throws -> Int? {
+                let state = try await gateway.send(.GET, "/v1/upstreams/pay", headers: Self.admin)
+                return (state.problem?["concurrency"] as? [String: Any])?["limit"] as? Int
+            }
+            let url = await gateway.upstreams[0].baseURL()
+            // Each 503 lowers the AIMD limit by one: 8 → 5.
+            gateway.upstreams[0].setBehavior(UpstreamBehavior(status: 503), for: "/fail")
+            for _ in 0..<3 { _ = try await gateway.send(.GET, "/proxy/pay/fail", headers: Self.admin) }
+            #expect(try await limit() == 5)
+
+            // Another timeout, the same limit settings: the learnt limit stays.
+            next.set(Self.config(url, policy: policy + "timeouts: { attempt: 5s }\n" + adaptive))
+            #expect(try await Self.reload(gateway).status == 200)
+            #expect(try await limit() == 5)
+
+            // A refused reload (an invalid bound) with other limit settings changes nothing…
+            next.set(
+                Self.config(
+                    url,
+                    policy: policy + "timeouts: { attempt: 5s, connect: 10s }\n"
+                        + "bulkhead: { adaptive: { algorithm: aimd, initial: 12, min: 2, max: 16 } }"
+                )
+            )
+            #expect(try await Self.reload(gateway).status != 200)
+            #expect(try await limit() == 5)
+            // …so the same settings as before still find the learnt limit.
+            next.set(Self.config(url, policy: policy + "timeouts: { attempt: 4s }\n" + adaptive))
+            #expect(try await Self.reload(gateway).status == 200)
+            #expect(try await limit() == 5)
+
+            // New limit settings: a new limit, at its `initial`.
+            next.set(
+                Self.config(
+                    url,
+                    policy: policy + "bulkhead: { adaptive: { algorithm: aimd, initial: 12, min: 2, max: 16 } }"
+                )
+            )
+            #expect(try await Self.reload(gateway).status == 200)
+            #expect(try await limit() == 12)
+        }
+    }
+
     @Test func aRenewedCertificateIsServedToNewConnectionsAfterAReload() async throws {
         let oldCA = try TestCertificateAuthority("Old CA")
         let newCA = try TestCertificateAuthority("New CA")

@@ -148,4 +148,29 @@ import Testing
             (error as? ConfigurationError)?.issues.map(\.option) == ["bulkhead.maxConcurrent"]
         }
     }
+
+    @Test func aStageIsStoredOnlyWhenCommittedAndForgottenNamesStartAfresh() async throws {
+        let registry = ResilienceRegistry(clock: clock)
+        let breaker = try registry.shared.circuitBreaker("crm", breakerOptions)
+        var other = breakerOptions
+        other.breakDuration = .seconds(60)
+        // A stage finds the registry's object for the same options, and keeps a new one aside.
+        let stage = registry.stage()
+        #expect(try stage.circuitBreaker("crm", breakerOptions) === breaker)
+        let staged = try stage.circuitBreaker("crm", other)
+        #expect(staged !== breaker)
+        #expect(try stage.circuitBreaker("crm", other) === staged)
+        // Not committed: the registry still has the old one, and dropping the stage changes nothing.
+        #expect(try registry.shared.circuitBreaker("crm", breakerOptions) === breaker)
+        // Committed: the staged one replaces it.
+        let second = registry.stage()
+        let committed = try second.circuitBreaker("crm", other)
+        registry.commit(second)
+        #expect(try registry.shared.circuitBreaker("crm", other) === committed)
+        // A name no longer kept starts afresh; one kept stays.
+        let bulkhead = try registry.shared.bulkhead("shipping", .init(maxConcurrent: 4))
+        registry.removeShared(except: ["shipping"])
+        #expect(try registry.shared.bulkhead("shipping", .init(maxConcurrent: 4)) === bulkhead)
+        #expect(try registry.shared.circuitBreaker("crm", other) !== committed)
+    }
 }

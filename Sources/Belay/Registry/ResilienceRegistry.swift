@@ -77,17 +77,44 @@ public final class ResilienceRegistry<C: Clock>: Sendable where C.Duration == Du
     ) throws(ConfigurationError) -> ResiliencePipeline<Output> {
         // Built outside the lock. A shared object asked for with new options is kept aside
         // and stored only once the whole pipeline is valid.
-        let shared = Shared(registry: self, staging: true)
+        let shared = stage()
         let pipeline = try build(ResiliencePipeline<Output>.Builder(clock: clock), shared).build()
         let key = PipelineKey(name: name, output: ObjectIdentifier(Output.self))
         state.withLock { state in
-            for (componentKey, component) in shared.staged.withLock({ $0 }) {
-                state.components[componentKey] = component
-            }
+            Self.store(shared, in: &state)
             state.pipelines[key] = pipeline
             state.names[key] = name
         }
         return pipeline
+    }
+
+    /// Shared objects for building several things at once (a whole policy's pipelines or
+    /// clients), stored by ``commit(_:)`` only if they all turn out valid: objects asked for
+    /// with the options they were made from are the registry's own, new ones are kept aside.
+    /// Dropping it unused changes nothing.
+    public func stage() -> Shared {
+        Shared(registry: self, staging: true)
+    }
+
+    /// Stores the objects `shared` (from ``stage()``) made, replacing those of the same kind
+    /// and name.
+    public func commit(_ shared: Shared) {
+        state.withLock { state in Self.store(shared, in: &state) }
+    }
+
+    /// Forgets the shared objects of every kind whose names are not in `names` (what a policy
+    /// no longer names): asked for again later, they start afresh. Pipelines built on them
+    /// keep them.
+    public func removeShared(except names: Set<String>) {
+        state.withLock { state in
+            state.components = state.components.filter { names.contains($0.key.name) }
+        }
+    }
+
+    private static func store(_ shared: Shared, in state: inout State) {
+        for (key, component) in shared.staged.withLock({ $0 }) {
+            state.components[key] = component
+        }
     }
 
     /// The pipeline registered as `name` for `Output`.

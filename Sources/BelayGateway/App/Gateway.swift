@@ -55,6 +55,9 @@ public final class Gateway: Service, Sendable {
     let observers: [any ProxyObserver]
     /// The calendar time now, for the records observers get.
     let now: @Sendable () -> Date
+    /// The upstreams' circuit breakers and adaptive limits, by upstream name: a reload that
+    /// leaves one's options as they were keeps it, and so its state.
+    private let registry = ResilienceRegistry<ContinuousClock>()
     /// An executor for each event loop of the upstream clients' group, by loop identity.
     private let executors: [ObjectIdentifier: EventLoopExecutor]
 
@@ -92,7 +95,7 @@ public final class Gateway: Service, Sendable {
         self.executors = EventLoopExecutor.table(for: HTTPClient.defaultEventLoopGroup)
         var clients: [String: UpstreamClient] = [:]
         for upstream in config.upstreams {
-            clients[upstream.name] = try Self.client(upstream.policy, logger, eventSink, tracer)
+            clients[upstream.name] = try Self.client(upstream.policy, logger, eventSink, tracer, registry.shared)
         }
         var forwarders: [String: UpstreamClient] = [:]
         for source in config.webhooks {
@@ -110,13 +113,13 @@ public final class Gateway: Service, Sendable {
     }
 
     /// The client of one upstream's policy, its decisions logged and sent to `eventSink`;
-    /// `breaker`, if given, carried over from the client it replaces.
+    /// its breaker and adaptive limit from `shared`.
     private static func client(
         _ policy: UpstreamPolicy,
         _ logger: Logger,
         _ eventSink: (any ResilienceEventSink)?,
         _ tracer: (any Tracer)?,
-        breaker: CircuitBreaker<ContinuousClock>? = nil
+        _ shared: ResilienceRegistry<ContinuousClock>.Shared
     ) throws(ConfigurationError) -> UpstreamClient {
         let logging = decisionLog(logger, "belay.upstream", policy.name, correlation: "belay.request.id")
         let sink: any ResilienceEventSink = eventSink.map { MultiplexEventSink([logging, $0]) } ?? logging
@@ -124,7 +127,7 @@ public final class Gateway: Service, Sendable {
             policy: policy,
             eventSink: sink,
             tracing: tracer.map { UpstreamTracing(tracer: $0, correlationAttribute: "belay.request.id") },
-            breaker: breaker
+            shared: shared
         )
     }
 
@@ -146,12 +149,14 @@ public final class Gateway: Service, Sendable {
     ///
     /// An upstream whose config is unchanged keeps its client (its breaker, retry budget,
     /// bulkhead, cache and connections); a changed one gets a new client, which keeps the old
-    /// one's circuit breaker (its state) when `circuit_breaker` is unchanged. A webhook source
+    /// one's circuit breaker and adaptive limit (their state) when their options are unchanged
+    /// (through the registry; new ones are stored only on ``install(_:)``). A webhook source
     /// whose `forward_to` is unchanged keeps its forwarder; a new or changed one gets a new
     /// forwarder, and a removed source's is no longer used. Nothing is installed; on a failure, the clients already made for
     /// `config` are in its `made`, to be shut down.
-    func prepare(_ config: GatewayConfig) -> Result<(Runtime, replaced: [UpstreamClient]), PrepareFailure> {
+    func prepare(_ config: GatewayConfig) -> Result<Prepared, PrepareFailure> {
         let running = runtime
+        let shared = registry.stage()
         var clients: [String: UpstreamClient] = [:]
         var made: [UpstreamClient] = []
         var replaced: [UpstreamClient] = []
@@ -162,15 +167,8 @@ public final class Gateway: Service, Sendable {
                 clients[upstream.name] = old
                 continue
             }
-            let keep = running.config.upstream(named: upstream.name)?.circuitBreaker == upstream.circuitBreaker
             do {
-                let client = try Self.client(
-                    upstream.policy,
-                    logger,
-                    eventSink,
-                    tracer,
-                    breaker: keep ? old?.breaker : nil
-                )
+                let client = try Self.client(upstream.policy, logger, eventSink, tracer, shared)
                 clients[upstream.name] = client
                 made.append(client)
                 if let old { replaced.append(old) }
@@ -204,7 +202,17 @@ public final class Gateway: Service, Sendable {
         }
         guard issues.isEmpty else { return .failure(PrepareFailure(issues: issues, made: made)) }
         let next = Runtime(config: config, clients: clients, forwarders: forwarders, auth: auth)
-        return .success((next, replaced))
+        return .success(Prepared(runtime: next, replaced: replaced, shared: shared))
+    }
+
+    /// A runtime ``prepare(_:)`` built, to ``install(_:)``.
+    struct Prepared: Sendable {
+        /// The runtime to put in force.
+        var runtime: Runtime
+        /// The running clients it no longer uses.
+        var replaced: [UpstreamClient]
+        /// The breakers and limits its clients were made with, for the registry.
+        var shared: ResilienceRegistry<ContinuousClock>.Shared
     }
 
     /// Why ``prepare(_:)`` could not build a runtime, and the clients it made before it found out.
@@ -215,11 +223,14 @@ public final class Gateway: Service, Sendable {
         var made: [UpstreamClient]
     }
 
-    /// Makes `runtime` the one new requests run under; `replaced` clients are kept until
-    /// ``shutDownRetired(_:)`` (or the gateway's stop) closes them.
-    func install(_ runtime: Runtime, retiring replaced: [UpstreamClient]) {
-        retire(replaced)
-        state.withLock { $0 = runtime }
+    /// Makes `prepared`'s runtime the one new requests run under, and stores its breakers and
+    /// limits by upstream name (forgetting those of upstreams it no longer has); the clients it
+    /// replaced are kept until ``shutDownRetired(_:)`` (or the gateway's stop) closes them.
+    func install(_ prepared: Prepared) {
+        registry.commit(prepared.shared)
+        registry.removeShared(except: Set(prepared.runtime.config.upstreams.map(\.name)))
+        retire(prepared.replaced)
+        state.withLock { $0 = prepared.runtime }
     }
 
     /// Keeps `clients` (no longer, or never, in force) until ``shutDownRetired(_:)`` or the

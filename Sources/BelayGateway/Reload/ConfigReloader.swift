@@ -118,16 +118,15 @@ public actor ConfigReloader<C: Clock>: Service where C.Duration == Duration {
         let running = gateway.runtime
         let plan = ReloadPlan(running: running.config, loaded: loaded)
         guard plan.issues.isEmpty else { return refused(plan.issues) }
-        let next: Gateway.Runtime
-        let replaced: [UpstreamClient]
+        let prepared: Gateway.Prepared
         switch gateway.prepare(plan.effective) {
         case .failure(let failure):
             discard(failure.made)
             return refused(failure.issues.map { ConfigIssue(path: $0.option, message: $0.message) })
-        case .success(let prepared):
-            next = prepared.0
-            replaced = prepared.replaced
+        case .success(let built):
+            prepared = built
         }
+        let next = prepared.runtime
         let before = Array(running.clients.values) + running.forwarders.values
         let made = (Array(next.clients.values) + next.forwarders.values).filter { client in
             !before.contains { $0 === client }
@@ -143,9 +142,9 @@ public actor ConfigReloader<C: Clock>: Service where C.Duration == Duration {
             }
         }
         for client in made where next.forwarders[client.policy.name] !== client { hook(client) }
-        gateway.install(next, retiring: replaced)
+        gateway.install(prepared)
         apply(next.config)
-        for client in replaced {
+        for client in prepared.replaced {
             retire.yield(Retirement(client: client, after: client.policy.totalTimeout * 2 + .seconds(5)))
         }
         for warning in loaded.warnings {

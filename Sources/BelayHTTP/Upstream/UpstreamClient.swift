@@ -62,15 +62,17 @@ public final class UpstreamClient: Sendable {
     /// makes none of its own; without, the client makes no spans (AsyncHTTPClient traces its
     /// requests only if a tracer is bootstrapped).
     ///
-    /// `breaker`, if given, is used instead of a new one: the breaker of the client this one
-    /// replaces (a config reload that left the breaker's settings as they were), so that its
-    /// state (open, its window of outcomes) carries over. Its configuration is kept as it is.
+    /// `shared`, if given, supplies the circuit breaker and the adaptive concurrency limit,
+    /// under the policy's name: the ones made before from the same options (a config reload
+    /// that left them as they were), so that their state carries over — an open breaker stays
+    /// open, a learnt limit stays learnt — or new ones if the options changed. Without it, both
+    /// are new.
     public init(
         policy: UpstreamPolicy,
         eventSink: (any ResilienceEventSink)? = nil,
         tracing: UpstreamTracing? = nil,
         eventLoopGroup: any EventLoopGroup = HTTPClient.defaultEventLoopGroup,
-        breaker existingBreaker: CircuitBreaker<ContinuousClock>? = nil
+        shared: ResilienceRegistry<ContinuousClock>.Shared? = nil
     ) throws(ConfigurationError) {
         var issues: [ConfigurationError.Issue] = []
         if policy.endpoints.isEmpty {
@@ -85,8 +87,8 @@ public final class UpstreamClient: Sendable {
         var limiter: RateLimiter<ContinuousClock>?
         var concurrencyLimit: AdaptiveConcurrencyLimit<ContinuousClock>?
         do {
-            if let existingBreaker {
-                breaker = existingBreaker
+            if let shared {
+                breaker = try shared.circuitBreaker(policy.name, breakerConfiguration)
             } else {
                 breaker = try CircuitBreaker(breakerConfiguration, clock: clock)
             }
@@ -99,7 +101,11 @@ public final class UpstreamClient: Sendable {
             )
             if var adaptive = policy.adaptiveConcurrency {
                 adaptive.name = Self.concurrencyLimitName(policy)
-                concurrencyLimit = try AdaptiveConcurrencyLimit(adaptive, clock: clock)
+                if let shared {
+                    concurrencyLimit = try shared.adaptiveConcurrencyLimit(policy.name, adaptive)
+                } else {
+                    concurrencyLimit = try AdaptiveConcurrencyLimit(adaptive, clock: clock)
+                }
             }
             if let rate = policy.rateLimit {
                 limiter = try RateLimiter(
