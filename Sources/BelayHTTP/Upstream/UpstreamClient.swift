@@ -78,8 +78,7 @@ public final class UpstreamClient: Sendable {
         if policy.endpoints.isEmpty {
             issues.append(.init(option: "\(policy.name).endpoints", message: "must list at least one endpoint"))
         }
-        var breakerConfiguration = policy.circuitBreaker
-        breakerConfiguration.name = policy.name
+        let breakerConfiguration = policy.breakerConfiguration
         let clock = ContinuousClock()
         let breaker: CircuitBreaker<ContinuousClock>
         let budget: RetryBudget<ContinuousClock>
@@ -96,27 +95,16 @@ public final class UpstreamClient: Sendable {
                 .init(ratio: policy.retryBudget, name: "\(policy.name)-retry-budget"),
                 clock: clock
             )
-            bulkhead = try Bulkhead(
-                .init(maxConcurrent: policy.maxConcurrent, maxQueue: policy.maxQueue, name: "\(policy.name)-bulkhead")
-            )
-            if var adaptive = policy.adaptiveConcurrency {
-                adaptive.name = Self.concurrencyLimitName(policy)
+            bulkhead = try Bulkhead(policy.bulkheadConfiguration)
+            if let adaptive = policy.adaptiveConcurrencyConfiguration {
                 if let shared {
                     concurrencyLimit = try shared.adaptiveConcurrencyLimit(policy.name, adaptive)
                 } else {
                     concurrencyLimit = try AdaptiveConcurrencyLimit(adaptive, clock: clock)
                 }
             }
-            if let rate = policy.rateLimit {
-                limiter = try RateLimiter(
-                    .init(
-                        permitsPerSecond: rate.permitsPerSecond,
-                        burst: rate.burst,
-                        maxWait: policy.attemptTimeout,
-                        name: Self.rateLimiterName(policy)
-                    ),
-                    clock: clock
-                )
+            if let rate = policy.rateLimiterConfiguration {
+                limiter = try RateLimiter(rate, clock: clock)
             }
         } catch {
             throw ConfigurationError(issues: issues + error.issues)
@@ -852,9 +840,6 @@ extension UpstreamClient {
     }
 
     static func rateLimiterName(_ policy: UpstreamPolicy) -> String { "\(policy.name)-rate-limit" }
-
-    /// The adaptive concurrency limit's name: `<upstream>-concurrency`.
-    static func concurrencyLimitName(_ policy: UpstreamPolicy) -> String { "\(policy.name)-concurrency" }
 
     /// Whether calls are being paced because the provider's quota is nearly spent.
     public var isPacingForQuota: Bool { pacer.isPacing }
