@@ -45,7 +45,6 @@ public final class ResilienceRegistry<C: Clock>: Sendable where C.Duration == Du
 
     fileprivate struct State: Sendable {
         var pipelines: [PipelineKey: any Sendable] = [:]
-        var names: [PipelineKey: String] = [:]
         var components: [ComponentKey: Component] = [:]
     }
 
@@ -83,7 +82,6 @@ public final class ResilienceRegistry<C: Clock>: Sendable where C.Duration == Du
         state.withLock { state in
             Self.store(shared, in: &state)
             state.pipelines[key] = pipeline
-            state.names[key] = name
         }
         return pipeline
     }
@@ -141,15 +139,12 @@ public final class ResilienceRegistry<C: Clock>: Sendable where C.Duration == Du
     @discardableResult
     public func remove<Output: Sendable>(_ name: String, for output: Output.Type = Output.self) -> Bool {
         let key = PipelineKey(name: name, output: ObjectIdentifier(Output.self))
-        return state.withLock { state in
-            state.names[key] = nil
-            return state.pipelines.removeValue(forKey: key) != nil
-        }
+        return state.withLock { $0.pipelines.removeValue(forKey: key) != nil }
     }
 
     /// The names pipelines are registered under, sorted.
     public var names: [String] {
-        state.withLock { Array(Set($0.names.values)).sorted() }
+        state.withLock { Array(Set($0.pipelines.keys.map(\.name))).sorted() }
     }
 
     /// The registry's shared objects outside a registration (to read a breaker's state,

@@ -91,10 +91,7 @@ public final class UpstreamClient: Sendable {
             } else {
                 breaker = try CircuitBreaker(breakerConfiguration, clock: clock)
             }
-            budget = try RetryBudget(
-                .init(ratio: policy.retryBudget, name: "\(policy.name)-retry-budget"),
-                clock: clock
-            )
+            budget = try RetryBudget(policy.retryBudgetConfiguration, clock: clock)
             bulkhead = try Bulkhead(policy.bulkheadConfiguration)
             if let adaptive = policy.adaptiveConcurrencyConfiguration {
                 if let shared {
@@ -825,7 +822,7 @@ extension UpstreamClient {
         let policyStated: (quota: Int, window: Int)
         if error.strategy == pacer.name {
             policyStated = pacer.statedPolicy
-        } else if error.strategy == Self.rateLimiterName(policy), let rate = policy.rateLimit {
+        } else if error.strategy == policy.rateLimiterConfiguration?.name, let rate = policy.rateLimit {
             policyStated = RateLimitHeaders.policy(permitsPerSecond: rate.permitsPerSecond, burst: rate.burst)
         } else {
             return nil
@@ -838,8 +835,6 @@ extension UpstreamClient {
             reset: error.retryAfter ?? .seconds(1)
         )
     }
-
-    static func rateLimiterName(_ policy: UpstreamPolicy) -> String { "\(policy.name)-rate-limit" }
 
     /// Whether calls are being paced because the provider's quota is nearly spent.
     public var isPacingForQuota: Bool { pacer.isPacing }

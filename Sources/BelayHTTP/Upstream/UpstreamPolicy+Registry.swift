@@ -8,6 +8,11 @@ extension UpstreamPolicy {
         return configuration
     }
 
+    /// The retry budget's options: ``retryBudget``, `<upstream>-retry-budget`.
+    public var retryBudgetConfiguration: RetryBudget<ContinuousClock>.Configuration {
+        .init(ratio: retryBudget, name: "\(name)-retry-budget")
+    }
+
     /// The fixed bulkhead's options (``maxConcurrent``, ``maxQueue``), `<upstream>-bulkhead`.
     public var bulkheadConfiguration: Bulkhead.Configuration {
         .init(maxConcurrent: maxConcurrent, maxQueue: maxQueue, name: "\(name)-bulkhead")
@@ -63,10 +68,7 @@ extension ResilienceRegistry where C == ContinuousClock {
     ) throws(ConfigurationError) -> ResiliencePipeline<Output> {
         let clock = self.clock
         return try register(policy.name, for: Output.self) { builder, shared throws(ConfigurationError) in
-            let budget = try RetryBudget(
-                .init(ratio: policy.retryBudget, name: "\(policy.name)-retry-budget"),
-                clock: clock
-            )
+            let budget = try RetryBudget(policy.retryBudgetConfiguration, clock: clock)
             var builder =
                 builder
                 .timeout(policy.totalTimeout, name: "\(policy.name)-total-timeout")
