@@ -55,6 +55,9 @@ import Testing
         #expect(small.maxWait == .zero)
         let large = try #require(try load("{ adaptive: { min: 300 } }").policy.adaptiveConcurrency)
         #expect((large.initial, large.minimum, large.maximum) == (300, 300, 300))
+        // `queue_allowance` sets the gradient's allowance (nil: half the square root of the limit).
+        let allowing = try #require(try load("{ adaptive: { queue_allowance: 1.5 } }").policy.adaptiveConcurrency)
+        #expect(allowing.algorithm == .gradient(queueAllowance: 1.5))
         // Without `adaptive`, the fixed bulkhead as before.
         #expect(try load("{ max_concurrent: 7 }").policy.adaptiveConcurrency == nil)
     }
@@ -89,8 +92,19 @@ import Testing
             ["upstreams.pay.bulkhead.adaptive.initial: must be a whole number (got 'many')"]
         ),
         (
+            "{ adaptive: { queue_allowance: -1 } }",
+            ["upstreams.pay.bulkhead.adaptive.queue_allowance: must be a number from 0 to 100000 (got '-1')"]
+        ),
+        (
+            "{ adaptive: { algorithm: aimd, queue_allowance: 2 } }",
+            ["upstreams.pay.bulkhead.adaptive.queue_allowance: applies to algorithm gradient only (got aimd)"]
+        ),
+        (
             "{ adaptive: { step: 2 } }",
-            ["upstreams.pay.bulkhead.adaptive.step: unknown key (allowed: algorithm, initial, max, min)"]
+            [
+                "upstreams.pay.bulkhead.adaptive.step: unknown key "
+                    + "(allowed: algorithm, initial, max, min, queue_allowance)"
+            ]
         ),
         (
             "{ max_concurrent: 10, adaptive: { max: 20 } }",

@@ -57,7 +57,9 @@ public struct AdaptiveConcurrencyAlgorithm: Sendable, Hashable, CustomStringConv
     ///     before the limit shrinks. At least 1; default 1 (only the allowance may wait).
     ///   - smoothing: how much of each window's target is taken. In (0, 1]; default 0.2.
     ///   - queueAllowance: calls allowed to wait at the provider, added to the target; nil
-    ///     (the default) for the square root of the limit.
+    ///     (the default) for half the square root of the limit (at most half the provider's
+    ///     workers wait from 2 workers up, so the median call waits at most half a service
+    ///     time; Envoy's whole square root lets 2.6 calls wait for 4 workers).
     ///   - sampleWindow: successful calls per update. At least 1; default 10.
     ///   - minimumRTTInterval: how often the round trip without load is measured again. More
     ///     than zero; default 60 s.

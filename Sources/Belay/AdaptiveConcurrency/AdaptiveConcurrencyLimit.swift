@@ -136,7 +136,10 @@ public final class AdaptiveConcurrencyLimit<C: Clock>: Sendable where C.Duration
     }
 
     /// The time since the origin: the state machine's `now`.
-    private var now: Duration { origin.duration(to: clock.now) }
+    private var now: Duration {
+        @_specialize(where C == ContinuousClock)
+        get { origin.duration(to: clock.now) }
+    }
 
     /// The gradient's round trip without load (measured with the limit at `minimum`); nil
     /// before its first measurement ends, and always for AIMD.
@@ -145,6 +148,9 @@ public final class AdaptiveConcurrencyLimit<C: Clock>: Sendable where C.Duration
     }
 
     /// Takes a slot if the limit allows and nobody waits, without waiting.
+    // The success path runs as unspecialised generic code from a pipeline's strategies; the
+    // common clock gets a specialised body (clock reads without metadata lookups).
+    @_specialize(where C == ContinuousClock)
     func tryAcquire() -> Permit? {
         let now = self.now
         return machine.withLock { $0.tryAcquire(now: now) }
@@ -270,6 +276,7 @@ public final class AdaptiveConcurrencyLimit<C: Clock>: Sendable where C.Duration
 
     /// Gives the slot back with what the call's outcome says, moving the limit; queued calls
     /// get the slots the (new) limit allows. Emits the limit's change, if any.
+    @_specialize(where C == ContinuousClock)
     func release(_ permit: Permit, _ signal: ConcurrencySignal, context: ResilienceContext) {
         let now = self.now
         let release = machine.withLock { $0.release(permit, signal, now: now) }

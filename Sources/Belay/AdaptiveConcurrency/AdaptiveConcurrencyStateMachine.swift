@@ -135,7 +135,7 @@ struct AdaptiveConcurrencyStateMachine<Waiter: Sendable>: Sendable {
         inFlight -= 1
         var release = Release()
         if limit != before { release.change = (before, limit) }
-        while inFlight < limit, let waiter = waiters.popFirst() {
+        while !waiters.isEmpty, inFlight < limit, let waiter = waiters.popFirst() {
             release.handoffs.append((waiter, admit(now: now)))
         }
         return release
@@ -211,7 +211,7 @@ struct AdaptiveConcurrencyStateMachine<Waiter: Sendable>: Sendable {
         // Callers that do not use half the limit tell nothing about it.
         guard Double(peak) >= estimate / 2 else { return }
         let gradient = min(max(parameters.tolerance * minimumRTT / short, 0.5), 2)
-        let allowance = parameters.queueAllowance ?? estimate.squareRoot()
+        let allowance = parameters.queueAllowance ?? estimate.squareRoot() / 2
         let target = estimate * gradient + allowance
         estimate = clamp(estimate * (1 - parameters.smoothing) + target * parameters.smoothing)
     }

@@ -11,13 +11,17 @@ public struct AdaptiveConcurrencyStrategy<Output: Sendable, C: Clock>: Resilienc
     /// The limiter this strategy takes slots from.
     public let limiter: AdaptiveConcurrencyLimit<C>
     /// What each outcome tells the limiter.
-    public let classify: Classifier
+    public var classify: Classifier { custom ?? Self.defaultClassify }
+    /// The classifier the caller gave; nil for ``defaultClassify``, which ``execute`` applies
+    /// inline (a closure call on every success costs a generic metadata lookup).
+    private let custom: Classifier?
 
     /// Creates the strategy for `limiter`.
-    /// - Parameter classify: what each outcome tells the limiter. Default ``defaultClassify``.
-    public init(limiter: AdaptiveConcurrencyLimit<C>, classify: @escaping Classifier = Self.defaultClassify) {
+    /// - Parameter classify: what each outcome tells the limiter; nil (the default) for
+    ///   ``defaultClassify``.
+    public init(limiter: AdaptiveConcurrencyLimit<C>, classify: Classifier? = nil) {
         self.limiter = limiter
-        self.classify = classify
+        self.custom = classify
     }
 
     /// A returned value is a success; a timeout of the pipeline's own deadline is a drop;
@@ -26,15 +30,17 @@ public struct AdaptiveConcurrencyStrategy<Output: Sendable, C: Clock>: Resilienc
     /// in general (the library does not know which mean overload: a classifier that does, as
     /// the HTTP layer's maps 429, 503 and resets to ``ConcurrencySignal/dropped``, says so).
     public static var defaultClassify: Classifier {
-        { outcome in
-            switch outcome {
-            case .success:
-                return .success
-            case .failure(let error as ResilienceError):
-                return error.code == .timeout && !error.isCallersDeadline ? .dropped : .ignored
-            case .failure:
-                return .ignored
-            }
+        { outcome in defaultSignal(outcome) }
+    }
+
+    private static func defaultSignal(_ outcome: Result<Output, any Error>) -> ConcurrencySignal {
+        switch outcome {
+        case .success:
+            return .success
+        case .failure(let error as ResilienceError):
+            return error.code == .timeout && !error.isCallersDeadline ? .dropped : .ignored
+        case .failure:
+            return .ignored
         }
     }
 
@@ -55,7 +61,7 @@ public struct AdaptiveConcurrencyStrategy<Output: Sendable, C: Clock>: Resilienc
             }
         }
         let outcome = await next(context)
-        limiter.release(permit, classify(outcome), context: context)
+        limiter.release(permit, custom?(outcome) ?? Self.defaultSignal(outcome), context: context)
         return outcome
     }
 }

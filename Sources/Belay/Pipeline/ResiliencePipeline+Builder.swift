@@ -105,12 +105,11 @@ extension ResiliencePipeline {
             }
         }
 
-        /// Adds a shared ``AdaptiveConcurrencyLimit``; `classify` says what each outcome tells it.
+        /// Adds a shared ``AdaptiveConcurrencyLimit``; `classify` says what each outcome tells it
+        /// (nil: ``AdaptiveConcurrencyStrategy/defaultClassify``).
         public func adaptiveConcurrencyLimit(
             _ limiter: AdaptiveConcurrencyLimit<C>,
-            classify: @escaping AdaptiveConcurrencyStrategy<Output, C>.Classifier = AdaptiveConcurrencyStrategy<
-                Output, C
-            >.defaultClassify
+            classify: AdaptiveConcurrencyStrategy<Output, C>.Classifier? = nil
         ) -> Self {
             adding { AdaptiveConcurrencyStrategy(limiter: limiter, classify: classify) }
         }
@@ -119,9 +118,7 @@ extension ResiliencePipeline {
         /// To read its limit or share it, create the limiter yourself and pass it instead.
         public func adaptiveConcurrencyLimit(
             _ configuration: AdaptiveConcurrencyLimit<C>.Configuration,
-            classify: @escaping AdaptiveConcurrencyStrategy<Output, C>.Classifier = AdaptiveConcurrencyStrategy<
-                Output, C
-            >.defaultClassify
+            classify: AdaptiveConcurrencyStrategy<Output, C>.Classifier? = nil
         ) -> Self {
             let clock = self.clock
             return adding { () throws(ConfigurationError) in

@@ -20,6 +20,9 @@ extension UpstreamConfig.Bulkhead {
         public var minimum = 2
         /// The highest the limit goes. Default 200.
         public var maximum = 200
+        /// `gradient` only: calls allowed to wait in the upstream's own line; nil (the
+        /// default) for half the square root of the limit.
+        public var queueAllowance: Double?
 
         /// Creates the defaults.
         public init() {}
@@ -30,7 +33,7 @@ extension UpstreamConfig.Bulkhead {
     public var adaptiveConfiguration: AdaptiveConcurrencyLimit<ContinuousClock>.Configuration? {
         adaptive.map { adaptive in
             .init(
-                algorithm: adaptive.algorithm == .aimd ? .aimd() : .gradient(),
+                algorithm: adaptive.algorithm == .aimd ? .aimd() : .gradient(queueAllowance: adaptive.queueAllowance),
                 initial: adaptive.initial,
                 minimum: adaptive.minimum,
                 maximum: adaptive.maximum,

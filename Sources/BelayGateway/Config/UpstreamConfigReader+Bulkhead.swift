@@ -53,19 +53,21 @@ extension UpstreamConfigReader {
     }
 
     /// Reads `bulkhead.adaptive`. Only values the user wrote conflict: `min` defaults to
-    /// `min(2, max)`, `max` to `max(200, min)`, `initial` to 20 within `[min, max]`.
+    /// `min(2, max)`, `max` to `max(200, min)`, `initial` to 20 within `[min, max]`;
+    /// `queue_allowance` is the gradient's only.
     private func readAdaptive(
         _ node: Node,
         at path: String,
         _ reader: inout ConfigReader
     ) -> UpstreamConfig.Bulkhead.Adaptive? {
         typealias Adaptive = UpstreamConfig.Bulkhead.Adaptive
-        let keys: Set<String> = ["algorithm", "initial", "min", "max"]
+        let keys: Set<String> = ["algorithm", "initial", "min", "max", "queue_allowance"]
         guard let entries = reader.mapping(node, at: path, allowed: keys) else { return nil }
         var adaptive = Adaptive()
         var initial: (Int, Node)?
         var minimum: (Int, Node)?
         var maximum: Int?
+        var allowanceNode: Node?
         for (key, value) in entries {
             let keyPath = "\(path).\(key)"
             switch key {
@@ -83,8 +85,23 @@ extension UpstreamConfigReader {
                 if let count = reader.int(value, at: keyPath, atLeast: 1, atMost: 100_000) { minimum = (count, value) }
             case "max":
                 if let count = reader.int(value, at: keyPath, atLeast: 1, atMost: 100_000) { maximum = count }
+            case "queue_allowance":
+                allowanceNode = value
+                adaptive.queueAllowance = reader.number(
+                    value,
+                    at: keyPath,
+                    in: 0...100_000,
+                    described: "from 0 to 100000"
+                )
             default: break
             }
+        }
+        if let allowanceNode, adaptive.algorithm != .gradient {
+            reader.report(
+                "\(path).queue_allowance",
+                allowanceNode,
+                "applies to algorithm gradient only (got \(adaptive.algorithm.rawValue))"
+            )
         }
         if case let (low, value)? = minimum, let maximum, low > maximum {
             reader.report("\(path).min", value, "must not exceed \(path).max (\(low) > \(maximum))")
