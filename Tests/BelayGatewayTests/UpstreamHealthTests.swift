@@ -56,6 +56,21 @@ final class AlertRecorder: Sendable {
         )
     }
 
+    @Test func aHedgeIsAnExtraAttemptButNotARetry() throws {
+        let health = health()
+        // Ten hedged reads (the second attempt a hedge), then ten calls retried once.
+        for index in 1...20 {
+            var hedgedRead = exchange(attempts: 2)
+            if index <= 10 {
+                hedgedRead.attempts[1].hedged = true
+            }
+            health.observe(hedgedRead)
+        }
+        let minute = try #require(health.report("pay", live: closed)?.windows.first)
+        #expect(minute.requests == 20)
+        #expect(minute.retryRate == 0.5)
+    }
+
     func breaker(_ health: UpstreamHealth<ManualClock>, _ from: CircuitState, _ to: CircuitState) {
         health.receive(
             ResilienceEvent(

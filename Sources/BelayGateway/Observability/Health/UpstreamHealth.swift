@@ -130,7 +130,8 @@ where C.Duration == Duration {
         let now = elapsed()
         let window = configuration.window
         let error = exchange.status >= 500
-        let retries = max(exchange.attempts.count - 1, 0)
+        // A hedge is an extra attempt side by side with another, not a retry of a failed one.
+        let retries = max(exchange.attempts.count(where: { !$0.hedged }) - 1, 0)
         slot.record.withLock { record in
             record.counters.record(
                 at: now,
