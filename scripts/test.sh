@@ -5,7 +5,9 @@
 #    exit codes) are skipped when it is older than the sources, and `swift test` alone does
 #    not rebuild executables.
 # 2. Every test but those that start processes, in parallel.
-# 3. The tests that start processes last, one at a time:
+# 3. deploy/'s Prometheus rules (and their unit tests) and the Grafana dashboard's PromQL,
+#    through promtool (scripts/check-deploy.sh; skipped with a warning without promtool).
+# 4. The tests that start processes last, one at a time:
 #    - the crash tests run several real gateways, a load of 32 clients and (on PostgreSQL)
 #      a database; on 2 cores that load, beside the tests that time real sockets against
 #      short timeouts, made those fail for want of CPU, not of correctness;
@@ -26,5 +28,6 @@ spawning='DeliveryCrashTests|SharedDatabaseCrashTests|CommandLineTests|StorageCo
 swift build --build-tests
 status=0
 swift test --skip-build --skip "$spawning" || status=$?
+scripts/check-deploy.sh || status=$?
 SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=1 swift test --skip-build --filter "$spawning" || status=$?
 exit $status

@@ -136,6 +136,10 @@ extension GatewayHarness {
                 ) == 1
             )
             #expect(scrape.value("belay_circuit_breaker_state", pay) == 2)
+            // The health model's verdict, read at the scrape: down (3) while the breaker is open.
+            #expect(scrape.value("belay_upstream_health", pay) == 3)
+            // No probe configured: no probe series.
+            #expect(scrape.value("belay_upstream_probe_consecutive_failures", pay) == nil)
         }
     }
 
@@ -412,6 +416,60 @@ extension GatewayHarness {
                 == 1
         )
         #expect(!scrape.samples.contains { $0.labels["upstream"] == "other" })
+    }
+
+    @Test func theHealthModelsVerdictAndTheProbesFailuresAreReadAtTheScrape() async throws {
+        let config = try ConfigLoader(environment: [:]).load(
+            yaml: """
+                upstreams:
+                  pay: { endpoints: ["https://api.pay.example"], probe: { path: /health, every: 30s } }
+                  ship: { endpoints: ["https://api.ship.example"] }
+                """
+        )
+        let metrics = GatewayMetrics(config: config)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("belay-metrics-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store = try SQLiteStore(path: folder.appendingPathComponent("belay.db").path)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        func report(_ name: String, _ state: HealthState, probeFailures: Int?) -> UpstreamHealthReport {
+            UpstreamHealthReport(
+                name: name,
+                state: state,
+                reason: "",
+                since: now,
+                windows: [],
+                breakerHistory: [],
+                probe: probeFailures.map {
+                    ProbeReport(path: "/health", every: .seconds(30), passing: $0 == 0, consecutiveFailures: $0)
+                }
+            )
+        }
+        func scrape(_ reports: [UpstreamHealthReport]) async -> Scrape {
+            Scrape(
+                String(
+                    decoding: await metrics.scrape(clients: [:], health: reports, store: store, now: now),
+                    as: UTF8.self
+                )
+            )
+        }
+        // Made at start, at 0 (healthy; no failed probe), before any report.
+        var figures = await scrape([])
+        #expect(figures.value("belay_upstream_health", ["upstream": "pay"]) == 0)
+        #expect(figures.value("belay_upstream_health", ["upstream": "ship"]) == 0)
+        #expect(figures.value("belay_upstream_probe_consecutive_failures", ["upstream": "pay"]) == 0)
+        #expect(figures.value("belay_upstream_probe_consecutive_failures", ["upstream": "ship"]) == nil)
+        #expect(figures.types["belay_upstream_health"] == "gauge")
+
+        figures = await scrape([report("pay", .degraded, probeFailures: 2), report("ship", .stale, probeFailures: nil)])
+        #expect(figures.value("belay_upstream_health", ["upstream": "pay"]) == 1)
+        #expect(figures.value("belay_upstream_health", ["upstream": "ship"]) == 2)
+        #expect(figures.value("belay_upstream_probe_consecutive_failures", ["upstream": "pay"]) == 2)
+
+        figures = await scrape([report("pay", .healthy, probeFailures: 0), report("gone", .down, probeFailures: 5)])
+        #expect(figures.value("belay_upstream_health", ["upstream": "pay"]) == 0)
+        #expect(figures.value("belay_upstream_probe_consecutive_failures", ["upstream": "pay"]) == 0)
+        // An upstream not configured is never a label.
+        #expect(figures.samples.allSatisfy { $0.labels["upstream"] != "gone" })
     }
 
     @Test func auditLossesAreAddedOncePerScrape() throws {

@@ -160,6 +160,11 @@ public func buildApplication(
         gateway: gateway,
         store: store,
         auditLosses: { (audit.recorder.droppedCount, audit.recorder.failedCount) },
+        health: {
+            gateway.clients.compactMap { name, client in
+                monitoring.health.report(name, live: StatusService.live(client))
+            }
+        },
         now: { wall.now() }
     )
     router.addAuditRoutes(audit.service, gateway: gateway)

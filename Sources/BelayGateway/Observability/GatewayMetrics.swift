@@ -63,6 +63,7 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
                 name: upstream.name,
                 endpoints: upstream.policy.endpoints,
                 adaptive: upstream.bulkhead.adaptive != nil,
+                probed: upstream.probe != nil,
                 registry: registry
             )
         }
@@ -166,9 +167,15 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
 
     // MARK: scraping
 
-    /// Reads the state scraped rather than counted (breaker states, ejections, the delivery
-    /// queue from `store`), then renders every series in the Prometheus text format.
-    public func scrape(clients: [String: UpstreamClient], store: any DeliveryStore, now: Date) async -> [UInt8] {
+    /// Reads the state scraped rather than counted (breaker states, ejections, the health
+    /// model's `health` reports, the delivery queue from `store`), then renders every series
+    /// in the Prometheus text format.
+    public func scrape(
+        clients: [String: UpstreamClient],
+        health: [UpstreamHealthReport] = [],
+        store: any DeliveryStore,
+        now: Date
+    ) async -> [UInt8] {
         var counts: [DeliveryStatus: Int]?
         var oldest: Date?
         do {
@@ -182,6 +189,7 @@ public final class GatewayMetrics: ProxyObserver, ResilienceEventSink, Sendable 
                 guard let client = clients[name] else { continue }
                 series.read(client)
             }
+            for report in health { upstreams[report.name]?.read(report) }
             if let counts {
                 storeUp.set(to: 1)
                 for (status, gauge) in queueDepth { gauge.set(to: Double(counts[status] ?? 0)) }

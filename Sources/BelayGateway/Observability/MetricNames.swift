@@ -53,6 +53,14 @@ enum Names {
         name("upstream", "endpoint_ejections", "total", "Times the endpoint was ejected as an outlier.")
     }
 
+    // The health model.
+    static var health: MetricNameDescriptor {
+        name("upstream", "health", "", "Upstream health: 0 healthy, 1 degraded, 2 stale, 3 down.")
+    }
+    static var probeFailures: MetricNameDescriptor {
+        name("upstream", "probe_consecutive_failures", "", "Probes of the upstream failed in a row; 0 while passing.")
+    }
+
     // Circuit breakers.
     static var breakerState: MetricNameDescriptor {
         name("circuit_breaker", "state", "", "Breaker state: 0 closed, 1 half-open, 2 open, 3 isolated.")

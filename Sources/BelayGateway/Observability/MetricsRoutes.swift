@@ -30,6 +30,7 @@ extension Router where Context == GatewayRequestContext {
         gateway: Gateway,
         store: any DeliveryStore,
         auditLosses: @escaping @Sendable () -> (dropped: Int, failed: Int) = { (0, 0) },
+        health: @escaping @Sendable () -> [UpstreamHealthReport] = { [] },
         now: @escaping @Sendable () -> Date
     ) {
         guard let metrics else { return }
@@ -37,7 +38,7 @@ extension Router where Context == GatewayRequestContext {
             if let refusal = gateway.authorized(request, scope: "metrics:read") { return refusal }
             let losses = auditLosses()
             metrics.readAudit(dropped: losses.dropped, failed: losses.failed)
-            let text = await metrics.scrape(clients: gateway.clients, store: store, now: now())
+            let text = await metrics.scrape(clients: gateway.clients, health: health(), store: store, now: now())
             return Response(
                 status: .ok,
                 headers: [.contentType: GatewayMetrics.contentType, .cacheControl: "no-store"],

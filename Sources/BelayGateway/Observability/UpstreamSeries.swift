@@ -45,11 +45,20 @@ final class UpstreamSeries: Sendable {
     private let transitions: CounterCache<Transition>
     private let stale: Counter
     private let breakerState: Gauge
+    private let health: Gauge
+    /// Probes failed in a row, for an upstream with a probe.
+    private let probeFailures: Gauge?
     private let endpoints: [EndpointSeries]
     /// The adaptive concurrency limit's series, for an upstream that has one.
     private let concurrency: ConcurrencySeries?
 
-    init(name: String, endpoints: [UpstreamEndpoint], adaptive: Bool = false, registry: PrometheusCollectorRegistry) {
+    init(
+        name: String,
+        endpoints: [UpstreamEndpoint],
+        adaptive: Bool = false,
+        probed: Bool = false,
+        registry: PrometheusCollectorRegistry
+    ) {
         let labels = [("upstream", name)]
         self.name = name
         self.problems = CounterCache { code in
@@ -79,6 +88,8 @@ final class UpstreamSeries: Sendable {
         }
         self.stale = registry.makeCounter(descriptor: Names.stale, labels: labels)
         self.breakerState = registry.makeGauge(descriptor: Names.breakerState, labels: labels)
+        self.health = registry.makeGauge(descriptor: Names.health, labels: labels)
+        self.probeFailures = probed ? registry.makeGauge(descriptor: Names.probeFailures, labels: labels) : nil
         self.endpoints = endpoints.map { EndpointSeries(upstream: name, endpoint: $0, registry: registry) }
         self.concurrency = adaptive ? ConcurrencySeries(upstream: name, registry: registry) : nil
     }
@@ -123,6 +134,19 @@ final class UpstreamSeries: Sendable {
     /// Counts one breaker transition.
     func transition(from: CircuitState, to: CircuitState) {
         transitions(Transition(from: from, to: to)).increment()
+    }
+
+    /// Reads the health model's verdict on this upstream and its probe, at a scrape.
+    func read(_ report: UpstreamHealthReport) {
+        let state: Double =
+            switch report.state {
+            case .healthy: 0
+            case .degraded: 1
+            case .stale: 2
+            case .down: 3
+            }
+        health.set(to: state)
+        if let probeFailures, let probe = report.probe { probeFailures.set(to: Double(probe.consecutiveFailures)) }
     }
 
     /// Reads the breaker's state and each endpoint's ejection from `client`, at a scrape.
