@@ -656,12 +656,9 @@ public final class UpstreamClient: Sendable {
                 // too slow by the policy's measure, so it is not counted as failing.
                 callersDeadline = deadline.origin == .caller
             } else if Task.isCancelled {
-                // A hedged attempt another one beat: recorded, as cancelled.
-                if log.numbersAttemptsByStart {
-                    var abandoned = failedAttempt(nil)
-                    abandoned.abandoned = true
-                    log.append(abandoned)
-                }
+                // A hedged attempt another one beat is recorded as cancelled; one cancelled
+                // because the caller went away is not (nor is an unhedged call's).
+                log.cancelled(failedAttempt(nil))
                 throw CancellationError()
             }
             // The caller was still sending its body (and its own deadline had not passed): it is
@@ -724,6 +721,20 @@ final class AttemptLog: Sendable {
 
     func append(_ record: AttemptRecord) {
         storage.withLock { $0.records.append(record) }
+    }
+
+    /// An attempt cancelled before it got an answer. In a hedged call in which another attempt
+    /// answered, it was beaten: recorded as ``AttemptRecord/abandoned``. Otherwise the call
+    /// itself was cancelled (its caller went away): nothing is recorded, as for an unhedged call.
+    /// (An attempt appends its answer before it returns, so before its rivals are cancelled.)
+    func cancelled(_ attempt: AttemptRecord) {
+        guard numbersAttemptsByStart else { return }
+        storage.withLock { state in
+            guard state.records.contains(where: { $0.status != nil }) else { return }
+            var abandoned = attempt
+            abandoned.abandoned = true
+            state.records.append(abandoned)
+        }
     }
 
     func append(_ decision: ResilienceEvent) {
