@@ -32,8 +32,12 @@ python3 - deploy/grafana/belay-dashboard.json "$scratch/panels.rules.yml" <<'PY'
 import json, sys
 dashboard = json.load(open(sys.argv[1]))
 rules = []
-for panel in dashboard["panels"]:
+# Panels, and those inside collapsed rows.
+panels = [p for top in dashboard["panels"] for p in [top] + top.get("panels", [])]
+for panel in panels:
     for target in panel.get("targets", []):
+        if "expr" not in target:
+            sys.exit("error: panel %s (%s) has a target without expr" % (panel.get("id"), panel.get("title")))
         expr = target["expr"].replace("$__rate_interval", "2m").replace("$upstream", ".*")
         rules.append({"record": "belay_dashboard:panel_%d_%s" % (panel["id"], target["refId"].lower()), "expr": expr})
 if not rules:
