@@ -96,6 +96,14 @@ import Testing
             ["upstreams.pay.bulkhead.adaptive.queue_allowance: must be a number from 0 to 100000 (got '-1')"]
         ),
         (
+            "{ adaptive: { queue_allowance: lots } }",
+            ["upstreams.pay.bulkhead.adaptive.queue_allowance: must be a number from 0 to 100000 (got 'lots')"]
+        ),
+        (
+            "{ adaptive: { queue_allowance: .nan } }",
+            ["upstreams.pay.bulkhead.adaptive.queue_allowance: must be a number from 0 to 100000 (got '.nan')"]
+        ),
+        (
             "{ adaptive: { algorithm: aimd, queue_allowance: 2 } }",
             ["upstreams.pay.bulkhead.adaptive.queue_allowance: applies to algorithm gradient only (got aimd)"]
         ),
