@@ -48,6 +48,7 @@ import Testing
             endpoints: ["\(upstream)"]
             bulkhead: { adaptive: { algorithm: gradient } }
             probe: { path: /health, every: 60s }
+            slo: { availability: 99.9%, latency: { p99: 1s } }
         deliveries: { schedule: [0s, 100ms] }
         webhooks:
           shop:

@@ -18,6 +18,7 @@ let fourStates = ConfigTemplate.custom { urls in
       payments:
         endpoints: ["\(urls[0])"]
         bulkhead: { adaptive: { algorithm: aimd, initial: 8, min: 2, max: 16 } }
+        slo: { availability: 99.9%, latency: { p99: 5s }, window: 7d }
       shipping:
         endpoints: ["\(urls[1])"]
         retry: { max_attempts: 1 }
@@ -58,6 +59,8 @@ func driveIntoFourStates(_ gateway: GatewayHarness) async throws {
         "shipping: down — circuit open since",
         "catalog: serving cached responses from",
         "crm: degraded — 1 of 2 endpoints ejected (127.0.0.1:",
+        "Objectives: availability: 100% of calls answered over the last 7 days against 99.9%; 100% of the "
+            + "error budget left; latency: 100% of answered calls within 5s over the last 7 days against p99 ≤ 5s",
     ]
 
     @Test(.enabled(if: chromiumPath != nil, "needs the Debian package chromium (apt-get install chromium)"))
@@ -153,6 +156,25 @@ func driveIntoFourStates(_ gateway: GatewayHarness) async throws {
             #expect(!limits.isEmpty && limits.allSatisfy { $0 == 8 })
             #expect(inFlight.count == limits.count && inFlight.last == 0)
             #expect(shipping["concurrency"] == nil)
+            // The objectives: two calls, both answered in time, nothing burnt.
+            let slo = try #require(payments["slo"] as? [String: Any])
+            #expect(slo["window_seconds"] as? Int == 7 * 86_400)
+            let objectives = try #require(slo["objectives"] as? [[String: Any]])
+            #expect(objectives.compactMap { $0["name"] as? String } == ["availability", "latency"])
+            #expect(objectives.first?["target"] as? Double == 0.999)
+            #expect(objectives.first?["calls"] as? Int == 2)
+            #expect(objectives.first?["budget_remaining"] as? Double == 1)
+            #expect(objectives.last?["bound_ms"] as? Double == 5_000)
+            #expect((objectives.first?["burn_rates"] as? [String: Any])?.keys.sorted() == ["1h", "30m", "5m", "6h"])
+            #expect(shipping["slo"] == nil)
+            let metrics = try await gateway.send(.GET, "/metrics").body
+            #expect(metrics.contains(#"belay_slo_objective_ratio{upstream="payments",objective="availability"} 0.999"#))
+            #expect(
+                metrics.contains(#"belay_slo_error_budget_remaining_ratio{upstream="payments",objective="latency"} 1"#)
+            )
+            #expect(
+                metrics.contains(#"belay_slo_burn_rate{upstream="payments",objective="availability",window="1h"} 0"#)
+            )
             #expect(page.body.contains(#"<div class="concurrency" id="concurrency-payments">"#))
             #expect(page.body.contains(#"<polyline class="limit""#))
             #expect((try await gateway.send(.GET, "/v1/upstreams/nobody")).code == "not-found")

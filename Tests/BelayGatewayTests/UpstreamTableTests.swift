@@ -6,7 +6,10 @@ import Testing
 @Suite(.timeLimit(.minutes(1))) struct UpstreamTableTests {
     @Test func theCLIShowsEachUpstreamsStateAndItsDetail() async throws {
         try await GatewayHarness.run(
-            config: .pay(policy: "circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 2, break: 30s }")
+            config: .pay(
+                policy: "circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 2, break: 30s }\n"
+                    + "slo: { availability: 99%, window: 1d }"
+            )
         ) { gateway in
             gateway.upstreams[0].setBehavior(.always(503))
             for _ in 0..<3 { _ = try await gateway.send(.GET, "/proxy/pay/v1/balance") }
@@ -31,6 +34,16 @@ import Testing
             #expect(shown.contains("ENDPOINT") && shown.contains("127.0.0.1:"))
             #expect(shown.contains("WINDOW") && shown.contains("1m"))
             #expect(shown.contains("closed  open"))
+            // Three calls, all failed: the budget of 1 % is overspent 99 times over.
+            #expect(
+                shown.contains(
+                    "objectives      availability: 0% of calls answered over the last 1 day against 99%; "
+                        + "the error budget is spent"
+                )
+            )
+            let objective = try #require(shown.split(separator: "\n").first { $0.hasPrefix("availability  ") })
+            #expect(objective.contains("99%") && objective.contains("0.0%") && objective.contains("-9900.0%"))
+            #expect(shown.contains("OBJECTIVE") && shown.contains("BUDGET LEFT") && shown.contains("BURNING"))
             #expect(UpstreamTable.list(["upstreams": [Any]()]) == "no upstreams configured")
         }
     }

@@ -180,6 +180,7 @@ public func buildApplication(
             webhooks.reload(config.webhooks)
             forwarding.reload(config.webhooks)
             alerter.replace(routes: config.alerts)
+            monitoring.reload(config)
             worker.serve(upstreams: served(config))
         },
         metrics: metrics,
@@ -212,14 +213,14 @@ public func buildApplication(
         ),
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "belay"),
         // Started in this order; stopped in reverse, after the HTTP server has drained:
-        // the limits' history stops, retention stops, probes stop, the worker lets attempts in flight finish,
+        // the limits' history stops, retention stops, objectives stop being judged, probes stop, the worker lets attempts in flight finish,
         // then alerts flush, then the audit trail writes what the server observed, then clients close.
         // The store closes last (PostgreSQL: its connections), after everything that writes to it.
         // The reloader, last, stops first: a client it replaced and has not closed yet is closed by
         // the gateway's stop.
         services: [
-            StoreLifetime(store: store), gateway, audit.recorder, alerter, worker, prober, retention,
-            concurrencyHistory,
+            StoreLifetime(store: store), gateway, audit.recorder, alerter, worker, prober, monitoring.evaluator,
+            retention, concurrencyHistory,
         ]
             + ((store as? any SharedStore).map { [DeliveryWakeups(store: $0, wake: { worker.wake() })] } ?? [])
             + [reloader],

@@ -23,8 +23,8 @@ public enum UpstreamTable {
         return TextTable.render(rows)
     }
 
-    /// One upstream (`GET /v1/upstreams/{name}`): its state, endpoints, windows, breaker
-    /// history and probe.
+    /// One upstream (`GET /v1/upstreams/{name}`): its state, endpoints, windows, objectives,
+    /// breaker history and probe.
     public static func show(_ upstream: [String: Any]) -> String {
         var lines = [
             "\(text(upstream["name"])): \(text(upstream["state"])) since \(text(upstream["since"]))",
@@ -66,6 +66,21 @@ public enum UpstreamTable {
                 ])
             }
             lines.append("")
+            lines.append(TextTable.render(rows))
+        }
+        if let slo = upstream["slo"] as? [String: Any] {
+            lines.append("")
+            lines.append("objectives      \(text(slo["summary"]))")
+            var rows = [["OBJECTIVE", "TARGET", "MEASURED", "BUDGET LEFT", "BURN 5M", "30M", "1H", "6H", "BURNING"]]
+            for objective in slo["objectives"] as? [[String: Any]] ?? [] {
+                let burns = objective["burn_rates"] as? [String: Any] ?? [:]
+                let burning = objective["burning"] as? [String] ?? []
+                rows.append([
+                    text(objective["name"]), text(objective["label"]), percent(objective["measured"]),
+                    percent(objective["budget_remaining"]), text(burns["5m"]), text(burns["30m"]),
+                    text(burns["1h"]), text(burns["6h"]), burning.isEmpty ? "–" : burning.joined(separator: ","),
+                ])
+            }
             lines.append(TextTable.render(rows))
         }
         let history = upstream["breaker_history"] as? [[String: Any]] ?? []

@@ -132,6 +132,8 @@ public struct UpstreamConfig: Sendable, Hashable {
     public var ack: Ack?
     /// Hedged calls (`hedging`), if any.
     public var hedging: Hedging?
+    /// Service level objectives (`slo`), if set.
+    public var slo: SLO?
 
     /// Creates an upstream with default policy.
     public init(name: String, endpoints: [Endpoint]) {
@@ -148,6 +150,7 @@ public struct UpstreamConfig: Sendable, Hashable {
             && lhs.headers.map(\.value) == rhs.headers.map(\.value)
             && lhs.probe?.path == rhs.probe?.path && lhs.probe?.every == rhs.probe?.every
             && lhs.tls == rhs.tls && lhs.ack == rhs.ack && lhs.hedging == rhs.hedging
+            && lhs.slo == rhs.slo
     }
 
     public func hash(into hasher: inout Hasher) {

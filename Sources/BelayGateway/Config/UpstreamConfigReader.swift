@@ -10,7 +10,7 @@ struct UpstreamConfigReader {
     static let keys: Set<String> = [
         "endpoints", "timeouts", "retry", "circuit_breaker", "bulkhead", "rate_limit", "cache", "idempotency",
         "headers",
-        "probe", "tls", "ack", "hedging",
+        "probe", "tls", "ack", "hedging", "slo",
     ]
 
     func read(_ node: Node, _ reader: inout ConfigReader) -> UpstreamConfig? {
@@ -87,6 +87,7 @@ struct UpstreamConfigReader {
             case "tls": readTLS(value, at: keyPath, into: &upstream, &reader)
             case "ack": upstream.ack = readAck(value, at: keyPath, &reader)
             case "hedging": upstream.hedging = readHedging(value, at: keyPath, &reader)
+            case "slo": upstream.slo = readSLO(value, at: keyPath, &reader)
             default: break
             }
         }

@@ -61,6 +61,22 @@ enum Names {
         name("upstream", "probe_consecutive_failures", "", "Probes of the upstream failed in a row; 0 while passing.")
     }
 
+    // Service level objectives.
+    static var sloObjective: MetricNameDescriptor {
+        name("slo", "objective", "ratio", "The objective's target: the share of calls that must be good.")
+    }
+    static var sloBudgetRemaining: MetricNameDescriptor {
+        name(
+            "slo",
+            "error_budget_remaining",
+            "ratio",
+            "The share of the error budget over the SLO's window still unspent (below 0: overspent)."
+        )
+    }
+    static var sloBurnRate: MetricNameDescriptor {
+        name("slo", "burn_rate", "", "How many times the sustainable rate the error budget burns over the window.")
+    }
+
     // Circuit breakers.
     static var breakerState: MetricNameDescriptor {
         name("circuit_breaker", "state", "", "Breaker state: 0 closed, 1 half-open, 2 open, 3 isolated.")

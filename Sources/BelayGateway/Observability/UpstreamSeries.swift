@@ -49,6 +49,10 @@ final class UpstreamSeries: Sendable {
     /// Probes failed in a row, for an upstream with a probe.
     private let probeFailures: Gauge?
     private let endpoints: [EndpointSeries]
+    /// The objectives' series (by objective; by objective and window), made once an `slo` is read.
+    private let sloObjective: SeriesCache<String, Gauge>
+    private let sloBudget: SeriesCache<String, Gauge>
+    private let sloBurn: SeriesCache<[String], Gauge>
     /// The adaptive concurrency limit's series, for an upstream that has one.
     private let concurrency: ConcurrencySeries?
 
@@ -91,6 +95,18 @@ final class UpstreamSeries: Sendable {
         self.health = registry.makeGauge(descriptor: Names.health, labels: labels)
         self.probeFailures = probed ? registry.makeGauge(descriptor: Names.probeFailures, labels: labels) : nil
         self.endpoints = endpoints.map { EndpointSeries(upstream: name, endpoint: $0, registry: registry) }
+        self.sloObjective = SeriesCache { objective in
+            registry.makeGauge(descriptor: Names.sloObjective, labels: labels + [("objective", objective)])
+        }
+        self.sloBudget = SeriesCache { objective in
+            registry.makeGauge(descriptor: Names.sloBudgetRemaining, labels: labels + [("objective", objective)])
+        }
+        self.sloBurn = SeriesCache { key in
+            registry.makeGauge(
+                descriptor: Names.sloBurnRate,
+                labels: labels + [("objective", key[0]), ("window", key[1])]
+            )
+        }
         self.concurrency = adaptive ? ConcurrencySeries(upstream: name, registry: registry) : nil
     }
 
@@ -147,6 +163,11 @@ final class UpstreamSeries: Sendable {
             }
         health.set(to: state)
         if let probeFailures, let probe = report.probe { probeFailures.set(to: Double(probe.consecutiveFailures)) }
+        for objective in report.slo?.objectives ?? [] {
+            sloObjective(objective.name).set(to: objective.target)
+            sloBudget(objective.name).set(to: objective.budgetRemaining)
+            for burn in objective.burnRates { sloBurn([objective.name, burn.window]).set(to: burn.rate) }
+        }
     }
 
     /// Reads the breaker's state and each endpoint's ejection from `client`, at a scrape.

@@ -90,6 +90,21 @@ struct HealthCounters: Sendable {
         return summary
     }
 
+    /// The `quantile` of latencies over the last `span` at `elapsed`; nil without requests.
+    func latency(_ quantile: Double, at elapsed: Duration, over span: Duration) -> Duration? {
+        let current = Self.period(of: elapsed)
+        let buckets = min(max(Int((span / Self.bucketSpan).rounded(.up)), 1), Self.bucketCount)
+        var bins = [Int](repeating: 0, count: Self.binCount)
+        var total = 0
+        for slot in 0..<Self.bucketCount {
+            let period = periods[slot]
+            guard period >= 0, period <= current, current - period < Int64(buckets) else { continue }
+            total += requests[slot]
+            for bin in 0..<Self.binCount { bins[bin] += latency[slot * Self.binCount + bin] }
+        }
+        return total > 0 ? Self.percentile(quantile, of: bins, total: total) : nil
+    }
+
     /// The slot of `period`, zeroed first if it held an older one.
     private mutating func slot(for period: Int64) -> Int {
         let slot = Int(period % Int64(Self.bucketCount))

@@ -20,7 +20,8 @@ struct HealthMonitoring: Sendable {
                     name: upstream.name,
                     probe: upstream.probe,
                     breakerRule: "\(HealthWords.percent(breaker.failureRatio)) or more of at least "
-                        + "\(breaker.minimumThroughput) calls in \(HealthWords.span(breaker.window)) fail"
+                        + "\(breaker.minimumThroughput) calls in \(HealthWords.span(breaker.window)) fail",
+                    slo: upstream.slo
                 )
             },
             wall: .system(ContinuousClock()),
@@ -51,6 +52,16 @@ struct HealthMonitoring: Sendable {
             }
             return await Self.probe(client, path: target.path)
         }
+    }
+
+    /// What judges the upstreams' objectives every 30 seconds.
+    var evaluator: SLOEvaluator<ContinuousClock> {
+        SLOEvaluator(health: health, clock: ContinuousClock())
+    }
+
+    /// Takes the objectives of a reloaded `config`.
+    func reload(_ config: GatewayConfig) {
+        health.replaceObjectives(Dictionary(config.upstreams.map { ($0.name, $0.slo) }) { first, _ in first })
     }
 
     /// Tells the model about `client`'s endpoint ejections (a client a config reload made, too).

@@ -46,6 +46,8 @@ struct HealthRecord: Sendable {
     /// Ejected endpoints (by index) and since when.
     var ejectedSince: [Int: Duration] = [:]
     var probe: ProbeRecord?
+    /// The objectives and the calls they are judged on, if the upstream sets `slo`.
+    var slo: SLORecord?
     /// The state last derived, and since when it holds.
     var state: HealthState = .healthy
     var stateSince: Duration = .zero
@@ -154,6 +156,19 @@ struct HealthRecord: Sendable {
                     )
                 )
             }
+            if let latency = slo?.slo.latency, judged.requests >= thresholds.minimumRequests,
+                let measured = counters.latency(latency.quantile, at: now, over: thresholds.window),
+                measured > latency.threshold
+            {
+                causes.append(
+                    (
+                        "\(latency.label) latency \(measured.formattedForHumans) over the last "
+                            + "\(HealthWords.span(thresholds.window)), above the objective's "
+                            + latency.threshold.formattedForHumans,
+                        self.state == .degraded ? stateSince : nil
+                    )
+                )
+            }
             if let probe, let failingSince = probe.failingSince {
                 let result = probe.lastResult.map { " (\($0))" } ?? ""
                 causes.append(
@@ -225,7 +240,8 @@ struct HealthRecord: Sendable {
                     nextAt: probe.nextAt.map(date)
                 )
             },
-            staleAge: state == .stale ? lastStaleAt.map { ($0 - lastStaleAge).duration(to: now) } : nil
+            staleAge: state == .stale ? lastStaleAt.map { ($0 - lastStaleAge).duration(to: now) } : nil,
+            slo: slo?.report(at: now, date: date)
         )
     }
 }

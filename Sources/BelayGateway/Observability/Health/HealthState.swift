@@ -81,6 +81,8 @@ public struct UpstreamHealthReport: Sendable {
     public var probe: ProbeReport?
     /// The age of the cached answer last served stale, when one was served within the window.
     public var staleAge: Duration?
+    /// How it stands against its objectives, if it sets `slo`.
+    public var slo: SLOReport?
 }
 
 /// The parts of an upstream's health read live from its client when a report is made.

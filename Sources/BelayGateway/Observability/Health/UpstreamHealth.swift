@@ -41,12 +41,20 @@ where C.Duration == Duration {
         /// What opens its breaker, in words (e.g. `at least 50% of at least 10 calls in 1 minute failed`),
         /// for the breaker-opened alert, if known.
         public var breakerRule: String?
+        /// Its objectives, if it sets `slo`.
+        public var slo: UpstreamConfig.SLO?
 
         /// Creates a subject.
-        public init(name: String, probe: (path: String, every: Duration)? = nil, breakerRule: String? = nil) {
+        public init(
+            name: String,
+            probe: (path: String, every: Duration)? = nil,
+            breakerRule: String? = nil,
+            slo: UpstreamConfig.SLO? = nil
+        ) {
             self.name = name
             self.probe = probe
             self.breakerRule = breakerRule
+            self.slo = slo
         }
     }
 
@@ -65,7 +73,7 @@ where C.Duration == Duration {
     }
 
     /// A mutex-guarded record per upstream; the table of them never changes after init.
-    private final class Slot: Sendable {
+    final class Slot: Sendable {
         let record: Mutex<HealthRecord>
 
         init(_ record: HealthRecord) {
@@ -75,9 +83,9 @@ where C.Duration == Duration {
 
     /// The options in force.
     public let configuration: Configuration
-    private let wall: WallClock<C>
+    let wall: WallClock<C>
     private let origin: C.Instant
-    private let slots: [String: Slot]
+    let slots: [String: Slot]
     private let order: [String]
     private let alert: @Sendable (Alert) -> Void
 
@@ -100,6 +108,7 @@ where C.Duration == Duration {
         for upstream in upstreams {
             var record = HealthRecord(probe: upstream.probe.map { ProbeRecord(path: $0.path, every: $0.every) })
             record.breakerRule = upstream.breakerRule
+            record.slo = upstream.slo.map { SLORecord($0) }
             slots[upstream.name] = Slot(record)
         }
         self.slots = slots
@@ -108,12 +117,12 @@ where C.Duration == Duration {
     /// The tracked upstreams, in configured order.
     public var upstreams: [String] { order }
 
-    private func elapsed() -> Duration {
+    func elapsed() -> Duration {
         origin.duration(to: wall.clock.now)
     }
 
     /// The date of an instant given as time since the model's start, `now` being the present.
-    private func date(_ instant: Duration, now: Duration, today: Date) -> Date {
+    func date(_ instant: Duration, now: Duration, today: Date) -> Date {
         today.addingTimeInterval(-(now - instant).inSeconds)
     }
 
@@ -140,6 +149,7 @@ where C.Duration == Duration {
                 retries: retries,
                 stale: exchange.staleAge != nil
             )
+            record.slo?.record(at: now, failed: error, latency: exchange.duration)
             if error {
                 record.lastError = HealthRecord.ErrorNote(at: now, status: exchange.status, problem: exchange.problem)
             }
@@ -331,7 +341,7 @@ where C.Duration == Duration {
         slot.record.withLock { $0.probe?.nextAt = next }
     }
 
-    private func raise(_ alert: Alert) {
+    func raise(_ alert: Alert) {
         self.alert(alert)
     }
 

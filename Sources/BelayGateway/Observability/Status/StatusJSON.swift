@@ -49,7 +49,45 @@ enum StatusJSON {
         if let age = report.staleAge {
             object["stale_age_seconds"] = Int(age.components.seconds)
         }
+        if let slo = report.slo {
+            object["slo"] = self.slo(slo)
+        }
         return object
+    }
+
+    /// An upstream's objectives: `window_seconds`, `counted_since`, `summary`, `objectives` (each
+    /// `name`, `target`, `bound_ms` for latency, `label`, `calls`, `bad`, `measured`,
+    /// `budget_remaining`, `burn_rates` by window, `burning`, `exhausted_in_seconds`), and the
+    /// latency baseline (`latency_baseline_ms`, `latency_spike_factor`, `latency_spike_since`).
+    static func slo(_ slo: SLOReport) -> [String: Any] {
+        [
+            "window_seconds": Int(slo.window.components.seconds),
+            "counted_since": slo.countedSince.iso8601,
+            "summary": slo.summary,
+            "objectives": slo.objectives.map { objective -> [String: Any] in
+                [
+                    "name": objective.name,
+                    "target": objective.target,
+                    "bound_ms": objective.bound.map { rounded($0.inSeconds * 1_000, places: 3) as Any } ?? NSNull(),
+                    "label": objective.label,
+                    "calls": objective.calls,
+                    "bad": objective.bad,
+                    "measured": objective.measured.map { rounded($0, places: 6) as Any } ?? NSNull(),
+                    "budget_remaining": rounded(objective.budgetRemaining, places: 4),
+                    "burn_rates": Dictionary(objective.burnRates.map { ($0.window, rounded($0.rate, places: 3)) }) {
+                        first,
+                        _ in first
+                    },
+                    "burning": objective.burning,
+                    "exhausted_in_seconds": objective.exhaustedIn.map { Int($0.components.seconds) as Any }
+                        ?? NSNull(),
+                ]
+            },
+            "latency_baseline_ms": slo.latencyBaseline.map { rounded($0.inSeconds * 1_000, places: 1) as Any }
+                ?? NSNull(),
+            "latency_spike_factor": slo.latencySpikeFactor,
+            "latency_spike_since": slo.latencySpikeSince.map { $0.iso8601 as Any } ?? NSNull(),
+        ]
     }
 
     static func window(_ window: WindowReport) -> [String: Any] {

@@ -108,6 +108,7 @@ extension StatusPage {
               return esc(hm(c.at) + ' ' + c.from + ' \u2192 ' + c.to);
             }).join('; ');
             h += '</p>';
+            if (u.slo) { h += '<p class="slo">Objectives: ' + esc(u.slo.summary) + '</p>'; }
             if (u.concurrency) { h += concurrency(u.concurrency, u.name); }
             if (u.probe) {
               h += '<p class="probe">Probe GET ' + esc(u.probe.path) + ': ' + esc(u.probe.last_result || 'not run yet');

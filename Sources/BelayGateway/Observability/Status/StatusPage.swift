@@ -105,6 +105,7 @@ enum StatusPage {
             }.map(escape).joined(separator: "; ")
         }
         html += "</p>"
+        if let slo = report.slo { html += "<p class=\"slo\">Objectives: \(escape(slo.summary))</p>" }
         if let concurrency = upstream.concurrency { html += self.concurrency(concurrency, upstream: report.name) }
         if let probe = report.probe {
             html += "<p class=\"probe\">Probe GET \(escape(probe.path)): "
