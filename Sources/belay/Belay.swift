@@ -17,20 +17,22 @@ struct BelayCommand: AsyncParsableCommand {
             APIs, queues writes for durable delivery, and takes in webhooks without losing any.
 
             Start with belay demo to watch it work offline, write a belay.yaml, check it with \
-            belay check-config, then run belay serve. The commands deliveries, upstreams, reload \
-            and storage operate a running gateway; each one's --help says how.
+            belay check-config, then run belay serve. The commands deliveries, upstreams, drill, \
+            reload and storage operate a running gateway; each one's --help says how.
 
             Examples:
               belay demo
               belay check-config --config belay.yaml
               belay serve --config belay.yaml
               belay upstreams list
+              belay drill payments --outage 60s
               belay reload
               belay storage backup --config belay.yaml /var/backups/belay/belay.db
             """,
         version: BelayGateway.version,
         subcommands: [
-            Serve.self, CheckConfig.self, Demo.self, Deliveries.self, Upstreams.self, Reload.self, Storage.self,
+            Serve.self, CheckConfig.self, Demo.self, Deliveries.self, Upstreams.self, Drill.self, Reload.self,
+            Storage.self,
         ]
     )
 

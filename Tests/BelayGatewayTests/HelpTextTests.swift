@@ -10,7 +10,7 @@ import Testing
 struct HelpTextTests {
     static let commands: [[String]] = [
         [], ["serve"], ["check-config"], ["demo"], ["deliveries"], ["deliveries", "list"], ["upstreams"],
-        ["reload"], ["storage"], ["storage", "backup"], ["storage", "check"], ["storage", "copy"],
+        ["drill"], ["reload"], ["storage"], ["storage", "backup"], ["storage", "check"], ["storage", "copy"],
     ]
 
     @Test(arguments: commands)

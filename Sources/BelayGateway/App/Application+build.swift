@@ -134,15 +134,23 @@ public func buildApplication(
     let instance = config.server.instanceName
     router.get("readyz") { _, _ in drain.readiness(instance: instance) }
     let concurrencyHistory = StatusService.concurrencyHistory(of: gateway)
+    let drills = DrillService(
+        switches: { gateway.drillSwitch($0) },
+        wall: wall,
+        logger: logger,
+        alert: { alerter.raise($0) }
+    )
     router.addStatusRoutes(
         StatusService(
             gateway: gateway,
             health: monitoring.health,
             store: store,
             recentAlerts: { alerter.recentAlerts },
-            concurrencyHistory: concurrencyHistory
+            concurrencyHistory: concurrencyHistory,
+            drill: { drills.current($0) }
         )
     )
+    router.addDrillRoutes(drills, gateway: gateway)
     router.addDeliveryRoutes(deliveries, gateway: gateway)
     let webhooks = WebhookService(
         store: store,
@@ -213,14 +221,14 @@ public func buildApplication(
         ),
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "belay"),
         // Started in this order; stopped in reverse, after the HTTP server has drained:
-        // the limits' history stops, retention stops, objectives stop being judged, probes stop, the worker lets attempts in flight finish,
+        // the limits' history stops, retention stops, drills end, objectives stop being judged, probes stop, the worker lets attempts in flight finish,
         // then alerts flush, then the audit trail writes what the server observed, then clients close.
         // The store closes last (PostgreSQL: its connections), after everything that writes to it.
         // The reloader, last, stops first: a client it replaced and has not closed yet is closed by
         // the gateway's stop.
         services: [
             StoreLifetime(store: store), gateway, audit.recorder, alerter, worker, prober, monitoring.evaluator,
-            retention, concurrencyHistory,
+            drills, retention, concurrencyHistory,
         ]
             + ((store as? any SharedStore).map { [DeliveryWakeups(store: $0, wake: { worker.wake() })] } ?? [])
             + [reloader],

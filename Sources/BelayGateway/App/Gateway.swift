@@ -58,6 +58,8 @@ public final class Gateway: Service, Sendable {
     /// The upstreams' circuit breakers and adaptive limits, by upstream name: a reload that
     /// leaves one's options as they were keeps it, and so its state.
     private let registry = ResilienceRegistry<ContinuousClock>()
+    /// Each upstream's failure-drill switch, by name, shared by its clients across reloads.
+    private let drillSwitches: DrillSwitches
     /// An executor for each event loop of the upstream clients' group, by loop identity.
     private let executors: [ObjectIdentifier: EventLoopExecutor]
 
@@ -93,9 +95,18 @@ public final class Gateway: Service, Sendable {
         self.observers = observers
         self.now = now
         self.executors = EventLoopExecutor.table(for: HTTPClient.defaultEventLoopGroup)
+        let switches = DrillSwitches()
+        self.drillSwitches = switches
         var clients: [String: UpstreamClient] = [:]
         for upstream in config.upstreams {
-            clients[upstream.name] = try Self.client(upstream.policy, logger, eventSink, tracer, registry.shared)
+            clients[upstream.name] = try Self.client(
+                upstream.policy,
+                logger,
+                eventSink,
+                tracer,
+                registry.shared,
+                drills: switches.switch(upstream.name)
+            )
         }
         var forwarders: [String: UpstreamClient] = [:]
         for source in config.webhooks {
@@ -119,7 +130,8 @@ public final class Gateway: Service, Sendable {
         _ logger: Logger,
         _ eventSink: (any ResilienceEventSink)?,
         _ tracer: (any Tracer)?,
-        _ shared: ResilienceRegistry<ContinuousClock>.Shared
+        _ shared: ResilienceRegistry<ContinuousClock>.Shared,
+        drills: FaultDrillSwitch
     ) throws(ConfigurationError) -> UpstreamClient {
         let logging = decisionLog(logger, "belay.upstream", policy.name, correlation: "belay.request.id")
         let sink: any ResilienceEventSink = eventSink.map { MultiplexEventSink([logging, $0]) } ?? logging
@@ -127,7 +139,8 @@ public final class Gateway: Service, Sendable {
             policy: policy,
             eventSink: sink,
             tracing: tracer.map { UpstreamTracing(tracer: $0, correlationAttribute: "belay.request.id") },
-            shared: shared
+            shared: shared,
+            drills: drills
         )
     }
 
@@ -168,7 +181,14 @@ public final class Gateway: Service, Sendable {
                 continue
             }
             do {
-                let client = try Self.client(upstream.policy, logger, eventSink, tracer, shared)
+                let client = try Self.client(
+                    upstream.policy,
+                    logger,
+                    eventSink,
+                    tracer,
+                    shared,
+                    drills: drillSwitches.switch(upstream.name)
+                )
                 clients[upstream.name] = client
                 made.append(client)
                 if let old { replaced.append(old) }
@@ -312,5 +332,26 @@ public final class Gateway: Service, Sendable {
         policy.attemptTimeout = .seconds(15)
         policy.totalTimeout = .seconds(20)
         return policy
+    }
+}
+
+extension Gateway {
+    /// The failure-drill switch of the configured upstream `name`; nil if there is none.
+    public func drillSwitch(_ name: String) -> FaultDrillSwitch? {
+        clients[name]?.drills
+    }
+}
+
+/// One ``FaultDrillSwitch`` per upstream name, made on first use and then kept.
+final class DrillSwitches: Sendable {
+    private let made = Mutex<[String: FaultDrillSwitch]>([:])
+
+    func `switch`(_ name: String) -> FaultDrillSwitch {
+        made.withLock { made in
+            if let existing = made[name] { return existing }
+            let new = FaultDrillSwitch()
+            made[name] = new
+            return new
+        }
     }
 }

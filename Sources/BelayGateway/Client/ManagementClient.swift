@@ -52,10 +52,24 @@ public struct ManagementClient: Sendable {
         try await call(.POST, path)
     }
 
-    private func call(_ method: HTTPMethod, _ path: String) async throws -> Answer {
+    /// `POST path` with a JSON body.
+    public func post(_ path: String, json: Data) async throws -> Answer {
+        try await call(.POST, path, json: json)
+    }
+
+    /// `DELETE path`.
+    public func delete(_ path: String) async throws -> Answer {
+        try await call(.DELETE, path)
+    }
+
+    private func call(_ method: HTTPMethod, _ path: String, json: Data? = nil) async throws -> Answer {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: json))
+        }
         if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         let body = try await response.body.collect(upTo: 16 << 20)

@@ -40,6 +40,8 @@ public final class UpstreamClient: Sendable {
     let health: EndpointHealth<ContinuousClock>
     let cache: StaleCache<ContinuousClock>?
     let pacer: QuotaPacer<ContinuousClock>
+    /// The failure drill in force on this upstream, if any (``FaultDrill``).
+    public let drills: FaultDrillSwitch
     /// ``UpstreamPolicy/headers`` with their names parsed once (invalid names are skipped).
     private let addedHeaders: [HTTPField]
     /// ``UpstreamPolicy/idempotencyHeader`` parsed, if valid.
@@ -67,12 +69,17 @@ public final class UpstreamClient: Sendable {
     /// that left them as they were), so that their state carries over — an open breaker stays
     /// open, a learnt limit stays learnt — or new ones if the options changed. Without it, both
     /// are new.
+    ///
+    /// `drills` is where failure drills are started for this upstream (``FaultDrill``): pass
+    /// the same one to each client of one upstream so that a drill outlives a reload. Default a
+    /// new one.
     public init(
         policy: UpstreamPolicy,
         eventSink: (any ResilienceEventSink)? = nil,
         tracing: UpstreamTracing? = nil,
         eventLoopGroup: any EventLoopGroup = HTTPClient.defaultEventLoopGroup,
-        shared: ResilienceRegistry<ContinuousClock>.Shared? = nil
+        shared: ResilienceRegistry<ContinuousClock>.Shared? = nil,
+        drills: FaultDrillSwitch = FaultDrillSwitch()
     ) throws(ConfigurationError) {
         var issues: [ConfigurationError.Issue] = []
         if policy.endpoints.isEmpty {
@@ -129,6 +136,7 @@ public final class UpstreamClient: Sendable {
         }
         configuration.tlsConfiguration = policy.tls
         self.tracing = tracing
+        self.drills = drills
         self.http = Self.clients(for: policy, configuration, eventLoopGroup)
         self.policy = policy
         self.addedHeaders = policy.headers.compactMap { name, value in
@@ -553,6 +561,48 @@ public final class UpstreamClient: Sendable {
         }
     }
 
+    /// Applies the drill in force (if any) to one attempt: an answer in place of the
+    /// endpoint's (`error`), nil to go on and call it (after any `latency`, within the attempt's
+    /// deadline), or a thrown reset or connect failure. The library's ``FaultInjection`` decides
+    /// and emits its `faultInjected` decision, named `drill <id>`.
+    private func injectDrill(
+        context: ResilienceContext,
+        endpoint: UpstreamEndpoint,
+        deadline: Deadline?
+    ) async throws -> UpstreamResponse? {
+        // No drill in force: one lock, nothing else on the hot path.
+        guard let armed = drills.drill else { return nil }
+        let drills = self.drills
+        // Only injected latency can outlast the deadline; the task group that enforces it is
+        // paid during a drill that adds latency, not otherwise.
+        let applied =
+            if let deadline, armed.latency > .zero {
+                try await deadline.enforce { await drills.apply(context) }
+            } else {
+                await drills.apply(context)
+            }
+        guard let (drill, effect) = applied else { return nil }
+        switch effect {
+        case .success(.proceed):
+            return nil
+        case .success(.answer(let status)):
+            var headers = HTTPFields()
+            headers[.contentLength] = "0"
+            return UpstreamResponse(
+                status: HTTPResponse.Status(code: status),
+                headers: headers,
+                body: .buffered(ByteBuffer()),
+                endpoint: endpoint
+            )
+        case .failure(FaultDrill.Failure.reset):
+            throw UpstreamFailure(kind: .reset, endpoint: endpoint, detail: "connection reset (drill \(drill.id))")
+        case .failure(FaultDrill.Failure.refused):
+            throw UpstreamFailure(kind: .connect, endpoint: endpoint, detail: "connection refused (drill \(drill.id))")
+        case .failure(let error):
+            throw error
+        }
+    }
+
     /// Sends one attempt's request to the endpoint at `index` and classifies what came of it.
     private func exchange(
         _ outbound: HTTPClientRequest,
@@ -571,6 +621,23 @@ public final class UpstreamClient: Sendable {
             // The attempt's deadline (the earlier of the attempt and total timeouts, or the
             // caller's Belay-Timeout) ends the request if no head has arrived by then.
             let deadline = context.deadline
+            if let injected = try await injectDrill(context: context, endpoint: endpoint, deadline: deadline) {
+                let elapsed = start.duration(to: .now)
+                log.append(
+                    AttemptRecord(
+                        number: number,
+                        endpoint: endpoint,
+                        status: injected.status.code,
+                        failure: nil,
+                        duration: elapsed,
+                        startOffset: log.start.duration(to: start),
+                        skipped: skipped,
+                        hedged: hedge
+                    )
+                )
+                reportEndpoint(health.record(endpoint: index, success: injected.status.code < 500))
+                return injected
+            }
             let response = try await http[index].execute(
                 outbound,
                 deadline: deadline?.nioDeadline ?? .now() + .hours(1)

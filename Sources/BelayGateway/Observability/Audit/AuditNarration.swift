@@ -145,7 +145,17 @@ public enum AuditNarration {
         case .fallbackUsed(let reason):
             return "fallback used because \(reason)"
         case .faultInjected(let kind):
-            return "injected a \(kind.rawValue) fault"
+            // A failure drill names itself: `drill drl_…`.
+            if event.strategy.hasPrefix("drill ") {
+                let what =
+                    switch kind {
+                    case .outcome: "an answer in place of the upstream's"
+                    case .latency: "added latency"
+                    case .error: "a connection failure"
+                    }
+                return "\(event.strategy) injected \(what) (a rehearsal, not the upstream)"
+            }
+            return "injected \(kind == .latency ? "a" : "an") \(kind.rawValue) fault"
         case .concurrencyLimitChanged(let from, let to):
             return "concurrency limit \(to > from ? "raised" : "lowered") from \(from) to \(to)"
         }

@@ -52,6 +52,7 @@ enum StatusJSON {
         if let slo = report.slo {
             object["slo"] = self.slo(slo)
         }
+        object["drill"] = upstream.drill.map { DrillAnswer.json($0) as Any } ?? NSNull()
         return object
     }
 

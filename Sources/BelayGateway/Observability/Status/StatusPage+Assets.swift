@@ -108,6 +108,11 @@ extension StatusPage {
               return esc(hm(c.at) + ' ' + c.from + ' \u2192 ' + c.to);
             }).join('; ');
             h += '</p>';
+            if (u.drill) {
+              h += '<p class="drill">Drill ' + esc(u.drill.id) + ' in progress: ' + esc(u.drill.summary) + ' until ' +
+                esc(hm(u.drill.ends_at)) + ', started by ' + esc(u.drill.started_by) +
+                '; what this upstream shows is a rehearsal</p>';
+            }
             if (u.slo) { h += '<p class="slo">Objectives: ' + esc(u.slo.summary) + '</p>'; }
             if (u.concurrency) { h += concurrency(u.concurrency, u.name); }
             if (u.probe) {

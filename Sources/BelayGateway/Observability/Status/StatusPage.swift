@@ -1,4 +1,5 @@
 import Belay
+import BelayHTTP
 import BelayStore
 import Foundation
 
@@ -105,6 +106,11 @@ enum StatusPage {
             }.map(escape).joined(separator: "; ")
         }
         html += "</p>"
+        if let drill = upstream.drill {
+            html += "<p class=\"drill\">Drill \(escape(drill.drill.id)) in progress: "
+            html += "\(escape(DrillWords.fault(drill.drill))) until \(escape(HealthWords.clockTime(drill.endsAt))), "
+            html += "started by \(escape(drill.startedBy)); what this upstream shows is a rehearsal</p>"
+        }
         if let slo = report.slo { html += "<p class=\"slo\">Objectives: \(escape(slo.summary))</p>" }
         if let concurrency = upstream.concurrency { html += self.concurrency(concurrency, upstream: report.name) }
         if let probe = report.probe {

@@ -16,6 +16,8 @@ struct StatusSnapshot: Sendable {
         var quotaPacing: Bool
         /// The adaptive concurrency limit now, for an upstream that has one.
         var concurrency: ConcurrencyState? = nil
+        /// The failure drill in force on it, if any.
+        var drill: DrillRecord? = nil
     }
 
     /// An adaptive concurrency limit at one moment.
@@ -84,10 +86,12 @@ public final class StatusService: Sendable {
     private let recentAlerts: @Sendable () -> [RecentAlert]
     private let now: @Sendable () -> Date
     private let concurrencyHistory: ConcurrencyHistory<ContinuousClock>?
+    private let drill: @Sendable (String) -> DrillRecord?
 
     /// - Parameters:
     ///   - recentAlerts: the alerts raised recently, the latest first.
     ///   - concurrencyHistory: the recent samples of each adaptive concurrency limit, if kept.
+    ///   - drill: the failure drill in force on an upstream, if any.
     ///   - now: the calendar time.
     public init(
         gateway: Gateway,
@@ -95,8 +99,10 @@ public final class StatusService: Sendable {
         store: any DeliveryStore,
         recentAlerts: @escaping @Sendable () -> [RecentAlert],
         concurrencyHistory: ConcurrencyHistory<ContinuousClock>? = nil,
+        drill: @escaping @Sendable (String) -> DrillRecord? = { _ in nil },
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.drill = drill
         self.gateway = gateway
         self.health = health
         self.store = store
@@ -152,7 +158,8 @@ public final class StatusService: Sendable {
             quotaPacing: client.isPacingForQuota,
             concurrency: client.concurrencyLimit.map {
                 StatusSnapshot.ConcurrencyState($0).following(concurrencyHistory, upstream: name)
-            }
+            },
+            drill: drill(name)
         )
     }
 
