@@ -26,13 +26,14 @@ struct BelayCommand: AsyncParsableCommand {
               belay serve --config belay.yaml
               belay upstreams list
               belay drill payments --outage 60s
+              belay incidents list
               belay reload
               belay storage backup --config belay.yaml /var/backups/belay/belay.db
             """,
         version: BelayGateway.version,
         subcommands: [
-            Serve.self, CheckConfig.self, Demo.self, Deliveries.self, Upstreams.self, Drill.self, Reload.self,
-            Storage.self,
+            Serve.self, CheckConfig.self, Demo.self, Deliveries.self, Upstreams.self, Incidents.self, Drill.self,
+            Reload.self, Storage.self,
         ]
     )
 

@@ -10,7 +10,8 @@ import Testing
 struct HelpTextTests {
     static let commands: [[String]] = [
         [], ["serve"], ["check-config"], ["demo"], ["deliveries"], ["deliveries", "list"], ["upstreams"],
-        ["drill"], ["reload"], ["storage"], ["storage", "backup"], ["storage", "check"], ["storage", "copy"],
+        ["incidents"], ["incidents", "show"], ["drill"], ["reload"], ["storage"], ["storage", "backup"],
+        ["storage", "check"], ["storage", "copy"],
     ]
 
     @Test(arguments: commands)

@@ -120,12 +120,25 @@ import Testing
                 bodyDigest: BodyDigest(sha256: "ab", expiresAt: old.addingTimeInterval(Self.day))
             )
         ])
+        // A closed incident past its year, one closed yesterday, and an open one from long ago.
+        for (index, closed) in [
+            Self.t0.addingTimeInterval(-366 * Self.day), Self.t0.addingTimeInterval(-Self.day), nil,
+        ]
+        .enumerated() {
+            let id = "inc_\(index)"
+            _ = try await store.openIncident(
+                Incident(id: id, upstream: "u\(index)", cause: "down", openedAt: old, detectedAt: old)
+            )
+            if let closed { try await store.updateIncident(id: id, IncidentChange(closedAt: closed)) }
+        }
         var expected = RetentionService<ManualClock>.Pass()
         expected.deliveries = 1
         expected.webhookEvents = 1
         expected.bodyDigests = 1
+        expected.incidents = 1
         #expect(await service.purge() == expected)
         #expect(await service.purge() == RetentionService<ManualClock>.Pass())
+        #expect(try await store.incidents(IncidentQuery()).incidents.map(\.id) == ["inc_2", "inc_1"])
     }
 }
 
@@ -151,15 +164,23 @@ import Testing
         let defaults = try loader.load(yaml: "server: { listen: \"127.0.0.1:8080\" }")
         #expect(defaults.retention.deliveries == .seconds(30 * 86_400))
         #expect(defaults.retention.webhookEvents == .seconds(30 * 86_400))
-        let config = try loader.load(yaml: "retention: { deliveries: 7d, webhook_events: 36h }\n" + Self.github)
+        #expect(defaults.retention.incidents == .seconds(365 * 86_400))
+        let config = try loader.load(
+            yaml: "retention: { deliveries: 7d, webhook_events: 36h, incidents: 730d }\n" + Self.github
+        )
+        #expect(config.retention.incidents == .seconds(2 * 365 * 86_400))
         #expect(config.retention.deliveries == .seconds(7 * 86_400))
         #expect(config.retention.webhookEvents == .seconds(36 * 3_600))
         #expect(config.webhooks[0].replayWindow == .seconds(86_400))
     }
 
     @Test func badRetentionValuesNameTheirField() {
-        let found = issues("retention: { deliveries: forever, webhook_events: 0s, audit: 1d }")
-        #expect(Set(found.map(\.path)) == ["retention.deliveries", "retention.webhook_events", "retention.audit"])
+        let found = issues("retention: { deliveries: forever, webhook_events: 0s, audit: 1d, incidents: x }")
+        #expect(
+            Set(found.map(\.path)) == [
+                "retention.deliveries", "retention.webhook_events", "retention.audit", "retention.incidents",
+            ]
+        )
         #expect(found.first { $0.path == "retention.deliveries" }?.message.contains("must be a duration") == true)
         #expect(found.first { $0.path == "retention.webhook_events" }?.message.contains("greater than zero") == true)
     }

@@ -660,7 +660,7 @@ extension DeliveryStore {
             #expect(
                 try store.appliedMigrations() == [
                     "v1-deliveries", "v2-webhook-events", "v3-ordering-keys", "v4-audit", "v5-leases-and-owners",
-                    "v6-retention", BelayStore.latestMigration,
+                    "v6-retention", "v7-confirmations", BelayStore.latestMigration,
                 ]
             )
         }
@@ -668,7 +668,7 @@ extension DeliveryStore {
         #expect(
             try reopened.appliedMigrations() == [
                 "v1-deliveries", "v2-webhook-events", "v3-ordering-keys", "v4-audit", "v5-leases-and-owners",
-                "v6-retention", BelayStore.latestMigration,
+                "v6-retention", "v7-confirmations", BelayStore.latestMigration,
             ]
         )
         #expect(try await reopened.delivery(id: "dlv_1")?.0.status == .pending)

@@ -149,6 +149,9 @@ struct StoreCopyTests {
             query.cursor = next
         }
         #expect(try await target.auditBytes() == source.auditBytes())
+        let incidents = try await source.incidents(IncidentQuery())
+        #expect(incidents.incidents.count == 2)
+        #expect(try await target.incidents(IncidentQuery()) == incidents)
         var counts = try await source.counts()
         if let inFlight = counts.removeValue(forKey: .inFlight) { counts[.pending, default: 0] += inFlight }
         #expect(try await target.counts() == counts)
@@ -318,6 +321,30 @@ struct StoreCopyTests {
             )
         ])
         try await store.insertAudit((1...7).map(auditRecord))
+        // A closed incident with its timeline, and an open one.
+        for (index, upstream) in ["shop", "ledger"].enumerated() {
+            let id = "inc_0\(index)"
+            _ = try await store.openIncident(
+                Incident(
+                    id: id,
+                    upstream: upstream,
+                    cause: "circuit open: ünï",
+                    drill: index == 0,
+                    openedAt: at(Double(index)),
+                    detectedAt: at(Double(index) + 1),
+                    timeline: [IncidentEvent(at: at(Double(index)), event: "first_failure", detail: "HTTP 503\ttab")]
+                )
+            )
+            try await store.updateIncident(
+                id: id,
+                IncidentChange(
+                    events: [IncidentEvent(at: at(9), event: "recovered", detail: "healthy")],
+                    impact: IncidentImpact(failed: 3 + index, stale: 1, longestDelayMilliseconds: 1_500),
+                    recovery: .recovered(at(9)),
+                    closedAt: index == 0 ? at(20) : nil
+                )
+            )
+        }
     }
 
     private func newDelivery(

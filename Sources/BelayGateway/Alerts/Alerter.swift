@@ -122,6 +122,9 @@ public final class Alerter<C: Clock>: Service, Sendable where C.Duration == Dura
         )
     }
 
+    /// Who hears every alert raised (``tap(_:)``).
+    private let listeners = Mutex<[@Sendable (Alert) -> Void]>([])
+
     /// Alerts to each of `routes` in its format.
     ///
     /// - Parameters:
@@ -168,8 +171,15 @@ public final class Alerter<C: Clock>: Service, Sendable where C.Duration == Dura
         }
     }
 
+    /// Tells `listener` of every alert raised from now on, on the raiser's task, before it is
+    /// queued (the incident tracker's timeline). It must return at once.
+    public func tap(_ listener: @escaping @Sendable (Alert) -> Void) {
+        listeners.withLock { $0.append(listener) }
+    }
+
     /// Queues `alert` for sending; returns at once.
     public func raise(_ alert: Alert) {
+        for listener in listeners.withLock({ $0 }) { listener(alert) }
         logger.log(
             level: alert.resolvedKind == nil ? .warning : .notice,
             "\(alert.summary)",

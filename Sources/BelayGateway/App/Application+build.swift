@@ -65,17 +65,19 @@ public func buildApplication(
         logger: logger
     )
     let monitoring = HealthMonitoring(config: config, alert: { alerter.raise($0) })
+    let wall = WallClock.system(ContinuousClock())
+    let incidents = IncidentTracker(store: store, wall: wall, logger: logger)
+    alerter.tap { incidents.heard($0) }
     let gateway = try Gateway(
         config: config,
         logger: logger,
         redactor: redactor,
         eventSink: monitoring.eventSink(with: GatewayMetrics.eventSink(eventSink, metrics)),
-        observers: observers + [monitoring.health] + (metrics.map { [$0] } ?? [])
+        observers: observers + [monitoring.health, incidents] + (metrics.map { [$0] } ?? [])
             + (audit.observer.map { [$0] } ?? []),
         tracer: tracer
     )
     let prober = monitoring.attach(to: gateway, logger: logger)
-    let wall = WallClock.system(ContinuousClock())
     var workerConfiguration = DeliveryWorker<ContinuousClock>.Configuration()
     workerConfiguration.concurrency = config.deliveries.concurrency
     workerConfiguration.keyRetention = config.deliveries.keyRetention
@@ -107,7 +109,16 @@ public func buildApplication(
         wall: wall,
         owner: "\(config.server.instanceName)/worker-\(UUID().uuidString.lowercased().prefix(8))",
         alert: { alerter.raise($0) },
-        recorded: { metrics?.deliveryRecorded(upstream: $0, status: $1, attempted: $2) },
+        recorded: { delivery, status, attempted in
+            metrics?.deliveryRecorded(upstream: delivery.upstream, status: status, attempted: attempted)
+            incidents.deliveryRecorded(
+                upstream: delivery.upstream,
+                id: delivery.id,
+                status: status,
+                attempted: attempted,
+                at: wall.now()
+            )
+        },
         logger: logger
     )
     let retention = RetentionService(
@@ -151,6 +162,14 @@ public func buildApplication(
         )
     )
     router.addDrillRoutes(drills, gateway: gateway)
+    incidents.attach(
+        upstreams: { gateway.config.upstreams.map(\.name) },
+        health: { name in
+            gateway.clients[name].flatMap { monitoring.health.report(name, live: StatusService.live($0)) }
+        },
+        drill: { drills.current($0) != nil }
+    )
+    router.addIncidentRoutes(IncidentService(store: store), gateway: gateway)
     router.addDeliveryRoutes(deliveries, gateway: gateway)
     let webhooks = WebhookService(
         store: store,
@@ -221,14 +240,14 @@ public func buildApplication(
         ),
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "belay"),
         // Started in this order; stopped in reverse, after the HTTP server has drained:
-        // the limits' history stops, retention stops, drills end, objectives stop being judged, probes stop, the worker lets attempts in flight finish,
-        // then alerts flush, then the audit trail writes what the server observed, then clients close.
+        // the limits' history stops, retention stops, drills end, objectives stop being judged, probes stop,
+        // incidents write what they counted, the worker lets attempts in flight finish, then alerts flush, then the audit trail writes what the server observed, then clients close.
         // The store closes last (PostgreSQL: its connections), after everything that writes to it.
         // The reloader, last, stops first: a client it replaced and has not closed yet is closed by
         // the gateway's stop.
         services: [
-            StoreLifetime(store: store), gateway, audit.recorder, alerter, worker, prober, monitoring.evaluator,
-            drills, retention, concurrencyHistory,
+            StoreLifetime(store: store), gateway, audit.recorder, alerter, worker, incidents, prober,
+            monitoring.evaluator, drills, retention, concurrencyHistory,
         ]
             + ((store as? any SharedStore).map { [DeliveryWakeups(store: $0, wake: { worker.wake() })] } ?? [])
             + [reloader],
@@ -243,7 +262,7 @@ public func buildApplication(
 func openStore(
     _ storage: GatewayConfig.Storage,
     logger: Logger
-) async throws -> any DeliveryStore & WebhookStore & AuditStore {
+) async throws -> any DeliveryStore & WebhookStore & AuditStore & IncidentStore {
     switch storage {
     case .sqlite(let path):
         return try SQLiteStore(path: path)

@@ -1,13 +1,15 @@
 import Yams
 
 extension ConfigLoader {
-    /// `retention: { deliveries: 30d, webhook_events: 30d }`.
+    /// `retention: { deliveries: 30d, webhook_events: 30d, incidents: 365d }`.
     func readRetention(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
-        for (key, value) in reader.mapping(node, at: "retention", allowed: ["deliveries", "webhook_events"]) ?? [] {
+        let allowed: Set = ["deliveries", "webhook_events", "incidents"]
+        for (key, value) in reader.mapping(node, at: "retention", allowed: allowed) ?? [] {
             guard let duration = reader.duration(value, at: "retention.\(key)") else { continue }
             switch key {
             case "deliveries": config.retention.deliveries = duration
             case "webhook_events": config.retention.webhookEvents = duration
+            case "incidents": config.retention.incidents = duration
             default: break
             }
         }

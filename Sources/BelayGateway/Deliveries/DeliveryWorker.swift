@@ -53,7 +53,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
     let wall: WallClock<C>
     private let owner: String
     let alert: @Sendable (Alert) -> Void
-    private let recorded: @Sendable (String, DeliveryStatus, Bool) -> Void
+    private let recorded: @Sendable (Delivery, DeliveryStatus, Bool) -> Void
     private let random: @Sendable () -> Double
     let logger: Logger
     private let doorbell = Doorbell()
@@ -88,8 +88,8 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
     ///   - owner: this worker's lease name; unique per process.
     ///   - alert: receives "still trying", "dead" and "ack overdue" alerts.
     ///   - random: numbers in `0..<1` placing each delay's jitter.
-    ///   - recorded: told of each recorded decision (metrics): the delivery's upstream, its
-    ///     new status, and whether an attempt was made.
+    ///   - recorded: told of each recorded decision (metrics, incidents): the delivery as it
+    ///     was claimed, its new status, and whether an attempt was made.
     public init(
         store: any DeliveryStore,
         sender: any DeliverySender,
@@ -100,7 +100,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         owner: String = "worker-\(UUID().uuidString.lowercased().prefix(8))",
         alert: @escaping @Sendable (Alert) -> Void = { _ in },
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
-        recorded: @escaping @Sendable (String, DeliveryStatus, Bool) -> Void = { _, _, _ in },
+        recorded: @escaping @Sendable (Delivery, DeliveryStatus, Bool) -> Void = { _, _, _ in },
         logger: Logger
     ) {
         self.store = store
@@ -430,7 +430,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         // seeing at info; a delivered one, or a delivery held while its upstream is paused, is not.
         let failed = attempt != nil && decision.status != .delivered && decision.status != .acknowledged
         logger.log(level: failed ? .info : .debug, "delivery attempt recorded", metadata: metadata)
-        recorded(delivery.upstream, decision.status, attempt != nil)
+        recorded(delivery, decision.status, attempt != nil)
         if delivery.escalated, decision.status == .delivered || decision.status == .acknowledged {
             alert(Self.delivered(delivery, attempts: delivery.attemptCount + (attempt == nil ? 0 : 1), at: now))
         }

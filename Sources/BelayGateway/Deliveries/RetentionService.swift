@@ -13,7 +13,9 @@ public import ServiceLifecycle
 /// 2. finished deliveries (delivered without an acknowledgement required, acknowledged,
 ///    cancelled, dead) last updated more than ``Configuration/deliveries`` ago, with their
 ///    attempts: a dead delivery stays that long, for a retry;
-/// 3. the body digests of `github` and `hmac` events whose replay window has ended.
+/// 3. the body digests of `github` and `hmac` events whose replay window has ended;
+/// 4. incidents closed more than ``Configuration/incidents`` ago, with their timelines (when
+///    the store keeps incidents).
 ///
 /// Each kind is deleted in transactions of at most ``Configuration/batchSize`` rows, so a
 /// purge holds the store's writer only briefly at a time: accepts and the delivery worker's
@@ -30,6 +32,8 @@ public final class RetentionService<C: Clock>: Service, Sendable where C.Duratio
         public var deliveries: Duration = .seconds(30 * 86_400)
         /// How long an inbox event is kept after it arrived. Default 30 days.
         public var webhookEvents: Duration = .seconds(30 * 86_400)
+        /// How long a closed incident is kept after it closed. Default 365 days.
+        public var incidents: Duration = .seconds(365 * 86_400)
         /// Rows deleted per transaction, at most. Default 500.
         public var batchSize = 500
         /// How often a purge runs. Default 5 minutes.
@@ -42,6 +46,7 @@ public final class RetentionService<C: Clock>: Service, Sendable where C.Duratio
         public init(_ retention: GatewayConfig.Retention) {
             deliveries = retention.deliveries
             webhookEvents = retention.webhookEvents
+            incidents = retention.incidents
         }
     }
 
@@ -53,6 +58,8 @@ public final class RetentionService<C: Clock>: Service, Sendable where C.Duratio
         public var webhookEvents = 0
         /// Body digests deleted (their replay window had ended).
         public var bodyDigests = 0
+        /// Closed incidents deleted (with their timelines).
+        public var incidents = 0
 
         /// Creates a pass that deleted nothing yet.
         public init() {}
@@ -129,6 +136,12 @@ public final class RetentionService<C: Clock>: Service, Sendable where C.Duratio
             pass.bodyDigests = try await Self.inBatches(of: batch) { () async throws(StoreError) -> Int in
                 try await self.store.purgeBodyDigests(expiredBy: now, limit: batch)
             }
+            if let incidents = store as? any IncidentStore {
+                let closed = now.addingTimeInterval(-configuration.incidents.inSeconds)
+                pass.incidents = try await Self.inBatches(of: batch) { () async throws(StoreError) -> Int in
+                    try await incidents.purgeIncidents(closedBefore: closed, limit: batch)
+                }
+            }
         } catch {
             logger.error("retention could not delete old records", metadata: ["belay.error": "\(error)"])
         }
@@ -139,6 +152,7 @@ public final class RetentionService<C: Clock>: Service, Sendable where C.Duratio
                     "belay.retention.deliveries": "\(pass.deliveries)",
                     "belay.retention.webhook_events": "\(pass.webhookEvents)",
                     "belay.retention.body_digests": "\(pass.bodyDigests)",
+                    "belay.retention.incidents": "\(pass.incidents)",
                 ]
             )
         }

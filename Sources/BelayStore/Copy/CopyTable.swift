@@ -61,7 +61,9 @@ struct CopyTable: Sendable {
     var name: String { table.rawValue }
 
     /// The tables in the order they are copied: a row's references are copied before it.
-    static let all: [CopyTable] = [deliveries, deliveryAttempts, webhookEvents, webhookBodyDigests, auditRequests]
+    static let all: [CopyTable] = [
+        deliveries, deliveryAttempts, webhookEvents, webhookBodyDigests, auditRequests, incidents, incidentEvents,
+    ]
 
     /// Deliveries in SQLite `rowid` order, the `rowid` kept as PostgreSQL's `seq`: the order
     /// an ordering key's deliveries go out in (both stores compare it) is the same afterwards.
@@ -202,6 +204,55 @@ struct CopyTable: Sendable {
         ],
         cursor: [CopyColumn("seq", .integer)],
         identity: [CopyColumn("seq", .integer), CopyColumn("request_id", .text)],
+        lookupCount: 1,
+        setsIdentity: true
+    )
+}
+
+extension CopyTable {
+    /// Incidents in `rowid` order; what changes as one goes on (its impact, its recovery, its
+    /// close) is in its identity, so one that changed after an interrupted copy is told apart.
+    static let incidents = CopyTable(
+        table: .incidents,
+        columns: [
+            CopyColumn("id", .text),
+            CopyColumn("upstream", .text),
+            CopyColumn("status", .text),
+            CopyColumn("cause", .text),
+            CopyColumn("drill", .boolean),
+            CopyColumn("opened_at", .integer),
+            CopyColumn("detected_at", .integer),
+            CopyColumn("recovered_at", .integer),
+            CopyColumn("closed_at", .integer),
+            CopyColumn("failed", .integer),
+            CopyColumn("stale", .integer),
+            CopyColumn("fallback", .integer),
+            CopyColumn("queued", .integer),
+            CopyColumn("deliveries_delayed", .integer),
+            CopyColumn("longest_delay_ms", .integer),
+        ],
+        cursor: [CopyColumn("rowid", .integer)],
+        identity: [
+            CopyColumn("id", .text), CopyColumn("status", .text), CopyColumn("recovered_at", .integer),
+            CopyColumn("closed_at", .integer), CopyColumn("failed", .integer), CopyColumn("stale", .integer),
+            CopyColumn("deliveries_delayed", .integer),
+        ],
+        lookupCount: 1,
+        setsIdentity: false
+    )
+
+    /// Timeline entries in `seq` order, `seq` kept (it orders entries of the same instant).
+    static let incidentEvents = CopyTable(
+        table: .incidentEvents,
+        columns: [
+            CopyColumn("seq", .integer),
+            CopyColumn("incident_id", .text),
+            CopyColumn("at", .integer),
+            CopyColumn("event", .text),
+            CopyColumn("detail", .text),
+        ],
+        cursor: [CopyColumn("seq", .integer)],
+        identity: [CopyColumn("seq", .integer), CopyColumn("incident_id", .text)],
         lookupCount: 1,
         setsIdentity: true
     )

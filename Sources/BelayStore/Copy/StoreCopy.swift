@@ -41,6 +41,10 @@ public struct StoreCopy: Sendable {
         case webhookBodyDigests = "webhook_body_digests"
         /// The audit trail of proxied requests.
         case auditRequests = "audit_requests"
+        /// Incidents, open and closed.
+        case incidents
+        /// The incidents' timelines.
+        case incidentEvents = "incident_events"
     }
 
     /// How the copy runs.

@@ -148,6 +148,8 @@ extension PostgresStore {
         ),
         // As SQLite's `v7-confirmations`.
         Migration(name: "pg2-confirmations", statements: confirmationSchema),
+        // As SQLite's `v8-incidents`.
+        Migration(name: "pg3-incidents", statements: incidentSchema),
     ]
 
     /// Applies the migrations this database lacks, in order, each in its own transaction,

@@ -254,6 +254,9 @@ public final class SQLiteStore: Sendable {
         migrator.registerMigration("v7-confirmations") { db in
             try db.execute(sql: confirmationSchema)
         }
+        migrator.registerMigration("v8-incidents") { db in
+            try db.execute(sql: incidentSchema)
+        }
         return migrator
     }
 
