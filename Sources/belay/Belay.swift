@@ -70,15 +70,25 @@ struct Demo: AsyncParsableCommand {
             With --library it tours the resilience library's strategies one by one instead \
             (retry, circuit breaker, hedging, bulkhead, rate limiter).
 
+            With --drill it runs a failure drill from start to postmortem instead, in about \
+            15 seconds: an application calls the healthy catalog upstream through the gateway \
+            while `belay drill catalog --outage 5s` runs; Belay opens an incident, notes the \
+            recovery, closes it, and the demo prints the drill's report and the incident's \
+            postmortem draft (as `belay incidents show ID --format markdown` does).
+
             Examples:
               belay demo
               belay demo --requests 200
               belay demo --library --pace 0.1
+              belay demo --drill
             """
     )
 
     @Flag(help: "Tour the library's strategies (retry, breaker, hedging, bulkhead, rate limiter) instead.")
     var library = false
+
+    @Flag(help: "Run a failure drill on a simulated upstream instead, and print the incident's postmortem draft.")
+    var drill = false
 
     @Option(help: "Requests sent to each simulated upstream.")
     var requests: Int = 40
@@ -87,6 +97,9 @@ struct Demo: AsyncParsableCommand {
     var pace: Double = 1
 
     func validate() throws {
+        guard !(library && drill) else {
+            throw ValidationError("--library and --drill are two different demos: choose one.")
+        }
         guard pace > 0, pace <= 10 else {
             throw ValidationError("--pace must be greater than 0 and at most 10 (got \(pace)).")
         }
@@ -96,7 +109,9 @@ struct Demo: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if library {
+        if drill {
+            try await DrillDemo { line in print(line) }.run()
+        } else if library {
             try await LibraryDemo(pace: pace) { line in print(line) }.run()
         } else {
             try await GatewayDemo(requestsPerUpstream: requests) { line in print(line) }.run()

@@ -8,7 +8,8 @@ struct Incidents: AsyncParsableCommand {
         discussion: """
             Talks to a running belay serve over its management API (GET /v1/incidents). Belay \
             opens an incident when an upstream turns down, degraded or stale, or burns its error \
-            budget fast, and closes it once the upstream has been healthy for 5 minutes. Each \
+            budget fast, and closes it once the upstream has been healthy for incidents.close_after \
+            (5 minutes by default). Each \
             one has a timeline (first failure, detected, breaker opened, first stale answer, \
             probes, recovered), its impact on callers, and the time to detect and to recover. \
             With PostgreSQL every instance sees the same incidents. When the gateway has \

@@ -199,7 +199,7 @@ import Testing
         ),
         (
             "color: blue",
-            "line 1: color: unknown key (allowed: alerts, audit, consumers, deliveries, logging, metrics, retention, server, storage, telemetry, upstreams, webhooks)"
+            "line 1: color: unknown key (allowed: alerts, audit, consumers, deliveries, incidents, logging, metrics, retention, server, storage, telemetry, upstreams, webhooks)"
         ),
         ("metrics: { enabled: maybe }", "line 1: metrics.enabled: must be true or false (got 'maybe')"),
         (
@@ -233,6 +233,27 @@ import Testing
             issues("audit:\n  retention: 7 days\n") == [
                 "line 2: audit.retention: must be a duration such as 250ms, 5s, 20m, 4h or 1d (got '7 days')"
             ]
+        )
+    }
+
+    @Test func incidentsCloseAfterAConfiguredQuietTime() throws {
+        #expect(try loader.load(yaml: "upstreams: {}").incidents.closeAfter == .seconds(300))
+        #expect(try loader.load(yaml: "incidents: { close_after: 30s }").incidents.closeAfter == .seconds(30))
+        #expect(
+            issues("incidents: { close_after: 500ms, after: 1m }") == [
+                "line 1: incidents.after: unknown key (allowed: close_after)",
+                "line 1: incidents.close_after: must be from 1s to 24h (got '500ms')",
+            ]
+        )
+        #expect(
+            issues("incidents: { close_after: 2d }") == [
+                "line 1: incidents.close_after: must be from 1s to 24h (got '2d')"
+            ]
+        )
+        #expect(
+            issues("incidents: { close_after: soon }").first?.hasPrefix(
+                "line 1: incidents.close_after: must be a duration"
+            ) == true
         )
     }
 

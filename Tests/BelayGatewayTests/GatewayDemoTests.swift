@@ -32,3 +32,32 @@ import Testing
         #expect(deliveries.distinctKeys == 10)
     }
 }
+
+@Suite(.timeLimit(.minutes(2))) struct DrillDemoTests {
+    /// `belay demo --drill`: the drill is reported, its incident closes, and the postmortem draft
+    /// has the outage's story in it.
+    @Test func theDrillDemoEndsWithAClosedIncidentAndItsPostmortem() async throws {
+        let lines = Mutex<[String]>([])
+        let outcome = try await DrillDemo(outage: .seconds(2), closeAfter: .seconds(1)) { line in
+            lines.withLock { $0.append(line) }
+        }
+        .run()
+        #expect(outcome.report.breakerOpenedAt != nil)
+        #expect(outcome.report.recoveredAt != nil)
+        // The cache was full before the outage: the application saw no failure.
+        #expect(outcome.calls > 0 && outcome.failed == 0)
+        let incident = try #require(outcome.incident)
+        #expect(incident.status == "closed" && incident.drill && incident.upstream == "catalog")
+        #expect(incident.impact.stale > 0 && incident.impact.failed == 0)
+        let events = incident.timeline.map(\.event)
+        for event in ["drill.started", "first_failure", "detected", "breaker.opened", "recovered", "closed"] {
+            #expect(events.contains(event), "no \(event) in \(events)")
+        }
+        #expect(events.last == "closed")
+        let output = lines.withLock { $0 }.joined(separator: "\n")
+        #expect(output.contains("$ belay drill catalog --outage 2s"))
+        #expect(output.contains("# Postmortem draft: catalog incident during a failure drill (\(incident.id))"))
+        #expect(output.contains("- **Status:** closed"))
+        #expect(output.contains("| Calls answered from the stale cache | \(incident.impact.stale) |"))
+    }
+}

@@ -467,4 +467,32 @@ final class FakeHealth: Sendable {
             #expect(filtered.body.contains(#""incidents":[]"#), "\(filtered.body)")
         }
     }
+
+    @Test func readingIncidentsNeedsTheUpstreamsReadScope() async throws {
+        let config = ConfigTemplate.custom { urls in
+            """
+            server: { listen: "127.0.0.1:0" }
+            consumers:
+              shop: { key_sha256: "\(sha256Hex("shop-key"))", scopes: ["proxy:pay"] }
+              ops: { key_sha256: "\(sha256Hex("ops-key"))", scopes: ["upstreams:read"] }
+            upstreams:
+              pay: { endpoints: ["\(urls[0])"] }
+            """
+        }
+        try await GatewayHarness.run(config: config) { gateway in
+            for path in ["/v1/incidents", "/v1/incidents/inc_nope"] {
+                #expect(try await gateway.send(.GET, path).status == 401)
+                let refused = try await gateway.send(.GET, path, headers: [("Authorization", "Bearer shop-key")])
+                #expect(refused.status == 403 && refused.code == "forbidden", "\(refused.body)")
+            }
+            let allowed = try await gateway.send(.GET, "/v1/incidents", headers: [("Authorization", "Bearer ops-key")])
+            #expect(allowed.status == 200 && allowed.body.contains(#""incidents":[]"#), "\(allowed.body)")
+            let missing = try await gateway.send(
+                .GET,
+                "/v1/incidents/inc_nope",
+                headers: [("Authorization", "Bearer ops-key")]
+            )
+            #expect(missing.status == 404)
+        }
+    }
 }

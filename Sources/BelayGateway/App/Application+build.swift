@@ -66,7 +66,9 @@ public func buildApplication(
     )
     let monitoring = HealthMonitoring(config: config, alert: { alerter.raise($0) })
     let wall = WallClock.system(ContinuousClock())
-    let incidents = IncidentTracker(store: store, wall: wall, logger: logger)
+    var judging = IncidentTracker<ContinuousClock>.Configuration()
+    judging.closeAfter = config.incidents.closeAfter
+    let incidents = IncidentTracker(store: store, configuration: judging, wall: wall, logger: logger)
     alerter.tap { incidents.heard($0) }
     let gateway = try Gateway(
         config: config,

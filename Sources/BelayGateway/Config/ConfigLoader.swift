@@ -47,7 +47,7 @@ public struct ConfigLoader: Sendable {
         var config = GatewayConfig()
         let sections: Set<String> = [
             "server", "storage", "consumers", "upstreams", "deliveries", "webhooks", "alerts", "metrics", "logging",
-            "telemetry", "audit", "retention",
+            "telemetry", "audit", "retention", "incidents",
         ]
         for (key, node) in reader.mapping(root, at: "", allowed: sections) ?? [] {
             switch key {
@@ -63,6 +63,7 @@ public struct ConfigLoader: Sendable {
             case "telemetry": readTelemetry(node, into: &config, &reader)
             case "audit": readAudit(node, into: &config, &reader)
             case "retention": readRetention(node, into: &config, &reader)
+            case "incidents": readIncidents(node, into: &config, &reader)
             default: break
             }
         }
@@ -591,6 +592,20 @@ public struct ConfigLoader: Sendable {
                     config.audit.maxSize = size
                 }
             default: break
+            }
+        }
+    }
+
+    /// `incidents: { close_after: 5m }`: from 1 second (a drill's postmortem within the minute)
+    /// to 24 hours.
+    private func readIncidents(_ node: Node, into config: inout GatewayConfig, _ reader: inout ConfigReader) {
+        for (key, value) in reader.mapping(node, at: "incidents", allowed: ["close_after"]) ?? [] {
+            let path = "incidents.\(key)"
+            guard let closeAfter = reader.duration(value, at: path) else { continue }
+            if closeAfter < .seconds(1) || closeAfter > .seconds(86_400) {
+                reader.report(path, value, "must be from 1s to 24h (got '\(value.string ?? "")')")
+            } else {
+                config.incidents.closeAfter = closeAfter
             }
         }
     }

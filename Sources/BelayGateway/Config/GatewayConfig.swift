@@ -346,6 +346,20 @@ public struct GatewayConfig: Sendable {
         public init() {}
     }
 
+    /// When incidents close (docs/incidents.md).
+    ///
+    /// ```yaml
+    /// incidents: { close_after: 5m }
+    /// ```
+    public struct Incidents: Sendable, Hashable {
+        /// How long an upstream must stay healthy before its incident closes; a relapse sooner
+        /// stays in the same incident. Default 5 minutes; 1 second to 24 hours.
+        public var closeAfter: Duration = .seconds(300)
+
+        /// Creates the default incident settings.
+        public init() {}
+    }
+
     /// A place alerts are sent to, in its format (see ``AlertRoute``).
     public typealias AlertSink = AlertRoute
 
@@ -373,6 +387,8 @@ public struct GatewayConfig: Sendable {
     public var audit = Audit()
     /// How long finished deliveries and inbox events are kept.
     public var retention = Retention()
+    /// When incidents close.
+    public var incidents = Incidents()
 
     /// Creates an empty config with every default.
     public init() {}

@@ -105,6 +105,7 @@ public struct ReloadPlan: Sendable {
         if running.telemetry != loaded.telemetry { needsRestart.append("telemetry") }
         if running.audit != loaded.audit { needsRestart.append("audit") }
         if running.retention != loaded.retention { needsRestart.append("retention") }
+        if running.incidents != loaded.incidents { needsRestart.append("incidents") }
 
         self.effective = effective
         self.needsRestart = needsRestart
