@@ -108,7 +108,8 @@ final class AlertRecorder: Sendable {
         // 10 errors in 100 requests (10 %) is above the 5 % threshold: degraded.
         #expect(report.state == .degraded)
         #expect(
-            report.reason == "degraded — 10% of requests failed in the last 1 minute (last: HTTP 503); still serving"
+            report.reason
+                == "degraded — 10% of requests failed in the last 1 minute (last: HTTP 503); 20% of calls needed a retry in the last 5 minutes (20 of 100); still serving"
         )
 
         clock.advance(by: .seconds(70))
@@ -192,6 +193,41 @@ final class AlertRecorder: Sendable {
         #expect(report.reason == "healthy — 1 of 1 requests failed in the last 1 minute, too few to judge (10 needed)")
         for _ in 0..<3 { health.observe(exchange(status: 200)) }
         #expect(health.report("pay", live: closed)?.reason.hasPrefix("healthy — 1 of 4 requests failed") == true)
+    }
+
+    /// DESIGN.md: "degraded when more than 5 % of its calls needed a retry over the last 5
+    /// minutes", even when the retries saved every one of them.
+    @Test func moreThanFivePercentOfCallsRetriedOverFiveMinutesDegrades() throws {
+        let health = health()
+        // 1 retried call of 20 is 5 %: not more than 5 %.
+        health.observe(exchange(attempts: 2))
+        for _ in 0..<19 { health.observe(exchange()) }
+        #expect(health.report("pay", live: closed)?.state == .healthy)
+        // 100 s later (out of the 1-minute error window, inside the 5-minute one), one more.
+        clock.advance(by: .seconds(100))
+        health.observe(exchange(attempts: 3))
+        let report = try #require(health.report("pay", live: closed))
+        #expect(report.state == .degraded)
+        #expect(
+            report.reason
+                == "degraded — 9.5% of calls needed a retry in the last 5 minutes (2 of 21); still serving",
+            "\(report.reason)"
+        )
+        // No retry in the last minute: the retries stopped, so it is healthy again although
+        // the 5 minutes still hold more than 5 % (2 of 31).
+        clock.advance(by: .seconds(70))
+        for _ in 0..<10 { health.observe(exchange()) }
+        #expect(health.report("pay", live: closed)?.windows.last?.requests == 31)
+        #expect(health.report("pay", live: closed)?.state == .healthy)
+        // A retry again while the share is still over 5 %: degraded again.
+        health.observe(exchange(attempts: 2))
+        #expect(health.report("pay", live: closed)?.reason.contains("(3 of 32)") == true)
+    }
+
+    @Test func tooFewCallsToJudgeTheRetryShareStayHealthy() {
+        let health = health()
+        for _ in 0..<3 { health.observe(exchange(attempts: 2)) }
+        #expect(health.report("pay", live: closed)?.state == .healthy)
     }
 
     @Test func aFreshAnswerEndsTheStaleState() throws {

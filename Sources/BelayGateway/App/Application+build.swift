@@ -139,6 +139,7 @@ public func buildApplication(
         alert: { alerter.raise($0) }
     )
 
+    gateway.attachWriteQueue { try await deliveries.queue($0) }
     let router = Router(context: GatewayRequestContext.self)
     router.add(middleware: ProxyResponder(gateway: gateway))
     router.get("healthz") { _, _ in Response.json(Array(#"{"status":"ok"}"#.utf8)) }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 public import Belay
 public import BelayHTTP
+public import BelayStore
 public import Foundation
 public import Logging
 import NIOCore
@@ -62,6 +63,17 @@ public final class Gateway: Service, Sendable {
     private let drillSwitches: DrillSwitches
     /// An executor for each event loop of the upstream clients' group, by loop identity.
     private let executors: [ObjectIdentifier: EventLoopExecutor]
+    /// Where a write queued by `degrade: { writes: queue }` is accepted, once attached.
+    private let writeQueue = Mutex<(@Sendable (NewDelivery) async throws -> AcceptOutcome)?>(nil)
+
+    /// Gives the proxy the delivery queue, for upstreams with `degrade: { writes: queue }`
+    /// (``DeliveryService/queue(_:)``). Until then no write is queued.
+    public func attachWriteQueue(_ accept: @escaping @Sendable (NewDelivery) async throws -> AcceptOutcome) {
+        writeQueue.withLock { $0 = accept }
+    }
+
+    /// The delivery queue's accept, if attached.
+    var queueWrite: (@Sendable (NewDelivery) async throws -> AcceptOutcome)? { writeQueue.withLock { $0 } }
 
     /// Builds every upstream client; throws if a policy's options are invalid.
     ///

@@ -222,6 +222,7 @@ public struct DrillReport: Sendable {
         case "server_error": "5xx from the upstream, passed on"
         case "stale": "served stale from the cache"
         case "fallback": "answered by the fallback"
+        case "queued": "writes queued for later delivery (202)"
         default: "refused by Belay: \(outcome)"
         }
     }

@@ -48,6 +48,7 @@ extension UpstreamConfig {
         policy.hedging = hedging.map { UpstreamPolicy.Hedging(delay: $0.delay, maxExtra: $0.maxExtra) }
         policy.rateLimit = rateLimit.map { ($0.rps, $0.burst) }
         policy.staleIfError = staleIfError
+        policy.fallback = criticality == .optional ? fallback?.policy : nil
         policy.idempotencyHeader = idempotencyHeader
         policy.headers = headers.map { ($0.name, $0.value.value) }
         policy.ejectionDuration = circuitBreaker.breakDuration

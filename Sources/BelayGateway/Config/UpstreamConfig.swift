@@ -120,6 +120,12 @@ public struct UpstreamConfig: Sendable, Hashable {
     public var rateLimit: GatewayConfig.RateLimit?
     /// How long a cached GET response may be served while the upstream fails, if caching.
     public var staleIfError: Duration?
+    /// Whether the application can do without it (`criticality`). Default critical.
+    public var criticality = Criticality.critical
+    /// The answer when it is down and nothing stale is cached (`fallback`; optional upstreams only).
+    public var fallback: Fallback?
+    /// What happens to a write the upstream cannot take now (`degrade.writes`). Default `.fail`.
+    public var degradeWrites = DegradeWrites.fail
     /// The header carrying idempotency keys, when the upstream honours them (unsafe methods become retriable).
     public var idempotencyHeader: String?
     /// Headers added to every call (credentials): values are secrets.
@@ -145,6 +151,8 @@ public struct UpstreamConfig: Sendable, Hashable {
         lhs.name == rhs.name && lhs.endpoints == rhs.endpoints && lhs.timeouts == rhs.timeouts
             && lhs.retry == rhs.retry && lhs.circuitBreaker == rhs.circuitBreaker && lhs.bulkhead == rhs.bulkhead
             && lhs.rateLimit == rhs.rateLimit && lhs.staleIfError == rhs.staleIfError
+            && lhs.criticality == rhs.criticality && lhs.fallback == rhs.fallback
+            && lhs.degradeWrites == rhs.degradeWrites
             && lhs.idempotencyHeader == rhs.idempotencyHeader
             && lhs.headers.map(\.name) == rhs.headers.map(\.name)
             && lhs.headers.map(\.value) == rhs.headers.map(\.value)

@@ -10,7 +10,7 @@ struct UpstreamConfigReader {
     static let keys: Set<String> = [
         "endpoints", "timeouts", "retry", "circuit_breaker", "bulkhead", "rate_limit", "cache", "idempotency",
         "headers",
-        "probe", "tls", "ack", "hedging", "slo",
+        "probe", "tls", "ack", "hedging", "slo", "criticality", "fallback", "degrade",
     ]
 
     func read(_ node: Node, _ reader: inout ConfigReader) -> UpstreamConfig? {
@@ -20,6 +20,7 @@ struct UpstreamConfigReader {
         }
         var upstream = UpstreamConfig(name: name, endpoints: [])
         var sawEndpoints = false
+        var fallbackNode: Node?
         for (key, value) in reader.mapping(node, at: path, allowed: Self.keys) ?? [] {
             let keyPath = "\(path).\(key)"
             switch key {
@@ -88,8 +89,25 @@ struct UpstreamConfigReader {
             case "ack": upstream.ack = readAck(value, at: keyPath, &reader)
             case "hedging": upstream.hedging = readHedging(value, at: keyPath, &reader)
             case "slo": upstream.slo = readSLO(value, at: keyPath, &reader)
+            case "criticality":
+                if let criticality = readCriticality(value, at: keyPath, &reader) { upstream.criticality = criticality }
+            case "degrade":
+                if let writes = readDegrade(value, at: keyPath, &reader) { upstream.degradeWrites = writes }
+            case "fallback":
+                if let fallback = readFallback(value, at: keyPath, &reader) {
+                    upstream.fallback = fallback
+                    fallbackNode = value
+                }
             default: break
             }
+        }
+        if let fallbackNode, upstream.criticality != .optional {
+            reader.report(
+                "\(path).fallback",
+                fallbackNode,
+                "needs criticality: optional: a critical upstream never answers a fallback (set \(path).criticality: "
+                    + "optional, or remove fallback)"
+            )
         }
         checkTLSEndpoints(upstream, root: node, &reader)
         if !sawEndpoints {

@@ -203,17 +203,11 @@ struct DeliveryRequest {
         }
 
         let key = callerKey ?? RandomID.uuidString()
-        var digest = SHA256()
-        for part in [upstream, method, target, notBeforeText, requireAck ? "ack" : "-", orderingKey ?? ""] {
-            digest.update(data: Data(part.utf8))
-            digest.update(data: [0])
-        }
-        for header in headers {
-            digest.update(data: Data("\(header.name.lowercased()):\(header.value)".utf8))
-            digest.update(data: [0])
-        }
-        digest.update(data: body ?? Data())
-        let fingerprint = digest.finalize().map { String(format: "%02x", $0) }.joined()
+        let fingerprint = Self.fingerprint(
+            [upstream, method, target, notBeforeText, requireAck ? "ack" : "-", orderingKey ?? ""],
+            headers: headers,
+            body: body
+        )
 
         return .success(
             NewDelivery(
@@ -232,6 +226,22 @@ struct DeliveryRequest {
                 orderingKey: orderingKey
             )
         )
+    }
+
+    /// A digest of a delivery's payload (its parts, headers and body), so a reused key with
+    /// another payload is told apart from a repeat.
+    static func fingerprint(_ parts: [String], headers: [DeliveryHeader], body: Data?) -> String {
+        var digest = SHA256()
+        for part in parts {
+            digest.update(data: Data(part.utf8))
+            digest.update(data: [0])
+        }
+        for header in headers {
+            digest.update(data: Data("\(header.name.lowercased()):\(header.value)".utf8))
+            digest.update(data: [0])
+        }
+        digest.update(data: body ?? Data())
+        return digest.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
     /// The last id's time and sequence, so ids made in one millisecond still sort in the

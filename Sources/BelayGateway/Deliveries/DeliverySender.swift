@@ -106,6 +106,8 @@ public struct UpstreamDeliverySender: DeliverySender {
             request,
             correlationID: delivery.id,
             idempotencyKey: delivery.idempotencyKey,
+            // An optional upstream's fallback is not the provider taking the delivery.
+            servingStale: false,
             answer: .discard
         )
         let endpoint = result.attempts.last?.endpoint.description

@@ -198,6 +198,14 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
         }
     }
 
+    /// Accepts a delivery the gateway made itself (a write queued by `degrade: { writes:
+    /// queue }`), and wakes a worker for it.
+    public func queue(_ delivery: NewDelivery) async throws -> AcceptOutcome {
+        let outcome = try await intake.accept(delivery)
+        if case .accepted = outcome { wake() }
+        return outcome
+    }
+
     private func accepted(_ delivery: Delivery, replayed: Bool) -> APIAnswer {
         let location = "/v1/deliveries/\(delivery.id)"
         var headers: HTTPFields = [.location: location]

@@ -159,6 +159,7 @@ public struct GatewayDemo: Sendable {
                     retry: { max_attempts: 1 }
                     circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 6, window: 10s, break: 300ms }
                     idempotency: { header: "Idempotency-Key" }
+                    degrade: { writes: queue }
                 deliveries: { schedule: [0s, 200ms, 400ms, 800ms, 1s, 2s], notify_after: 3 }
 
                 """
@@ -273,6 +274,31 @@ public struct GatewayDemo: Sendable {
             }
         }
         print("  \(tally.queued) answered 202 Accepted, each only once it was on disk")
+        // One more, written straight to the warehouse through the proxy while it is down: the
+        // caller accepts a later answer (Prefer: respond-async), so the failed write is queued.
+        var write = HTTPClientRequest(url: "\(base)/proxy/warehouse/v1/orders")
+        write.method = .POST
+        write.headers.add(name: "Content-Type", value: "application/json")
+        write.headers.add(name: "Idempotency-Key", value: "order-\(orders + 1)")
+        write.headers.add(name: "Prefer", value: "respond-async")
+        write.body = .bytes(ByteBuffer(string: #"{"order":\#(orders + 1)}"#))
+        let written = try await client.execute(write, timeout: .seconds(30))
+        let writtenBody = try await written.body.collect(upTo: 1 << 16)
+        if written.status == .accepted, let location = written.headers.first(name: "Location") {
+            let id = String(location.split(separator: "/").last ?? "")
+            ids.append(id)
+            tally.queued += 1
+            let why =
+                (try? JSONSerialization.jsonObject(with: Data(writtenBody.readableBytesView)) as? [String: Any])?[
+                    "queued_because"
+                ] as? String ?? ""
+            print(
+                "  and POST /proxy/warehouse/v1/orders with Prefer: respond-async while the warehouse is down: "
+                    + "202, Belay-Degraded: \(written.headers.first(name: "Belay-Degraded") ?? "") as \(id) (\(why))"
+            )
+        } else {
+            print("  and POST /proxy/warehouse/v1/orders with Prefer: respond-async: HTTP \(written.status.code)")
+        }
         var page: [String: Any] = [:]
         for _ in 0..<300 {
             let response = try await client.execute(

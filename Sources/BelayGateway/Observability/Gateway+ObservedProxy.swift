@@ -43,7 +43,7 @@ extension Gateway {
             logAccess(request, requestID: requestID, status: response.status.code, duration: duration, notes: notes)
         }
         guard !observers.isEmpty, let upstream = notes.upstream else { return response }
-        let exchange = ProxyExchange(
+        var exchange = ProxyExchange(
             requestID: requestID,
             upstream: upstream,
             consumer: notes.consumer,
@@ -59,6 +59,8 @@ extension Gateway {
             fault: notes.fault,
             correlationID: notes.correlationID
         )
+        exchange.fallback = notes.result?.fallback ?? false
+        exchange.queued = notes.queued
         for observer in observers {
             observer.observe(exchange)
         }
@@ -87,6 +89,7 @@ extension Gateway {
                 attributes["belay.attempts"] = result.attempts.count
                 if let last = result.attempts.last { attributes["belay.endpoint"] = last.endpoint.description }
                 if let age = result.staleAge { attributes["belay.stale_age_s"] = Int(age.inSeconds) }
+                if result.fallback { attributes["belay.fallback"] = true }
             }
         }
         if status >= 500 {
@@ -119,6 +122,7 @@ extension Gateway {
             metadata["belay.attempt"] = .string(String(result.attempts.count))
             if let last = result.attempts.last { metadata["belay.endpoint"] = .string(last.endpoint.description) }
             if let age = result.staleAge { metadata["belay.stale_age_s"] = .string(String(Int(age.inSeconds))) }
+            if result.fallback { metadata["belay.fallback"] = "true" }
         }
         logger.debug("proxied request", metadata: metadata)
     }

@@ -28,6 +28,12 @@ public struct ProxyExchange: Sendable {
     public var problem: ProblemCode?
     /// Set when the answer came from the stale-if-error cache: its age.
     public var staleAge: Duration?
+    /// Whether the answer was the upstream's configured fallback (`criticality: optional`):
+    /// the call failed and nothing stale was cached.
+    public var fallback = false
+    /// The delivery a write was queued as (`degrade: { writes: queue }`), if it was: the
+    /// upstream could not take it, and the caller was answered `202`.
+    public var queued: String?
     /// Every attempt made, in order (none if the request was refused before any).
     public var attempts: [AttemptRecord]
     /// Every resilience decision taken for the request, in order.
@@ -73,9 +79,12 @@ public struct ProxyExchange: Sendable {
 
     /// The outcome in one bounded word, fit for a metric label: `success` (1xx–3xx from the
     /// upstream), `client_error` (4xx from it), `server_error` (5xx from it), `stale` (served
-    /// from the stale-if-error cache), or the problem's code (`circuit-open`, `timeout`, …).
+    /// from the stale-if-error cache), `fallback` (the configured fallback answered), or the
+    /// problem's code (`circuit-open`, `timeout`, …).
     public var outcome: String {
         if staleAge != nil { return "stale" }
+        if fallback { return "fallback" }
+        if queued != nil { return "queued" }
         if let problem { return problem.name }
         switch status {
         case ..<400: return "success"
@@ -86,7 +95,7 @@ public struct ProxyExchange: Sendable {
 
     /// Every value ``outcome`` can take (e.g. to check a filter on it).
     public static let outcomes: Set<String> = Set(
-        ["success", "client_error", "server_error", "stale"] + ProblemCode.all.map(\.name)
+        ["success", "client_error", "server_error", "stale", "fallback", "queued"] + ProblemCode.all.map(\.name)
     )
 }
 

@@ -8,7 +8,7 @@ final class UpstreamSeries: Sendable {
     /// The outcomes every request falls in unless Belay answered with a problem, in the
     /// order of ``Outcome``.
     private enum Outcome: Int, CaseIterable {
-        case success, clientError, serverError, stale
+        case success, clientError, serverError, stale, fallback, queued
 
         var label: String {
             switch self {
@@ -16,6 +16,8 @@ final class UpstreamSeries: Sendable {
             case .clientError: "client_error"
             case .serverError: "server_error"
             case .stale: "stale"
+            case .fallback: "fallback"
+            case .queued: "queued"
             }
         }
     }
@@ -115,6 +117,10 @@ final class UpstreamSeries: Sendable {
         if exchange.staleAge != nil {
             outcomes[Outcome.stale.rawValue].increment()
             stale.increment()
+        } else if exchange.fallback {
+            outcomes[Outcome.fallback.rawValue].increment()
+        } else if exchange.queued != nil {
+            outcomes[Outcome.queued.rawValue].increment()
         } else if let problem = exchange.problem {
             problems(problem.name).increment()
         } else {

@@ -54,6 +54,8 @@ extension Gateway {
         var problem: ProblemCode?
         var result: UpstreamResult?
         var correlationID: String?
+        /// The delivery the write was queued as, if it was.
+        var queued: String?
 
         /// Whose doing the call's failure was; nil when the upstream answered or it was served stale.
         var fault: Fault? {
@@ -228,7 +230,14 @@ extension Gateway {
             let existing = headers[.xForwardedFor]
             headers[.xForwardedFor] = existing.map { "\($0), \(remote)" } ?? remote
         }
-        let idempotencyKey = client.callerIdempotencyKey(in: request.headers)
+        let callerKey = client.callerIdempotencyKey(in: request.headers)
+        // A write that may be queued carries one key from its first attempt to its last delivery:
+        // made here when the caller sent none, so the queue can send the same again.
+        let upstreamConfig = config.upstream(named: upstreamName)
+        let madeKey =
+            callerKey == nil && upstreamConfig?.degradeWrites == .queue && client.policy.idempotencyHeader != nil
+            ? RandomID.uuidString() : nil
+        let idempotencyKey = callerKey ?? madeKey
         let consumer = identity.cacheScope(forwarding: headers)
         var upstreamRequest = UpstreamRequest(
             method: request.method,
@@ -260,6 +269,21 @@ extension Gateway {
         notes.result = result
         if case .failure(let error) = result.outcome, result.staleAge == nil {
             notes.problem = Self.describe(error, upstream: upstreamName).0
+        }
+        if let queued = await queueIfAsked(
+            request,
+            call: upstreamRequest,
+            result: result,
+            client: client,
+            upstream: upstreamConfig,
+            consumer: auth.isOpenMode ? "" : identity.name,
+            callerKey: callerKey,
+            madeKey: madeKey,
+            requestID: requestID,
+            notes: &notes
+        ) {
+            await relay?.finish()
+            return queued
         }
         return await response(
             for: result,
@@ -296,6 +320,8 @@ extension Gateway {
             for field in belay { headers[field.name] = field.value }
             if let age = result.staleAge {
                 headers[.belayDegraded] = "stale; age=\(Int(age.inSeconds))"
+            } else if result.fallback {
+                headers[.belayDegraded] = "fallback"
             }
             switch answer.body {
             case .buffered(let bytes):

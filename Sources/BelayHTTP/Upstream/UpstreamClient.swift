@@ -381,8 +381,9 @@ public final class UpstreamClient: Sendable {
     ///     credentials it forwards (never a raw key). The stale-if-error cache keeps answers
     ///     per consumer, so one consumer's answer is never served to another; without it, a
     ///     request carrying `Authorization` or `Cookie` is not cached.
-    ///   - servingStale: whether a failure may be answered from the stale-if-error cache
-    ///     (default true); false for a caller that needs the current state or nothing.
+    ///   - servingStale: whether a failure may be answered from the stale-if-error cache or
+    ///     the policy's fallback (default true); false for a caller that needs the current
+    ///     state or nothing (a probe, a delivery, a lookup).
     ///   - answer: how the answer's body is read (default ``AnswerReading/relay``). A caller
     ///     that is not a client waiting on the other end (the delivery worker, verify-then-act)
     ///     reads it within the attempt, so a trickling body is bounded by the policy's deadlines.
@@ -437,8 +438,43 @@ public final class UpstreamClient: Sendable {
         if case .failure(let error) = outcome, log.callersBodyWasArriving, Fault.of(error) != .caller {
             result.outcome = .failure(RequestBodyError(code: .incomplete, underlying: error))
         }
-        guard let cache, let cacheKey else { return result }
+        if let cache, let cacheKey {
+            serveStale(&result, cache: cache, key: cacheKey, servingStale: servingStale)
+        }
+        if servingStale, result.staleAge == nil, let fallback = policy.fallback,
+            fallback.methods.contains(request.method),
+            Self.mayFallBack(result.outcome)
+        {
+            result.outcome = .success(
+                UpstreamResponse(
+                    status: fallback.status,
+                    headers: fallback.headers,
+                    body: .buffered(fallback.body),
+                    endpoint: result.attempts.last?.endpoint ?? policy.endpoints[0]
+                )
+            )
+            result.fallback = true
+        }
+        return result
+    }
+
+    /// Whether `outcome` is a failure a fallback answers: the upstream's or the policy's, not
+    /// the caller's (its body, its cancellation).
+    static func mayFallBack(_ outcome: Result<UpstreamResponse, any Error>) -> Bool {
         switch outcome {
+        case .success(let response): return response.status.code >= 500
+        case .failure(let error): return Fault.of(error) != .caller
+        }
+    }
+
+    /// Stores a 2xx answer in the stale-if-error cache, or answers a failure from it.
+    private func serveStale(
+        _ result: inout UpstreamResult,
+        cache: StaleCache<ContinuousClock>,
+        key cacheKey: String,
+        servingStale: Bool
+    ) {
+        switch result.outcome {
         case .success(let response) where (200..<300).contains(response.status.code):
             if case .buffered(let body) = response.body {
                 cache.store(key: cacheKey, status: response.status, headers: response.headers, body: body)
@@ -458,7 +494,6 @@ public final class UpstreamClient: Sendable {
                 result.staleAge = age
             }
         }
-        return result
     }
 
     /// The consumer (length-prefixed, so no two consumers' keys can collide), the path and the

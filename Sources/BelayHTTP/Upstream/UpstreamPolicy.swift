@@ -1,4 +1,6 @@
 public import Belay
+public import HTTPTypes
+public import NIOCore
 public import NIOSSL
 
 /// Everything that governs calls to one upstream: its endpoints and the resilience policy.
@@ -65,6 +67,9 @@ public struct UpstreamPolicy: Sendable {
     public var rateLimit: (permitsPerSecond: Double, burst: Int)?
     /// How long a cached GET response may be served while the upstream fails, if caching.
     public var staleIfError: Duration?
+    /// The answer given when a call fails and nothing stale is cached, if the upstream is an
+    /// optional dependency that may fail open. Default none.
+    public var fallback: Fallback?
     /// The header the upstream reads idempotency keys from, if it honours them.
     public var idempotencyHeader: String?
     /// Headers added to every call (credentials). Never logged.
@@ -101,6 +106,37 @@ public struct UpstreamPolicy: Sendable {
         public init(delay: Delay, maxExtra: Int = 1) {
             self.delay = delay
             self.maxExtra = maxExtra
+        }
+    }
+
+    /// A fixed answer for an optional dependency that is down (``UpstreamPolicy/fallback``).
+    ///
+    /// It answers a call of one of ``methods`` that failed — no answer, a policy's refusal
+    /// (circuit open, bulkhead full, timeout), or a 5xx after every attempt — when the
+    /// stale-if-error cache has nothing for it. Never a call whose own request was at fault
+    /// (its body failed, it was cancelled), and never for a caller that asked for the current
+    /// state only (`servingStale: false`).
+    public struct Fallback: Sendable, Hashable {
+        /// The status answered. Default 200.
+        public var status: HTTPResponse.Status
+        /// The headers answered (`Content-Type` among them).
+        public var headers: HTTPFields
+        /// The body answered.
+        public var body: ByteBuffer
+        /// The methods it answers. Default the safe ones: `GET`, `HEAD`, `OPTIONS`.
+        public var methods: Set<HTTPRequest.Method>
+
+        /// Creates a fallback.
+        public init(
+            status: HTTPResponse.Status = .ok,
+            headers: HTTPFields = [:],
+            body: ByteBuffer = ByteBuffer(),
+            methods: Set<HTTPRequest.Method> = [.get, .head, .options]
+        ) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+            self.methods = methods
         }
     }
 

@@ -7,6 +7,9 @@ public struct UpstreamResult: Sendable {
     public var outcome: Result<UpstreamResponse, any Error>
     /// Set when the answer came from the stale-if-error cache: the cached answer's age.
     public var staleAge: Duration?
+    /// Whether the answer is the policy's ``UpstreamPolicy/Fallback``: the call failed and
+    /// nothing stale was cached. ``outcome`` is then the fallback's answer.
+    public var fallback = false
     /// Every attempt made, in order.
     public var attempts: [AttemptRecord]
     /// Every resilience decision taken for this call, in order (retries scheduled, waits,

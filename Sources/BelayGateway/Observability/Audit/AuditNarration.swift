@@ -77,6 +77,25 @@ public enum AuditNarration {
                     description: "served stale (age \(Int(age.inSeconds))s) because \(staleReason(exchange))"
                 )
             )
+        } else if let delivery = exchange.queued {
+            decisions.append(
+                AuditDecision(
+                    attempt: 0,
+                    kind: "queued_for_delivery",
+                    description: "queued as delivery \(delivery) (the caller sent Prefer: respond-async) because "
+                        + "\(staleReason(exchange)); the queue sends it with the same idempotency key"
+                )
+            )
+        } else if exchange.fallback {
+            decisions.append(
+                AuditDecision(
+                    attempt: 0,
+                    kind: "served_fallback",
+                    description:
+                        "answered with the upstream's fallback (criticality: optional; nothing stale was cached) "
+                        + "because \(staleReason(exchange))"
+                )
+            )
         }
         return decisions
     }

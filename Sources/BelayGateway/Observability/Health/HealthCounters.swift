@@ -21,6 +21,8 @@ struct HealthCounters: Sendable {
         var requests = 0
         var errors = 0
         var retries = 0
+        /// Requests that needed at least one retry.
+        var retried = 0
         var stale = 0
         /// Latency percentiles (p50, p95, p99); nil without requests.
         var p50: Duration?
@@ -31,6 +33,8 @@ struct HealthCounters: Sendable {
         var errorRate: Double { requests == 0 ? 0 : Double(errors) / Double(requests) }
         /// Retries per request; 0 without requests.
         var retryRate: Double { requests == 0 ? 0 : Double(retries) / Double(requests) }
+        /// The share of requests that needed a retry; 0 without requests.
+        var retriedShare: Double { requests == 0 ? 0 : Double(retried) / Double(requests) }
     }
 
     /// The bucket period (time / span) each slot holds; -1 for none.
@@ -38,6 +42,7 @@ struct HealthCounters: Sendable {
     private var requests: [Int]
     private var errors: [Int]
     private var retries: [Int]
+    private var retried: [Int]
     private var stale: [Int]
     /// `bucketCount * binCount` latency counts, one row per slot.
     private var latency: [Int]
@@ -47,6 +52,7 @@ struct HealthCounters: Sendable {
         requests = Array(repeating: 0, count: Self.bucketCount)
         errors = requests
         retries = requests
+        retried = requests
         stale = requests
         latency = Array(repeating: 0, count: Self.bucketCount * Self.binCount)
     }
@@ -63,6 +69,7 @@ struct HealthCounters: Sendable {
         requests[slot] += 1
         if error { errors[slot] += 1 }
         retries[slot] += extra
+        if extra > 0 { retried[slot] += 1 }
         if served { stale[slot] += 1 }
         latency[slot * Self.binCount + Self.bin(of: duration)] += 1
     }
@@ -79,6 +86,7 @@ struct HealthCounters: Sendable {
             summary.requests += requests[slot]
             summary.errors += errors[slot]
             summary.retries += retries[slot]
+            summary.retried += retried[slot]
             summary.stale += stale[slot]
             for bin in 0..<Self.binCount { bins[bin] += latency[slot * Self.binCount + bin] }
         }
@@ -113,6 +121,7 @@ struct HealthCounters: Sendable {
             requests[slot] = 0
             errors[slot] = 0
             retries[slot] = 0
+            retried[slot] = 0
             stale[slot] = 0
             for bin in 0..<Self.binCount { latency[slot * Self.binCount + bin] = 0 }
         }

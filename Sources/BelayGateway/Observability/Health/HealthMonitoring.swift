@@ -101,6 +101,9 @@ struct HealthMonitoring: Sendable {
             if result.staleAge != nil {
                 return .init(passed: false, detail: "the upstream failed; only the stale cache answered")
             }
+            if result.fallback {
+                return .init(passed: false, detail: "the upstream failed; only the fallback answered")
+            }
             if (200..<400).contains(code) {
                 return .init(passed: true, detail: "HTTP \(code) in \(took.formattedForHumans)")
             }

@@ -28,6 +28,9 @@ struct HealthRecord: Sendable {
         var windows: [(label: String, span: Duration)]
         var degradedErrorRate: Double
         var minimumRequests: Int
+        /// The share of calls needing a retry, over ``retryWindow``, above which it is degraded.
+        var degradedRetryShare = 0.05
+        var retryWindow: Duration = .seconds(300)
     }
 
     var counters = HealthCounters()
@@ -43,6 +46,9 @@ struct HealthRecord: Sendable {
     var lastFreshAt: Duration?
     /// The age of the cached answer last served.
     var lastStaleAge: Duration = .zero
+    /// Whether the last answer served in place of the upstream's was its fallback, not a
+    /// cached one (both make it `stale`).
+    var lastWasFallback = false
     /// Ejected endpoints (by index) and since when.
     var ejectedSince: [Int: Duration] = [:]
     var probe: ProbeRecord?
@@ -108,7 +114,10 @@ struct HealthRecord: Sendable {
             state = .stale
             since = staleSince
             let cachedAt = lastStaleAt - lastStaleAge
-            reason = "serving cached responses from \(HealthWords.span(cachedAt.duration(to: now))) ago"
+            reason =
+                lastWasFallback
+                ? "answering with its fallback (an optional dependency)"
+                : "serving cached responses from \(HealthWords.span(cachedAt.duration(to: now))) ago"
             if breakerOut {
                 let opened = breakerOpenedAt.map { " since \(HealthWords.clockTime(date($0)))" } ?? ""
                 reason += " (circuit \(live.breaker)\(opened))"
@@ -152,6 +161,20 @@ struct HealthRecord: Sendable {
                     (
                         "\(HealthWords.percent(judged.errorRate)) of requests failed in the last "
                             + "\(HealthWords.span(thresholds.window))\(last)",
+                        self.state == .degraded ? stateSince : nil
+                    )
+                )
+            }
+            // Judged over 5 minutes, while calls are still being retried: once the retries stop
+            // (an outage ended), the upstream is not called degraded for the rest of the span.
+            let recent = counters.summary(at: now, over: thresholds.retryWindow)
+            if recent.requests >= thresholds.minimumRequests, recent.retriedShare > thresholds.degradedRetryShare,
+                judged.retried > 0
+            {
+                causes.append(
+                    (
+                        "\(HealthWords.percent(recent.retriedShare)) of calls needed a retry in the last "
+                            + "\(HealthWords.span(thresholds.retryWindow)) (\(recent.retried) of \(recent.requests))",
                         self.state == .degraded ? stateSince : nil
                     )
                 )
@@ -240,7 +263,8 @@ struct HealthRecord: Sendable {
                     nextAt: probe.nextAt.map(date)
                 )
             },
-            staleAge: state == .stale ? lastStaleAt.map { ($0 - lastStaleAge).duration(to: now) } : nil,
+            staleAge: state == .stale && !lastWasFallback
+                ? lastStaleAt.map { ($0 - lastStaleAge).duration(to: now) } : nil,
             slo: slo?.report(at: now, date: date)
         )
     }

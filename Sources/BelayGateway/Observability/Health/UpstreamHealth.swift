@@ -25,6 +25,11 @@ where C.Duration == Duration {
         public var degradedErrorRate = 0.05
         /// Requests ``window`` must hold before its error rate is judged. Default 10.
         public var minimumRequests = 10
+        /// The share of calls needing a retry over ``retryWindow`` above which an upstream is
+        /// degraded, even when the retries saved every call. Default 0.05.
+        public var degradedRetryShare = 0.05
+        /// The span the retry share is judged over (at most 5 minutes). Default 5 minutes.
+        public var retryWindow: Duration = .seconds(300)
         /// Probes failed in a row before the probe counts as failing (and is alerted). Default 2.
         public var probeFailuresToAlert = 2
 
@@ -133,12 +138,18 @@ where C.Duration == Duration {
         // Belay's own refusals of the caller (its rate limit, a body too large, a bad
         // Belay-Timeout) say nothing about the upstream: only calls that reached it, stale
         // answers and the policy's refusals (503: circuit open, bulkhead full) count.
-        guard !exchange.attempts.isEmpty || exchange.staleAge != nil || exchange.status >= 500 else { return }
+        guard
+            !exchange.attempts.isEmpty || exchange.staleAge != nil || exchange.fallback || exchange.queued != nil
+                || exchange.status >= 500
+        else { return }
         // Nor does a call the caller cut short (its Belay-Timeout) or that the client refused to send.
         guard exchange.fault != .caller else { return }
         let now = elapsed()
         let window = configuration.window
-        let error = exchange.status >= 500
+        // A write queued for later is the upstream's failure, though the caller got its 202.
+        let answeredBadly = exchange.status >= 500 && !exchange.fallback
+        let error = answeredBadly || exchange.queued != nil
+        let degraded = exchange.staleAge != nil || exchange.fallback
         // A hedge is an extra attempt side by side with another, not a retry of a failed one.
         let retries = max(exchange.attempts.count(where: { !$0.hedged }) - 1, 0)
         slot.record.withLock { record in
@@ -147,18 +158,19 @@ where C.Duration == Duration {
                 latency: exchange.duration,
                 error: error,
                 retries: retries,
-                stale: exchange.staleAge != nil
+                stale: degraded
             )
-            record.slo?.record(at: now, failed: error, latency: exchange.duration)
+            record.slo?.record(at: now, failed: answeredBadly, latency: exchange.duration)
             if error {
                 record.lastError = HealthRecord.ErrorNote(at: now, status: exchange.status, problem: exchange.problem)
             }
-            if let age = exchange.staleAge {
+            if degraded {
                 if record.lastStaleAt.map({ $0.duration(to: now) > window }) ?? true {
                     record.staleSince = now
                 }
                 record.lastStaleAt = now
-                record.lastStaleAge = age
+                record.lastStaleAge = exchange.staleAge ?? .zero
+                record.lastWasFallback = exchange.staleAge == nil
             } else if !error {
                 record.lastFreshAt = now
             }
@@ -362,7 +374,9 @@ where C.Duration == Duration {
                     window: configuration.window,
                     windows: configuration.windows,
                     degradedErrorRate: configuration.degradedErrorRate,
-                    minimumRequests: configuration.minimumRequests
+                    minimumRequests: configuration.minimumRequests,
+                    degradedRetryShare: configuration.degradedRetryShare,
+                    retryWindow: configuration.retryWindow
                 ),
                 date: { self.date($0, now: now, today: today) }
             )

@@ -23,6 +23,8 @@ struct Track: Sendable {
     /// Entries this instance added to the open incident (or to the run).
     var noted = 0
     var staleNoted = false
+    var fallbackNoted = false
+    var queuedNoted = false
     /// Delayed deliveries: id → first failed attempt in the incident.
     var delayed: [String: Date] = [:]
     /// The incident this instance writes to.
@@ -61,6 +63,8 @@ struct Track: Sendable {
         omitted = 0
         noted = 0
         staleNoted = false
+        fallbackNoted = false
+        queuedNoted = false
         delayed = [:]
     }
 

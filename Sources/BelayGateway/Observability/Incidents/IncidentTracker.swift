@@ -101,12 +101,15 @@ public final class IncidentTracker<C: Clock>: ProxyObserver, Service, Sendable w
 
     public func observe(_ exchange: ProxyExchange) {
         // The same calls the health model counts: a caller's own mistakes say nothing.
-        guard !exchange.attempts.isEmpty || exchange.staleAge != nil || exchange.status >= 500 else { return }
+        guard
+            !exchange.attempts.isEmpty || exchange.staleAge != nil || exchange.fallback || exchange.queued != nil
+                || exchange.status >= 500
+        else { return }
         guard exchange.fault != .caller else { return }
-        let failed = exchange.status >= 500 && exchange.staleAge == nil
+        let failed = exchange.status >= 500 && exchange.staleAge == nil && !exchange.fallback
         let stale = exchange.staleAge != nil
         let retried = exchange.attempts.contains { $0.failure != nil || ($0.status ?? 0) >= 500 }
-        let troubled = failed || stale || retried
+        let troubled = failed || stale || exchange.fallback || exchange.queued != nil || retried
         let at = exchange.receivedAt
         tracks.withLock { tracks in
             var track = tracks[exchange.upstream] ?? Track()
@@ -125,6 +128,34 @@ public final class IncidentTracker<C: Clock>: ProxyObserver, Service, Sendable w
                             at: at,
                             event: "first_stale",
                             detail: "first answer served from the stale cache\(age)"
+                        ),
+                        limit: configuration.timelineLimit
+                    )
+                }
+            }
+            if let delivery = exchange.queued {
+                track.impact.queued += 1
+                if !track.queuedNoted {
+                    track.queuedNoted = true
+                    track.note(
+                        IncidentEvent(
+                            at: at,
+                            event: "first_queued",
+                            detail: "first write queued for later delivery (\(exchange.method), delivery \(delivery))"
+                        ),
+                        limit: configuration.timelineLimit
+                    )
+                }
+            }
+            if exchange.fallback {
+                track.impact.fallback += 1
+                if !track.fallbackNoted {
+                    track.fallbackNoted = true
+                    track.note(
+                        IncidentEvent(
+                            at: at,
+                            event: "first_fallback",
+                            detail: "first call answered with the upstream's fallback (nothing stale was cached)"
                         ),
                         limit: configuration.timelineLimit
                     )
@@ -315,6 +346,8 @@ public final class IncidentTracker<C: Clock>: ProxyObserver, Service, Sendable w
 
     static func describe(_ exchange: ProxyExchange) -> String {
         if exchange.staleAge != nil { return "\(exchange.method) answered from the stale cache" }
+        if exchange.fallback { return "\(exchange.method) answered with the fallback" }
+        if exchange.queued != nil { return "\(exchange.method) queued for later delivery" }
         if exchange.status >= 500 {
             return "\(exchange.method) answered \(exchange.status) (\(exchange.outcome))"
         }
