@@ -36,6 +36,7 @@ import Testing
         let policy = try #require(recs.policy.fallback)
         #expect(policy.status.code == 200 && policy.methods == [.get, .head, .options])
         #expect(policy.headers[.contentType] == "application/json" && policy.headers[.contentLength] == "12")
+        #expect(policy.headers[.cacheControl] == "no-store")
 
         let text = try loader.load(
             yaml: upstream("    criticality: optional\n    fallback: { body: no recommendations }\n")
@@ -48,7 +49,10 @@ import Testing
         )
         let written = try #require(empty.upstreams.first?.fallback)
         #expect(written.contentType == nil && written.status == 204 && written.methods == ["GET", "POST"])
-        #expect(empty.upstreams.first?.policy.fallback?.headers[.init("X-Fallback")!] == "1")
+        let emptyPolicy = try #require(empty.upstreams.first?.policy.fallback)
+        #expect(emptyPolicy.headers[.init("X-Fallback")!] == "1")
+        // A 204 has no body, nor a Content-Length.
+        #expect(emptyPolicy.headers[.contentLength] == nil)
         // A critical upstream (the default) has no fallback in its policy, nor an optional one without it.
         #expect(try loader.load(yaml: upstream("    criticality: optional\n")).upstreams.first?.policy.fallback == nil)
         #expect(try loader.load(yaml: upstream("")).upstreams.first?.criticality == .critical)
@@ -91,6 +95,22 @@ import Testing
         (
             "    criticality: optional\n    fallback: { content_type: json }\n",
             "line 5: upstreams.recs.fallback.content_type: must be a media type such as application/json (got 'json')"
+        ),
+        (
+            "    criticality: optional\n    fallback: { status: 204, body: gone }\n",
+            "line 5: upstreams.recs.fallback.body: must be empty: an HTTP 204 answer has no body"
+        ),
+        (
+            "    criticality: optional\n    fallback: { headers: { Belay-Endpoint: x } }\n",
+            "line 5: upstreams.recs.fallback.headers.Belay-Endpoint: cannot be set here: Belay sets it (or it is hop-by-hop)"
+        ),
+        (
+            "    criticality: optional\n    degrade: { writes: queue }\n    fallback: { methods: [GET, POST] }\n",
+            "line 6: upstreams.recs.fallback.methods: lists POST, a write degrade.writes: queue would queue: a write is either answered by the fallback or queued, not both (remove it from fallback.methods, or set degrade.writes: fail)"
+        ),
+        (
+            "    degrade: { writes: later }\n",
+            "line 4: upstreams.recs.degrade.writes: must be queue or fail (got 'later')"
         ),
         (
             "    criticality: optional\n    fallback: { status: 200, answer: x }\n",
@@ -141,6 +161,13 @@ import Testing
             let health = try await poll(gateway, "/v1/upstreams/pay") { $0["state"] as? String == "stale" }
             #expect((health["reason"] as? String)?.contains("answering with its fallback") == true, "\(health)")
             #expect(health["stale_age_seconds"] == nil)
+            #expect(health["criticality"] as? String == "optional")
+            let degradation = health["degradation"] as? [String: Any]
+            #expect(degradation?["level"] as? String == "partial")
+            #expect(
+                degradation?["summary"] as? String
+                    == "Pay is unavailable; callers get its default answer instead (an optional dependency)."
+            )
             let id = try #require(down.header("Belay-Request-Id"))
             let trail = try await poll(gateway, "/v1/requests/\(id)") { $0["outcome"] != nil }
             #expect(trail["outcome"] as? String == "fallback")

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Belay
+import BelayStore
 import BelayTestUpstream
 import Foundation
 import HTTPTypes
@@ -52,48 +53,107 @@ import Testing
     }
 
     @Test func onlyAWriteThatIsSafeToSendAgainIsQueued() {
+        let keyless = policy(keyed: false)
+        let keyed = policy(keyed: true)
         let open = result(.failure(ResilienceError(code: .circuitOpen, strategy: "pay", message: "open")), attempts: [])
-        let body = UpstreamRequest.Body.buffered(.init(string: "{}"))
-        // The breaker refused it: nothing was sent, keys or not.
-        #expect(
-            QueuedWrites.reason(method: .post, body: body, result: open, policy: policy(keyed: false))
-                == "the circuit breaker is open; nothing was sent"
-        )
+        // The breaker refused it before any attempt: nothing was sent, keys or not.
+        #expect(QueuedWrites.reason(open, policy: keyless) == "the circuit breaker is open; nothing was sent")
         // Never a read, never a streamed body.
-        #expect(QueuedWrites.reason(method: .get, body: .none, result: open, policy: policy(keyed: true)) == nil)
-        let stream = UpstreamRequest.Body.stream(.bytes(ByteBuffer(string: "{}")))
-        #expect(QueuedWrites.reason(method: .post, body: stream, result: open, policy: policy(keyed: true)) == nil)
-        // Every attempt failed to connect: nothing was sent.
+        #expect(QueuedWrites.mayQueue(method: .post, body: .buffered(ByteBuffer(string: "{}"))))
+        #expect(QueuedWrites.mayQueue(method: .delete, body: .none))
+        #expect(!QueuedWrites.mayQueue(method: .get, body: .none))
+        #expect(!QueuedWrites.mayQueue(method: .post, body: .stream(.bytes(ByteBuffer(string: "{}")))))
+        // Attempts failed to connect: a connect timeout can follow a request written on a reused
+        // connection, so only a key makes it safe.
         let refused = result(
             .failure(UpstreamFailure(kind: .connect, endpoint: endpoint, detail: "refused")),
             attempts: [.connect, .connect]
         )
-        #expect(QueuedWrites.reason(method: .put, body: body, result: refused, policy: policy(keyed: false)) != nil)
+        #expect(QueuedWrites.reason(refused, policy: keyless) == nil)
+        #expect(QueuedWrites.reason(refused, policy: keyed) != nil)
+        // The breaker opened between attempts of a keyed call: queued, but not "nothing was sent".
+        let openedMidway = result(
+            .failure(ResilienceError(code: .circuitOpen, strategy: "pay", message: "open")),
+            attempts: [.reset]
+        )
+        #expect(QueuedWrites.reason(openedMidway, policy: keyless) == nil)
+        #expect(
+            QueuedWrites.reason(openedMidway, policy: keyed)?.hasSuffix("the upstream honours idempotency keys") == true
+        )
         // A 503 or a reset after it was sent: only with idempotency keys.
         let unavailable = result(answer(503), attempts: [nil])
+        #expect(QueuedWrites.reason(unavailable, policy: keyless) == nil)
         #expect(
-            QueuedWrites.reason(method: .post, body: body, result: unavailable, policy: policy(keyed: false)) == nil
-        )
-        #expect(
-            QueuedWrites.reason(method: .post, body: body, result: unavailable, policy: policy(keyed: true))
+            QueuedWrites.reason(unavailable, policy: keyed)
                 == "every attempt failed (last: HTTP 503); the upstream honours idempotency keys"
         )
         let reset = result(
             .failure(UpstreamFailure(kind: .reset, endpoint: endpoint, detail: "reset")),
             attempts: [.reset]
         )
-        #expect(QueuedWrites.reason(method: .post, body: body, result: reset, policy: policy(keyed: false)) == nil)
-        #expect(QueuedWrites.reason(method: .post, body: body, result: reset, policy: policy(keyed: true)) != nil)
-        // An answer the caller should see: a 400, a 500 that is not retried.
-        for status in [400, 422, 500] {
-            let answered = result(answer(status), attempts: [nil])
-            #expect(
-                QueuedWrites.reason(method: .post, body: body, result: answered, policy: policy(keyed: true)) == nil
-            )
+        #expect(QueuedWrites.reason(reset, policy: keyless) == nil)
+        #expect(QueuedWrites.reason(reset, policy: keyed) != nil)
+        // An answer the caller should see: a 4xx (a 429 is its quota), a 500 that is not retried.
+        for status in [400, 408, 422, 429, 500] {
+            #expect(QueuedWrites.reason(result(answer(status), attempts: [nil]), policy: keyed) == nil, "\(status)")
         }
         // The caller's own failure.
         let callers = result(.failure(RequestBodyError(code: .incomplete, underlying: nil)), attempts: [])
-        #expect(QueuedWrites.reason(method: .post, body: body, result: callers, policy: policy(keyed: true)) == nil)
+        #expect(QueuedWrites.reason(callers, policy: keyed) == nil)
+    }
+
+    @Test func aQueuedWriteKeepsItsPayloadNotWhatBelongsToOneRequest() throws {
+        var upstream = UpstreamConfig(name: "pay", endpoints: [])
+        var headers = HTTPFields()
+        for (name, value) in [
+            ("Content-Type", "application/json"), ("Prefer", "respond-async"), ("Idempotency-Key", "k1"),
+            ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            ("X-Forwarded-For", "10.0.0.1"), ("Belay-Timeout", "2s"), ("X-Shop", "berlin"),
+        ] {
+            headers.append(HTTPField(name: HTTPField.Name(name)!, value: value))
+        }
+        func delivery(_ headers: HTTPFields) -> NewDelivery {
+            QueuedWrites.delivery(
+                upstream: upstream,
+                method: .post,
+                path: "/v1/orders",
+                query: "a=1",
+                headers: headers,
+                body: Data("{}".utf8),
+                callerKey: "k1",
+                madeKey: nil,
+                consumer: "shop",
+                schedule: [.zero],
+                now: Date(timeIntervalSince1970: 0)
+            )
+        }
+        // No key header of its own: the caller's Idempotency-Key goes as sent.
+        let keyless = delivery(headers)
+        #expect(keyless.path == "/v1/orders?a=1" && keyless.idempotencyKey == "k1" && keyless.keyFromCaller)
+        #expect(keyless.headers.map(\.name) == ["Content-Type", "Idempotency-Key", "X-Shop"])
+        // With one, the queue sets it.
+        upstream.idempotencyHeader = "Idempotency-Key"
+        let keyed = delivery(headers)
+        #expect(keyed.headers.map(\.name) == ["Content-Type", "X-Shop"])
+        // A retry with a new trace context and another incidental header is the same payload.
+        headers[HTTPField.Name("traceparent")!] = "00-11111111111111111111111111111111-2222222222222222-01"
+        headers[HTTPField.Name("User-Agent")!] = "retry/2"
+        #expect(delivery(headers).fingerprint == keyed.fingerprint)
+        var otherBody = delivery(headers)
+        otherBody = QueuedWrites.delivery(
+            upstream: upstream,
+            method: .post,
+            path: "/v1/orders",
+            query: "a=1",
+            headers: headers,
+            body: Data("{\"x\":1}".utf8),
+            callerKey: "k1",
+            madeKey: nil,
+            consumer: "shop",
+            schedule: [.zero],
+            now: Date(timeIntervalSince1970: 0)
+        )
+        #expect(otherBody.fingerprint != keyed.fingerprint)
     }
 }
 
@@ -110,7 +170,7 @@ import Testing
                 circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 2, window: 10s, break: 300ms }
                 degrade: { writes: queue }
             \(keyed ? "    idempotency: { header: Idempotency-Key }" : "")
-            deliveries: { schedule: [0s, 100ms, 200ms, 400ms, 800ms] }
+            deliveries: { schedule: [0s, 500ms, 500ms, 500ms, 500ms, 500ms, 500ms, 500ms] }
             """
         }
     }
@@ -139,6 +199,11 @@ import Testing
             let answer = try #require(queued.problem)
             #expect(answer["status"] as? String == "pending" && answer["location"] as? String == location)
             #expect((answer["queued_because"] as? String)?.isEmpty == false)
+            // What support reads on the status page meanwhile: writes are queued.
+            let status = try await gateway.send(.GET, "/v1/upstreams/pay")
+            let degradation = (status.problem?["degradation"] as? [String: Any])?["level"] as? String
+            #expect(degradation == "minimal", "\(status.body)")
+            #expect(status.problem?["criticality"] as? String == "critical")
             // The same key again: the same delivery, replayed.
             let again = try await gateway.send(
                 .POST,
@@ -170,6 +235,20 @@ import Testing
             #expect(first.body == #"{"order":1}"# && first.headers["x-shop"] == "berlin")
             #expect(first.headers["prefer"] == nil)
 
+            // The caller lost its 202 and sends the write again now the upstream is back: it is
+            // answered from the queue, not done a second time.
+            let late = try await gateway.send(
+                .POST,
+                "/proxy/pay/v1/orders?source=web",
+                headers: Self.async + [("Idempotency-Key", "order-1"), ("X-Shop", "berlin")],
+                body: #"{"order":1}"#
+            )
+            #expect(late.status == 202 && late.header("Location") == location && late.header("Belay-Attempts") == "0")
+            #expect(late.header("Idempotent-Replayed") == "true")
+            #expect(
+                upstream.requests.filter { $0.headers["idempotency-key"] == "order-1" && $0.status == 201 }.count == 1
+            )
+
             // The audit trail and the metrics say what happened.
             let id = try #require(queued.header("Belay-Request-Id"))
             let trail = try await poll(gateway, "/v1/requests/\(id)") { $0["outcome"] != nil }
@@ -177,7 +256,7 @@ import Testing
             let decisions = (trail["decisions"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
             #expect(decisions.last == "queued_for_delivery", "\(decisions)")
             let metrics = try await gateway.send(.GET, "/metrics")
-            #expect(metrics.body.contains(#"belay_proxy_requests_total{upstream="pay",outcome="queued"} 2"#))
+            #expect(metrics.body.contains(#"belay_proxy_requests_total{upstream="pay",outcome="queued"} 3"#))
         }
     }
 
@@ -189,7 +268,7 @@ import Testing
             #expect(sent.status == 503 && sent.header("Belay-Degraded") == nil)
             // A read is never queued.
             let read = try await gateway.send(.GET, "/proxy/pay/v1/orders", headers: Self.async)
-            #expect(read.status != 202)
+            #expect(read.status == 503 && read.header("Belay-Degraded") == nil)
             let page = try await gateway.send(.GET, "/v1/deliveries")
             #expect(page.body.contains(#""deliveries":[]"#), "\(page.body)")
         }

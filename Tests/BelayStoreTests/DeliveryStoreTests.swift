@@ -60,6 +60,24 @@ extension AcceptOutcome {
     }
 
     @Test(arguments: StoreBackend.available)
+    func aCallersKeyFindsItsDeliveryPerUpstreamAndConsumer(_ backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            var shops = newDelivery("dlv_1", key: "k1", fingerprint: "a")
+            shops.consumer = "shop"
+            _ = try await store.insert([shops, newDelivery("dlv_2", fingerprint: "b")])
+            let found = try await store.delivery(upstream: "pay", consumer: "shop", callerKey: "k1")
+            #expect(found?.delivery.id == "dlv_1" && found?.fingerprint == "a")
+            // Another consumer's, another upstream's, and a key Belay made are not found.
+            #expect(try await store.delivery(upstream: "pay", consumer: "", callerKey: "k1") == nil)
+            #expect(try await store.delivery(upstream: "ship", consumer: "shop", callerKey: "k1") == nil)
+            #expect(try await store.delivery(upstream: "pay", consumer: "", callerKey: "gen-dlv_2") == nil)
+            // A forgotten key is not found either.
+            _ = try await store.forgetKeys(acceptedBefore: t0.addingTimeInterval(1))
+            #expect(try await store.delivery(upstream: "pay", consumer: "shop", callerKey: "k1") == nil)
+        }
+    }
+
+    @Test(arguments: StoreBackend.available)
     func aCallerKeyRepeatsTheFirstAcceptOrIsRefusedWithAnotherPayload(
         _ backend: StoreBackend
     ) async throws {

@@ -148,6 +148,11 @@ final class GatedStore: DeliveryStore {
     func releaseAbandoned(now: Date) async throws(StoreError) -> Int { 0 }
     func nextDue(upstreams: [String], owner: String) async throws(StoreError) -> Date? { nil }
     func delivery(id: String) async throws(StoreError) -> (Delivery, [DeliveryAttempt])? { nil }
+    func delivery(
+        upstream: String,
+        consumer: String,
+        callerKey: String
+    ) async throws(StoreError) -> (delivery: Delivery, fingerprint: String)? { nil }
     func deliveries(_ query: DeliveryQuery) async throws(StoreError) -> DeliveryPage {
         DeliveryPage(deliveries: [], nextCursor: nil)
     }

@@ -139,7 +139,13 @@ public func buildApplication(
         alert: { alerter.raise($0) }
     )
 
-    gateway.attachWriteQueue { try await deliveries.queue($0) }
+    gateway.attachWriteQueue(
+        accept: { try await deliveries.queue($0) },
+        find: { upstream, consumer, key in
+            try await store.delivery(upstream: upstream, consumer: consumer, callerKey: key)
+                .map { ($0.delivery, $0.fingerprint) }
+        }
+    )
     let router = Router(context: GatewayRequestContext.self)
     router.add(middleware: ProxyResponder(gateway: gateway))
     router.get("healthz") { _, _ in Response.json(Array(#"{"status":"ok"}"#.utf8)) }

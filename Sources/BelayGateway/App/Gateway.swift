@@ -63,17 +63,21 @@ public final class Gateway: Service, Sendable {
     private let drillSwitches: DrillSwitches
     /// An executor for each event loop of the upstream clients' group, by loop identity.
     private let executors: [ObjectIdentifier: EventLoopExecutor]
-    /// Where a write queued by `degrade: { writes: queue }` is accepted, once attached.
-    private let writeQueue = Mutex<(@Sendable (NewDelivery) async throws -> AcceptOutcome)?>(nil)
+    /// Where a write queued by `degrade: { writes: queue }` goes, once attached.
+    private let queue = Mutex<QueuedWrites.Queue?>(nil)
 
-    /// Gives the proxy the delivery queue, for upstreams with `degrade: { writes: queue }`
-    /// (``DeliveryService/queue(_:)``). Until then no write is queued.
-    public func attachWriteQueue(_ accept: @escaping @Sendable (NewDelivery) async throws -> AcceptOutcome) {
-        writeQueue.withLock { $0 = accept }
+    /// Gives the proxy the delivery queue, for upstreams with `degrade: { writes: queue }`:
+    /// `accept` takes a write (``DeliveryService/queue(_:)``), `find` finds one a consumer queued
+    /// under its key for an upstream, with its fingerprint. Until then no write is queued.
+    public func attachWriteQueue(
+        accept: @escaping @Sendable (NewDelivery) async throws -> AcceptOutcome,
+        find: @escaping @Sendable (String, String, String) async throws -> (Delivery, String)?
+    ) {
+        queue.withLock { $0 = QueuedWrites.Queue(accept: accept, find: find) }
     }
 
-    /// The delivery queue's accept, if attached.
-    var queueWrite: (@Sendable (NewDelivery) async throws -> AcceptOutcome)? { writeQueue.withLock { $0 } }
+    /// The delivery queue, if attached.
+    var writeQueue: QueuedWrites.Queue? { queue.withLock { $0 } }
 
     /// Builds every upstream client; throws if a policy's options are invalid.
     ///

@@ -60,7 +60,9 @@ extension UpstreamConfig {
                 if let name = HTTPField.Name(header.name) { fields.append(HTTPField(name: name, value: header.value)) }
             }
             if let contentType { fields[.contentType] = contentType }
-            fields[.contentLength] = String(body.utf8.count)
+            // A 204 or 304 has no body, nor its length; a degraded answer is never kept by a cache.
+            if ![204, 304].contains(status) { fields[.contentLength] = String(body.utf8.count) }
+            if fields[.cacheControl] == nil { fields[.cacheControl] = "no-store" }
             return UpstreamPolicy.Fallback(
                 status: HTTPResponse.Status(code: status),
                 headers: fields,
@@ -153,7 +155,9 @@ extension UpstreamConfigReader {
                         valid = false
                         continue
                     }
-                    guard !Self.fallbackReservedHeaders.contains(header.lowercased()) else {
+                    guard !Self.fallbackReservedHeaders.contains(header.lowercased()),
+                        !header.lowercased().hasPrefix("belay-")
+                    else {
                         let why =
                             header.lowercased() == "content-type"
                             ? "set it with \(path).content_type" : "Belay sets it (or it is hop-by-hop)"
@@ -189,6 +193,14 @@ extension UpstreamConfigReader {
                 if !methods.isEmpty { fallback.methods = methods }
             default: break
             }
+        }
+        if [204, 205, 304].contains(fallback.status), !fallback.body.isEmpty {
+            reader.report(
+                "\(path).body",
+                fields.first { $0.key == "body" }?.node,
+                "must be empty: an HTTP \(fallback.status) answer has no body"
+            )
+            valid = false
         }
         if fallback.contentType == nil, !fallback.body.isEmpty {
             let json =

@@ -101,6 +101,16 @@ struct UpstreamConfigReader {
             default: break
             }
         }
+        if let fallbackNode, let fallback = upstream.fallback, upstream.degradeWrites == .queue,
+            let write = fallback.methods.first(where: { !["GET", "HEAD", "OPTIONS", "TRACE"].contains($0) })
+        {
+            reader.report(
+                "\(path).fallback.methods",
+                fallbackNode,
+                "lists \(write), a write degrade.writes: queue would queue: a write is either answered by the "
+                    + "fallback or queued, not both (remove it from fallback.methods, or set degrade.writes: fail)"
+            )
+        }
         if let fallbackNode, upstream.criticality != .optional {
             reader.report(
                 "\(path).fallback",

@@ -61,6 +61,7 @@ extension Gateway {
         )
         exchange.fallback = notes.result?.fallback ?? false
         exchange.queued = notes.queued
+        exchange.replayed = notes.replayed
         for observer in observers {
             observer.observe(exchange)
         }

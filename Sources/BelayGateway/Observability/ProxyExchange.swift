@@ -34,6 +34,12 @@ public struct ProxyExchange: Sendable {
     /// The delivery a write was queued as (`degrade: { writes: queue }`), if it was: the
     /// upstream could not take it, and the caller was answered `202`.
     public var queued: String?
+    /// Whether that `202` was replayed for a caller's key already queued: the upstream was not
+    /// called, and says nothing about it.
+    public var replayed = false
+
+    /// A write queued now because the upstream failed it (not a replay).
+    var queuedByFailure: Bool { queued != nil && !replayed }
     /// Every attempt made, in order (none if the request was refused before any).
     public var attempts: [AttemptRecord]
     /// Every resilience decision taken for the request, in order.

@@ -7,36 +7,26 @@ import Logging
 import NIOCore
 
 extension Gateway {
-    /// For an upstream with `degrade: { writes: queue }`: a failed write the caller sent with
-    /// `Prefer: respond-async` goes into the delivery queue, answered `202` (``QueuedWrites``).
-    /// Nil when it is not queued: the failure is answered as it is. A store that cannot take it
-    /// is logged and the failure answered: nothing is promised that is not on disk.
-    func queueIfAsked(
+    /// The delivery a write would be queued as, for an upstream with `degrade: { writes: queue }`
+    /// and a caller that sent `Prefer: respond-async`; nil when it could not be queued (a read, a
+    /// streamed body, a key the queue would not take, no queue).
+    func queueCandidate(
         _ request: Request,
         call: UpstreamRequest,
-        result: UpstreamResult,
-        client: UpstreamClient,
         upstream: UpstreamConfig?,
+        config: GatewayConfig,
         consumer: String,
         callerKey: String?,
-        madeKey: String?,
-        requestID: String,
-        notes: inout ExchangeNotes
-    ) async -> Response? {
-        guard let upstream, upstream.degradeWrites == .queue, let queueWrite,
+        madeKey: String?
+    ) -> NewDelivery? {
+        guard let upstream, upstream.degradeWrites == .queue, writeQueue != nil,
             QueuedWrites.prefersAsync(request.headers),
-            let reason = QueuedWrites.reason(
-                method: request.method,
-                body: call.body,
-                result: result,
-                policy: client.policy
-            )
+            QueuedWrites.mayQueue(method: request.method, body: call.body)
         else { return nil }
-        // A key that is not one the queue would take is not guessed at: the failure stands.
         if let callerKey, !QueuedWrites.isValidKey(callerKey) { return nil }
         var body: Data?
         if case .buffered(let bytes) = call.body { body = Data(bytes.readableBytesView) }
-        let delivery = QueuedWrites.delivery(
+        return QueuedWrites.delivery(
             upstream: upstream,
             method: request.method,
             path: call.path,
@@ -46,38 +36,103 @@ extension Gateway {
             callerKey: callerKey,
             madeKey: madeKey,
             consumer: consumer,
-            schedule: runtime.config.deliveries.schedule,
+            schedule: config.deliveries.schedule,
             now: now()
         )
+    }
+
+    /// A write whose caller's key is already queued is answered from the queue — the same `202`,
+    /// or `422` for another payload — without calling the upstream again: a caller that lost its
+    /// `202` and retries must not have the write done twice. Nil when the key is not queued.
+    func queuedReplay(of candidate: NewDelivery, requestID: String, notes: inout ExchangeNotes) async -> Response? {
+        guard candidate.keyFromCaller, let writeQueue else { return nil }
+        let found: (Delivery, String)?
+        do {
+            found = try await writeQueue.find(candidate.upstream, candidate.consumer, candidate.idempotencyKey)
+        } catch {
+            // Unknown: sending on is what would happen without the queue; the store's failure is logged.
+            logger.error(
+                "a queued write's key could not be looked up; the call is sent",
+                metadata: ["belay.request.id": "\(requestID)", "belay.error": "\(error)"]
+            )
+            return nil
+        }
+        guard let (existing, fingerprint) = found else { return nil }
+        let outcome: AcceptOutcome =
+            fingerprint == candidate.fingerprint ? .repeated(existing) : .keyReused(existingID: existing.id)
+        notes.replayed = true
+        return queuedAnswer(
+            outcome,
+            reason: nil,
+            upstream: candidate.upstream,
+            result: nil,
+            requestID: requestID,
+            notes: &notes
+        )
+    }
+
+    /// The failed call `result` queued as `candidate` when that is safe (``QueuedWrites/reason(_:policy:)``),
+    /// answered `202`; nil when it is not queued and the failure is answered as it is. A store
+    /// that cannot take it is logged and the failure answered: nothing is promised that is not on disk.
+    func queueIfSafe(
+        _ candidate: NewDelivery,
+        result: UpstreamResult,
+        policy: UpstreamPolicy,
+        requestID: String,
+        notes: inout ExchangeNotes
+    ) async -> Response? {
+        guard let writeQueue, let reason = QueuedWrites.reason(result, policy: policy) else { return nil }
         let outcome: AcceptOutcome
         do {
-            outcome = try await queueWrite(delivery)
+            outcome = try await writeQueue.accept(candidate)
         } catch {
             logger.error(
                 "a write could not be queued; its failure is answered",
                 metadata: [
-                    "belay.request.id": "\(requestID)", "belay.upstream": "\(upstream.name)", "belay.error": "\(error)",
+                    "belay.request.id": "\(requestID)", "belay.upstream": "\(candidate.upstream)",
+                    "belay.error": "\(error)",
                 ]
             )
             return nil
         }
+        return queuedAnswer(
+            outcome,
+            reason: reason,
+            upstream: candidate.upstream,
+            result: result,
+            requestID: requestID,
+            notes: &notes
+        )
+    }
+
+    private func queuedAnswer(
+        _ outcome: AcceptOutcome,
+        reason: String?,
+        upstream: String,
+        result: UpstreamResult?,
+        requestID: String,
+        notes: inout ExchangeNotes
+    ) -> Response {
         var headers = HTTPFields()
         headers[.belayRequestID] = requestID
-        headers[.belayAttempts] = String(result.attempts.count)
-        if let last = result.attempts.last(where: { !$0.abandoned }) ?? result.attempts.last {
+        headers[.belayAttempts] = String(result?.attempts.count ?? 0)
+        if let result, let last = result.attempts.last(where: { !$0.abandoned }) ?? result.attempts.last {
             headers[.belayEndpoint] = last.endpoint.description
         }
         switch outcome {
         case .accepted(let stored), .repeated(let stored):
-            notes.problem = nil
+            // The failure stays noted (the health model counts it as the upstream's); the
+            // outcome is `queued`.
             notes.queued = stored.id
-            logger.notice(
-                "write queued",
-                metadata: [
-                    "belay.request.id": "\(requestID)", "belay.upstream": "\(upstream.name)",
-                    "belay.delivery.id": "\(stored.id)", "belay.reason": "\(reason)",
-                ]
-            )
+            if case .accepted = outcome {
+                logger.notice(
+                    "write queued",
+                    metadata: [
+                        "belay.request.id": "\(requestID)", "belay.upstream": "\(upstream)",
+                        "belay.delivery.id": "\(stored.id)", "belay.reason": "\(reason ?? "")",
+                    ]
+                )
+            }
             let location = "/v1/deliveries/\(stored.id)"
             headers[.location] = location
             headers[.preferenceApplied] = "respond-async"
@@ -85,9 +140,8 @@ extension Gateway {
             headers[.contentType] = "application/json"
             headers[.cacheControl] = "no-store"
             if case .repeated = outcome { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
-            let answer: [String: Any] = [
-                "id": stored.id, "status": stored.status.rawValue, "location": location, "queued_because": reason,
-            ]
+            var answer: [String: Any] = ["id": stored.id, "status": stored.status.rawValue, "location": location]
+            if let reason { answer["queued_because"] = reason }
             let bytes = (try? JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys])) ?? Data()
             return Response(status: .accepted, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         case .keyReused(let existing):
@@ -97,7 +151,7 @@ extension Gateway {
                     .idempotencyKeyReused,
                     detail: "this Idempotency-Key was used for delivery \(existing) with another payload",
                     requestID: requestID,
-                    upstream: upstream.name,
+                    upstream: upstream,
                     field: "Idempotency-Key"
                 ),
                 headers: headers
@@ -110,7 +164,7 @@ extension Gateway {
                     .idempotencyKeyInFlight,
                     detail: "a request with this Idempotency-Key is still being queued; retry shortly",
                     requestID: requestID,
-                    upstream: upstream.name,
+                    upstream: upstream,
                     field: "Idempotency-Key"
                 ),
                 headers: headers

@@ -56,6 +56,8 @@ extension Gateway {
         var correlationID: String?
         /// The delivery the write was queued as, if it was.
         var queued: String?
+        /// Whether the queued answer was replayed for a key already queued.
+        var replayed = false
 
         /// Whose doing the call's failure was; nil when the upstream answered or it was served stale.
         var fault: Fault? {
@@ -248,6 +250,21 @@ extension Gateway {
         )
         upstreamRequest.bodyProgress = bodyProgress
 
+        // A write that may be queued: its caller's key may already be, answered from the queue.
+        let candidate = queueCandidate(
+            request,
+            call: upstreamRequest,
+            upstream: upstreamConfig,
+            config: config,
+            consumer: auth.isOpenMode ? "" : identity.name,
+            callerKey: callerKey,
+            madeKey: madeKey
+        )
+        if let candidate, let replay = await queuedReplay(of: candidate, requestID: requestID, notes: &notes) {
+            await relay?.finish()
+            return replay
+        }
+
         let result: UpstreamResult
         if let budget {
             result = await Deadline.$current.withValue(Deadline(after: budget, on: ContinuousClock())) {
@@ -270,18 +287,15 @@ extension Gateway {
         if case .failure(let error) = result.outcome, result.staleAge == nil {
             notes.problem = Self.describe(error, upstream: upstreamName).0
         }
-        if let queued = await queueIfAsked(
-            request,
-            call: upstreamRequest,
-            result: result,
-            client: client,
-            upstream: upstreamConfig,
-            consumer: auth.isOpenMode ? "" : identity.name,
-            callerKey: callerKey,
-            madeKey: madeKey,
-            requestID: requestID,
-            notes: &notes
-        ) {
+        if let candidate,
+            let queued = await queueIfSafe(
+                candidate,
+                result: result,
+                policy: client.policy,
+                requestID: requestID,
+                notes: &notes
+            )
+        {
             await relay?.finish()
             return queued
         }

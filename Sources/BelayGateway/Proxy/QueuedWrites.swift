@@ -8,69 +8,73 @@ import HTTPTypes
 /// accepts a later answer (`Prefer: respond-async`, RFC 7240), goes into the durable delivery
 /// queue instead of failing — `202` with `Location: /v1/deliveries/{id}`,
 /// `Preference-Applied: respond-async` and `Belay-Degraded: queued` — and the queue delivers it
-/// with the caller's idempotency key once the upstream is back.
+/// with one idempotency key once the upstream is back.
 ///
-/// Only when it is safe to send again later: the breaker (or another of the policy's
-/// refusals) turned it away before anything was sent, or every attempt failed to connect, or
-/// every attempt failed with a retryable outcome on an upstream that honours idempotency keys
-/// (it may have been taken once; the key makes the resend harmless). Never without the header:
-/// nothing is queued behind the caller's back.
+/// Only when it is safe to send again later: the policy (an open breaker, a full bulkhead)
+/// refused it before any attempt, so nothing was sent; or, on an upstream that honours
+/// idempotency keys, every attempt failed with a retryable outcome (it may have been taken
+/// once; the key makes the resend harmless). Never without the header: nothing is queued
+/// behind the caller's back. A caller's key already queued is answered from the queue, before
+/// the upstream is called again (``Gateway/queuedReplay(of:callerKey:requestID:notes:)``).
 enum QueuedWrites {
-    /// Whether `request` asked for an asynchronous answer (`Prefer: respond-async`, possibly
-    /// among other preferences, any case).
+    /// Where queued writes go, and how one is found again by its caller's key.
+    struct Queue: Sendable {
+        /// Accepts a delivery (``DeliveryService/queue(_:)``).
+        var accept: @Sendable (NewDelivery) async throws -> AcceptOutcome
+        /// The delivery a consumer queued for an upstream under its key, with its fingerprint.
+        var find: @Sendable (_ upstream: String, _ consumer: String, _ key: String) async throws -> (Delivery, String)?
+    }
+
+    /// Whether `headers` ask for an asynchronous answer: the `respond-async` preference (RFC
+    /// 7240; no value), possibly among others, in any case.
     static func prefersAsync(_ headers: HTTPFields) -> Bool {
         headers[values: .prefer].contains { value in
             value.split(separator: ",").contains { preference in
-                let name = preference.split(separator: ";").first?.split(separator: "=").first ?? ""
-                return name.trimmingCharacters(in: .whitespaces).lowercased() == "respond-async"
+                let token = preference.split(separator: ";").first ?? ""
+                return token.trimmingCharacters(in: .whitespaces).lowercased() == "respond-async"
             }
         }
     }
 
-    /// Why the failed call `result` of `method` may be queued, in words for the audit trail,
-    /// or nil when it may not (a read, a streamed body, an answer the caller should see, a
-    /// write that may have been taken by an upstream without idempotency keys).
-    static func reason(
-        method: HTTPRequest.Method,
-        body: UpstreamRequest.Body,
-        result: UpstreamResult,
-        policy: UpstreamPolicy
-    ) -> String? {
-        guard ![.get, .head, .options, .trace].contains(method) else { return nil }
-        // A streamed body was read once, as it was sent: there is nothing to keep.
-        if case .stream = body { return nil }
-        return reason(result, policy: policy)
+    /// Whether a call of `method` with `body` could be queued at all: a write whose body is
+    /// kept (not streamed: it was read once, as it was sent).
+    static func mayQueue(method: HTTPRequest.Method, body: UpstreamRequest.Body) -> Bool {
+        guard ![.get, .head, .options, .trace].contains(method) else { return false }
+        if case .stream = body { return false }
+        return true
     }
 
-    private static func reason(_ result: UpstreamResult, policy: UpstreamPolicy) -> String? {
+    /// Why the failed call `result` may be queued, in words for the audit trail, or nil when it
+    /// may not: an answer the caller should see, the caller's own failure, or a write an upstream
+    /// without idempotency keys may have taken.
+    static func reason(_ result: UpstreamResult, policy: UpstreamPolicy) -> String? {
         guard result.staleAge == nil, !result.fallback else { return nil }
-        // Attempts that sent the request: any but a failure to connect.
-        let sent = result.attempts.contains { $0.failure != .connect }
         let keyed = policy.idempotencyHeader != nil
+        let noAttempt = result.attempts.isEmpty
         switch result.outcome {
         case .success(let answer):
-            // The upstream's own answer, after every attempt: only a retryable one is a failure to queue.
-            guard policy.retryOn.statuses.contains(Int(answer.status.code)), keyed else { return nil }
-            return "every attempt failed (last: HTTP \(answer.status.code)); the upstream honours idempotency keys"
+            // The upstream's own answer after every attempt: a retryable 5xx only (a 408 or a
+            // 429 is for the caller to see: its quota, its request).
+            let status = Int(answer.status.code)
+            guard status >= 500, policy.retryOn.statuses.contains(status), keyed else { return nil }
+            return "every attempt failed (last: HTTP \(status)); the upstream honours idempotency keys"
         case .failure(let error):
+            let code = Gateway.describe(error, upstream: policy.name).0.name
             switch Fault.of(error) {
             case .caller:
                 return nil
-            case .policy:
-                guard !sent || keyed else { return nil }
+            case .policy where noAttempt:
                 if let refusal = error as? ResilienceError,
                     refusal.code == .circuitOpen || refusal.code == .circuitIsolated
                 {
                     return "the circuit breaker is open; nothing was sent"
                 }
-                return
-                    "the upstream's policy refused it (\(Gateway.describe(error, upstream: policy.name).0.name))"
-                    + (sent ? "; the upstream honours idempotency keys" : "; nothing was sent")
-            case .upstream:
-                if !sent { return "every attempt failed to connect; nothing was sent" }
+                return "the upstream's policy refused it (\(code)); nothing was sent"
+            case .policy, .upstream:
+                // Sent at least once, or perhaps (a connect timeout can follow a request written
+                // on a reused connection): only a key makes a second send harmless.
                 guard keyed else { return nil }
-                return
-                    "every attempt failed (\(Gateway.describe(error, upstream: policy.name).0.name)); the upstream honours idempotency keys"
+                return "every attempt failed (last: \(code)); the upstream honours idempotency keys"
             }
         }
     }
@@ -81,14 +85,15 @@ enum QueuedWrites {
             && key.unicodeScalars.allSatisfy { (0x21...0x7E).contains($0.value) && $0 != "\"" }
     }
 
-    /// Headers never kept with a queued write: the framing, the preference itself, the keys
-    /// (the delivery carries its own) and Belay's.
+    /// Headers never kept with a queued write: the framing, the preference itself, Belay's,
+    /// and what belongs to this one request (its trace context, its forwarding chain).
     static let droppedHeaders: Set<String> = DeliveryRequest.refusedHeaders.union([
-        "prefer", "idempotency-key", "belay-timeout", "x-request-id", "x-forwarded-for",
+        "prefer", "belay-timeout", "x-request-id", "x-forwarded-for", "traceparent", "tracestate", "baggage",
     ])
 
-    /// The delivery a queued write becomes: with the caller's key, else the one Belay made
-    /// for its attempts (`madeKey`), else a new one.
+    /// The delivery a queued write becomes: with the caller's key, else the one Belay made for
+    /// its attempts (`madeKey`), else a new one. Its fingerprint is the payload — upstream,
+    /// method, target, `Content-Type` and body — not the incidental headers a retry changes.
     static func delivery(
         upstream: UpstreamConfig,
         method: HTTPRequest.Method,
@@ -103,15 +108,20 @@ enum QueuedWrites {
         now: Date
     ) -> NewDelivery {
         let target = path + (query.map { $0.isEmpty ? "" : "?\($0)" } ?? "")
-        let keyHeader = upstream.idempotencyHeader?.lowercased()
+        // The queue sets the key where the upstream reads it; without one, the caller's own
+        // Idempotency-Key header goes as the caller sent it.
+        let keyHeaders: Set<String> =
+            upstream.idempotencyHeader.map { ["idempotency-key", $0.lowercased()] } ?? []
         var kept: [DeliveryHeader] = []
         for field in headers {
             let name = field.name.canonicalName
-            guard !droppedHeaders.contains(name), name != keyHeader, !name.hasPrefix("belay-") else { continue }
+            guard !droppedHeaders.contains(name), !keyHeaders.contains(name), !name.hasPrefix("belay-") else {
+                continue
+            }
             kept.append(DeliveryHeader(name: field.name.rawName, value: field.value))
         }
-        kept.sort { ($0.name.lowercased(), $0.value) < ($1.name.lowercased(), $1.value) }
         let requireAck = upstream.ack != nil
+        let contentType = headers[.contentType] ?? ""
         return NewDelivery(
             id: DeliveryRequest.newID(at: now),
             upstream: upstream.name,
@@ -122,8 +132,8 @@ enum QueuedWrites {
             idempotencyKey: callerKey ?? madeKey ?? RandomID.uuidString(),
             keyFromCaller: callerKey != nil,
             fingerprint: DeliveryRequest.fingerprint(
-                [upstream.name, method.rawValue, target, "", requireAck ? "ack" : "-", ""],
-                headers: kept,
+                ["proxy", upstream.name, method.rawValue, target, contentType, requireAck ? "ack" : "-"],
+                headers: [],
                 body: body
             ),
             requireAck: requireAck,

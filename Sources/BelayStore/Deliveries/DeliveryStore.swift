@@ -64,6 +64,14 @@ public protocol DeliveryStore: Sendable {
     /// A page of deliveries, newest first.
     func deliveries(_ query: DeliveryQuery) async throws(StoreError) -> DeliveryPage
 
+    /// The delivery `consumer` had accepted for `upstream` under its own key `callerKey`, with
+    /// its payload's fingerprint; nil when there is none (or its key has been forgotten).
+    func delivery(
+        upstream: String,
+        consumer: String,
+        callerKey: String
+    ) async throws(StoreError) -> (delivery: Delivery, fingerprint: String)?
+
     /// Replays a `dead` or `cancelled` delivery: `pending`, due at `now`, attempts kept.
     func retry(id: String, now: Date) async throws(StoreError) -> TransitionOutcome
 

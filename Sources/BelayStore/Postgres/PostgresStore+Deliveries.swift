@@ -396,6 +396,25 @@ extension PostgresStore: DeliveryStore {
         }
     }
 
+    public func delivery(
+        upstream: String,
+        consumer: String,
+        callerKey: String
+    ) async throws(StoreError) -> (delivery: Delivery, fingerprint: String)? {
+        try await reading("read the delivery of a key") { connection in
+            guard
+                let row = try await connection.rows(
+                    """
+                    SELECT \(unescaped: Self.columns), fingerprint FROM deliveries
+                    WHERE upstream = \(upstream) AND consumer = \(consumer) AND caller_key = \(callerKey)
+                    """,
+                    logger: logger
+                ).first
+            else { return nil }
+            return (try Self.delivery(row), try row.value("fingerprint", as: String.self))
+        }
+    }
+
     public func delivery(id: String) async throws(StoreError) -> (Delivery, [DeliveryAttempt])? {
         try await reading("read delivery \(id)") { connection in
             guard

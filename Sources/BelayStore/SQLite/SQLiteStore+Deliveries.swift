@@ -271,6 +271,27 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
+    public func delivery(
+        upstream: String,
+        consumer: String,
+        callerKey: String
+    ) async throws(StoreError) -> (delivery: Delivery, fingerprint: String)? {
+        try await reading("read the delivery of a key") { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT \(Self.columns), fingerprint FROM deliveries
+                        WHERE upstream = ? AND consumer = ? AND caller_key = ?
+                        """,
+                    arguments: [upstream, consumer, callerKey]
+                )
+            else { return nil }
+            let fingerprint: String = row["fingerprint"]
+            return (try Self.delivery(row), fingerprint)
+        }
+    }
+
     public func delivery(id: String) async throws(StoreError) -> (Delivery, [DeliveryAttempt])? {
         try await reading("read delivery \(id)") { db in
             guard

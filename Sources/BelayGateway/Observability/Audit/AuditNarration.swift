@@ -78,14 +78,13 @@ public enum AuditNarration {
                 )
             )
         } else if let delivery = exchange.queued {
-            decisions.append(
-                AuditDecision(
-                    attempt: 0,
-                    kind: "queued_for_delivery",
-                    description: "queued as delivery \(delivery) (the caller sent Prefer: respond-async) because "
-                        + "\(staleReason(exchange)); the queue sends it with the same idempotency key"
-                )
-            )
+            let description =
+                exchange.replayed
+                ? "answered from the queue: this Idempotency-Key was queued before as delivery \(delivery); "
+                    + "the upstream was not called"
+                : "queued as delivery \(delivery) (the caller sent Prefer: respond-async) because "
+                    + "\(staleReason(exchange)); the queue sends it with the same idempotency key"
+            decisions.append(AuditDecision(attempt: 0, kind: "queued_for_delivery", description: description))
         } else if exchange.fallback {
             decisions.append(
                 AuditDecision(

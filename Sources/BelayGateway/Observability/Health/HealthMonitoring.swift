@@ -90,7 +90,8 @@ struct HealthMonitoring: Sendable {
             query: parts.count > 1 ? String(parts[1]) : nil
         )
         let start = ContinuousClock.now
-        let result = await client.send(request, correlationID: "probe-\(client.policy.name)")
+        // The upstream's own answer: neither a stale one nor the fallback says it is up.
+        let result = await client.send(request, correlationID: "probe-\(client.policy.name)", servingStale: false)
         let took = start.duration(to: .now)
         switch result.outcome {
         case .success(let response):

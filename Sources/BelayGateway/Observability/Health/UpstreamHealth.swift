@@ -139,7 +139,7 @@ where C.Duration == Duration {
         // Belay-Timeout) say nothing about the upstream: only calls that reached it, stale
         // answers and the policy's refusals (503: circuit open, bulkhead full) count.
         guard
-            !exchange.attempts.isEmpty || exchange.staleAge != nil || exchange.fallback || exchange.queued != nil
+            !exchange.attempts.isEmpty || exchange.staleAge != nil || exchange.fallback || exchange.queuedByFailure
                 || exchange.status >= 500
         else { return }
         // Nor does a call the caller cut short (its Belay-Timeout) or that the client refused to send.
@@ -148,7 +148,7 @@ where C.Duration == Duration {
         let window = configuration.window
         // A write queued for later is the upstream's failure, though the caller got its 202.
         let answeredBadly = exchange.status >= 500 && !exchange.fallback
-        let error = answeredBadly || exchange.queued != nil
+        let error = answeredBadly || exchange.queuedByFailure
         let degraded = exchange.staleAge != nil || exchange.fallback
         // A hedge is an extra attempt side by side with another, not a retry of a failed one.
         let retries = max(exchange.attempts.count(where: { !$0.hedged }) - 1, 0)
@@ -162,7 +162,9 @@ where C.Duration == Duration {
             )
             record.slo?.record(at: now, failed: answeredBadly, latency: exchange.duration)
             if error {
-                record.lastError = HealthRecord.ErrorNote(at: now, status: exchange.status, problem: exchange.problem)
+                // A queued write's 202 is Belay's answer: the upstream's was its last attempt's.
+                let status = exchange.queuedByFailure ? (exchange.attempts.last?.status ?? 503) : exchange.status
+                record.lastError = HealthRecord.ErrorNote(at: now, status: status, problem: exchange.problem)
             }
             if degraded {
                 if record.lastStaleAt.map({ $0.duration(to: now) > window }) ?? true {

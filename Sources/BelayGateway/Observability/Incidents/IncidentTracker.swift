@@ -102,14 +102,14 @@ public final class IncidentTracker<C: Clock>: ProxyObserver, Service, Sendable w
     public func observe(_ exchange: ProxyExchange) {
         // The same calls the health model counts: a caller's own mistakes say nothing.
         guard
-            !exchange.attempts.isEmpty || exchange.staleAge != nil || exchange.fallback || exchange.queued != nil
+            !exchange.attempts.isEmpty || exchange.staleAge != nil || exchange.fallback || exchange.queuedByFailure
                 || exchange.status >= 500
         else { return }
         guard exchange.fault != .caller else { return }
         let failed = exchange.status >= 500 && exchange.staleAge == nil && !exchange.fallback
         let stale = exchange.staleAge != nil
         let retried = exchange.attempts.contains { $0.failure != nil || ($0.status ?? 0) >= 500 }
-        let troubled = failed || stale || exchange.fallback || exchange.queued != nil || retried
+        let troubled = failed || stale || exchange.fallback || exchange.queuedByFailure || retried
         let at = exchange.receivedAt
         tracks.withLock { tracks in
             var track = tracks[exchange.upstream] ?? Track()
@@ -133,7 +133,7 @@ public final class IncidentTracker<C: Clock>: ProxyObserver, Service, Sendable w
                     )
                 }
             }
-            if let delivery = exchange.queued {
+            if let delivery = exchange.queued, !exchange.replayed {
                 track.impact.queued += 1
                 if !track.queuedNoted {
                     track.queuedNoted = true

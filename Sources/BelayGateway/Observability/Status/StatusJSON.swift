@@ -53,6 +53,9 @@ enum StatusJSON {
             object["slo"] = self.slo(slo)
         }
         object["drill"] = upstream.drill.map { DrillAnswer.json($0) as Any } ?? NSNull()
+        object["criticality"] = (upstream.config?.criticality ?? .critical).rawValue
+        let degradation = Degradation.of(report, config: upstream.config)
+        object["degradation"] = ["level": degradation.level.rawValue, "summary": degradation.summary]
         return object
     }
 

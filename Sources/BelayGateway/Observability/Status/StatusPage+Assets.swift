@@ -24,6 +24,7 @@ extension StatusPage {
           color: #fff; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; background: var(--muted); }
         .state-healthy .badge { background: var(--healthy); } .state-degraded .badge { background: var(--degraded); }
         .state-stale .badge { background: var(--stale); } .state-down .badge { background: var(--down); }
+        .degradation { margin: 4px 0; font-size: 14px; }
         .meta, .history, .probe, .links, .legend { margin: 4px 0; color: var(--muted); font-size: 13px; }
         .spark { display: block; width: 100%; max-width: 480px; height: 40px; margin: 2px 0;
           border-bottom: 1px solid var(--line); }
@@ -91,6 +92,9 @@ extension StatusPage {
             var h = '<article class="upstream state-' + esc(u.state) + '" id="upstream-' + esc(u.name) + '">';
             h += '<h3><span class="badge">' + esc(u.state) + '</span> <span class="words">' + esc(u.name) + ': ' +
               esc(u.reason) + '</span></h3>';
+            if (u.degradation) {
+              h += '<p class="degradation level-' + esc(u.degradation.level) + '">' + esc(u.degradation.summary) + '</p>';
+            }
             var endpoints = u.endpoints.map(function (e) { return e.url + (e.ejected ? ' (ejected)' : ''); });
             h += '<p class="meta">' + esc(u.state) + ' since ' + esc(hm(u.since)) + ' \u00b7 breaker ' + esc(u.breaker) +
               ' \u00b7 endpoints: ' + esc(endpoints.join(', ')) + '</p>';

@@ -83,6 +83,8 @@ enum StatusPage {
         var html = "<article class=\"upstream state-\(state)\" id=\"upstream-\(escape(report.name))\">"
         html += "<h3><span class=\"badge\">\(state)</span> <span class=\"words\">"
         html += "\(escape(report.name)): \(escape(report.reason))</span></h3>"
+        let degradation = Degradation.of(report, config: upstream.config)
+        html += "<p class=\"degradation level-\(degradation.level.rawValue)\">\(escape(degradation.summary))</p>"
         let endpoints = zip(upstream.endpointURLs, upstream.live.endpoints).map { url, endpoint in
             "\(url)\(endpoint.ejected ? " (ejected)" : "")"
         }

@@ -18,6 +18,8 @@ struct StatusSnapshot: Sendable {
         var concurrency: ConcurrencyState? = nil
         /// The failure drill in force on it, if any.
         var drill: DrillRecord? = nil
+        /// The upstream's config in force, for its criticality and degradation.
+        var config: UpstreamConfig? = nil
     }
 
     /// An adaptive concurrency limit at one moment.
@@ -159,7 +161,8 @@ public final class StatusService: Sendable {
             concurrency: client.concurrencyLimit.map {
                 StatusSnapshot.ConcurrencyState($0).following(concurrencyHistory, upstream: name)
             },
-            drill: drill(name)
+            drill: drill(name),
+            config: gateway.config.upstream(named: name)
         )
     }
 
