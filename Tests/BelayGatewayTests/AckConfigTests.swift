@@ -16,14 +16,7 @@ import Testing
         """
     }
 
-    private func issues(_ yaml: String) -> [String] {
-        do {
-            _ = try loader.load(yaml: yaml)
-            return []
-        } catch {
-            return error.issues.map(\.description)
-        }
-    }
+    private func issues(_ yaml: String) -> [String] { loader.issues(yaml) }
 
     @Test func anAckSectionLoadsWithEveryValue() throws {
         let loaded = try loader.load(

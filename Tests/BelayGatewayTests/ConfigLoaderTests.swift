@@ -9,14 +9,7 @@ import Testing
 @Suite struct ConfigLoaderTests {
     let loader = ConfigLoader(environment: ["PAYMENTS_TOKEN": "s3cr3t", "STRIPE_WHSEC": "whsec_abc"])
 
-    private func issues(_ yaml: String) -> [String] {
-        do {
-            _ = try loader.load(yaml: yaml)
-            return []
-        } catch {
-            return error.issues.map(\.description)
-        }
-    }
+    private func issues(_ yaml: String) -> [String] { loader.issues(yaml) }
 
     @Test func theDesignExampleLoadsWithEveryValue() throws {
         let config = try loader.load(
@@ -761,5 +754,17 @@ extension ConfigLoaderTests {
             #"telemetry: { otlp: { endpoint: "http://127.0.0.1:4318", headers: { X-Key: "a\r\nb" } } }"#
         )
         #expect(found.count == 1 && found.first?.contains("telemetry.otlp.headers.X-Key:") == true, "\(found)")
+    }
+}
+
+extension ConfigLoader {
+    /// Every problem loading `yaml` reports, as `check-config` prints them; none for a valid file.
+    func issues(_ yaml: String) -> [String] {
+        do {
+            _ = try load(yaml: yaml)
+            return []
+        } catch {
+            return error.issues.map(\.description)
+        }
     }
 }

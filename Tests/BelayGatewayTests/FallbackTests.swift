@@ -11,14 +11,7 @@ import Testing
 @Suite struct FallbackConfigTests {
     let loader = ConfigLoader(environment: [:])
 
-    private func issues(_ yaml: String) -> [String] {
-        do {
-            _ = try loader.load(yaml: yaml)
-            return []
-        } catch {
-            return error.issues.map(\.description)
-        }
-    }
+    private func issues(_ yaml: String) -> [String] { loader.issues(yaml) }
 
     private func upstream(_ policy: String) -> String {
         "upstreams:\n  recs:\n    endpoints: [\"http://127.0.0.1:9\"]\n" + policy

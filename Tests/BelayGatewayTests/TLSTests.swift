@@ -15,14 +15,7 @@ import Testing
 @Suite struct TLSConfigTests {
     let loader = ConfigLoader(environment: [:])
 
-    private func issues(_ yaml: String) -> [String] {
-        do {
-            _ = try loader.load(yaml: yaml)
-            return []
-        } catch {
-            return error.issues.map(\.description)
-        }
-    }
+    private func issues(_ yaml: String) -> [String] { loader.issues(yaml) }
 
     private func server(_ tls: String, listen: String = "127.0.0.1:8443") -> String {
         """

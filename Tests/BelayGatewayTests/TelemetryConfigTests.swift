@@ -5,14 +5,7 @@ import Testing
 @Suite struct TelemetryConfigTests {
     let loader = ConfigLoader(environment: ["OTLP_KEY": "otlp-api-key-123"])
 
-    private func issues(_ yaml: String) -> [String] {
-        do {
-            _ = try loader.load(yaml: yaml)
-            return []
-        } catch {
-            return error.issues.map(\.description)
-        }
-    }
+    private func issues(_ yaml: String) -> [String] { loader.issues(yaml) }
 
     @Test func loggingAndTelemetryLoad() throws {
         let config = try loader.load(

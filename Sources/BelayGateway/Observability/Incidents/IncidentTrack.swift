@@ -22,9 +22,8 @@ struct Track: Sendable {
     var omitted = 0
     /// Entries this instance added to the open incident (or to the run).
     var noted = 0
-    var staleNoted = false
-    var fallbackNoted = false
-    var queuedNoted = false
+    /// The once-per-incident entries noted already (`first_stale`, `first_fallback`, `first_queued`).
+    var firsts: Set<String> = []
     /// Delayed deliveries: id → first failed attempt in the incident.
     var delayed: [String: Date] = [:]
     /// The incident this instance writes to.
@@ -40,6 +39,12 @@ struct Track: Sendable {
             firstTroubleDetail = detail
         }
         lastTrouble = max(lastTrouble ?? at, at)
+    }
+
+    /// Notes `event` the first time it happens in the incident (or the run that may become one).
+    mutating func noteFirst(_ event: String, at: Date, detail: @autoclosure () -> String, limit: Int) {
+        guard firsts.insert(event).inserted else { return }
+        note(IncidentEvent(at: at, event: event, detail: detail()), limit: limit)
     }
 
     /// Notes a timeline entry, or counts it when over `limit`.
@@ -62,9 +67,7 @@ struct Track: Sendable {
         events = []
         omitted = 0
         noted = 0
-        staleNoted = false
-        fallbackNoted = false
-        queuedNoted = false
+        firsts = []
         delayed = [:]
     }
 

@@ -118,48 +118,34 @@ public final class IncidentTracker<C: Clock>: ProxyObserver, Service, Sendable w
             // Counted while an incident is open, or a run of failures may become one.
             guard track.open != nil || track.firstTrouble != nil else { return }
             if failed { track.impact.failed += 1 }
+            let limit = configuration.timelineLimit
             if stale {
                 track.impact.stale += 1
-                if !track.staleNoted {
-                    track.staleNoted = true
-                    let age = exchange.staleAge.map { " (\(HealthWords.span($0)) old)" } ?? ""
-                    track.note(
-                        IncidentEvent(
-                            at: at,
-                            event: "first_stale",
-                            detail: "first answer served from the stale cache\(age)"
-                        ),
-                        limit: configuration.timelineLimit
-                    )
-                }
+                let age = exchange.staleAge.map { " (\(HealthWords.span($0)) old)" } ?? ""
+                track.noteFirst(
+                    "first_stale",
+                    at: at,
+                    detail: "first answer served from the stale cache\(age)",
+                    limit: limit
+                )
             }
             if let delivery = exchange.queued, !exchange.replayed {
                 track.impact.queued += 1
-                if !track.queuedNoted {
-                    track.queuedNoted = true
-                    track.note(
-                        IncidentEvent(
-                            at: at,
-                            event: "first_queued",
-                            detail: "first write queued for later delivery (\(exchange.method), delivery \(delivery))"
-                        ),
-                        limit: configuration.timelineLimit
-                    )
-                }
+                track.noteFirst(
+                    "first_queued",
+                    at: at,
+                    detail: "first write queued for later delivery (\(exchange.method), delivery \(delivery))",
+                    limit: limit
+                )
             }
             if exchange.fallback {
                 track.impact.fallback += 1
-                if !track.fallbackNoted {
-                    track.fallbackNoted = true
-                    track.note(
-                        IncidentEvent(
-                            at: at,
-                            event: "first_fallback",
-                            detail: "first call answered with the upstream's fallback (nothing stale was cached)"
-                        ),
-                        limit: configuration.timelineLimit
-                    )
-                }
+                track.noteFirst(
+                    "first_fallback",
+                    at: at,
+                    detail: "first call answered with the upstream's fallback (nothing stale was cached)",
+                    limit: limit
+                )
             }
         }
     }

@@ -43,9 +43,10 @@ struct Degradation: Sendable, Hashable {
         case .healthy:
             return Degradation(level: .full, summary: "\(name) is working normally.")
         case .degraded:
-            var cause = report.reason
-            for prefix in ["degraded — "] where cause.hasPrefix(prefix) { cause.removeFirst(prefix.count) }
-            for suffix in ["; still serving"] where cause.hasSuffix(suffix) { cause.removeLast(suffix.count) }
+            // The health model's words without its own frame: "degraded — …; still serving".
+            var cause = Substring(report.reason)
+            if cause.hasPrefix("degraded — ") { cause = cause.dropFirst("degraded — ".count) }
+            if cause.hasSuffix("; still serving") { cause = cause.dropLast("; still serving".count) }
             return Degradation(level: .partial, summary: "\(name) is working, but less reliably than usual: \(cause).")
         case .stale:
             guard let age = report.staleAge else { return fallback }
