@@ -235,7 +235,8 @@ extension Gateway {
         let callerKey = client.callerIdempotencyKey(in: request.headers)
         // A write that may be queued carries one key from its first attempt to its last delivery:
         // made here when the caller sent none, so the queue can send the same again.
-        let upstreamConfig = config.upstream(named: upstreamName)
+        // Only for a caller that asked for it: the config's upstream is not looked up on every call.
+        let upstreamConfig = QueuedWrites.prefersAsync(request.headers) ? config.upstream(named: upstreamName) : nil
         let madeKey =
             callerKey == nil && upstreamConfig?.degradeWrites == .queue && client.policy.idempotencyHeader != nil
             ? RandomID.uuidString() : nil
