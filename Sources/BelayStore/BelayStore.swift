@@ -5,5 +5,5 @@
 /// This layer imports `Belay`, GRDB and (later) postgres-nio, never Hummingbird.
 public enum BelayStore {
     /// The newest schema migration this version of Belay knows.
-    public static let latestMigration = "v8-incidents"
+    public static let latestMigration = "v9-lookups"
 }

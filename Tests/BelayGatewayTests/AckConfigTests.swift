@@ -81,7 +81,7 @@ import Testing
         #expect(
             issues(config(ack: "{ match: /id }"))
                 == [
-                    "line 4: upstreams.pay.ack.webhook: is required: the webhooks source whose verified events confirm this upstream's deliveries"
+                    "line 4: upstreams.pay.ack.webhook: is required: the webhooks source whose verified events confirm this upstream's deliveries (or set poll: { path: \"/v1/orders/{key}\" } to look each order up)"
                 ]
         )
         #expect(
@@ -103,6 +103,73 @@ import Testing
         let unknown = issues(config(ack: "{ webhook: warehouse, match: /id, tiemout: 1h }"))
         #expect(
             unknown.count == 1 && unknown[0].contains("upstreams.pay.ack.tiemout: unknown key; did you mean 'timeout'?")
+        )
+    }
+
+    @Test func aPollLoadsAloneOrBesideAWebhookWithItsDefaults() throws {
+        let alone = try loader.load(yaml: config(ack: #"{ poll: { path: "/v1/orders/{key}" } }"#, webhooks: false))
+        let ack = try #require(alone.upstream(named: "pay")?.ack)
+        #expect(ack.webhook == nil)
+        #expect(ack.poll == .init(path: "/v1/orders/{key}", every: .seconds(300), until: [200]))
+        #expect(DeliveryPlanner(alone).ackPolls["pay"]?.every == .seconds(300))
+        let both = try loader.load(
+            yaml: config(
+                ack:
+                    #"{ webhook: warehouse, match: /id, poll: { path: "/orders/{key}?expand=1", every: 30s, until: [200, 204] } }"#
+            )
+        )
+        let poll = try #require(both.upstream(named: "pay")?.ack?.poll)
+        #expect(poll.every == .seconds(30) && poll.until == [200, 204])
+        #expect(both.upstream(named: "pay")?.ack?.webhook?.source == "warehouse")
+        // The key is one path segment whatever it holds.
+        #expect(poll.path(forKey: "a/b c?#") == "/orders/a%2Fb%20c%3F%23?expand=1")
+    }
+
+    @Test func badPollValuesAreReportedWithTheirKeyPaths() {
+        func poll(_ section: String) -> [String] { issues(config(ack: "{ poll: \(section) }", webhooks: false)) }
+        #expect(
+            poll("{ every: 1m }")
+                == [
+                    "line 4: upstreams.pay.ack.poll.path: is required: the path that answers whether an order is there, with {key} for its idempotency key, e.g. /v1/orders/{key}"
+                ]
+        )
+        #expect(
+            poll(#"{ path: "/v1/orders" }"#)
+                == [
+                    "line 4: upstreams.pay.ack.poll.path: must contain {key}, where each delivery's idempotency key goes (e.g. /v1/orders/{key})"
+                ]
+        )
+        #expect(
+            poll(#"{ path: "v1/orders/{key}" }"#)
+                == ["line 4: upstreams.pay.ack.poll.path: must start with '/' (it is below the upstream's base path)"]
+        )
+        #expect(
+            poll(#"{ path: "/v1/{id}/{key}" }"#) == [
+                "line 4: upstreams.pay.ack.poll.path: knows only the placeholder {key}"
+            ]
+        )
+        #expect(
+            poll(#"{ path: "/v1/orders/{key}", every: 500ms }"#)
+                == [
+                    "line 4: upstreams.pay.ack.poll.every: must be at least 1s: a lookup per delivery that often is a flood"
+                ]
+        )
+        #expect(
+            poll(#"{ path: "/v1/orders/{key}", until: [404] }"#).first?
+                .hasPrefix("line 4: upstreams.pay.ack.poll.until[0]: must be") == true
+        )
+        #expect(
+            poll(#"{ path: "/v1/orders/{key}", until: [] }"#)
+                == [
+                    "line 4: upstreams.pay.ack.poll.until: must list at least one 2xx status that means the order is there"
+                ]
+        )
+        // `match` reads a webhook's events: without a webhook it would be ignored.
+        #expect(
+            issues(config(ack: #"{ match: /id, poll: { path: "/o/{key}" } }"#, webhooks: false))
+                == [
+                    "line 4: upstreams.pay.ack.match: applies to a webhook confirmation; set upstreams.pay.ack.webhook too, or remove it"
+                ]
         )
     }
 

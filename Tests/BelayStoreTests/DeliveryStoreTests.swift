@@ -347,6 +347,108 @@ extension AcceptOutcome {
     }
 
     @Test(arguments: StoreBackend.available)
+    func lookupsAreKeptInTheTrailUncountedAndOneThatFindsTheOrderAcknowledgesIt(
+        _ backend: StoreBackend
+    ) async throws {
+        func row(_ number: Int, _ kind: DeliveryAttempt.Kind, _ status: Int, at: Date) -> DeliveryAttempt {
+            DeliveryAttempt(
+                number: number,
+                startedAt: at,
+                durationMilliseconds: 3,
+                endpoint: "127.0.0.1:9",
+                statusCode: status,
+                errorClass: nil,
+                decision: "\(kind.rawValue) \(status)",
+                kind: kind
+            )
+        }
+        try await withStore(backend) { store in
+            _ = try await store.insert([newDelivery("dlv_1", requireAck: true)])
+            func claim(at date: Date) async throws {
+                _ = try await store.claim(
+                    limits: ["pay": 1],
+                    now: date,
+                    leaseUntil: date.addingTimeInterval(30),
+                    owner: "w"
+                )
+            }
+            try await claim(at: t0)
+            let sent = DeliveryOutcome(
+                status: .delivered,
+                attempt: row(1, .send, 201, at: t0),
+                nextAttemptAt: t0.addingTimeInterval(60),
+                lastError: nil,
+                escalated: false,
+                at: t0
+            )
+            #expect(try await store.finish(id: "dlv_1", owner: "w", outcome: sent))
+            // Not there yet: still delivered, its 2xx time kept, not an attempt.
+            let t1 = t0.addingTimeInterval(60)
+            try await claim(at: t1)
+            let notYet = DeliveryOutcome(
+                status: .delivered,
+                attempt: row(1, .lookup, 404, at: t1),
+                nextAttemptAt: t0.addingTimeInterval(120),
+                lastError: nil,
+                escalated: false,
+                at: t1
+            )
+            #expect(try await store.finish(id: "dlv_1", owner: "w", outcome: notYet))
+            var (stored, trail) = try #require(try await store.delivery(id: "dlv_1"))
+            #expect(stored.status == .delivered && stored.deliveredAt == t0 && stored.attemptCount == 1)
+            // A resend after a lookup: the lookup first in the trail, then the send.
+            let t2 = t0.addingTimeInterval(120)
+            try await claim(at: t2)
+            let resent = DeliveryOutcome(
+                status: .delivered,
+                attempt: row(2, .send, 201, at: t2.addingTimeInterval(1)),
+                nextAttemptAt: t0.addingTimeInterval(180),
+                lastError: nil,
+                escalated: false,
+                at: t2.addingTimeInterval(1),
+                lookups: [row(1, .lookup, 404, at: t2)]
+            )
+            #expect(try await store.finish(id: "dlv_1", owner: "w", outcome: resent))
+            (stored, trail) = try #require(try await store.delivery(id: "dlv_1"))
+            #expect(
+                stored.attemptCount == 2 && stored.scheduleStep == 2 && stored.deliveredAt == t2.addingTimeInterval(1)
+            )
+            // The order is there: acknowledged, nothing more due.
+            let t3 = t0.addingTimeInterval(180)
+            try await claim(at: t3)
+            let found = DeliveryOutcome(
+                status: .acknowledged,
+                attempt: row(2, .lookup, 200, at: t3),
+                nextAttemptAt: nil,
+                lastError: nil,
+                escalated: false,
+                at: t3
+            )
+            #expect(try await store.finish(id: "dlv_1", owner: "w", outcome: found))
+            (stored, trail) = try #require(try await store.delivery(id: "dlv_1"))
+            #expect(stored.status == .acknowledged && stored.acknowledgedAt == t3 && stored.attemptCount == 2)
+            #expect(trail.map(\.kind) == [.send, .lookup, .lookup, .send, .lookup])
+            #expect(trail.map(\.statusCode) == [201, 404, 404, 201, 200])
+            #expect(try await store.nextDue(upstreams: ["pay"], owner: "w") == nil)
+            // A lookup whose claim was replaced records nothing, its rows included.
+            _ = try await store.insert([newDelivery("dlv_2", requireAck: true)])
+            _ = try await store.claim(limits: ["pay": 1], now: t3, leaseUntil: t3.addingTimeInterval(30), owner: "w")
+            let stale = Lease(owner: "w", token: 0)
+            let lost = DeliveryOutcome(
+                status: .pending,
+                attempt: row(1, .send, 503, at: t3),
+                nextAttemptAt: t3,
+                lastError: nil,
+                escalated: false,
+                at: t3,
+                lookups: [row(0, .lookup, 404, at: t3)]
+            )
+            #expect(try await store.finish(id: "dlv_2", lease: stale, outcome: lost) == false)
+            #expect(try await store.delivery(id: "dlv_2")?.1.isEmpty == true)
+        }
+    }
+
+    @Test(arguments: StoreBackend.available)
     func aDeliveredOneAwaitingItsAckIsClaimedAgainWhenTheWaitEnds(
         _ backend: StoreBackend
     ) async throws {
@@ -678,7 +780,7 @@ extension DeliveryStore {
             #expect(
                 try store.appliedMigrations() == [
                     "v1-deliveries", "v2-webhook-events", "v3-ordering-keys", "v4-audit", "v5-leases-and-owners",
-                    "v6-retention", "v7-confirmations", BelayStore.latestMigration,
+                    "v6-retention", "v7-confirmations", "v8-incidents", BelayStore.latestMigration,
                 ]
             )
         }
@@ -686,7 +788,7 @@ extension DeliveryStore {
         #expect(
             try reopened.appliedMigrations() == [
                 "v1-deliveries", "v2-webhook-events", "v3-ordering-keys", "v4-audit", "v5-leases-and-owners",
-                "v6-retention", "v7-confirmations", BelayStore.latestMigration,
+                "v6-retention", "v7-confirmations", "v8-incidents", BelayStore.latestMigration,
             ]
         )
         #expect(try await reopened.delivery(id: "dlv_1")?.0.status == .pending)

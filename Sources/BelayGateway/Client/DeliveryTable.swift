@@ -50,8 +50,11 @@ public enum DeliveryTable {
             var rows = [["#", "STARTED", "MS", "ENDPOINT", "RESULT", "DECISION"]]
             for attempt in attempts {
                 let result = attempt["status_code"].map { "HTTP \(text($0))" } ?? text(attempt["error_class"])
+                // A lookup (`ack.poll`) is not a send: shown as "look", not as an attempt's number.
+                let lookup = attempt["kind"] as? String == "lookup"
                 rows.append([
-                    text(attempt["number"]), text(attempt["started_at"]), text(attempt["duration_ms"]),
+                    lookup ? "look" : text(attempt["number"]), text(attempt["started_at"]),
+                    text(attempt["duration_ms"]),
                     text(attempt["endpoint"]), result, text(attempt["decision"]),
                 ])
             }

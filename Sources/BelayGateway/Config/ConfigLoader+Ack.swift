@@ -2,15 +2,17 @@ import Foundation
 import Yams
 
 extension UpstreamConfigReader {
-    /// `upstreams.<name>.ack: { webhook, match, timeout, failure: { pointer, values } }`. The
-    /// source's existence is checked once every section is read (``ConfigLoader/checkAcks(_:root:_:)``).
+    /// `upstreams.<name>.ack: { webhook, match, timeout, failure: { pointer, values }, poll: { path,
+    /// every, until } }`: a webhook, a poll, or both. The source's existence is checked once every
+    /// section is read (``ConfigLoader/checkAcks(_:root:_:)``).
     func readAck(_ node: Node, at path: String, _ reader: inout ConfigReader) -> UpstreamConfig.Ack? {
         var source: String?
         var match: String?
         var failure: UpstreamConfig.Ack.Failure?
+        var poll: UpstreamConfig.Ack.Poll?
         var timeout: Duration?
         var valid = true
-        let keys: Set<String> = ["webhook", "match", "timeout", "failure"]
+        let keys: Set<String> = ["webhook", "match", "timeout", "failure", "poll"]
         guard let entries = reader.mapping(node, at: path, allowed: keys) else { return nil }
         for (key, value) in entries {
             let keyPath = "\(path).\(key)"
@@ -31,32 +33,136 @@ extension UpstreamConfigReader {
             case "failure":
                 failure = readFailure(value, at: keyPath, &reader)
                 if failure == nil { valid = false }
+            case "poll":
+                poll = readPoll(value, at: keyPath, &reader)
+                if poll == nil { valid = false }
             default: break
             }
         }
-        guard let source else {
+        let written = Set(entries.map(\.key))
+        guard source != nil || poll != nil else {
+            if valid {
+                reader.report(
+                    "\(path).webhook",
+                    node,
+                    "is required: the webhooks source whose verified events confirm this upstream's deliveries "
+                        + "(or set poll: { path: \"/v1/orders/{key}\" } to look each order up)"
+                )
+            }
+            return nil
+        }
+        if source == nil {
+            // `match` and `failure` read the webhook's events: without one they would be ignored.
+            for key in ["match", "failure"] where written.contains(key) {
+                reader.report(
+                    "\(path).\(key)",
+                    node,
+                    "applies to a webhook confirmation; set \(path).webhook too, or remove it"
+                )
+                valid = false
+            }
+        }
+        guard valid else { return nil }
+        guard let source else { return UpstreamConfig.Ack(poll: poll, timeout: timeout) }
+        guard let match else {
             reader.report(
-                "\(path).webhook",
+                "\(path).match",
                 node,
-                "is required: the webhooks source whose verified events confirm this upstream's deliveries"
+                "is required: the JSON pointer to the delivery's idempotency key in the event, e.g. /data/id"
             )
             return nil
         }
-        guard let match else {
-            if !entries.contains(where: { $0.key == "match" }) {
+        return UpstreamConfig.Ack(
+            webhook: .init(source: source, match: match, failure: failure),
+            poll: poll,
+            timeout: timeout
+        )
+    }
+
+    /// `poll: { path: "/v1/orders/{key}", every: 5m, until: [200] }`.
+    private func readPoll(_ node: Node, at path: String, _ reader: inout ConfigReader) -> UpstreamConfig.Ack.Poll? {
+        var target: String?
+        var every: Duration = .seconds(300)
+        var until: Set<Int> = [200]
+        var valid = true
+        guard let entries = reader.mapping(node, at: path, allowed: ["path", "every", "until"]) else { return nil }
+        for (key, value) in entries {
+            let keyPath = "\(path).\(key)"
+            switch key {
+            case "path":
+                guard let text = reader.string(value, at: keyPath) else {
+                    valid = false
+                    continue
+                }
+                if let problem = Self.pollPathProblem(text) {
+                    reader.report(keyPath, value, problem)
+                    valid = false
+                } else {
+                    target = text
+                }
+            case "every":
+                if let duration = reader.duration(value, at: keyPath) {
+                    if duration < .seconds(1) {
+                        reader.report(
+                            keyPath,
+                            value,
+                            "must be at least 1s: a lookup per delivery that often is a flood"
+                        )
+                        valid = false
+                    } else {
+                        every = duration
+                    }
+                } else {
+                    valid = false
+                }
+            case "until":
+                var statuses: Set<Int> = []
+                for (index, item) in (reader.sequence(value, at: keyPath) ?? []).enumerated() {
+                    guard let status = reader.int(item, at: "\(keyPath)[\(index)]", atLeast: 200, atMost: 299) else {
+                        valid = false
+                        continue
+                    }
+                    statuses.insert(status)
+                }
+                if statuses.isEmpty {
+                    if valid {
+                        reader.report(keyPath, value, "must list at least one 2xx status that means the order is there")
+                    }
+                    valid = false
+                } else {
+                    until = statuses
+                }
+            default: break
+            }
+        }
+        guard let target else {
+            if valid {
                 reader.report(
-                    "\(path).match",
+                    "\(path).path",
                     node,
-                    "is required: the JSON pointer to the delivery's idempotency key in the event, e.g. /data/id"
+                    "is required: the path that answers whether an order is there, with {key} for its idempotency key, "
+                        + "e.g. /v1/orders/{key}"
                 )
             }
             return nil
         }
         guard valid else { return nil }
-        return UpstreamConfig.Ack(
-            webhook: .init(source: source, match: match, failure: failure),
-            timeout: timeout
-        )
+        return .init(path: target, every: every, until: until)
+    }
+
+    /// Why `text` cannot be a lookup path, if it cannot.
+    static func pollPathProblem(_ text: String) -> String? {
+        guard text.hasPrefix("/") else { return "must start with '/' (it is below the upstream's base path)" }
+        guard text.contains("{key}") else {
+            return "must contain {key}, where each delivery's idempotency key goes (e.g. /v1/orders/{key})"
+        }
+        if text.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F || $0.value > 0x7E }) {
+            return "must be printable ASCII without spaces (percent-encode anything else)"
+        }
+        if text.contains("#") { return "must not hold a fragment ('#')" }
+        let rest = text.replacingOccurrences(of: "{key}", with: "")
+        if rest.contains("{") || rest.contains("}") { return "knows only the placeholder {key}" }
+        return nil
     }
 
     private func readFailure(_ node: Node, at path: String, _ reader: inout ConfigReader) -> UpstreamConfig.Ack.Failure?

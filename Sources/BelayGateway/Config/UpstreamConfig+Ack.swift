@@ -1,3 +1,5 @@
+import Foundation
+
 extension UpstreamConfig {
     /// How the other system confirms that a delivery went through (`upstreams.<name>.ack`).
     ///
@@ -7,6 +9,7 @@ extension UpstreamConfig {
     ///   match: /data/object/metadata/order_id # JSON pointer to the delivery's idempotency key
     ///   timeout: 1h                           # no confirmation by then: sent again, same key
     ///   failure: { pointer: /type, values: [order.rejected] }   # optional: a rejection
+    ///   poll: { path: "/v1/orders/{key}", every: 5m, until: [200] } # and/or: look it up
     /// ```
     ///
     /// Deliveries to the upstream always wait for it (`require_ack`): `delivered` after the
@@ -45,15 +48,47 @@ extension UpstreamConfig {
             }
         }
 
-        /// Confirmation by webhook. Required today; other ways (looking the order up) may
-        /// come beside it.
+        /// Confirmation by looking the order up: `GET path` (the delivery's idempotency key in
+        /// place of `{key}`) through the upstream's policy, every `every` after the 2xx, until
+        /// the provider answers one of `until`. The same lookup runs before a resend whose
+        /// earlier send may have reached the provider (it timed out or was reset after it was
+        /// sent, or the confirmation did not come): the order is only sent again if it is not there.
+        public struct Poll: Sendable, Hashable {
+            /// The path below the upstream's base path, with `{key}` where the key goes.
+            public var path: String
+            /// How long between lookups while a confirmation is awaited. Default 5 minutes.
+            public var every: Duration
+            /// The statuses that mean the order is there. Default `[200]`.
+            public var until: Set<Int>
+
+            /// Creates a lookup.
+            public init(path: String, every: Duration = .seconds(300), until: Set<Int> = [200]) {
+                self.path = path
+                self.every = every
+                self.until = until
+            }
+
+            /// The path for the delivery whose key is `key`, the key percent-encoded as a path
+            /// segment (a key holding `/`, `?` or `#` stays one segment).
+            public func path(forKey key: String) -> String {
+                var allowed = CharacterSet.urlPathAllowed
+                allowed.remove(charactersIn: "/?#%;")
+                let encoded = key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key
+                return path.replacingOccurrences(of: "{key}", with: encoded)
+            }
+        }
+
+        /// Confirmation by webhook.
         public var webhook: Webhook?
+        /// Confirmation by looking the order up (and the lookup before a resend).
+        public var poll: Poll?
         /// How long a confirmation is awaited after the 2xx; nil: `deliveries.ack_timeout`.
         public var timeout: Duration?
 
-        /// Creates an `ack` section.
-        public init(webhook: Webhook? = nil, timeout: Duration? = nil) {
+        /// Creates an `ack` section: a `webhook`, a `poll`, or both (whichever confirms first).
+        public init(webhook: Webhook? = nil, poll: Poll? = nil, timeout: Duration? = nil) {
             self.webhook = webhook
+            self.poll = poll
             self.timeout = timeout
         }
     }

@@ -58,6 +58,8 @@ public struct DeliveryPlanner: Sendable {
     public var ackTimeouts: [String: Duration] = [:]
     /// The webhooks source whose events confirm each upstream's deliveries (`ack.webhook`).
     public var ackSources: [String: String] = [:]
+    /// How each upstream's orders are looked up (`ack.poll`).
+    public var ackPolls: [String: UpstreamConfig.Ack.Poll] = [:]
 
     /// Creates a planner from the `deliveries` config.
     public init(_ config: GatewayConfig.Deliveries, jitter: Double = 0.1) {
@@ -90,12 +92,25 @@ public struct DeliveryPlanner: Sendable {
                 )
             }
             let until = now.adding(ackTimeout(for: delivery.upstream))
+            guard let poll = ackPolls[delivery.upstream] else {
+                return Decision(
+                    status: .delivered,
+                    nextAttemptAt: until,
+                    countsAsAttempt: true,
+                    lastError: nil,
+                    summary: "delivered (HTTP \(status)); awaiting acknowledgement until \(until.iso8601)",
+                    alert: nil
+                )
+            }
+            // Looked up at each `every` until the wait ends.
+            let look = min(now.adding(poll.every), until)
             return Decision(
                 status: .delivered,
-                nextAttemptAt: until,
+                nextAttemptAt: look,
                 countsAsAttempt: true,
                 lastError: nil,
-                summary: "delivered (HTTP \(status)); awaiting acknowledgement until \(until.iso8601)",
+                summary: "delivered (HTTP \(status)); awaiting acknowledgement until \(until.iso8601), "
+                    + "looking it up at \(look.iso8601)",
                 alert: nil
             )
         case .answered(let status, _, _) where status == 410:
@@ -145,6 +160,24 @@ public struct DeliveryPlanner: Sendable {
         )
         decision.countsAsAttempt = false
         return decision
+    }
+
+    /// A failed attempt of `delivery` (its next place on the schedule, or dead).
+    func failedAttempt(
+        error: String,
+        retryAfter: Duration?,
+        delivery: Delivery,
+        now: Date,
+        unit: Double
+    ) -> Decision {
+        failed(
+            attempt: delivery.scheduleStep + 1,
+            error: error,
+            retryAfter: retryAfter,
+            delivery: delivery,
+            now: now,
+            unit: unit
+        )
     }
 
     private func failed(

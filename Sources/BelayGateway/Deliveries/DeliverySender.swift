@@ -14,6 +14,17 @@ public protocol DeliverySender: Sendable {
     /// How long `upstream` is paused (its breaker is open), if it is: its deliveries wait
     /// without spending attempts.
     func pause(of upstream: String) -> Duration?
+
+    /// Looks `delivery`'s order up at `path` (`ack.poll`, its key in place): one `GET` through
+    /// its upstream's policy.
+    func look(_ delivery: Delivery, path: String) async -> LookupResult
+}
+
+extension DeliverySender {
+    /// A sender that cannot look orders up says it could not tell: nothing is resent on its word.
+    public func look(_ delivery: Delivery, path: String) async -> LookupResult {
+        .failed(errorClass: "other", detail: "this sender cannot look orders up", endpoint: nil)
+    }
 }
 
 /// What one send of a delivery carries, or why there is no send.
@@ -149,6 +160,55 @@ public struct UpstreamDeliverySender: DeliverySender {
             return .failed(errorClass: "other", detail: "\(type(of: error))", endpoint: endpoint)
         }
     }
+
+    public func look(_ delivery: Delivery, path: String) async -> LookupResult {
+        guard let client = clients[delivery.upstream] else {
+            return .failed(
+                errorClass: "other",
+                detail: "the upstream '\(delivery.upstream)' is no longer configured",
+                endpoint: nil
+            )
+        }
+        var headers = HTTPFields()
+        // The stored headers a lookup shares with the send: the provider's credentials, mostly.
+        for header in delivery.headers where Self.lookupHeaders.contains(header.name.lowercased()) {
+            if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
+        }
+        headers[HTTPField.Name("Belay-Delivery-Id")!] = delivery.id
+        let (target, query) = Self.split(path)
+        let result = await client.send(
+            UpstreamRequest(method: .get, path: target, query: query, headers: headers, body: .none),
+            correlationID: delivery.id,
+            idempotencyKey: nil,
+            servingStale: false,
+            answer: .discard
+        )
+        let endpoint = result.attempts.last?.endpoint.description
+        switch result.outcome {
+        case .success(let response):
+            return .answered(status: response.status.code, endpoint: response.endpoint.description)
+        case .failure(let error as ResilienceError):
+            switch error.code {
+            case .circuitOpen, .circuitIsolated, .bulkheadFull, .concurrencyLimited, .rateLimited:
+                if let status = result.attempts.last?.status {
+                    return .answered(status: status, endpoint: endpoint ?? "")
+                }
+                guard result.attempts.isEmpty else {
+                    return .failed(errorClass: "other", detail: error.message, endpoint: endpoint)
+                }
+                return .held(reason: "\(delivery.upstream): \(error.message)", retryAfter: error.retryAfter)
+            default:
+                return .failed(errorClass: error.code.description, detail: error.message, endpoint: endpoint)
+            }
+        case .failure(let failure as UpstreamFailure):
+            return .failed(errorClass: failure.kind.rawValue, detail: failure.detail, endpoint: endpoint)
+        case .failure(let error):
+            return .failed(errorClass: "other", detail: "\(type(of: error))", endpoint: endpoint)
+        }
+    }
+
+    /// The stored headers a lookup carries too: how the provider knows who asks.
+    static let lookupHeaders: Set<String> = ["authorization", "x-api-key", "api-key", "accept", "accept-language"]
 
     /// `/v1/orders?x=1` → (`/v1/orders`, `x=1`).
     static func split(_ target: String) -> (String, String?) {

@@ -76,6 +76,8 @@ enum DeliveryView {
                 "started_at": attempt.startedAt.iso8601,
                 "duration_ms": attempt.durationMilliseconds,
                 "decision": attempt.decision,
+                // `send`, or `lookup` (`ack.poll`: a GET asking the provider whether it has the order).
+                "kind": attempt.kind.rawValue,
             ]
             if let endpoint = attempt.endpoint { item["endpoint"] = endpoint }
             if let status = attempt.statusCode { item["status_code"] = status }

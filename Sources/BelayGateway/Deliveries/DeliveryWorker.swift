@@ -245,16 +245,27 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
     func handle(_ claimed: ClaimedDelivery) async {
         let delivery = claimed.delivery
         defer { inFlight.withLock { $0[delivery.upstream, default: 1] -= 1 } }
+        // Looked up first when the provider may have the order already (`ack.poll`): a
+        // confirmation, or the reconcile before a resend.
+        var lookups: [DeliveryAttempt] = []
+        if let poll = planner.lookupFirst(claimed) {
+            guard let looked = await lookUnderLease(claimed, poll: poll) else { return }
+            if let decision = looked.decision {
+                await record(decision, attempt: looked.row, for: delivery, lease: claimed.lease, at: looked.at)
+                return
+            }
+            lookups.append(looked.row)
+        }
         if claimed.reason == .ackOverdue {
             if let end = planner.decideOverdueAck(for: delivery) {
-                await record(end, attempt: nil, for: delivery, lease: claimed.lease, at: wall.now())
+                await record(end, attempt: nil, lookups: lookups, for: delivery, lease: claimed.lease, at: wall.now())
                 return
             }
             alert(ackOverdueAlert(for: delivery, at: wall.now()))
         }
         let startedAt = wall.now()
         let start = wall.clock.now
-        guard let result = await sendUnderLease(claimed) else {
+        guard let result = await underLease(claimed, { await self.sender.send(delivery) }) else {
             logger.notice(
                 "a delivery's lease was lost while it was being sent (another claim took it); the attempt was cancelled and not recorded",
                 metadata: ["belay.delivery.id": "\(delivery.id)", "belay.upstream": "\(delivery.upstream)"]
@@ -289,12 +300,59 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         case .held:
             attempt = nil
         }
-        await record(decision, attempt: attempt, for: delivery, lease: claimed.lease, at: now)
+        await record(decision, attempt: attempt, lookups: lookups, for: delivery, lease: claimed.lease, at: now)
     }
 
-    /// Sends the delivery while its lease is renewed by the run loop; nil if the lease was lost
-    /// first (the send is then cancelled: another claim may be sending it).
-    private func sendUnderLease(_ claimed: ClaimedDelivery) async -> SendResult? {
+    /// Looks the claimed delivery's order up under its lease: the trail's row and, unless it is
+    /// to be sent now, the decision. Nil if the lease was lost meanwhile (nothing is recorded).
+    private func lookUnderLease(
+        _ claimed: ClaimedDelivery,
+        poll: UpstreamConfig.Ack.Poll
+    ) async -> (row: DeliveryAttempt, decision: DeliveryPlanner.Decision?, at: Date)? {
+        let delivery = claimed.delivery
+        let path = poll.path(forKey: delivery.idempotencyKey)
+        let startedAt = wall.now()
+        let start = wall.clock.now
+        guard let result = await underLease(claimed, { await self.sender.look(delivery, path: path) }) else {
+            logger.notice(
+                "a delivery's lease was lost while its order was looked up (another claim took it); nothing was recorded",
+                metadata: ["belay.delivery.id": "\(delivery.id)", "belay.upstream": "\(delivery.upstream)"]
+            )
+            return nil
+        }
+        let elapsed = start.duration(to: wall.clock.now)
+        let now = wall.now()
+        let decision = planner.decide(afterLookup: result, of: path, for: claimed, now: now, unit: random())
+        var row = DeliveryAttempt(
+            number: delivery.attemptCount,
+            startedAt: startedAt,
+            durationMilliseconds: elapsed.milliseconds,
+            endpoint: nil,
+            statusCode: nil,
+            errorClass: nil,
+            decision: decision?.summary ?? "GET \(path): not there; sending it again",
+            kind: .lookup
+        )
+        switch result {
+        case .answered(let status, let endpoint):
+            row.statusCode = status
+            row.endpoint = endpoint
+        case .failed(let errorClass, _, let endpoint):
+            row.errorClass = errorClass
+            row.endpoint = endpoint
+        case .held:
+            row.errorClass = "held"
+        }
+        return (row, decision, now)
+    }
+
+    /// Runs `body` (a send or a lookup of the claimed delivery) while its lease is renewed by
+    /// the run loop; nil if the lease was lost first (`body` is then cancelled: another claim
+    /// may be sending it).
+    private func underLease<R: Sendable>(
+        _ claimed: ClaimedDelivery,
+        _ body: @escaping @Sendable () async -> R
+    ) async -> R? {
         let id = claimed.delivery.id
         let renewAt = wall.now().adding(configuration.lease / 3)
         let token = claimed.lease.token
@@ -310,8 +368,8 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         // The run loop plans to sleep past this lease's first renewal: let it plan again.
         if wakeLoop { doorbell.ring() }
         defer { endWatch(id, token: token, remove: true) }
-        return await withTaskGroup(of: SendResult?.self, returning: SendResult?.self) { group in
-            group.addTask { await self.sender.send(claimed.delivery) }
+        return await withTaskGroup(of: R?.self, returning: R?.self) { group in
+            group.addTask { await body() }
             group.addTask {
                 await self.waitUntilLeaseLost(id, token: token)
                 return nil
@@ -389,10 +447,12 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
     private func record(
         _ decision: DeliveryPlanner.Decision,
         attempt: DeliveryAttempt?,
+        lookups: [DeliveryAttempt] = [],
         for delivery: Delivery,
         lease: Lease,
         at now: Date
     ) async {
+        let counts = attempt != nil && decision.countsAsAttempt
         let outcome = DeliveryOutcome(
             status: decision.status,
             attempt: attempt,
@@ -400,7 +460,9 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
             lastError: decision.lastError,
             escalated: delivery.escalated || decision.alert == .stillTrying,
             at: now,
-            escalateAt: escalateAt(after: attempt, decision: decision)
+            escalateAt: escalateAt(after: counts ? attempt : nil, decision: decision),
+            lookups: lookups,
+            counts: counts
         )
         var metadata: Logger.Metadata = [
             "belay.delivery.id": "\(delivery.id)",
@@ -408,7 +470,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
             "belay.decision": "\(decision.summary)",
         ]
         if let attempt {
-            metadata["belay.attempt"] = .string(String(attempt.number))
+            metadata["belay.attempt"] = .string(counts ? String(attempt.number) : "lookup")
             if let endpoint = attempt.endpoint { metadata["belay.endpoint"] = .string(endpoint) }
         }
         do {
@@ -430,12 +492,12 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         // seeing at info; a delivered one, or a delivery held while its upstream is paused, is not.
         let failed = attempt != nil && decision.status != .delivered && decision.status != .acknowledged
         logger.log(level: failed ? .info : .debug, "delivery attempt recorded", metadata: metadata)
-        recorded(delivery, decision.status, attempt != nil)
+        recorded(delivery, decision.status, attempt?.kind == .send)
+        let attempts = delivery.attemptCount + (counts ? 1 : 0)
         if delivery.escalated, decision.status == .delivered || decision.status == .acknowledged {
-            alert(Self.delivered(delivery, attempts: delivery.attemptCount + (attempt == nil ? 0 : 1), at: now))
+            alert(Self.delivered(delivery, attempts: attempts, at: now))
         }
         guard let kind = decision.alert else { return }
-        let attempts = delivery.attemptCount + (attempt == nil ? 0 : 1)
         if await settledByTheOtherSystem(delivery, attempts: attempts, at: now) { return }
         if kind == .dead, let source = Gateway.webhookSource(ofForward: delivery.upstream) {
             alert(Self.webhookDead(delivery, source: source, attempts: attempts, decision: decision, at: now))

@@ -138,6 +138,7 @@ struct CopyTable: Sendable {
             CopyColumn("status_code", .integer),
             CopyColumn("error_class", .text),
             CopyColumn("decision", .text),
+            CopyColumn("kind", .text),
         ],
         cursor: [CopyColumn("seq", .integer)],
         identity: [CopyColumn("seq", .integer), CopyColumn("delivery_id", .text)],

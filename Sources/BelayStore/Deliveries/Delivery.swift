@@ -225,9 +225,19 @@ public struct Delivery: Sendable, Hashable {
     }
 }
 
-/// One attempt to deliver, with the decision taken after it.
+/// One attempt to deliver, with the decision taken after it; or a look at the provider
+/// (`ack.poll`) to learn whether an order it was sent is there.
 public struct DeliveryAttempt: Sendable, Hashable, Codable {
-    /// 1 for the first attempt.
+    /// What the row records.
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// A send of the delivery: counted in ``Delivery/attemptCount`` and the schedule.
+        case send
+        /// A look at the provider (`GET` of the `ack.poll` path): whether the order is there.
+        /// Never counted as an attempt; kept in the trail between the sends.
+        case lookup
+    }
+
+    /// 1 for the first attempt (a lookup carries the number of the send it follows, 0 if none).
     public var number: Int
     /// When it started.
     public var startedAt: Date
@@ -241,6 +251,8 @@ public struct DeliveryAttempt: Sendable, Hashable, Codable {
     public var errorClass: String?
     /// What was decided, e.g. `retry at 2026-11-23T10:05:00Z (HTTP 503)` or `dead: HTTP 422 is permanent`.
     public var decision: String
+    /// A send, or a lookup.
+    public var kind: Kind
 
     /// Creates an attempt record.
     public init(
@@ -250,8 +262,10 @@ public struct DeliveryAttempt: Sendable, Hashable, Codable {
         endpoint: String?,
         statusCode: Int?,
         errorClass: String?,
-        decision: String
+        decision: String,
+        kind: Kind = .send
     ) {
+        self.kind = kind
         self.number = number
         self.startedAt = startedAt
         self.durationMilliseconds = durationMilliseconds
@@ -321,10 +335,23 @@ public struct Lease: Sendable, Hashable {
 
 /// What a worker writes back after handling a claimed delivery.
 public struct DeliveryOutcome: Sendable, Hashable {
-    /// The new status: `pending` (try again), `delivered`, `dead`.
+    /// The new status: `pending` (try again), `delivered`, `dead`, or `acknowledged` (a lookup
+    /// found the order: ``DeliveryAttempt/Kind/lookup``).
     public var status: DeliveryStatus
     /// The attempt made, if the upstream was tried (a wait for an open breaker is not one).
+    /// A `lookup` is kept in the trail but not counted; a `delivered` outcome after one (the
+    /// order is not there yet) keeps the delivery's ``Delivery/deliveredAt``.
     public var attempt: DeliveryAttempt?
+    /// Rows of the trail recorded before ``attempt``: the lookup made before a resend.
+    public var lookups: [DeliveryAttempt] = []
+    /// Whether it counts as an attempt (``Delivery/attemptCount`` and the schedule's step):
+    /// a send does; a lookup does only when it held a resend back (it could not tell whether
+    /// the order is there), so that the schedule still bounds the delivery.
+    public var counts: Bool
+
+    /// Whether it records a lookup alone (``attempt`` is one): a `delivered` outcome then keeps
+    /// the delivery's ``Delivery/deliveredAt``, since nothing was sent.
+    public var isLookup: Bool { attempt?.kind == .lookup }
     /// When to try next (`pending`), or when the ack wait ends (`delivered` with ack).
     public var nextAttemptAt: Date?
     /// The failure to show, if any.
@@ -345,9 +372,13 @@ public struct DeliveryOutcome: Sendable, Hashable {
         lastError: String?,
         escalated: Bool,
         at: Date,
-        escalateAt: Date? = nil
+        escalateAt: Date? = nil,
+        lookups: [DeliveryAttempt] = [],
+        counts: Bool? = nil
     ) {
         self.escalateAt = escalateAt
+        self.lookups = lookups
+        self.counts = counts ?? (attempt?.kind == .send)
         self.status = status
         self.attempt = attempt
         self.nextAttemptAt = nextAttemptAt

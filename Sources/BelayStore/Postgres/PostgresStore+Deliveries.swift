@@ -263,8 +263,10 @@ extension PostgresStore: DeliveryStore {
             bindings.append(outcome.nextAttemptAt?.storeMilliseconds)
             bindings.append(outcome.lastError)
             bindings.append(outcome.escalated)
-            bindings.append(Int64(attempt == nil ? 0 : 1))
-            bindings.append(outcome.status == .delivered ? at : nil)
+            let counted = outcome.counts
+            bindings.append(Int64(counted ? 1 : 0))
+            // A lookup that did not find the order keeps `delivered_at`: the wait runs from the 2xx.
+            bindings.append(outcome.status == .delivered && !outcome.isLookup ? at : nil)
             bindings.append(at)
             bindings.append(attempt.map { Int64($0.number) })
             bindings.append(attempt?.startedAt.storeMilliseconds)
@@ -274,6 +276,7 @@ extension PostgresStore: DeliveryStore {
             bindings.append(attempt?.errorClass)
             bindings.append(attempt?.decision)
             bindings.append(outcome.escalateAt?.storeMilliseconds)
+            bindings.append(attempt?.kind.rawValue)
             // Typed, so a column NULL in every row still has its type.
             let typed = finishInputTypes.enumerated().map { "$\(first + $0.offset)::\($0.element)" }
             rows.append("(" + typed.joined(separator: ", ") + ")")
@@ -287,7 +290,7 @@ extension PostgresStore: DeliveryStore {
         let rejected = "deliveries.ack_event IS NOT NULL AND deliveries.ack_rejection IS NOT NULL"
         let sql = """
             WITH input (n, id, token, owner, status, due, last_error, escalated, counted, delivered, at,
-                number, started, duration, endpoint, code, class, decision, escalate_at) AS (
+                number, started, duration, endpoint, code, class, decision, escalate_at, kind) AS (
                 VALUES \(rows.joined(separator: ", "))
             ), changed AS (
                 UPDATE deliveries SET
@@ -296,6 +299,7 @@ extension PostgresStore: DeliveryStore {
                     due_at = CASE WHEN deliveries.ack_event IS NOT NULL OR \(acked) THEN NULL ELSE input.due END,
                     acknowledged_at = CASE WHEN \(acked) THEN deliveries.ack_received_at
                         WHEN \(confirmed) THEN COALESCE(deliveries.ack_received_at, input.at)
+                        WHEN input.status = 'acknowledged' THEN COALESCE(deliveries.acknowledged_at, input.at)
                         ELSE deliveries.acknowledged_at END,
                     last_error = CASE WHEN \(rejected) THEN deliveries.ack_rejection
                         ELSE COALESCE(input.last_error, deliveries.last_error) END,
@@ -303,7 +307,9 @@ extension PostgresStore: DeliveryStore {
                     escalate_at = COALESCE(deliveries.escalate_at, input.escalate_at),
                     attempt_count = deliveries.attempt_count + input.counted,
                     schedule_step = deliveries.schedule_step + input.counted,
-                    delivered_at = COALESCE(input.delivered, deliveries.delivered_at), lease_owner = NULL,
+                    delivered_at = CASE WHEN input.status = 'acknowledged'
+                        THEN COALESCE(deliveries.delivered_at, input.at)
+                        ELSE COALESCE(input.delivered, deliveries.delivered_at) END, lease_owner = NULL,
                     updated_at = input.at
                 FROM input
                 WHERE deliveries.id = input.id AND deliveries.lease_token = input.token
@@ -311,9 +317,9 @@ extension PostgresStore: DeliveryStore {
                 RETURNING input.n, deliveries.upstream, input.due
             ), recorded AS (
                 INSERT INTO delivery_attempts (delivery_id, number, started_at, duration_ms, endpoint,
-                    status_code, error_class, decision)
+                    status_code, error_class, decision, kind)
                 SELECT input.id, input.number, input.started, input.duration, input.endpoint, input.code,
-                    input.class, input.decision
+                    input.class, input.decision, input.kind
                 FROM input JOIN changed ON changed.n = input.n
                 WHERE input.number IS NOT NULL
                 ORDER BY input.n
@@ -328,7 +334,28 @@ extension PostgresStore: DeliveryStore {
         // a row another transaction changed meanwhile is judged as it is now, not refused.
         let held = try await transaction("record \(batch.count) delivery attempts", client: client, logger: logger) {
             connection in
-            Set(try await connection.rows(query, logger: logger).map { try $0.value("n", as: Int64.self) })
+            // The lookups made before a resend go first in the trail, recorded while the claim
+            // holds: the row is locked until the commit, so the update below sees the same claim.
+            for item in batch where !item.outcome.lookups.isEmpty {
+                for lookup in item.outcome.lookups {
+                    try await connection.run(
+                        """
+                        INSERT INTO delivery_attempts (delivery_id, number, started_at, duration_ms, endpoint,
+                            status_code, error_class, decision, kind)
+                        SELECT id, \(Int64(lookup.number))::bigint, \(lookup.startedAt.storeMilliseconds)::bigint,
+                            \(Int64(lookup.durationMilliseconds))::bigint, \(lookup.endpoint)::text,
+                            \(lookup.statusCode.map { Int64($0) })::bigint, \(lookup.errorClass)::text,
+                            \(lookup.decision)::text, \(lookup.kind.rawValue)::text
+                        FROM deliveries
+                        WHERE id = \(item.id) AND lease_token = \(item.lease.token) AND lease_owner = \(item.lease.owner)
+                            AND status = 'in_flight'
+                        FOR UPDATE
+                        """,
+                        logger: logger
+                    )
+                }
+            }
+            return Set(try await connection.rows(query, logger: logger).map { try $0.value("n", as: Int64.self) })
         }
         return batch.indices.map { held.contains(Int64($0)) }
     }
@@ -336,7 +363,7 @@ extension PostgresStore: DeliveryStore {
     /// The SQL types of one row of ``finish(_:client:channel:logger:)``'s input, in bind order.
     private static let finishInputTypes = [
         "bigint", "text", "bigint", "text", "text", "bigint", "text", "boolean", "bigint", "bigint", "bigint",
-        "bigint", "bigint", "bigint", "text", "bigint", "text", "text", "bigint",
+        "bigint", "bigint", "bigint", "text", "bigint", "text", "text", "bigint", "text",
     ]
 
     public func renew(id: String, lease: Lease, until: Date) async throws(StoreError) -> Bool {
@@ -425,7 +452,7 @@ extension PostgresStore: DeliveryStore {
             else { return nil }
             let attempts = try await connection.rows(
                 """
-                SELECT number, started_at, duration_ms, endpoint, status_code, error_class, decision
+                SELECT number, started_at, duration_ms, endpoint, status_code, error_class, decision, kind
                 FROM delivery_attempts WHERE delivery_id = \(id) ORDER BY seq
                 """,
                 logger: logger
@@ -437,7 +464,8 @@ extension PostgresStore: DeliveryStore {
                     endpoint: try row.value("endpoint"),
                     statusCode: try row.value("status_code"),
                     errorClass: try row.value("error_class"),
-                    decision: try row.value("decision")
+                    decision: try row.value("decision"),
+                    kind: DeliveryAttempt.Kind(rawValue: try row.value("kind", as: String.self)) ?? .send
                 )
             }
             return (try Self.delivery(row), attempts)

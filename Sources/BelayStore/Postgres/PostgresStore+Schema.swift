@@ -150,6 +150,11 @@ extension PostgresStore {
         Migration(name: "pg2-confirmations", statements: confirmationSchema),
         // As SQLite's `v8-incidents`.
         Migration(name: "pg3-incidents", statements: incidentSchema),
+        // As SQLite's `v9-lookups`: a trail row is a send or a lookup (`ack.poll`).
+        Migration(
+            name: "pg4-lookups",
+            statements: ["ALTER TABLE delivery_attempts ADD COLUMN kind TEXT NOT NULL DEFAULT 'send'"]
+        ),
     ]
 
     /// Applies the migrations this database lacks, in order, each in its own transaction,

@@ -150,21 +150,29 @@ extension SQLiteStore: DeliveryStore {
     public func finish(id: String, lease: Lease, outcome: DeliveryOutcome) async throws(StoreError) -> Bool {
         try await writing("record the attempt of delivery \(id)") { db in
             let at = outcome.at.storeMilliseconds
-            let counted = outcome.attempt == nil ? 0 : 1
+            let counted = outcome.counts ? 1 : 0
             // Fenced by the claim's token, not only the owner's name: a worker whose lease
-            // expired and was claimed again (even by itself) records nothing.
+            // expired and was claimed again (even by itself) records nothing. A lookup that did
+            // not find the order keeps `delivered_at` (the wait for a confirmation runs from the
+            // 2xx); one that found it confirms the delivery.
             try db.execute(
                 sql: """
-                    UPDATE deliveries SET status = ?, due_at = ?, last_error = COALESCE(?, last_error),
-                        escalated = ?, attempt_count = attempt_count + ?, schedule_step = schedule_step + ?,
-                        delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END,
-                        escalate_at = COALESCE(escalate_at, ?), lease_owner = NULL, updated_at = ?
-                    WHERE id = ? AND lease_token = ? AND lease_owner = ? AND status = 'in_flight'
+                    UPDATE deliveries SET status = :status, due_at = :due, last_error = COALESCE(:error, last_error),
+                        escalated = :escalated, attempt_count = attempt_count + :counted,
+                        schedule_step = schedule_step + :counted,
+                        delivered_at = CASE WHEN :status = 'delivered' AND :lookup = 0 THEN :at
+                            WHEN :status = 'acknowledged' THEN COALESCE(delivered_at, :at) ELSE delivered_at END,
+                        acknowledged_at = CASE WHEN :status = 'acknowledged' THEN COALESCE(acknowledged_at, :at)
+                            ELSE acknowledged_at END,
+                        escalate_at = COALESCE(escalate_at, :escalateAt), lease_owner = NULL, updated_at = :at
+                    WHERE id = :id AND lease_token = :token AND lease_owner = :owner AND status = 'in_flight'
                     """,
                 arguments: [
-                    outcome.status.rawValue, outcome.nextAttemptAt?.storeMilliseconds, outcome.lastError,
-                    outcome.escalated, counted, counted, outcome.status.rawValue, at,
-                    outcome.escalateAt?.storeMilliseconds, at, id, lease.token, lease.owner,
+                    "status": outcome.status.rawValue, "due": outcome.nextAttemptAt?.storeMilliseconds,
+                    "error": outcome.lastError, "escalated": outcome.escalated, "counted": counted,
+                    "lookup": outcome.isLookup, "at": at,
+                    "escalateAt": outcome.escalateAt?.storeMilliseconds, "id": id, "token": lease.token,
+                    "owner": lease.owner,
                 ]
             )
             guard db.changesCount == 1 else { return false }
@@ -183,16 +191,17 @@ extension SQLiteStore: DeliveryStore {
             // The other system's confirmation (or rejection) that came while the attempt was in
             // flight settles the delivery now, whatever the attempt came to.
             try db.execute(sql: Self.settleNoted, arguments: [id])
-            if let attempt = outcome.attempt {
+            for attempt in outcome.lookups + (outcome.attempt.map { [$0] } ?? []) {
                 try db.execute(
                     sql: """
                         INSERT INTO delivery_attempts (delivery_id, number, started_at, duration_ms, endpoint,
-                            status_code, error_class, decision)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                            status_code, error_class, decision, kind)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         id, attempt.number, attempt.startedAt.storeMilliseconds, attempt.durationMilliseconds,
                         attempt.endpoint, attempt.statusCode, attempt.errorClass, attempt.decision,
+                        attempt.kind.rawValue,
                     ]
                 )
             }
@@ -304,7 +313,7 @@ extension SQLiteStore: DeliveryStore {
             let attempts = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT number, started_at, duration_ms, endpoint, status_code, error_class, decision
+                    SELECT number, started_at, duration_ms, endpoint, status_code, error_class, decision, kind
                     FROM delivery_attempts WHERE delivery_id = ? ORDER BY seq
                     """,
                 arguments: [id]
@@ -316,7 +325,8 @@ extension SQLiteStore: DeliveryStore {
                     endpoint: row["endpoint"],
                     statusCode: row["status_code"],
                     errorClass: row["error_class"],
-                    decision: row["decision"]
+                    decision: row["decision"],
+                    kind: DeliveryAttempt.Kind(rawValue: row["kind"]) ?? .send
                 )
             }
             return (try Self.delivery(row), attempts)

@@ -257,6 +257,10 @@ public final class SQLiteStore: Sendable {
         migrator.registerMigration("v8-incidents") { db in
             try db.execute(sql: incidentSchema)
         }
+        migrator.registerMigration("v9-lookups") { db in
+            // A trail row is a send or a lookup (`ack.poll`); every row before this is a send.
+            try db.execute(sql: "ALTER TABLE delivery_attempts ADD COLUMN kind TEXT NOT NULL DEFAULT 'send'")
+        }
         return migrator
     }
 
