@@ -172,6 +172,7 @@ final class LookingSender: DeliverySender {
             // The lookup before the resend comes first in the trail.
             #expect(trail.map(\.kind) == [.send, .lookup, .lookup, .lookup, .send])
             #expect(trail[3].decision == "GET /v1/orders/order%207: not there; sending it again")
+            #expect(trail[4].decision.hasPrefix("sent again, unconfirmed 150s after its 2xx: delivered (HTTP 201)"))
             #expect(alerts.kinds == [.ackOverdue])
         }
     }

@@ -28,6 +28,11 @@ import Testing
         let deliveries = report.deliveries
         // Ten through POST /v1/deliveries, one through the proxy (Prefer: respond-async).
         #expect(deliveries.queued == 11 && deliveries.delivered == 11)
+        // Each confirmed by the warehouse's webhook; the one whose confirmation was lost was sent
+        // again after ack.timeout, with the same key, and confirmed then.
+        #expect(deliveries.acknowledged == 11)
+        #expect(deliveries.resentUnconfirmed >= 1 && deliveries.confirmations >= 11)
+        #expect(output.contains("order-7, whose first confirmation the warehouse lost"))
         #expect(output.contains("with Prefer: respond-async while the warehouse is down: 202, Belay-Degraded: queued"))
         #expect(deliveries.attempts > deliveries.delivered)
         // The proxied write's own attempt reached the warehouse too, unless its breaker refused it.

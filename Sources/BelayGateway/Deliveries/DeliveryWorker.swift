@@ -274,7 +274,12 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         }
         let elapsed = start.duration(to: wall.clock.now)
         let now = wall.now()
-        let decision = planner.decide(after: result, for: delivery, now: now, unit: random())
+        var decision = planner.decide(after: result, for: delivery, now: now, unit: random())
+        if claimed.reason == .ackOverdue {
+            // The trail says why it went out again.
+            let wait = ConfigDuration.format(planner.ackTimeout(for: delivery.upstream))
+            decision.summary = "sent again, unconfirmed \(wait) after its 2xx: " + decision.summary
+        }
         var attempt: DeliveryAttempt?
         switch result {
         case .answered(let status, _, let endpoint):

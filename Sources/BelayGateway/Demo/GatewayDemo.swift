@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Belay
 import BelayTestUpstream
 import Foundation
+import HTTPTypes
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -54,8 +55,14 @@ public struct GatewayDemo: Sendable {
     public struct DeliveryTally: Sendable, Hashable {
         /// Deliveries queued (each answered 202 once durable).
         public var queued = 0
-        /// Deliveries that reached `delivered`.
+        /// Deliveries the warehouse took (`delivered` or, once confirmed, `acknowledged`).
         public var delivered = 0
+        /// Deliveries the warehouse confirmed by webhook (`acknowledged`).
+        public var acknowledged = 0
+        /// Orders whose confirmation was lost, sent again with the same key after `ack.timeout`.
+        public var resentUnconfirmed = 0
+        /// Confirmations the simulated warehouse sent to the inbox.
+        public var confirmations = 0
         /// Attempts made in all.
         public var attempts = 0
         /// Requests the warehouse received.
@@ -160,7 +167,11 @@ public struct GatewayDemo: Sendable {
                     circuit_breaker: { failure_ratio: 0.5, minimum_throughput: 6, window: 10s, break: 300ms }
                     idempotency: { header: "Idempotency-Key" }
                     degrade: { writes: queue }
+                    ack: { webhook: warehouse-events, match: /order, timeout: 1s }
                 deliveries: { schedule: [0s, 200ms, 400ms, 800ms, 1s, 2s], notify_after: 3 }
+                webhooks:
+                  warehouse-events:
+                    verify: { scheme: standard-webhooks, secret: "\(Self.warehouseSecret.value)" }
 
                 """
             var config = try ConfigLoader(environment: [:]).load(yaml: yaml)
@@ -189,7 +200,8 @@ public struct GatewayDemo: Sendable {
             for scenario in scenarios {
                 print("  \(scenario.name.padded(10)) \(scenario.story)")
             }
-            print("  \("warehouse".padded(10)) takes orders through the durable queue; down for its first 12 calls")
+            print("  \("warehouse".padded(10)) takes orders through the durable queue; down for its first 12 calls;")
+            print("  \("".padded(10)) confirms each order by webhook a moment after taking it")
             print("")
             print(
                 "Sending \(requestsPerUpstream) requests to each, as an application would: GET http://127.0.0.1:\(port)/proxy/<upstream>/…"
@@ -244,9 +256,58 @@ public struct GatewayDemo: Sendable {
         }
     }
 
+    /// The secret the simulated warehouse signs its confirmations with (Standard Webhooks), new
+    /// for each run.
+    static let warehouseSecret: Secret = {
+        let bytes = (0..<24).map { _ in UInt8.random(in: 0...255) }
+        return Secret("whsec_" + Data(bytes).base64EncodedString())
+    }()
+
+    /// The order whose first confirmation the simulated warehouse loses.
+    static let unconfirmedOrder = "order-7"
+
+    /// The simulated warehouse's webhooks: a signed `order.received` event to Belay's inbox a
+    /// moment after each order it took (a 2xx), carrying the order's idempotency key; the first
+    /// confirmation of ``unconfirmedOrder`` is lost, so Belay sends that order again after
+    /// `ack.timeout` and the warehouse confirms the second delivery. Runs until cancelled, and
+    /// returns how many confirmations the inbox took.
+    private func confirmOrders(port: Int, warehouse: TestUpstream, client: HTTPClient) async -> Int {
+        guard let signer = StandardWebhooksSigner(secret: Self.warehouseSecret) else { return 0 }
+        var sent = 0
+        var handled = 0
+        var taken: [String: Int] = [:]
+        while !Task.isCancelled {
+            let requests = warehouse.requests
+            for arrival in requests.dropFirst(handled) where (200..<300).contains(arrival.status) {
+                guard let key = arrival.headers["idempotency-key"] else { continue }
+                taken[key, default: 0] += 1
+                if key == Self.unconfirmedOrder && taken[key] == 1 { continue }
+                let body = #"{"type":"order.received","order":"\#(key)"}"#
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/webhooks/warehouse-events")
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                for field in signer.sign(id: "msg_\(key)_\(taken[key] ?? 1)", timestamp: Date(), body: Data(body.utf8))
+                {
+                    request.headers.add(name: field.name.rawName, value: field.value)
+                }
+                request.body = .bytes(ByteBuffer(string: body))
+                if let response = try? await client.execute(request, timeout: .seconds(10)) {
+                    _ = try? await response.body.collect(upTo: 1 << 16)
+                    if response.status == .ok { sent += 1 }
+                }
+            }
+            handled = requests.count
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return sent
+    }
+
     /// Queues orders for the warehouse through `POST /v1/deliveries` and waits until the
-    /// queue has delivered them all (bounded), then says what happened.
+    /// queue has delivered them all and the warehouse has confirmed each (bounded), then says
+    /// what happened.
     private func queueOrders(port: Int, warehouse: TestUpstream, client: HTTPClient) async throws -> DeliveryTally {
+        let confirmer = Task { await confirmOrders(port: port, warehouse: warehouse, client: client) }
+        defer { confirmer.cancel() }
         let orders = 10
         let base = "http://127.0.0.1:\(port)"
         print("")
@@ -308,33 +369,46 @@ public struct GatewayDemo: Sendable {
             let body = try await response.body.collect(upTo: 1 << 20)
             page = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
             let deliveries = page["deliveries"] as? [[String: Any]] ?? []
-            tally.delivered = deliveries.filter { $0["status"] as? String == "delivered" }.count
+            let statuses = deliveries.compactMap { $0["status"] as? String }
+            tally.acknowledged = statuses.filter { $0 == "acknowledged" }.count
+            tally.delivered = tally.acknowledged + statuses.filter { $0 == "delivered" }.count
             tally.attempts = deliveries.compactMap { $0["attempt_count"] as? Int }.reduce(0, +)
-            if tally.delivered == ids.count { break }
+            if tally.acknowledged == ids.count { break }
             try await Task.sleep(for: .milliseconds(50))
         }
+        confirmer.cancel()
+        tally.confirmations = await confirmer.value
         let arrivals = warehouse.requests
         tally.arrivals = arrivals.count
         tally.distinctKeys = Set(arrivals.compactMap { $0.headers["idempotency-key"] }).count
+        let taken = arrivals.filter { (200..<300).contains($0.status) }.compactMap { $0.headers["idempotency-key"] }
+        tally.resentUnconfirmed = Set(taken.filter { key in taken.filter { $0 == key }.count > 1 }).count
         print("")
         print(DeliveryTable.list(page))
-        if let first = ids.first {
+        let unconfirmed = (page["deliveries"] as? [[String: Any]] ?? []).first {
+            $0["idempotency_key"] as? String == Self.unconfirmedOrder
+        }
+        if let id = unconfirmed?["id"] as? String {
             let response = try await client.execute(
-                HTTPClientRequest(url: "\(base)/v1/deliveries/\(first)"),
+                HTTPClientRequest(url: "\(base)/v1/deliveries/\(id)"),
                 timeout: .seconds(30)
             )
             let body = try await response.body.collect(upTo: 1 << 20)
             if let delivery = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] {
                 print("")
-                print("One of them, with every attempt and the decision Belay took (GET /v1/deliveries/\(first)):")
+                print(
+                    "\(Self.unconfirmedOrder), whose first confirmation the warehouse lost: sent again with the same key "
+                        + "after ack.timeout (1s), then confirmed (GET /v1/deliveries/\(id)):"
+                )
                 print(DeliveryTable.show(delivery).split(separator: "\n").map { "  \($0)" }.joined(separator: "\n"))
             }
         }
         print("")
         print(
-            "Deliveries: \(tally.queued) queued, \(tally.delivered) delivered after \(tally.attempts) attempts; "
-                + "the warehouse received \(tally.arrivals) requests carrying \(tally.distinctKeys) distinct "
-                + "idempotency keys: one effect per order."
+            "Deliveries: \(tally.queued) queued, \(tally.delivered) delivered after \(tally.attempts) attempts, "
+                + "\(tally.acknowledged) confirmed by the warehouse's \(tally.confirmations) webhooks "
+                + "(\(tally.resentUnconfirmed) resent when its confirmation did not come); the warehouse received "
+                + "\(tally.arrivals) requests carrying \(tally.distinctKeys) distinct idempotency keys: one order each."
         )
         return tally
     }
