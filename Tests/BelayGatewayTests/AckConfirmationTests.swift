@@ -1,5 +1,6 @@
 import BelayStore
 import BelayTestKit
+import BelayTestUpstream
 import Foundation
 import HTTPTypes
 import Logging
@@ -436,6 +437,99 @@ final class HeldSender: DeliverySender {
             let confirmation = try #require(shown["confirmation"] as? [String: Any])
             #expect(confirmation["event"] as? String == confirmed.problem?["id"] as? String)
             #expect(try await gateway.events("?source=shop").count == 2)
+        }
+    }
+
+    /// An upstream with `ack` on `urls[0]`, alerts to `urls[1]` as JSON.
+    static func config(ack: String, deliveries: String = "{ schedule: [0s, 5s, 5m] }") -> ConfigTemplate {
+        .custom { urls in
+            """
+            server: { listen: "127.0.0.1:0" }
+            upstreams:
+              pay:
+                endpoints: ["\(urls[0])"]
+                ack: \(ack)
+            deliveries: \(deliveries)
+            webhooks:
+              shop:
+                verify: { scheme: standard-webhooks, secret: "\(inboxSecret)" }
+            alerts: [ { url: "\(urls[1])/alerts" } ]
+            """
+        }
+    }
+
+    @Test func aConfirmationWhileTheSendIsStillInFlightConfirmsIt() async throws {
+        let config = Self.config(ack: "{ webhook: shop, match: /data/order_id, timeout: 1h }")
+        try await GatewayHarness.run(upstreams: 2, config: config) { gateway in
+            let upstream = gateway.upstreams[0]
+            // A fast provider: its webhook comes before its 2xx does.
+            upstream.setBehavior(UpstreamBehavior(status: 201, latencyMilliseconds: 500), for: "/v1/orders")
+            let queued = try await gateway.queue(
+                #"{"upstream":"pay","method":"POST","path":"/v1/orders","body":{"n":1},"idempotency_key":"order-78"}"#
+            )
+            let id = try #require(queued.problem?["id"] as? String)
+            func view() async throws -> [String: Any] {
+                try #require(try await gateway.send(.GET, "/v1/deliveries/\(id)").problem)
+            }
+            await upstream.waitForArrivals(1)
+            let confirmed = try await gateway.deliverWebhook(#"{"data":{"order_id":"order-78"}}"#, id: "msg_early")
+            #expect(confirmed.status == 200)
+            try await gateway.eventually { try await view()["status"] as? String == "acknowledged" }
+            let confirmation = try #require(try await view()["confirmation"] as? [String: Any])
+            #expect(confirmation["event"] as? String == confirmed.problem?["id"] as? String)
+            #expect(try await view()["attempt_count"] as? Int == 1)
+            #expect(upstream.requests.filter { $0.method == "POST" }.count == 1)
+        }
+    }
+
+    @Test func aRejectionByWebhookMakesItDeadWithTheReasonAndAlerts() async throws {
+        let config = Self.config(
+            ack: "{ webhook: shop, match: /data/order_id, failure: { pointer: /type, values: [order.rejected] } }"
+        )
+        try await GatewayHarness.run(upstreams: 2, config: config) { gateway in
+            let queued = try await gateway.queue(
+                #"{"upstream":"pay","method":"POST","path":"/v1/orders","body":{"n":1},"idempotency_key":"order-79"}"#
+            )
+            let id = try #require(queued.problem?["id"] as? String)
+            func view() async throws -> [String: Any] {
+                try #require(try await gateway.send(.GET, "/v1/deliveries/\(id)").problem)
+            }
+            try await gateway.eventually { try await view()["status"] as? String == "delivered" }
+            let rejected = try await gateway.deliverWebhook(
+                #"{"type":"order.rejected","data":{"order_id":"order-79"}}"#,
+                id: "msg_no"
+            )
+            #expect(rejected.status == 200)
+            let shown = try await view()
+            #expect(shown["status"] as? String == "dead")
+            #expect((shown["last_error"] as? String)?.hasPrefix("rejected by shop (webhook event evt_") == true)
+            #expect((shown["confirmation"] as? [String: Any])?["outcome"] as? String == "rejected")
+            let sink = gateway.upstreams[1]
+            try await gateway.eventually {
+                sink.requests.contains { $0.path == "/alerts" && $0.body?.contains("delivery.rejected") == true }
+            }
+        }
+    }
+
+    @Test func stillTryingIsAlertedByAgeInTheGapBetweenAttempts() async throws {
+        // A one-hour gap in the schedule: the alert comes after 1 s, not after the next attempt.
+        let config = Self.config(
+            ack: "{ webhook: shop, match: /data/order_id }",
+            deliveries: "{ schedule: [0s, 1h], notify_after: 1s }"
+        )
+        try await GatewayHarness.run(upstreams: 2, config: config) { gateway in
+            gateway.upstreams[0].setBehavior(.always(503))
+            let queued = try await gateway.queue(
+                #"{"upstream":"pay","method":"POST","path":"/v1/orders","body":{"n":1},"idempotency_key":"order-80"}"#
+            )
+            let id = try #require(queued.problem?["id"] as? String)
+            let sink = gateway.upstreams[1]
+            try await gateway.eventually {
+                sink.requests.contains { $0.path == "/alerts" && $0.body?.contains("delivery.still_trying") == true }
+            }
+            let shown = try #require(try await gateway.send(.GET, "/v1/deliveries/\(id)").problem)
+            #expect(shown["status"] as? String == "pending" && shown["attempt_count"] as? Int == 1)
+            #expect(shown["escalated"] as? Bool == true)
         }
     }
 }
