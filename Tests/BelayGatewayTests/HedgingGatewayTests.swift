@@ -26,13 +26,9 @@ import Testing
             gateway.upstreams[0].setBehavior(
                 UpstreamBehavior(latencyMilliseconds: 100, slowEvery: 10, slowMilliseconds: 1_000)
             )
-            var latencies: [Duration] = []
             var hedged: [String] = []
-            let clock = ContinuousClock()
             for index in 0..<50 {
-                let start = clock.now
                 let answer = try await gateway.send(.GET, "/proxy/pay/v1/quote/\(index)")
-                latencies.append(start.duration(to: clock.now))
                 #expect(answer.status == 200)
                 if answer.header("Belay-Attempts") == "2" { hedged.append(answer.header("Belay-Request-Id") ?? "") }
             }
@@ -40,11 +36,13 @@ import Testing
             // (5 of them, a few more if a busy machine made a usual answer late too).
             #expect(hedged.count >= 5 && hedged.count <= 8, "\(hedged.count) hedged")
             #expect(gateway.upstreams[0].arrivalCount == 50 + hedged.count)  // 10 % more load, not double
-            let sorted = latencies.sorted()
-            let p50 = sorted[24]
-            let p99 = sorted[49]
-            #expect(p99 < .milliseconds(1_000), "a caller waited for a slow answer: \(sorted)")
-            #expect(p99 < p50 * 3, "p50 \(p50), p99 \(p99)")
+            // No caller waited for a slow answer: every hedged call was answered by one attempt while
+            // the other was cancelled (how fast is the benchmark's business, not this test's).
+            for id in hedged {
+                let attempts = try #require(try await trail(gateway, id)["attempts"] as? [[String: Any]])
+                #expect(attempts.compactMap { $0["status"] as? Int } == [200], "\(id)")
+                #expect(attempts.compactMap { $0["failure"] as? String } == ["cancelled"], "\(id)")
+            }
 
             // The trail shows the hedge: two attempts, the slower one cancelled, and why.
             let record = try await trail(gateway, try #require(hedged.first))
