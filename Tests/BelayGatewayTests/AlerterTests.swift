@@ -79,6 +79,23 @@ final class ScriptedTransport: AlertTransport {
         #expect(json["at"] as? String == "2027-01-15T08:00:00Z")
     }
 
+    @Test func eachAlertIsLoggedAtALevelMatchingItsSeverity() {
+        let logs = LogStore()
+        let logger = Logger(label: "test") { _ in LogStore.Handler(store: logs) }
+        let alerter = Alerter(sinks: [], clock: ManualClock(), throttle: .seconds(600), logger: logger)
+        for (index, severity) in ["info", "warning", "critical"].enumerated() {
+            var raised = alert("dlv_\(index)")
+            raised.severity = severity
+            alerter.raise(raised)
+        }
+        var resolve = alert("dlv_9")
+        resolve.severity = "info"
+        resolve.resolves = .dead
+        alerter.raise(resolve)
+        // An informational alert (a replayed delivery got through) is not a warning in the log.
+        #expect(logs.records.map(\.level) == [.notice, .warning, .error, .notice])
+    }
+
     @Test func recentAlertsKeepTheLatestFiftyAndCountRepeatsWithinTheWindow() {
         let alerter = Alerter(sinks: [], clock: ManualClock(), throttle: .seconds(600), logger: Logger(label: "test"))
         var repeated = alert("dlv_1")

@@ -180,8 +180,15 @@ public final class Alerter<C: Clock>: Service, Sendable where C.Duration == Dura
     /// Queues `alert` for sending; returns at once.
     public func raise(_ alert: Alert) {
         for listener in listeners.withLock({ $0 }) { listener(alert) }
+        // As grave in the log as the alert is: a resolve, or an informational alert, is a notice.
+        let level: Logger.Level =
+            switch (alert.resolvedKind, alert.level) {
+            case (.some, _), (nil, .info): .notice
+            case (nil, .warning): .warning
+            case (nil, .critical): .error
+            }
         logger.log(
-            level: alert.resolvedKind == nil ? .warning : .notice,
+            level: level,
             "\(alert.summary)",
             metadata: [
                 "belay.alert.kind": "\(alert.kind)",
