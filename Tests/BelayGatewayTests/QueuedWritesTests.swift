@@ -49,6 +49,11 @@ import Testing
         #expect(QueuedWrites.prefersAsync([.prefer: "wait=10,respond-async"]))
         #expect(!QueuedWrites.prefersAsync([.prefer: "return=minimal"]))
         #expect(!QueuedWrites.prefersAsync([.prefer: "respond-asynchronously"]))
+        // A quoted value is one word, whatever it holds (RFC 7230 quoted-string, RFC 7240).
+        #expect(!QueuedWrites.prefersAsync([.prefer: #"note="a, respond-async, b""#]))
+        #expect(!QueuedWrites.prefersAsync([.prefer: #"note="a \", respond-async""#]))
+        #expect(QueuedWrites.prefersAsync([.prefer: #"note="a, b", respond-async"#]))
+        #expect(QueuedWrites.prefersAsync([.prefer: #"return=minimal; note="x;y", Respond-Async"#]))
         #expect(!QueuedWrites.prefersAsync([:]))
     }
 

@@ -26,14 +26,45 @@ enum QueuedWrites {
     }
 
     /// Whether `headers` ask for an asynchronous answer: the `respond-async` preference (RFC
-    /// 7240; no value), possibly among others, in any case.
+    /// 7240; no value), possibly among others, in any case. A quoted value is one word: its
+    /// commas and semicolons separate nothing.
     static func prefersAsync(_ headers: HTTPFields) -> Bool {
         headers[values: .prefer].contains { value in
-            value.split(separator: ",").contains { preference in
-                let token = preference.split(separator: ";").first ?? ""
-                return token.trimmingCharacters(in: .whitespaces).lowercased() == "respond-async"
+            preferenceNames(value).contains { $0.lowercased() == "respond-async" }
+        }
+    }
+
+    /// The name of each preference in one `Prefer` value: the text before its first `=` or
+    /// `;`, for each comma-separated element outside quoted strings (with `\` escapes).
+    private static func preferenceNames(_ value: String) -> [String] {
+        var names: [String] = []
+        var name = ""
+        var inName = true
+        var quoted = false
+        var escaped = false
+        for character in value {
+            if quoted {
+                if escaped {
+                    escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                } else if character == "\"" {
+                    quoted = false
+                }
+                continue
+            }
+            switch character {
+            case "\"": quoted = true
+            case ",":
+                names.append(name.trimmingCharacters(in: .whitespaces))
+                name = ""
+                inName = true
+            case "=", ";": inName = false
+            default: if inName { name.append(character) }
             }
         }
+        names.append(name.trimmingCharacters(in: .whitespaces))
+        return names
     }
 
     /// Whether a call of `method` with `body` could be queued at all: a write whose body is
