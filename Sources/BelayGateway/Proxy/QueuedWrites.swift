@@ -90,7 +90,7 @@ enum QueuedWrites {
             guard status >= 500, policy.retryOn.statuses.contains(status), keyed else { return nil }
             return "every attempt failed (last: HTTP \(status)); the upstream honours idempotency keys"
         case .failure(let error):
-            let code = Gateway.describe(error, upstream: policy.name).0.name
+            let code = UpstreamProblem.describe(error, upstream: policy.name).code.name
             switch Fault.of(error) {
             case .caller:
                 return nil

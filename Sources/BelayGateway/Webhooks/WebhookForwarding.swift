@@ -221,7 +221,7 @@ struct WebhookForwarding: Sendable {
                     result: .failed(
                         errorClass: "verify",
                         detail:
-                            "fetching the current state from \(target) failed: \(Gateway.describe(error, upstream: state.upstream).1)",
+                            "fetching the current state from \(target) failed: \(UpstreamProblem.describe(error, upstream: state.upstream).detail)",
                         endpoint: endpoint
                     )
                 )

@@ -73,13 +73,35 @@ public final class UpstreamClient: Sendable {
     /// `drills` is where failure drills are started for this upstream (``FaultDrill``): pass
     /// the same one to each client of one upstream so that a drill outlives a reload. Default a
     /// new one.
-    public init(
+    public convenience init(
         policy: UpstreamPolicy,
         eventSink: (any ResilienceEventSink)? = nil,
         tracing: UpstreamTracing? = nil,
         eventLoopGroup: any EventLoopGroup = HTTPClient.defaultEventLoopGroup,
         shared: ResilienceRegistry<ContinuousClock>.Shared? = nil,
         drills: FaultDrillSwitch = FaultDrillSwitch()
+    ) throws(ConfigurationError) {
+        try self.init(
+            policy: policy,
+            eventSink: eventSink,
+            tracing: tracing,
+            eventLoopGroup: eventLoopGroup,
+            shared: shared,
+            drills: drills,
+            connecting: true
+        )
+    }
+
+    /// With `connecting` false, the client makes no AsyncHTTPClient of its own: every call must
+    /// bring its ``AttemptTransport`` (``ResilienceMiddleware``), and there is nothing to shut down.
+    init(
+        policy: UpstreamPolicy,
+        eventSink: (any ResilienceEventSink)?,
+        tracing: UpstreamTracing?,
+        eventLoopGroup: any EventLoopGroup,
+        shared: ResilienceRegistry<ContinuousClock>.Shared?,
+        drills: FaultDrillSwitch,
+        connecting: Bool
     ) throws(ConfigurationError) {
         var issues: [ConfigurationError.Issue] = []
         if policy.endpoints.isEmpty {
@@ -137,7 +159,7 @@ public final class UpstreamClient: Sendable {
         configuration.tlsConfiguration = policy.tls
         self.tracing = tracing
         self.drills = drills
-        self.http = Self.clients(for: policy, configuration, eventLoopGroup)
+        self.http = connecting ? Self.clients(for: policy, configuration, eventLoopGroup) : []
         self.policy = policy
         self.addedHeaders = policy.headers.compactMap { name, value in
             HTTPField.Name(name).map { HTTPField(name: $0, value: value) }
@@ -395,6 +417,29 @@ public final class UpstreamClient: Sendable {
         servingStale: Bool = true,
         answer: AnswerReading = .relay
     ) async -> UpstreamResult {
+        await send(
+            request,
+            correlationID: correlationID,
+            idempotencyKey: idempotencyKey,
+            consumer: consumer,
+            servingStale: servingStale,
+            answer: answer,
+            via: nil
+        )
+    }
+
+    /// ``send(_:correlationID:idempotencyKey:consumer:servingStale:answer:)``, each attempt sent
+    /// through `transport` instead of AsyncHTTPClient when one is given (``ResilienceMiddleware``:
+    /// the generated client's own transport).
+    func send(
+        _ request: UpstreamRequest,
+        correlationID: String?,
+        idempotencyKey: String? = nil,
+        consumer: String? = nil,
+        servingStale: Bool = true,
+        answer: AnswerReading = .relay,
+        via transport: AttemptTransport?
+    ) async -> UpstreamResult {
         var request = request
         var mayRepeat = request.isIdempotentMethod
         if policy.idempotencyHeader != nil, !request.isIdempotentMethod {
@@ -430,7 +475,7 @@ public final class UpstreamClient: Sendable {
         )
         let outcome = await AttemptLog.$current.withValue(log) {
             await pipeline.executeOutcome(correlationID: correlationID) { context in
-                try await self.attempt(sendable, context: context, log: log, hold: hold)
+                try await self.attempt(sendable, context: context, log: log, hold: hold, transport: transport)
             }
         }
         var result = UpstreamResult(outcome: outcome, staleAge: nil, attempts: log.records, decisions: log.decisions)
@@ -543,7 +588,8 @@ public final class UpstreamClient: Sendable {
         _ request: UpstreamRequest,
         context: ResilienceContext,
         log: AttemptLog,
-        hold: Holding
+        hold: Holding,
+        transport: AttemptTransport?
     ) async throws -> UpstreamResponse {
         let (order, ejected) = health.order()
         let (index, passedOver) = log.chooseEndpoint(from: order, ejected: ejected)
@@ -571,7 +617,8 @@ public final class UpstreamClient: Sendable {
                 skipped: skipped,
                 context: context,
                 log: log,
-                hold: hold
+                hold: hold,
+                transport: transport
             )
         }
         return try await tracing.attempt(
@@ -591,7 +638,8 @@ public final class UpstreamClient: Sendable {
                 skipped: skipped,
                 context: context,
                 log: log,
-                hold: hold
+                hold: hold,
+                transport: transport
             )
         }
     }
@@ -646,7 +694,8 @@ public final class UpstreamClient: Sendable {
         skipped: [UpstreamEndpoint],
         context: ResilienceContext,
         log: AttemptLog,
-        hold: Holding
+        hold: Holding,
+        transport: AttemptTransport?
     ) async throws -> UpstreamResponse {
         let endpoint = policy.endpoints[index]
         let start = ContinuousClock.now
@@ -673,10 +722,17 @@ public final class UpstreamClient: Sendable {
                 reportEndpoint(health.record(endpoint: index, success: injected.status.code < 500))
                 return injected
             }
-            let response = try await http[index].execute(
-                outbound,
-                deadline: deadline?.nioDeadline ?? .now() + .hours(1)
-            )
+            let response: HTTPClientResponse
+            if let transport {
+                response = try await transport.execute(outbound, request, endpoint, deadline)
+            } else if http.isEmpty {
+                throw UpstreamFailure(kind: .other, endpoint: endpoint, detail: "no transport for this client's calls")
+            } else {
+                response = try await http[index].execute(
+                    outbound,
+                    deadline: deadline?.nioDeadline ?? .now() + .hours(1)
+                )
+            }
             var fields = HTTPFields()
             for header in response.headers {
                 if let name = HTTPField.Name(header.name) { fields.append(HTTPField(name: name, value: header.value)) }
@@ -776,6 +832,19 @@ public final class UpstreamClient: Sendable {
             throw failure
         }
     }
+}
+
+/// Where one attempt of a call is sent when it is not AsyncHTTPClient: the request as it would
+/// go out (URL, method, headers with `Host` and trace context), the call's request (its path,
+/// query and body), the endpoint chosen, and the attempt's deadline, which it must enforce.
+struct AttemptTransport: Sendable {
+    let execute:
+        @Sendable (
+            _ outbound: HTTPClientRequest,
+            _ request: UpstreamRequest,
+            _ endpoint: UpstreamEndpoint,
+            _ deadline: Deadline?
+        ) async throws -> HTTPClientResponse
 }
 
 /// The attempts of one call, appended from the attempts' tasks, and the endpoints it tried.
