@@ -123,6 +123,11 @@ import Testing
         #expect(both.upstream(named: "pay")?.ack?.webhook?.source == "warehouse")
         // The key is one path segment whatever it holds.
         #expect(poll.path(forKey: "a/b c?#") == "/orders/a%2Fb%20c%3F%23?expand=1")
+        // Nor a dot segment a server would resolve, nor a query's separators.
+        #expect(poll.path(forKey: "..") == "/orders/%2E%2E?expand=1")
+        #expect(poll.path(forKey: ".") == "/orders/%2E?expand=1")
+        #expect(poll.path(forKey: "a&b=c+d;e") == "/orders/a%26b%3Dc%2Bd%3Be?expand=1")
+        #expect(poll.path(forKey: "ord_7.v2-x~") == "/orders/ord_7.v2-x~?expand=1")
     }
 
     @Test func badPollValuesAreReportedWithTheirKeyPaths() {

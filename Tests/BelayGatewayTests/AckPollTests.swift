@@ -19,9 +19,16 @@ final class LookingSender: DeliverySender {
     }
 
     private let state: Mutex<State>
+    /// Runs during each lookup, before it answers (the other system acting meanwhile).
+    private let duringLookup: @Sendable () async -> Void
 
-    init(sends: [SendResult] = [], lookups: [LookupResult] = []) {
+    init(
+        sends: [SendResult] = [],
+        lookups: [LookupResult] = [],
+        duringLookup: @escaping @Sendable () async -> Void = {}
+    ) {
         state = Mutex(State(sends: sends, lookups: lookups))
+        self.duringLookup = duringLookup
     }
 
     /// The idempotency key of each send, in order.
@@ -38,7 +45,8 @@ final class LookingSender: DeliverySender {
     }
 
     func look(_ delivery: Delivery, path: String) async -> LookupResult {
-        state.withLock { state in
+        await duringLookup()
+        return state.withLock { state in
             state.looked.append(path)
             return state.lookups.isEmpty ? .answered(status: 404, endpoint: "e:1") : state.lookups.removeFirst()
         }
@@ -148,6 +156,67 @@ final class LookingSender: DeliverySender {
             #expect(sender.sent == ["order 7"])
             #expect(sender.looked == ["/v1/orders/order%207", "/v1/orders/order%207"])
             #expect(alerts.kinds.isEmpty)
+        }
+    }
+
+    @Test func aLookupCutShortByACrashIsMadeAgainAndTheWaitGoesOn() async throws {
+        let sender = LookingSender()  // every lookup: 404
+        try await withWorker(sender) { worker, store, clock, alerts in
+            await runDue(worker)
+            clock.advance(by: .seconds(60))
+            // The worker claims the lookup, then dies: a restart puts the delivery back, pending.
+            #expect(await worker.claimDue().map(\.reason) == [.ackOverdue])
+            _ = try await store.releaseAbandoned(now: origin.addingTimeInterval(60))
+            #expect(await runDue(worker) == [.due])
+            let (delivery, trail) = try await stored(store)
+            // Looked up, not resent: the wait for the confirmation is not over.
+            #expect(sender.sent == ["order 7"])
+            #expect(delivery.status == .delivered && delivery.attemptCount == 1)
+            #expect(delivery.nextAttemptAt == origin.addingTimeInterval(120))
+            #expect(delivery.deliveredAt == origin)
+            #expect(trail.map(\.kind) == [.send, .lookup])
+            #expect(alerts.kinds.isEmpty)
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func aWebhookConfirmationDuringTheLookupMeansNothingIsSentAgain(delivered: Bool) async throws {
+        // The provider's webhook lands while Belay looks the order up (which says "not there").
+        let store = Mutex<SQLiteStore?>(nil)
+        let sender = LookingSender(
+            sends: delivered ? [] : [.failed(errorClass: "timeout", detail: "no answer", endpoint: "e:1")],
+            duringLookup: {
+                guard let store = store.withLock({ $0 }) else { return }
+                _ = try? await store.confirm(
+                    DeliveryConfirmation(upstream: "pay", idempotencyKey: "order 7", event: "evt_1", at: Date())
+                )
+            }
+        )
+        try await withWorker(sender) { worker, sqlite, clock, _ in
+            await runDue(worker)
+            store.withLock { $0 = sqlite }
+            clock.advance(by: delivered ? .seconds(150) : .seconds(5))
+            await runDue(worker)
+            let (delivery, _) = try await stored(sqlite)
+            #expect(sender.looked.count == 1)
+            #expect(sender.sent == ["order 7"])
+            #expect(delivery.status == .acknowledged && delivery.ackEvent == "evt_1")
+        }
+    }
+
+    @Test func aLookupHeldBackAtTheEndOfTheWaitStaysOverdueAndIsNotResentUnlookedUp() async throws {
+        let sender = LookingSender(lookups: [.held(reason: "pay: bulkhead full", retryAfter: .seconds(2))])
+        try await withWorker(sender, every: .seconds(300)) { worker, store, clock, _ in
+            await runDue(worker)
+            clock.advance(by: .seconds(150))
+            #expect(await runDue(worker) == [.ackOverdue])
+            let delivery = try await stored(store).0
+            #expect(delivery.status == .delivered && delivery.nextAttemptAt == origin.addingTimeInterval(152))
+            #expect(sender.sent == ["order 7"])
+            clock.advance(by: .seconds(2))
+            // Overdue still: looked up (404 now), then resent and alerted.
+            #expect(await runDue(worker) == [.ackOverdue])
+            #expect(sender.sent == ["order 7", "order 7"])
         }
     }
 
@@ -330,7 +399,9 @@ final class LookingSender: DeliverySender {
             let trail = try #require(try await view()["attempts"] as? [[String: Any]])
             #expect(trail.map { $0["kind"] as? String } == ["send", "lookup"])
             #expect(upstream.requests.filter { $0.method == "POST" }.count == 1)
-            #expect(upstream.requests.filter { $0.method == "GET" }.map(\.path) == ["/v1/shipments/shp-1"])
+            // Looked up (a lookup is a GET: the policy may retry one that was slow on a busy machine).
+            let gets = upstream.requests.filter { $0.method == "GET" }.map(\.path)
+            #expect(!gets.isEmpty && gets.allSatisfy { $0 == "/v1/shipments/shp-1" })
         }
     }
 }

@@ -104,6 +104,26 @@ import Testing
         }
     }
 
+    @Test func anAnswerReadAndDroppedIsNeverServedStaleLater() async throws {
+        try await ResilienceMiddlewareTests.withUpstreams { upstreams in
+            upstreams[0].setBehavior(UpstreamBehavior(body: #"{"order":"there"}"#))
+            try await Self.withClient([try await Self.endpoint(upstreams[0])], { $0.staleIfError = .seconds(600) }) {
+                client in
+                // A caller that drops the body (a delivery's lookup) keeps nothing to serve later.
+                let looked = await client.upstream.send(
+                    UpstreamRequest(method: .get, path: "/v1/orders/7"),
+                    correlationID: nil,
+                    servingStale: false,
+                    answer: .discard
+                )
+                #expect((try? looked.outcome.get())?.status == .ok)
+                upstreams[0].setBehavior(.always(503))
+                let answer = try await client.execute(Self.get("/v1/orders/7"))
+                #expect(answer.status == .serviceUnavailable && answer.staleAge == nil)
+            }
+        }
+    }
+
     @Test func anUnsafeCallCarriesTheCallersKeyOnEveryAttempt() async throws {
         try await ResilienceMiddlewareTests.withUpstreams { upstreams in
             upstreams[0].setBehavior(UpstreamBehavior(statuses: [502], status: 201))

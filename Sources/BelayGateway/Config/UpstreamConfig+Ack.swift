@@ -68,12 +68,16 @@ extension UpstreamConfig {
                 self.until = until
             }
 
-            /// The path for the delivery whose key is `key`, the key percent-encoded as a path
-            /// segment (a key holding `/`, `?` or `#` stays one segment).
+            /// The path for the delivery whose key is `key`: every byte of the key but the
+            /// unreserved ones (RFC 3986: letters, digits, `-._~`) percent-encoded, so that it is one
+            /// path segment or one query value whatever it holds, and a key `.` or `..` is not a dot
+            /// segment a server would resolve (`/v1/orders/..` is `/v1`).
             public func path(forKey key: String) -> String {
-                var allowed = CharacterSet.urlPathAllowed
-                allowed.remove(charactersIn: "/?#%;")
-                let encoded = key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key
+                let unreserved = CharacterSet(
+                    charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+                )
+                var encoded = key.addingPercentEncoding(withAllowedCharacters: unreserved) ?? key
+                if encoded.allSatisfy({ $0 == "." }) { encoded = String(repeating: "%2E", count: encoded.count) }
                 return path.replacingOccurrences(of: "{key}", with: encoded)
             }
         }

@@ -62,8 +62,10 @@ extension DeliveryPlanner {
 
     /// The decision after a lookup of `delivery` at `now`, or nil when it is to be sent (again):
     /// - there: `acknowledged`, nothing sent;
-    /// - awaiting its confirmation and the wait not over: `delivered`, looked up again at the
-    ///   next `every` (never past the wait's end);
+    /// - awaiting its confirmation and the wait not over (claimed at a lookup's time, or put back
+    ///   by a restart or a lost lease in the middle of one): `delivered`, looked up again at the
+    ///   next `every` (never past the wait's end); past the wait, a lookup held back by Belay
+    ///   keeps it `delivered` and overdue, looked up again shortly;
     /// - absent: nil, send (after the wait's end, subject to ``decideOverdueAck(for:)``);
     /// - unknown: held back, not sent: an attempt on the schedule (held by Belay itself, e.g.
     ///   a full bulkhead: not one), so an order that may be there is never sent twice and the
@@ -93,7 +95,10 @@ extension DeliveryPlanner {
                 alert: nil
             )
         }
-        if claimed.reason == .ackOverdue, let deliveredAt = delivery.deliveredAt {
+        // Delivered and awaiting its confirmation: claimed at a lookup's time, or put back by a
+        // restart (or a lost lease) in the middle of one. A crash never shortens the wait (a
+        // resend comes only after the wait, so a 2xx within it is the latest send).
+        if delivery.requireAck, let deliveredAt = delivery.deliveredAt {
             let end = deliveredAt.adding(ackTimeout(for: delivery.upstream))
             if now < end {
                 let every = ackPolls[delivery.upstream]?.every ?? .seconds(300)
@@ -104,6 +109,18 @@ extension DeliveryPlanner {
                     countsAsAttempt: false,
                     lastError: nil,
                     summary: "not confirmed yet (\(said)); looking again at \(next.iso8601)",
+                    alert: nil
+                )
+            }
+            if claimed.reason == .ackOverdue, case .held(_, let retryAfter) = result {
+                // Overdue, and the lookup was held back: still overdue, looked up again shortly.
+                let until = now.adding(max(retryAfter ?? .seconds(1), .seconds(1)))
+                return Decision(
+                    status: .delivered,
+                    nextAttemptAt: until,
+                    countsAsAttempt: false,
+                    lastError: nil,
+                    summary: "unconfirmed past its wait; \(said); looking again at \(until.iso8601)",
                     alert: nil
                 )
             }

@@ -170,8 +170,14 @@ public struct UpstreamDeliverySender: DeliverySender {
             )
         }
         var headers = HTTPFields()
-        // The stored headers a lookup shares with the send: the provider's credentials, mostly.
-        for header in delivery.headers where Self.lookupHeaders.contains(header.name.lowercased()) {
+        // The stored headers a lookup shares with the send (however the provider is told who asks:
+        // Authorization, an API key header, a cookie), but those that describe the send's body or
+        // its key: a GET has neither.
+        let keyHeader = client.policy.idempotencyHeader?.lowercased()
+        for header in delivery.headers {
+            let lowered = header.name.lowercased()
+            guard !Self.sendOnlyHeaders.contains(lowered), !lowered.hasPrefix("content-"), lowered != keyHeader
+            else { continue }
             if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
         }
         headers[HTTPField.Name("Belay-Delivery-Id")!] = delivery.id
@@ -207,8 +213,12 @@ public struct UpstreamDeliverySender: DeliverySender {
         }
     }
 
-    /// The stored headers a lookup carries too: how the provider knows who asks.
-    static let lookupHeaders: Set<String> = ["authorization", "x-api-key", "api-key", "accept", "accept-language"]
+    /// Stored headers a lookup leaves out (and any `Content-*`): they belong to the send's body,
+    /// its framing or its key.
+    static let sendOnlyHeaders: Set<String> = [
+        "idempotency-key", "transfer-encoding", "expect", "prefer", "digest", "repr-digest", "content-digest",
+        "belay-delivery-id",
+    ]
 
     /// `/v1/orders?x=1` → (`/v1/orders`, `x=1`).
     static func split(_ target: String) -> (String, String?) {

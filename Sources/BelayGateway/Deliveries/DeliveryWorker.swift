@@ -255,6 +255,31 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
                 return
             }
             lookups.append(looked.row)
+            // The other system may have confirmed it while it was looked up: then it is not sent.
+            switch await confirmedMeanwhile(claimed) {
+            case .no:
+                break
+            case .settled:
+                logger.info(
+                    "a delivery was confirmed while its order was looked up; it is not sent again",
+                    metadata: ["belay.delivery.id": "\(delivery.id)", "belay.upstream": "\(delivery.upstream)"]
+                )
+                return
+            case .noted:
+                var row = looked.row
+                row.decision = "GET: not there; but the other system confirmed it meanwhile: not sent again"
+                let settle = DeliveryPlanner.Decision(
+                    status: .pending,
+                    nextAttemptAt: looked.at,
+                    countsAsAttempt: false,
+                    lastError: nil,
+                    summary: row.decision,
+                    alert: nil
+                )
+                // The confirmation noted on the row settles it in the same write (``DeliveryStore``).
+                await record(settle, attempt: row, for: delivery, lease: claimed.lease, at: looked.at)
+                return
+            }
         }
         if claimed.reason == .ackOverdue {
             if let end = planner.decideOverdueAck(for: delivery) {
@@ -349,6 +374,29 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
             row.errorClass = "held"
         }
         return (row, decision, now)
+    }
+
+    /// What the other system did to a claimed delivery while it was being looked up.
+    private enum Meanwhile {
+        /// Nothing: it is still this claim's, unconfirmed.
+        case no
+        /// Confirmed (or rejected) and settled: the claim is gone.
+        case settled
+        /// Confirmed (or rejected) and noted on the row, to take effect when this claim records.
+        case noted
+    }
+
+    /// Reads the claimed delivery again (only between a lookup that says "not there" and the
+    /// resend: rare by design). A read that fails answers `.no`: the resend is then fenced
+    /// like any other write.
+    private func confirmedMeanwhile(_ claimed: ClaimedDelivery) async -> Meanwhile {
+        guard let stored = try? await store.delivery(id: claimed.delivery.id)?.0 else { return .no }
+        guard stored.status == .inFlight, stored.leaseToken == claimed.lease.token,
+            stored.leaseOwner == claimed.lease.owner
+        else { return .settled }
+        // A webhook's confirmation settles it whatever the attempt comes to; Belay's own `POST …/ack`
+        // before a 2xx waits for the 2xx (``DeliveryStore/acknowledge(id:now:)``): it is sent.
+        return stored.ackEvent != nil ? .noted : .no
     }
 
     /// Runs `body` (a send or a lookup of the claimed delivery) while its lease is renewed by
@@ -499,7 +547,10 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
         logger.log(level: failed ? .info : .debug, "delivery attempt recorded", metadata: metadata)
         recorded(delivery, decision.status, attempt?.kind == .send)
         let attempts = delivery.attemptCount + (counts ? 1 : 0)
-        if delivery.escalated, decision.status == .delivered || decision.status == .acknowledged {
+        // Resolved when it got through; a lookup that found it not there yet changes nothing.
+        let gotThrough =
+            decision.status == .acknowledged || (decision.status == .delivered && attempt?.kind != .lookup)
+        if delivery.escalated, gotThrough {
             alert(Self.delivered(delivery, attempts: attempts, at: now))
         }
         guard let kind = decision.alert else { return }

@@ -31,6 +31,11 @@ import Synchronization
 ///   none uses the server URL the client was made with.
 /// - A request body is read into memory (up to ``maxRequestBody``), so that it can be sent
 ///   again; an answer is relayed as it arrives unless a retry may discard it.
+/// - A stale-if-error answer (``UpstreamPolicy/staleIfError``) is kept per request as this
+///   middleware sees it: one without `Authorization` or `Cookie` is shared by every caller. Use
+///   it for answers that are the same for everyone (rates, catalogues), or authenticate before it.
+/// - TLS and server names are the transport's: ``UpstreamPolicy/tls`` and
+///   ``UpstreamPolicy/serverName`` apply to ``ResilientHTTPClient`` and the gateway, not here.
 /// - What the policy refuses (an open breaker, a full bulkhead, a spent budget, a deadline) is
 ///   thrown as ``ResilienceError``; a call that got no answer, as ``UpstreamFailure``; the
 ///   generated client wraps either in its `ClientError`. An answer, even a 503 after every
@@ -135,7 +140,13 @@ public struct ResilienceMiddleware: ClientMiddleware {
         if let query = call.query, !query.isEmpty { target += "?\(query)" }
         let request = HTTPRequest(method: method, scheme: nil, authority: nil, path: target, headerFields: fields)
         let send = { @Sendable in
-            try await next(request, body.map { HTTPBody(Array($0.readableBytesView)) }, base)
+            do {
+                return try await next(request, body.map { HTTPBody(Array($0.readableBytesView)) }, base)
+            } catch let error as ClientError {
+                // The runtime wraps the transport's error: the policy judges the error itself (a
+                // refused connection is failed over, a reset retried), not the wrapper.
+                throw error.underlyingError
+            }
         }
         let (response, answer) = if let deadline { try await deadline.enforce(send) } else { try await send() }
         var headers = HTTPHeaders()
@@ -240,7 +251,8 @@ extension UpstreamEndpoint {
         guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
             let host = url.host, !host.isEmpty
         else { return nil }
-        var path = url.path
+        // As written (percent-encoded), so that an encoded base path is sent as it was given.
+        var path = URLComponents(url: url, resolvingAgainstBaseURL: true)?.percentEncodedPath ?? url.path
         while path.hasSuffix("/") { path.removeLast() }
         self.init(scheme: scheme, host: host, port: url.port ?? (scheme == "https" ? 443 : 80), basePath: path)
     }

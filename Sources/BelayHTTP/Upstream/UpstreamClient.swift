@@ -463,7 +463,11 @@ public final class UpstreamClient: Sendable {
                 hedging = true
             }
         }
-        let cacheKey = request.method == .get && cache != nil ? Self.cacheKey(request, consumer: consumer) : nil
+        // An answer whose body is read and dropped (``AnswerReading/discard``) is not kept: there
+        // would be nothing to serve later but its headers.
+        let cacheKey =
+            request.method == .get && cache != nil && answer != .discard
+            ? Self.cacheKey(request, consumer: consumer) : nil
         // Hedged attempts run side by side: they are numbered in the order they start.
         let log = AttemptLog(numbersAttemptsByStart: hedging)
         let sendable = request

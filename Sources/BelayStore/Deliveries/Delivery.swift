@@ -233,7 +233,8 @@ public struct DeliveryAttempt: Sendable, Hashable, Codable {
         /// A send of the delivery: counted in ``Delivery/attemptCount`` and the schedule.
         case send
         /// A look at the provider (`GET` of the `ack.poll` path): whether the order is there.
-        /// Never counted as an attempt; kept in the trail between the sends.
+        /// Kept in the trail between the sends; not counted as an attempt, but for one that
+        /// could not tell and so held a resend back (``DeliveryOutcome/counts``).
         case lookup
     }
 
