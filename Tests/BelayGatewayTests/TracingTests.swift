@@ -1,4 +1,4 @@
-import BelayGateway
+import BelayHTTP
 import BelayTestUpstream
 import Foundation
 import Hummingbird
@@ -10,6 +10,8 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 import Tracing
+
+@testable import BelayGateway
 
 @Suite(.timeLimit(.minutes(1))) struct TracingTests {
     /// The headers InMemoryTracer propagates a span context in (an OpenTelemetry tracer uses
@@ -34,7 +36,13 @@ import Tracing
 
             let spans = tracer.finishedSpans
             let request = try #require(spans.first { $0.kind == .server })
-            #expect(request.operationName == "GET /proxy/pay")
+            // OpenTelemetry's HTTP conventions: `{method} {http.route}`, the scheme, the query's
+            // names (values redacted).
+            #expect(request.operationName == "GET /proxy/pay/{path}")
+            #expect(request.attributes.get("http.route") == .string("/proxy/pay/{path}"))
+            #expect(request.attributes.get("url.scheme") == .string("http"))
+            #expect(request.attributes.get("url.query") == .string("x=REDACTED"))
+            #expect(request.attributes.get("error.type") == nil)
             #expect(request.traceID == "trace-caller")
             #expect(request.parentSpanID == "span-caller")
             #expect(request.attributes.get("belay.request.id") == .string(requestID))
@@ -44,7 +52,7 @@ import Tracing
             // The retry decision is an event on the request span.
             #expect(request.events.contains { $0.name == "belay.retry_scheduled" })
 
-            let attempts = spans.filter { $0.operationName == "belay.attempt" }
+            let attempts = spans.filter { $0.kind == .client }
                 .sorted {
                     ($0.attributes.get("belay.attempt")?.integer ?? 0)
                         < ($1.attributes.get("belay.attempt")?.integer ?? 0)
@@ -60,6 +68,16 @@ import Tracing
             }
             #expect(attempts.first?.attributes.get("http.response.status_code") == .int64(503))
             #expect(attempts.last?.attributes.get("http.response.status_code") == .int64(200))
+            // Client spans are `{method}`, with `url.full`, the resend count and the error's type.
+            let port = await gateway.upstreams[0].port()
+            for attempt in attempts {
+                #expect(attempt.operationName == "GET")
+                #expect(attempt.attributes.get("url.full") == .string("http://127.0.0.1:\(port)/v1/balance?x=REDACTED"))
+            }
+            #expect(attempts.first?.attributes.get("error.type") == .string("503"))
+            #expect(attempts.first?.attributes.get("http.request.resend_count") == nil)
+            #expect(attempts.last?.attributes.get("http.request.resend_count") == .int64(1))
+            #expect(attempts.last?.attributes.get("error.type") == nil)
 
             // Each attempt carried its own span's context upstream, not the caller's.
             let received = gateway.upstreams[0].requests
@@ -136,7 +154,100 @@ import Tracing
             #expect(exported.contains(id))
             #expect(exported.contains("belay.attempt"))
             #expect(exported.contains("belay-test"))
+            // Decoded as OTLP/JSON: the spans' names and the conventions' required attributes.
+            let spans = try Self.otlpSpans(sink)
+            let server = try #require(spans.first { $0.kind == 2 })
+            let client = try #require(spans.first { $0.kind == 3 })
+            #expect(server.name == "GET /proxy/pay/{path}")
+            #expect(
+                server.attributes["url.scheme"] == "http" && server.attributes["url.path"] == "/proxy/pay/v1/balance"
+            )
+            #expect(server.attributes["http.request.method"] == "GET")
+            #expect(server.attributes["http.route"] == "/proxy/pay/{path}")
+            #expect(client.name == "GET")
+            #expect(client.attributes["url.full"]?.hasSuffix("/v1/balance") == true)
+            #expect(client.attributes["server.address"] == "127.0.0.1" && client.attributes["server.port"] != nil)
+            #expect(!client.traceID.isEmpty && client.traceID == server.traceID)
         }
+    }
+
+    @Test func aTraceparentOfAHigherVersionIsContinuedNotRestarted() async throws {
+        let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let sink = OTLPSink()
+        try await sink.run { sinkURL in
+            var otlp = GatewayConfig.OTLP(endpoint: sinkURL)
+            otlp.wireProtocol = .httpJSON
+            otlp.exportDelay = .milliseconds(50)
+            var telemetry = GatewayConfig.Telemetry()
+            telemetry.otlp = otlp
+            var quiet = Logger(label: "otel")
+            quiet.logLevel = .critical
+            let export = try #require(try TraceExport.make(telemetry, environment: [:], logger: quiet))
+            try await GatewayHarness.run(config: .pay(), tracer: export.tracer, services: [export.service]) {
+                gateway in
+                // A future version with a field version 00 does not have: parsed as 00, the rest ignored.
+                let answer = try await gateway.send(
+                    .GET,
+                    "/proxy/pay/v1/balance",
+                    headers: [("traceparent", "cc-\(traceID)-00f067aa0ba902b7-01-what-the-future-holds")]
+                )
+                #expect(answer.status == 200)
+                let sent = try #require(gateway.upstreams[0].requests.first?.header("traceparent"))
+                #expect(sent.hasPrefix("00-\(traceID)-"))
+            }
+        }
+        #expect(
+            HTTPFieldsExtractor.versionZero(of: "01-\(traceID)-00f067aa0ba902b7-01")
+                == "00-\(traceID)-00f067aa0ba902b7-01"
+        )
+        // Version ff is invalid, and one whose fields run on without a dash is not version 00's.
+        #expect(HTTPFieldsExtractor.versionZero(of: "ff-\(traceID)-00f067aa0ba902b7-01").hasPrefix("ff-"))
+        #expect(HTTPFieldsExtractor.versionZero(of: "01-\(traceID)-00f067aa0ba902b7-01x").hasPrefix("01-"))
+    }
+
+    /// One exported span, as OTLP/JSON has it.
+    struct ExportedSpan {
+        var name: String
+        var kind: Int
+        var traceID: String
+        var attributes: [String: String]
+    }
+
+    /// Every span the sink received, decoded from OTLP/JSON (`resourceSpans[].scopeSpans[].spans[]`).
+    static func otlpSpans(_ sink: OTLPSink) throws -> [ExportedSpan] {
+        var spans: [ExportedSpan] = []
+        for received in sink.bodies where received.path == "/v1/traces" {
+            let root = try #require(try JSONSerialization.jsonObject(with: Data(received.body.utf8)) as? [String: Any])
+            for resource in root["resourceSpans"] as? [[String: Any]] ?? [] {
+                for scope in resource["scopeSpans"] as? [[String: Any]] ?? [] {
+                    for span in scope["spans"] as? [[String: Any]] ?? [] {
+                        var attributes: [String: String] = [:]
+                        for attribute in span["attributes"] as? [[String: Any]] ?? [] {
+                            guard let key = attribute["key"] as? String,
+                                let value = attribute["value"] as? [String: Any]
+                            else { continue }
+                            attributes[key] = (value["stringValue"] as? String) ?? value["intValue"].map { "\($0)" }
+                        }
+                        let kind: Int
+                        if let number = span["kind"] as? Int {
+                            kind = number
+                        } else {
+                            // The enum's name, as some encoders write it.
+                            kind = ["SPAN_KIND_SERVER": 2, "SPAN_KIND_CLIENT": 3][span["kind"] as? String ?? ""] ?? 0
+                        }
+                        spans.append(
+                            ExportedSpan(
+                                name: span["name"] as? String ?? "",
+                                kind: kind,
+                                traceID: span["traceId"] as? String ?? "",
+                                attributes: attributes
+                            )
+                        )
+                    }
+                }
+            }
+        }
+        return spans
     }
 }
 

@@ -19,12 +19,18 @@ extension Gateway {
         if let tracer {
             var parent = ServiceContext.topLevel
             tracer.extract(request.headers, into: &parent, using: HTTPFieldsExtractor())
-            let started = tracer.startSpan("\(request.method.rawValue) /proxy", context: parent, ofKind: .server)
+            // `{method}` until the route is known (OpenTelemetry's HTTP semantic conventions).
+            let started = tracer.startSpan(request.method.rawValue, context: parent, ofKind: .server)
             if started.isRecording {
+                let scheme = config.server.tls == nil ? "http" : "https"
                 started.updateAttributes { attributes in
                     attributes["belay.request.id"] = requestID
                     attributes["http.request.method"] = request.method.rawValue
                     attributes["url.path"] = request.uri.path
+                    attributes["url.scheme"] = scheme
+                    if let query = request.uri.query, !query.isEmpty {
+                        attributes["url.query"] = UpstreamTracing.redactedQuery(query)
+                    }
                 }
             }
             span = started
@@ -68,21 +74,24 @@ extension Gateway {
         return response
     }
 
-    /// Names the request span after its route and records how the request ended.
+    /// Names the request span after its route (`{method} {http.route}`) and records how the
+    /// request ended; a server's error is a 5xx (`error.type`: the status as text).
     private static func finish(_ span: any Span, method: String, status: Int, notes: ExchangeNotes) {
         guard span.isRecording else {
             // The sampler dropped it: nothing to name or describe.
             span.end()
             return
         }
-        if let upstream = notes.upstream {
-            span.operationName = "\(method) /proxy/\(upstream)"
+        let route = notes.upstream.map { "/proxy/\($0)/{path}" }
+        if let route {
+            span.operationName = "\(method) \(route)"
         }
         span.updateAttributes { attributes in
             attributes["http.response.status_code"] = status
-            if let upstream = notes.upstream {
+            if status >= 500 { attributes["error.type"] = String(status) }
+            if let upstream = notes.upstream, let route {
                 attributes["belay.upstream"] = upstream
-                attributes["http.route"] = "/proxy/\(upstream)/{path}"
+                attributes["http.route"] = route
             }
             if let consumer = notes.consumer { attributes["belay.consumer"] = consumer }
             if let problem = notes.problem { attributes["belay.problem"] = problem.name }
@@ -133,6 +142,27 @@ extension Gateway {
 struct HTTPFieldsExtractor: Extractor {
     func extract(key: String, from carrier: HTTPFields) -> String? {
         guard let name = HTTPField.Name(key) else { return nil }
-        return carrier[name]
+        guard let value = carrier[name] else { return nil }
+        return key.lowercased() == "traceparent" ? Self.versionZero(of: value) : value
+    }
+
+    /// A `traceparent` of a version this gateway does not know, read as W3C Trace Context asks
+    /// (§ "Versioning of traceparent"): its first four fields parsed as version 00's, whatever
+    /// follows them ignored, so the caller's trace is continued rather than restarted. Version
+    /// `ff` is invalid, and a value too short for version 00's fields is left as it is (the
+    /// propagator refuses it).
+    static func versionZero(of value: String) -> String {
+        let text = value.trimmingCharacters(in: .whitespaces)
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 55, bytes[2] == UInt8(ascii: "-"),
+            let version = UInt8(String(decoding: bytes[0..<2], as: UTF8.self), radix: 16),
+            version != 0, version != 0xFF,
+            bytes[0..<2].allSatisfy({
+                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                    || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
+            }),
+            bytes.count == 55 || bytes[55] == UInt8(ascii: "-")
+        else { return value }
+        return "00" + String(decoding: bytes[2..<55], as: UTF8.self)
     }
 }

@@ -629,6 +629,7 @@ public final class UpstreamClient: Sendable {
             method: request.method.rawValue,
             endpoint: endpoint,
             path: request.path,
+            query: request.query,
             upstream: policy.name,
             context: context,
             headers: outbound.headers

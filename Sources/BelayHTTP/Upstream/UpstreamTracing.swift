@@ -36,18 +36,25 @@ public struct UpstreamTracing: Sendable {
         return tracer is NoOpTracer ? nil : tracer
     }
 
-    /// Runs one attempt (`operation`) in a client span `belay.attempt` under the current
-    /// context, with the span's context injected into (a copy of) `headers`.
+    /// Runs one attempt (`operation`) in a client span named after its method (OpenTelemetry's
+    /// HTTP semantic conventions: `GET`) under the current context, with the span's context
+    /// injected into (a copy of) `headers`.
+    ///
+    /// Attributes: the conventions' required ones (`http.request.method`, `server.address`,
+    /// `server.port`, `url.full` with every query value redacted), `http.response.status_code`,
+    /// `http.request.resend_count` on a retry or hedge, `error.type` when it ended in error (the
+    /// status, as text, from 400; the failure's kind without an answer), and Belay's own.
     func attempt(
         method: String,
         endpoint: UpstreamEndpoint,
         path: String,
+        query: String?,
         upstream: String,
         context: ResilienceContext,
         headers: HTTPHeaders,
         _ operation: (HTTPHeaders) async throws -> UpstreamResponse
     ) async throws -> UpstreamResponse {
-        let span = tracer.startSpan("belay.attempt", context: ServiceContext.current ?? .topLevel, ofKind: .client)
+        let span = tracer.startSpan(method, context: ServiceContext.current ?? .topLevel, ofKind: .client)
         defer { span.end() }
         // A span the sampler dropped records nothing: its attributes are not even made.
         let recording = span.isRecording
@@ -61,6 +68,8 @@ public struct UpstreamTracing: Sendable {
                 attributes["server.address"] = endpoint.host
                 attributes["server.port"] = endpoint.port
                 attributes["url.path"] = endpoint.basePath + path
+                attributes["url.full"] = endpoint.url(path: path, query: query.map(Self.redactedQuery))
+                if context.attempt > 1 { attributes["http.request.resend_count"] = context.attempt - 1 }
             }
         }
         var sent = headers
@@ -71,20 +80,40 @@ public struct UpstreamTracing: Sendable {
             }
             if recording {
                 span.attributes["http.response.status_code"] = response.status.code
-                if response.status.code >= 500 {
+                // A client's error is any status from 400 (the conventions' rule for client spans).
+                if response.status.code >= 400 {
+                    span.attributes["error.type"] = String(response.status.code)
                     span.setStatus(SpanStatus(code: .error))
                 }
             }
             return response
         } catch {
             guard recording else { throw error }
-            if let failure = error as? UpstreamFailure {
-                span.attributes["error.type"] = failure.kind.rawValue
-            }
+            span.attributes["error.type"] = Self.errorType(error)
             span.recordError(error)
             span.setStatus(SpanStatus(code: .error))
             throw error
         }
+    }
+
+    /// `error.type` of an attempt that got no answer: the failure's kind (`connect`, `reset`,
+    /// `timeout`), a policy refusal's code, `cancelled`, or the error's type.
+    static func errorType(_ error: any Error) -> String {
+        switch error {
+        case let failure as UpstreamFailure: failure.kind.rawValue
+        case let rejection as ResilienceError: rejection.code.description
+        case is CancellationError: "cancelled"
+        default: String(describing: type(of: error))
+        }
+    }
+
+    /// A query with every value replaced by `REDACTED` (`a=1&b` → `a=REDACTED&b`): values may be
+    /// credentials or personal data, and a trace is no place for them; names are kept.
+    public static func redactedQuery(_ query: String) -> String {
+        query.split(separator: "&", omittingEmptySubsequences: false).map { pair in
+            guard let equals = pair.firstIndex(of: "=") else { return String(pair) }
+            return "\(pair[..<equals])=REDACTED"
+        }.joined(separator: "&")
     }
 
     /// Adds `event` to the span active in the current context, if any.
