@@ -86,14 +86,7 @@ extension DeliveryPlanner {
         case .held(let reason, _): said = "GET \(path) held back (\(reason))"
         }
         if finding == .there {
-            return Decision(
-                status: .acknowledged,
-                nextAttemptAt: nil,
-                countsAsAttempt: false,
-                lastError: nil,
-                summary: "acknowledged: \(said): the provider has the order",
-                alert: nil
-            )
+            return waiting(.acknowledged, until: nil, "acknowledged: \(said): the provider has the order")
         }
         // Delivered and awaiting its confirmation: claimed at a lookup's time, or put back by a
         // restart (or a lost lease) in the middle of one. A crash never shortens the wait (a
@@ -103,25 +96,15 @@ extension DeliveryPlanner {
             if now < end {
                 let every = ackPolls[delivery.upstream]?.every ?? .seconds(300)
                 let next = min(now.adding(every), end)
-                return Decision(
-                    status: .delivered,
-                    nextAttemptAt: next,
-                    countsAsAttempt: false,
-                    lastError: nil,
-                    summary: "not confirmed yet (\(said)); looking again at \(next.iso8601)",
-                    alert: nil
-                )
+                return waiting(.delivered, until: next, "not confirmed yet (\(said)); looking again at \(next.iso8601)")
             }
             if claimed.reason == .ackOverdue, case .held(_, let retryAfter) = result {
                 // Overdue, and the lookup was held back: still overdue, looked up again shortly.
-                let until = now.adding(max(retryAfter ?? .seconds(1), .seconds(1)))
-                return Decision(
-                    status: .delivered,
-                    nextAttemptAt: until,
-                    countsAsAttempt: false,
-                    lastError: nil,
-                    summary: "unconfirmed past its wait; \(said); looking again at \(until.iso8601)",
-                    alert: nil
+                let until = Self.heldUntil(now, retryAfter: retryAfter)
+                return waiting(
+                    .delivered,
+                    until: until,
+                    "unconfirmed past its wait; \(said); looking again at \(until.iso8601)"
                 )
             }
         }
@@ -130,17 +113,14 @@ extension DeliveryPlanner {
             return nil
         case .unknown(let why):
             if case .held(_, let retryAfter) = result {
-                let until = now.adding(max(retryAfter ?? .seconds(1), .seconds(1)))
-                return Decision(
-                    status: .pending,
-                    nextAttemptAt: until,
-                    countsAsAttempt: false,
-                    lastError: nil,
-                    summary: "held until \(until.iso8601): \(said); not resent before the order is looked up",
-                    alert: nil
+                let until = Self.heldUntil(now, retryAfter: retryAfter)
+                return waiting(
+                    .pending,
+                    until: until,
+                    "held until \(until.iso8601): \(said); not resent before the order is looked up"
                 )
             }
-            var decision = failedAttempt(
+            var decision = failed(
                 error: "\(Self.unknownPrefix) \(why); not resent, the order may be there",
                 retryAfter: nil,
                 delivery: delivery,

@@ -78,7 +78,6 @@ public struct DeliveryPlanner: Sendable {
     /// The decision after `result` for `delivery` (as claimed, before this send), at `now`.
     /// `unit` is a random number in `0..<1` that places the jitter.
     public func decide(after result: SendResult, for delivery: Delivery, now: Date, unit: Double) -> Decision {
-        let attempt = delivery.scheduleStep + 1
         switch result {
         case .answered(let status, _, _) where (200..<300).contains(status):
             guard delivery.requireAck else {
@@ -119,7 +118,6 @@ public struct DeliveryPlanner: Sendable {
             return dead("HTTP \(status) is a permanent refusal; not retried", error: "HTTP \(status)")
         case .answered(let status, let retryAfter, let endpoint):
             return failed(
-                attempt: attempt,
                 error: "HTTP \(status) from \(endpoint)",
                 retryAfter: retryAfter,
                 delivery: delivery,
@@ -128,7 +126,6 @@ public struct DeliveryPlanner: Sendable {
             )
         case .failed(let errorClass, let detail, _):
             return failed(
-                attempt: attempt,
                 error: "\(errorClass): \(detail)",
                 retryAfter: nil,
                 delivery: delivery,
@@ -138,16 +135,28 @@ public struct DeliveryPlanner: Sendable {
         case .refused(let reason, _, _):
             return dead(reason, error: reason)
         case .held(let reason, let retryAfter):
-            let until = now.adding(max(retryAfter ?? .seconds(1), .seconds(1)))
-            return Decision(
-                status: .pending,
-                nextAttemptAt: until,
-                countsAsAttempt: false,
-                lastError: nil,
-                summary: "held until \(until.iso8601): \(reason)",
-                alert: nil
-            )
+            let until = Self.heldUntil(now, retryAfter: retryAfter)
+            return waiting(.pending, until: until, "held until \(until.iso8601): \(reason)")
         }
+    }
+
+    /// When a send or lookup Belay held back is tried again: after the policy's `Retry-After`,
+    /// at least a second.
+    static func heldUntil(_ now: Date, retryAfter: Duration?) -> Date {
+        now.adding(max(retryAfter ?? .seconds(1), .seconds(1)))
+    }
+
+    /// A decision that spends no attempt: `status`, due again at `until` (nil: nothing more is
+    /// due), for `summary`'s reason.
+    func waiting(_ status: DeliveryStatus, until: Date?, _ summary: String) -> Decision {
+        Decision(
+            status: status,
+            nextAttemptAt: until,
+            countsAsAttempt: false,
+            lastError: nil,
+            summary: summary,
+            alert: nil
+        )
     }
 
     /// Whether a delivery whose acknowledgement did not come may be sent again; when not,
@@ -162,32 +171,15 @@ public struct DeliveryPlanner: Sendable {
         return decision
     }
 
-    /// A failed attempt of `delivery` (its next place on the schedule, or dead).
-    func failedAttempt(
+    /// A failed attempt of `delivery`: its next place on the schedule, or dead.
+    func failed(
         error: String,
         retryAfter: Duration?,
         delivery: Delivery,
         now: Date,
         unit: Double
     ) -> Decision {
-        failed(
-            attempt: delivery.scheduleStep + 1,
-            error: error,
-            retryAfter: retryAfter,
-            delivery: delivery,
-            now: now,
-            unit: unit
-        )
-    }
-
-    private func failed(
-        attempt: Int,
-        error: String,
-        retryAfter: Duration?,
-        delivery: Delivery,
-        now: Date,
-        unit: Double
-    ) -> Decision {
+        let attempt = delivery.scheduleStep + 1
         guard attempt < schedule.count else {
             return dead("\(attempt) attempts failed (last: \(error))", error: error)
         }

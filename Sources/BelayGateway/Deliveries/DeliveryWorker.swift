@@ -268,14 +268,7 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
             case .noted:
                 var row = looked.row
                 row.decision = "GET: not there; but the other system confirmed it meanwhile: not sent again"
-                let settle = DeliveryPlanner.Decision(
-                    status: .pending,
-                    nextAttemptAt: looked.at,
-                    countsAsAttempt: false,
-                    lastError: nil,
-                    summary: row.decision,
-                    alert: nil
-                )
+                let settle = planner.waiting(.pending, until: looked.at, row.decision)
                 // The confirmation noted on the row settles it in the same write (``DeliveryStore``).
                 await record(settle, attempt: row, for: delivery, lease: claimed.lease, at: looked.at)
                 return
