@@ -13,7 +13,7 @@ import Testing
 final class LookingSender: DeliverySender {
     private struct State {
         var sends: [SendResult]
-        var lookups: [LookupResult]
+        var lookups: [SendResult]
         var sent: [String] = []
         var looked: [String] = []
     }
@@ -24,7 +24,7 @@ final class LookingSender: DeliverySender {
 
     init(
         sends: [SendResult] = [],
-        lookups: [LookupResult] = [],
+        lookups: [SendResult] = [],
         duringLookup: @escaping @Sendable () async -> Void = {}
     ) {
         state = Mutex(State(sends: sends, lookups: lookups))
@@ -44,11 +44,12 @@ final class LookingSender: DeliverySender {
         }
     }
 
-    func look(_ delivery: Delivery, path: String) async -> LookupResult {
+    func look(_ delivery: Delivery, path: String) async -> SendResult {
         await duringLookup()
         return state.withLock { state in
             state.looked.append(path)
-            return state.lookups.isEmpty ? .answered(status: 404, endpoint: "e:1") : state.lookups.removeFirst()
+            return state.lookups.isEmpty
+                ? .answered(status: 404, retryAfter: nil, endpoint: "e:1") : state.lookups.removeFirst()
         }
     }
 
@@ -120,7 +121,8 @@ final class LookingSender: DeliverySender {
 
     @Test func theOrderIsLookedUpAtEachIntervalUntilTheProviderHasIt() async throws {
         let sender = LookingSender(lookups: [
-            .answered(status: 404, endpoint: "e:1"), .answered(status: 200, endpoint: "e:1"),
+            .answered(status: 404, retryAfter: nil, endpoint: "e:1"),
+            .answered(status: 200, retryAfter: nil, endpoint: "e:1"),
         ])
         try await withWorker(sender) { worker, store, clock, alerts in
             #expect(await runDue(worker) == [.due])
@@ -249,7 +251,7 @@ final class LookingSender: DeliverySender {
     @Test func aTimedOutSendIsLookedUpBeforeItIsResentAndNotResentWhenThere() async throws {
         let sender = LookingSender(
             sends: [.failed(errorClass: "timeout", detail: "no answer within 2s", endpoint: "e:1")],
-            lookups: [.answered(status: 200, endpoint: "e:1")]
+            lookups: [.answered(status: 200, retryAfter: nil, endpoint: "e:1")]
         )
         try await withWorker(sender) { worker, store, clock, alerts in
             await runDue(worker)
@@ -285,7 +287,10 @@ final class LookingSender: DeliverySender {
     @Test func aLookupThatCannotTellHoldsTheResendBackOnTheSchedule() async throws {
         let sender = LookingSender(
             sends: [.failed(errorClass: "timeout", detail: "no answer within 2s", endpoint: "e:1")],
-            lookups: [.answered(status: 503, endpoint: "e:1"), .answered(status: 404, endpoint: "e:1")]
+            lookups: [
+                .answered(status: 503, retryAfter: nil, endpoint: "e:1"),
+                .answered(status: 404, retryAfter: nil, endpoint: "e:1"),
+            ]
         )
         try await withWorker(sender) { worker, store, clock, _ in
             await runDue(worker)

@@ -49,14 +49,14 @@ extension DeliveryPlanner {
     }
 
     /// What `result` of a lookup to `upstream` says.
-    public func finding(_ result: LookupResult, upstream: String) -> Finding {
+    public func finding(_ result: SendResult, upstream: String) -> Finding {
         let until = ackPolls[upstream]?.until ?? [200]
         switch result {
-        case .answered(let status, _) where until.contains(status): return .there
-        case .answered(let status, _) where status == 404 || status == 410: return .absent
-        case .answered(let status, let endpoint): return .unknown("HTTP \(status) from \(endpoint)")
+        case .answered(let status, _, _) where until.contains(status): return .there
+        case .answered(let status, _, _) where status == 404 || status == 410: return .absent
+        case .answered(let status, _, let endpoint): return .unknown("HTTP \(status) from \(endpoint)")
         case .failed(let errorClass, let detail, _): return .unknown("\(errorClass): \(detail)")
-        case .held(let reason, _): return .unknown(reason)
+        case .refused(let reason, _, _), .held(let reason, _): return .unknown(reason)
         }
     }
 
@@ -71,7 +71,7 @@ extension DeliveryPlanner {
     ///   a full bulkhead: not one), so an order that may be there is never sent twice and the
     ///   schedule still ends it.
     public func decide(
-        afterLookup result: LookupResult,
+        afterLookup result: SendResult,
         of path: String,
         for claimed: ClaimedDelivery,
         now: Date,
@@ -81,8 +81,9 @@ extension DeliveryPlanner {
         let finding = finding(result, upstream: delivery.upstream)
         let said: String
         switch result {
-        case .answered(let status, _): said = "GET \(path) answered \(status)"
-        case .failed(let errorClass, _, _): said = "GET \(path) failed (\(errorClass))"
+        case .answered(let status, _, _): said = "GET \(path) answered \(status)"
+        case .failed(let errorClass, _, _), .refused(_, let errorClass, _):
+            said = "GET \(path) failed (\(errorClass))"
         case .held(let reason, _): said = "GET \(path) held back (\(reason))"
         }
         if finding == .there {
@@ -131,14 +132,4 @@ extension DeliveryPlanner {
             return decision
         }
     }
-}
-
-/// What one lookup (`ack.poll`) of a delivery came to.
-public enum LookupResult: Sendable, Hashable {
-    /// The upstream answered (after the policy's own retries).
-    case answered(status: Int, endpoint: String)
-    /// No answer.
-    case failed(errorClass: String, detail: String, endpoint: String?)
-    /// Belay held it back (breaker open, bulkhead full, pace spent).
-    case held(reason: String, retryAfter: Duration?)
 }

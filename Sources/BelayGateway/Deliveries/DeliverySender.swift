@@ -16,13 +16,13 @@ public protocol DeliverySender: Sendable {
     func pause(of upstream: String) -> Duration?
 
     /// Looks `delivery`'s order up at `path` (`ack.poll`, its key in place): one `GET` through
-    /// its upstream's policy.
-    func look(_ delivery: Delivery, path: String) async -> LookupResult
+    /// its upstream's policy, its outcome told as a send's.
+    func look(_ delivery: Delivery, path: String) async -> SendResult
 }
 
 extension DeliverySender {
     /// A sender that cannot look orders up says it could not tell: nothing is resent on its word.
-    public func look(_ delivery: Delivery, path: String) async -> LookupResult {
+    public func look(_ delivery: Delivery, path: String) async -> SendResult {
         .failed(errorClass: "other", detail: "this sender cannot look orders up", endpoint: nil)
     }
 }
@@ -85,11 +85,7 @@ public struct UpstreamDeliverySender: DeliverySender {
         // Looked up after the preparation (which may fetch for a while): the client in force now,
         // not one a reload has retired since.
         guard let client = clients[delivery.upstream] else {
-            return .failed(
-                errorClass: "other",
-                detail: "the upstream '\(delivery.upstream)' is no longer configured",
-                endpoint: nil
-            )
+            return Self.unconfigured(delivery.upstream)
         }
         var headers = HTTPFields()
         for header in delivery.headers {
@@ -121,6 +117,16 @@ public struct UpstreamDeliverySender: DeliverySender {
             servingStale: false,
             answer: .discard
         )
+        return Self.sendResult(of: result, upstream: delivery.upstream)
+    }
+
+    /// A send or lookup to an upstream a reload removed.
+    static func unconfigured(_ upstream: String) -> SendResult {
+        .failed(errorClass: "other", detail: "the upstream '\(upstream)' is no longer configured", endpoint: nil)
+    }
+
+    /// What a call of a delivery (a send, or a lookup) came to, as the planner needs it.
+    static func sendResult(of result: UpstreamResult, upstream: String) -> SendResult {
         let endpoint = result.attempts.last?.endpoint.description
         switch result.outcome {
         case .success(let response):
@@ -134,7 +140,7 @@ public struct UpstreamDeliverySender: DeliverySender {
             case .circuitOpen, .circuitIsolated, .bulkheadFull, .concurrencyLimited, .rateLimited:
                 guard let last = result.attempts.last else {
                     // Refused before anything was sent: not an attempt.
-                    return .held(reason: "\(delivery.upstream): \(error.message)", retryAfter: error.retryAfter)
+                    return .held(reason: "\(upstream): \(error.message)", retryAfter: error.retryAfter)
                 }
                 // The policy sent it and then refused a retry: the last real try counts.
                 if let status = last.status {
@@ -161,13 +167,9 @@ public struct UpstreamDeliverySender: DeliverySender {
         }
     }
 
-    public func look(_ delivery: Delivery, path: String) async -> LookupResult {
+    public func look(_ delivery: Delivery, path: String) async -> SendResult {
         guard let client = clients[delivery.upstream] else {
-            return .failed(
-                errorClass: "other",
-                detail: "the upstream '\(delivery.upstream)' is no longer configured",
-                endpoint: nil
-            )
+            return Self.unconfigured(delivery.upstream)
         }
         var headers = HTTPFields()
         // The stored headers a lookup shares with the send (however the provider is told who asks:
@@ -189,28 +191,7 @@ public struct UpstreamDeliverySender: DeliverySender {
             servingStale: false,
             answer: .discard
         )
-        let endpoint = result.attempts.last?.endpoint.description
-        switch result.outcome {
-        case .success(let response):
-            return .answered(status: response.status.code, endpoint: response.endpoint.description)
-        case .failure(let error as ResilienceError):
-            switch error.code {
-            case .circuitOpen, .circuitIsolated, .bulkheadFull, .concurrencyLimited, .rateLimited:
-                if let status = result.attempts.last?.status {
-                    return .answered(status: status, endpoint: endpoint ?? "")
-                }
-                guard result.attempts.isEmpty else {
-                    return .failed(errorClass: "other", detail: error.message, endpoint: endpoint)
-                }
-                return .held(reason: "\(delivery.upstream): \(error.message)", retryAfter: error.retryAfter)
-            default:
-                return .failed(errorClass: error.code.description, detail: error.message, endpoint: endpoint)
-            }
-        case .failure(let failure as UpstreamFailure):
-            return .failed(errorClass: failure.kind.rawValue, detail: failure.detail, endpoint: endpoint)
-        case .failure(let error):
-            return .failed(errorClass: "other", detail: "\(type(of: error))", endpoint: endpoint)
-        }
+        return Self.sendResult(of: result, upstream: delivery.upstream)
     }
 
     /// Stored headers a lookup leaves out (and any `Content-*`): they belong to the send's body,

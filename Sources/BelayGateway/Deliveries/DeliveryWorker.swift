@@ -357,10 +357,10 @@ public final class DeliveryWorker<C: Clock>: Service, Sendable where C.Duration 
             kind: .lookup
         )
         switch result {
-        case .answered(let status, let endpoint):
+        case .answered(let status, _, let endpoint):
             row.statusCode = status
             row.endpoint = endpoint
-        case .failed(let errorClass, _, let endpoint):
+        case .failed(let errorClass, _, let endpoint), .refused(_, let errorClass, let endpoint):
             row.errorClass = errorClass
             row.endpoint = endpoint
         case .held:
