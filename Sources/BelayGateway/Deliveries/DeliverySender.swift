@@ -98,7 +98,7 @@ public struct UpstreamDeliverySender: DeliverySender {
         headers[HTTPField.Name("Belay-Delivery-Id")!] = delivery.id
         let keyHeader = client.policy.idempotencyHeader ?? "Idempotency-Key"
         if let name = HTTPField.Name(keyHeader) { headers[name] = delivery.idempotencyKey }
-        let (path, query) = Self.split(delivery.path)
+        let (path, query) = UpstreamRequest.pathAndQuery(of: delivery.path)
         let request = UpstreamRequest(
             method: HTTPRequest.Method(delivery.method) ?? .post,
             path: path,
@@ -183,7 +183,7 @@ public struct UpstreamDeliverySender: DeliverySender {
             if let name = HTTPField.Name(header.name) { headers.append(HTTPField(name: name, value: header.value)) }
         }
         headers[HTTPField.Name("Belay-Delivery-Id")!] = delivery.id
-        let (target, query) = Self.split(path)
+        let (target, query) = UpstreamRequest.pathAndQuery(of: path)
         let result = await client.send(
             UpstreamRequest(method: .get, path: target, query: query, headers: headers, body: .none),
             correlationID: delivery.id,
@@ -200,10 +200,4 @@ public struct UpstreamDeliverySender: DeliverySender {
         "idempotency-key", "transfer-encoding", "expect", "prefer", "digest", "repr-digest", "content-digest",
         "belay-delivery-id",
     ]
-
-    /// `/v1/orders?x=1` → (`/v1/orders`, `x=1`).
-    static func split(_ target: String) -> (String, String?) {
-        guard let mark = target.firstIndex(of: "?") else { return (target, nil) }
-        return (String(target[..<mark]), String(target[target.index(after: mark)...]))
-    }
 }

@@ -136,9 +136,9 @@ struct WebhookForwarding: Sendable {
             )
         }
         let target = "\(state.upstream)\(path)"
-        let split = UpstreamDeliverySender.split(path)
+        let split = UpstreamRequest.pathAndQuery(of: path)
         let result = await state.client.send(
-            UpstreamRequest(method: .get, path: split.0, query: split.1, headers: [.accept: "application/json"]),
+            UpstreamRequest(method: .get, path: split.path, query: split.query, headers: [.accept: "application/json"]),
             correlationID: delivery.id,
             // A cached answer is an old state: it must never be forwarded as the current one.
             servingStale: false,

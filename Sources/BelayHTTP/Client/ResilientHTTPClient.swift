@@ -60,7 +60,7 @@ public final class ResilientHTTPClient: Sendable {
         idempotencyKey: String? = nil,
         maxBody: Int = 10 << 20
     ) async throws(ResilientHTTPError) -> Answer {
-        let (path, query) = ResilienceMiddleware.split(request.path ?? "/")
+        let (path, query) = UpstreamRequest.pathAndQuery(of: request.path ?? "/")
         let result = await upstream.send(
             UpstreamRequest(
                 method: request.method,

@@ -82,7 +82,7 @@ public struct ResilienceMiddleware: ClientMiddleware {
             bytes = nil
         }
         let target = request.path ?? "/"
-        let (path, query) = Self.split(target)
+        let (path, query) = UpstreamRequest.pathAndQuery(of: target)
         let call = UpstreamRequest(
             method: request.method,
             path: path,
@@ -175,12 +175,6 @@ public struct ResilienceMiddleware: ClientMiddleware {
         }
     }
 
-    /// `/v1/orders?x=1` → (`/v1/orders`, `x=1`).
-    static func split(_ target: String) -> (String, String?) {
-        guard let mark = target.firstIndex(of: "?") else { return (target, nil) }
-        return (String(target[..<mark]), String(target[target.index(after: mark)...]))
-    }
-
     /// `next`, made sendable to the transport for the length of one call.
     private struct NextRelay: Sendable {
         let next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
@@ -241,19 +235,5 @@ public struct ResilienceMiddleware: ClientMiddleware {
                 connecting: false
             )
         }
-    }
-}
-
-extension UpstreamEndpoint {
-    /// The endpoint of an `http` or `https` base URL (its path is the base path); nil for
-    /// another scheme or a URL without a host.
-    public init?(url: URL) {
-        guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
-            let host = url.host, !host.isEmpty
-        else { return nil }
-        // As written (percent-encoded), so that an encoded base path is sent as it was given.
-        var path = URLComponents(url: url, resolvingAgainstBaseURL: true)?.percentEncodedPath ?? url.path
-        while path.hasSuffix("/") { path.removeLast() }
-        self.init(scheme: scheme, host: host, port: url.port ?? (scheme == "https" ? 443 : 80), basePath: path)
     }
 }

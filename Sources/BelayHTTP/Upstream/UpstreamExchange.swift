@@ -46,6 +46,12 @@ public struct UpstreamRequest: Sendable {
         self.body = body
     }
 
+    /// A request target's path and query: `/v1/orders?x=1` → (`/v1/orders`, `x=1`).
+    public static func pathAndQuery(of target: String) -> (path: String, query: String?) {
+        guard let mark = target.firstIndex(of: "?") else { return (target, nil) }
+        return (String(target[..<mark]), String(target[target.index(after: mark)...]))
+    }
+
     /// Whether the body is streamed (sent once, never retried).
     var isStreamed: Bool {
         if case .stream = body { return true }

@@ -1,4 +1,5 @@
 public import Belay
+public import Foundation
 public import HTTPTypes
 public import NIOCore
 public import NIOSSL
@@ -186,4 +187,18 @@ public struct UpstreamEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// The endpoint as a short label for headers and metrics, e.g. `api.pay.example:443` or
     /// `[::1]:8080`.
     public var description: String { "\(bracketedHost):\(port)" }
+}
+
+extension UpstreamEndpoint {
+    /// The endpoint of an `http` or `https` base URL (its path is the base path); nil for
+    /// another scheme or a URL without a host.
+    public init?(url: URL) {
+        guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = url.host, !host.isEmpty
+        else { return nil }
+        // As written (percent-encoded), so that an encoded base path is sent as it was given.
+        var path = URLComponents(url: url, resolvingAgainstBaseURL: true)?.percentEncodedPath ?? url.path
+        while path.hasSuffix("/") { path.removeLast() }
+        self.init(scheme: scheme, host: host, port: url.port ?? (scheme == "https" ? 443 : 80), basePath: path)
+    }
 }
