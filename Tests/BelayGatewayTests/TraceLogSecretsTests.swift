@@ -14,15 +14,10 @@ import Testing
         let sink = OTLPSink()
         let logs = LogStore()
         try await sink.run { sinkURL in
-            var otlp = GatewayConfig.OTLP(endpoint: sinkURL)
-            otlp.wireProtocol = .httpJSON
-            otlp.exportDelay = .milliseconds(50)
-            var telemetry = GatewayConfig.Telemetry()
-            telemetry.otlp = otlp
             // Every record of the exporter's diagnostics, at every level.
             var diagnostics = Logger(label: "otel") { _ in LogStore.Handler(store: logs) }
             diagnostics.logLevel = .trace
-            let export = try #require(try TraceExport.make(telemetry, environment: [:], logger: diagnostics))
+            let export = try OTLPSink.export(to: sinkURL, logger: diagnostics)
             try await GatewayHarness.run(
                 config: .pay(),
                 logs: logs,

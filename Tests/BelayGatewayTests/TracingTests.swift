@@ -121,15 +121,7 @@ import Tracing
         let callerSpan = "00f067aa0ba902b7"
         let sink = OTLPSink()
         try await sink.run { sinkURL in
-            var otlp = GatewayConfig.OTLP(endpoint: sinkURL)
-            otlp.wireProtocol = .httpJSON
-            otlp.serviceName = "belay-test"
-            otlp.exportDelay = .milliseconds(50)
-            var telemetry = GatewayConfig.Telemetry()
-            telemetry.otlp = otlp
-            var quiet = Logger(label: "otel")
-            quiet.logLevel = .critical
-            let export = try #require(try TraceExport.make(telemetry, environment: [:], logger: quiet))
+            let export = try OTLPSink.export(to: sinkURL, serviceName: "belay-test")
             let requestID = RequestIDBox()
             try await GatewayHarness.run(config: .pay(), tracer: export.tracer, services: [export.service]) {
                 gateway in
@@ -175,14 +167,7 @@ import Tracing
         let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
         let sink = OTLPSink()
         try await sink.run { sinkURL in
-            var otlp = GatewayConfig.OTLP(endpoint: sinkURL)
-            otlp.wireProtocol = .httpJSON
-            otlp.exportDelay = .milliseconds(50)
-            var telemetry = GatewayConfig.Telemetry()
-            telemetry.otlp = otlp
-            var quiet = Logger(label: "otel")
-            quiet.logLevel = .critical
-            let export = try #require(try TraceExport.make(telemetry, environment: [:], logger: quiet))
+            let export = try OTLPSink.export(to: sinkURL)
             try await GatewayHarness.run(config: .pay(), tracer: export.tracer, services: [export.service]) {
                 gateway in
                 // A future version with a field version 00 does not have: parsed as 00, the rest ignored.
@@ -276,6 +261,26 @@ final class OTLPSink: Sendable {
     }
 
     private let received = Mutex<[Received]>([])
+
+    /// An OTLP/HTTP JSON export to the sink at `url`, sent 50 ms after each span; its own
+    /// diagnostics go to `logger` (quiet by default).
+    static func export(
+        to url: String,
+        serviceName: String? = nil,
+        logger: Logger = {
+            var quiet = Logger(label: "otel")
+            quiet.logLevel = .critical
+            return quiet
+        }()
+    ) throws -> TraceExport {
+        var otlp = GatewayConfig.OTLP(endpoint: url)
+        otlp.wireProtocol = .httpJSON
+        if let serviceName { otlp.serviceName = serviceName }
+        otlp.exportDelay = .milliseconds(50)
+        var telemetry = GatewayConfig.Telemetry()
+        telemetry.otlp = otlp
+        return try #require(try TraceExport.make(telemetry, environment: [:], logger: logger))
+    }
 
     var bodies: [Received] { received.withLock { $0 } }
 
