@@ -167,6 +167,23 @@ import Testing
         }
     }
 
+    @Test func aRequestBodyOverTheLimitIsRefusedBeforeAnythingIsSent() async throws {
+        try await Self.withUpstreams { upstreams in
+            let middleware = try ResilienceMiddleware(policy: Self.policy(), maxRequestBody: 16)
+            let calls = Calls()
+            await #expect(throws: (any Error).self) {
+                _ = try await middleware.intercept(
+                    HTTPRequest(method: .put, scheme: nil, authority: nil, path: "/v1/charges/1"),
+                    body: HTTPBody(String(repeating: "x", count: 17)),
+                    baseURL: try await Self.url(upstreams[0]),
+                    operationID: "putCharge",
+                    next: Self.transport(calls)
+                )
+            }
+            #expect(calls.value == 0 && upstreams[0].requests.isEmpty)
+        }
+    }
+
     @Test func thePolicysEndpointsAreFailedOverInOrderInsteadOfTheServerURL() async throws {
         try await Self.withUpstreams(2) { upstreams in
             let (down, backup) = (upstreams[0], upstreams[1])

@@ -124,6 +124,19 @@ import Testing
         }
     }
 
+    @Test func anAnswerLargerThanTheLimitFailsTheCallInsteadOfFillingMemory() async throws {
+        try await ResilienceMiddlewareTests.withUpstreams { upstreams in
+            upstreams[0].setBehavior(UpstreamBehavior(body: String(repeating: "x", count: 4_096)))
+            try await Self.withClient([try await Self.endpoint(upstreams[0])]) { client in
+                let error = await #expect(throws: ResilientHTTPError.self) {
+                    _ = try await client.execute(Self.get("/v1/export"), maxBody: 1_024)
+                }
+                #expect(error?.detail.contains("larger than 1024 bytes") == true)
+                #expect(error?.attempts == 1)
+            }
+        }
+    }
+
     @Test func anUnsafeCallCarriesTheCallersKeyOnEveryAttempt() async throws {
         try await ResilienceMiddlewareTests.withUpstreams { upstreams in
             upstreams[0].setBehavior(UpstreamBehavior(statuses: [502], status: 201))
