@@ -379,9 +379,11 @@ final class LookingSender: DeliverySender {
             upstreams:
               ship:
                 endpoints: ["\(urls[0])"]
-                timeouts: { attempt: 300ms, total: 1s }
+                # Long enough that a lookup answers within it on a busy machine; the POST hangs past it.
+                timeouts: { attempt: 2s, total: 5s }
                 ack: { poll: { path: "/v1/shipments/{key}", every: 1h }, timeout: 1h }
-            deliveries: { schedule: [0s, 1s, 1h] }
+            # 3 s before the second attempt: time for the test to make the shipment show up first.
+            deliveries: { schedule: [0s, 3s, 1h] }
             """
         }
         try await GatewayHarness.run(config: config) { gateway in
