@@ -105,6 +105,9 @@ let package = Package(
                 .product(name: "OTel", package: "swift-otel"),
                 "BelayTestUpstream",
             ],
+            // The management API's OpenAPI document, compiled in: the binary serves it at
+            // GET /v1/openapi.yaml and checks its routes against it at start.
+            resources: [.embedInCode("Contract/openapi.yaml")],
             swiftSettings: swiftSettings
         ),
         // A scriptable flaky upstream for tests, the demo and benchmarks.

@@ -7,6 +7,9 @@
 # 2. Every test but those that start processes, in parallel.
 # 3. deploy/'s Prometheus rules (and their unit tests) and the Grafana dashboard's PromQL,
 #    through promtool (scripts/check-deploy.sh; skipped with a warning without promtool).
+#    The management API against its OpenAPI document: openapi-spec-validator, then
+#    schemathesis against a running gateway (scripts/check-contract.sh; skipped with a
+#    warning without them, an error under CI).
 # 4. The tests that start processes last, one at a time:
 #    - the crash tests run several real gateways, a load of 32 clients and (on PostgreSQL)
 #      a database; on 2 cores that load, beside the tests that time real sockets against
@@ -29,5 +32,6 @@ swift build --build-tests
 status=0
 swift test --skip-build --skip "$spawning" || status=$?
 scripts/check-deploy.sh || status=$?
+scripts/check-contract.sh || status=$?
 SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=1 swift test --skip-build --filter "$spawning" || status=$?
 exit $status

@@ -110,6 +110,19 @@ extension GatewayHarness {
             #"{"upstream":"pay","method":"POST","path":"/x","not_before":"tomorrow"}"#, "/not_before",
             "invalid-request", 400
         ),
+        // Found by schemathesis: Foundation's ISO 8601 parser took these; RFC 3339 does not.
+        (
+            #"{"upstream":"pay","method":"POST","path":"/x","not_before":"2026-02-31T10:00:00Z"}"#, "/not_before",
+            "invalid-request", 400
+        ),
+        (
+            #"{"upstream":"pay","method":"POST","path":"/x","not_before":"2026-11-23T10:00:00"}"#, "/not_before",
+            "invalid-request", 400
+        ),
+        (
+            #"{"upstream":"pay","method":"POST","path":"/x","not_before":"2026-11-23T10:00:00Zjunk"}"#, "/not_before",
+            "invalid-request", 400
+        ),
         (
             #"{"upstream":"pay","method":"POST","path":"/x","require_ack":"yes"}"#, "/require_ack", "invalid-request",
             400

@@ -41,7 +41,8 @@ import UnixSignals
 /// logged at `warning` first.
 /// - Throws: `ConfigurationError` for an invalid policy, ``StoreError`` when the store
 ///   cannot be opened or migrated, `NIOSSLError` when the TLS certificate and key no longer
-///   load (the files changed since the config was read).
+///   load (the files changed since the config was read), ``ManagementContract/Drift`` when
+///   a route and the OpenAPI document disagree (a programming error).
 public func buildApplication(
     config: GatewayConfig,
     logger: Logger,
@@ -227,6 +228,9 @@ public func buildApplication(
         logger: logger
     )
     router.addReloadRoute(reloader, gateway: gateway)
+    router.addContractRoute()
+    // The OpenAPI document describes exactly these routes, or the gateway does not start.
+    try ManagementContract.check(served: router.contractOperations)
     // Last, so that it sees exactly the requests no route took.
     router.add(middleware: UnmatchedRouteMiddleware(routes: router.routeTable))
     let listen = config.server.listen

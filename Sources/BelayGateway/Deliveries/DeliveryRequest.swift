@@ -182,7 +182,7 @@ struct DeliveryRequest {
         var notBefore = now.adding(config.deliveries.schedule.first ?? .zero)
         var notBeforeText = ""
         if let value = fields["not_before"] {
-            guard let text = value as? String, let date = Self.date(text) else {
+            guard let text = value as? String, let date = RFC3339.date(text) else {
                 return problem("/not_before", "must be an RFC 3339 date-time such as 2026-11-23T10:00:00Z")
             }
             notBefore = max(date, notBefore)

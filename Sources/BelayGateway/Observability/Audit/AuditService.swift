@@ -112,8 +112,7 @@ public struct AuditService<C: Clock>: Sendable where C.Duration == Duration {
         if let duration = ConfigDuration.parse(text) {
             return now.addingTimeInterval(-duration.inSeconds)
         }
-        if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
-        return try? Date.ISO8601FormatStyle().parse(text)
+        return RFC3339.date(text)
     }
 
     private func invalid(_ field: String, _ detail: String, requestID: String) -> APIAnswer {
