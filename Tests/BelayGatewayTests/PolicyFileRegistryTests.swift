@@ -29,12 +29,12 @@ import Testing
         }
     }
 
-    static func file(attempt: String = "2s", failureRatio: Double = 0.6) -> String {
+    static func file(attempt: String = "1m", failureRatio: Double = 0.6) -> String {
         """
         upstreams:
           crm:
             endpoints: ["https://crm.example.com"]
-            timeouts: { attempt: \(attempt) }
+            timeouts: { attempt: \(attempt), total: 10m }
             retry: { max_attempts: 2, base: 1ms, cap: 1ms, budget: 1 }
             circuit_breaker: { failure_ratio: \(failureRatio), minimum_throughput: 2, window: 60s, break: 10m }
             bulkhead: { adaptive: { algorithm: aimd, initial: 8, min: 2, max: 16 }, max_queue: 0, max_wait: 0s }
@@ -83,13 +83,13 @@ import Testing
         try await client.shutdown()
 
         // The file again with another attempt timeout: the breaker stays open, the limit learnt.
-        _ = try Self.load(Self.file(attempt: "5s"), into: registry)
+        _ = try Self.load(Self.file(attempt: "2m"), into: registry)
         let reloaded = await (try registry.pipeline("crm", for: Int.self)).executeOutcome { _ in 1 }
         #expect(Self.code(reloaded) == .circuitOpen)
         #expect(try limit() == 7)
 
         // New breaker options: a new breaker, closed; the limit's options are unchanged, so it stays.
-        let changed = try #require(try Self.load(Self.file(attempt: "5s", failureRatio: 0.9), into: registry).first)
+        let changed = try #require(try Self.load(Self.file(attempt: "2m", failureRatio: 0.9), into: registry).first)
         #expect(try await (try registry.pipeline("crm", for: Int.self)).execute { _ in 1 } == 1)
         #expect(try registry.shared.circuitBreaker("crm", changed.breakerConfiguration).state == .closed)
         #expect(try limit() == 7)

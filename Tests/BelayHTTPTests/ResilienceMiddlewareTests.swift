@@ -78,6 +78,10 @@ import Testing
         policy.retryBase = .milliseconds(1)
         policy.retryCap = .milliseconds(5)
         policy.retryBudget = 1
+        // Generous deadlines: under a loaded test run a call on 127.0.0.1 can wait seconds for
+        // a thread; the tests about deadlines set their own.
+        policy.attemptTimeout = .seconds(60)
+        policy.totalTimeout = .seconds(120)
         return policy
     }
 

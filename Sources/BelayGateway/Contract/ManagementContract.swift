@@ -48,9 +48,19 @@ public enum ManagementContract {
 
     /// The document's operations; `optional` are those marked `x-belay-optional` (served only
     /// when the config turns them on, as `/metrics` is).
+    /// Parsed once per process: every application built checks its routes against it, and
+    /// parsing the document costs a third of a second of CPU in a debug build.
     public static func operations() throws -> (all: Set<Operation>, optional: Set<Operation>) {
+        try parsed.get()
+    }
+
+    private static let parsed = Result { () throws(ContractError) in try parse() }
+
+    private static func parse() throws(ContractError) -> (all: Set<Operation>, optional: Set<Operation>) {
         let yaml = String(decoding: document, as: UTF8.self)
-        guard let root = try Yams.load(yaml: yaml) as? [String: Any], let paths = root["paths"] as? [String: Any]
+        let root: Any?
+        do { root = try Yams.load(yaml: yaml) } catch { throw ContractError(description: "openapi.yaml: \(error)") }
+        guard let root = root as? [String: Any], let paths = root["paths"] as? [String: Any]
         else { throw ContractError(description: "openapi.yaml has no paths") }
         var all: Set<Operation> = []
         var optional: Set<Operation> = []
