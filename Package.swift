@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "BelayTestKit", targets: ["BelayTestKit"]),
         .library(name: "BelayHTTP", targets: ["BelayHTTP"]),
         .library(name: "BelayStore", targets: ["BelayStore"]),
+        .library(name: "BelayAPI", targets: ["BelayAPI"]),
         .library(name: "BelayGateway", targets: ["BelayGateway"]),
         .library(name: "BelayTestUpstream", targets: ["BelayTestUpstream"]),
         .executable(name: "belay", targets: ["belay"]),
@@ -85,11 +86,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The management API's answer types (Codable): the gateway encodes them, the CLI and
+        // any Swift application decode them. Foundation only.
+        .target(
+            name: "BelayAPI",
+            swiftSettings: swiftSettings
+        ),
         // Layer 4: the gateway application.
         .target(
             name: "BelayGateway",
             dependencies: [
                 "Belay",
+                "BelayAPI",
                 "BelayHTTP",
                 "BelayStore",
                 .product(name: "Yams", package: "Yams"),
@@ -103,11 +111,38 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "OTel", package: "swift-otel"),
-                "BelayTestUpstream",
             ],
             // The management API's OpenAPI document, compiled in: the binary serves it at
             // GET /v1/openapi.yaml and checks its routes against it at start.
             resources: [.embedInCode("Contract/openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        // The management API's client and the CLI's tables: what `belay deliveries|webhooks|
+        // requests|upstreams|incidents|drill|reload` speak, over the BelayAPI types.
+        .target(
+            name: "BelayClient",
+            dependencies: [
+                "Belay",
+                "BelayAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // `belay demo`: the gateway in front of simulated upstreams, offline.
+        .target(
+            name: "BelayDemo",
+            dependencies: [
+                "Belay",
+                "BelayAPI",
+                "BelayClient",
+                "BelayGateway",
+                "BelayStore",
+                "BelayTestUpstream",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         // A scriptable flaky upstream for tests, the demo and benchmarks.
@@ -125,6 +160,9 @@ let package = Package(
         .executableTarget(
             name: "belay",
             dependencies: [
+                "BelayAPI",
+                "BelayClient",
+                "BelayDemo",
                 "BelayGateway",
                 "BelayStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -164,6 +202,9 @@ let package = Package(
             name: "BelayGatewayTests",
             dependencies: [
                 "BelayGateway",
+                "BelayAPI",
+                "BelayClient",
+                "BelayDemo",
                 "Belay",
                 "BelayStore",
                 "BelayTestKit",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BelayDemo
 import BelayGateway
 import Foundation
 import Hummingbird
@@ -32,8 +33,8 @@ struct BelayCommand: AsyncParsableCommand {
             """,
         version: BelayGateway.version,
         subcommands: [
-            Serve.self, CheckConfig.self, Demo.self, Deliveries.self, Upstreams.self, Incidents.self, Drill.self,
-            Reload.self, Storage.self,
+            Serve.self, CheckConfig.self, Demo.self, Deliveries.self, Webhooks.self, Requests.self, Upstreams.self,
+            Incidents.self, Drill.self, Reload.self, Storage.self,
         ]
     )
 

@@ -1,4 +1,6 @@
 import ArgumentParser
+import BelayAPI
+import BelayClient
 import BelayGateway
 import Foundation
 
@@ -48,6 +50,16 @@ struct Deliveries: AsyncParsableCommand {
             }
             return answer
         }
+
+        /// The answer as one of the contract's types; one that does not read is reported, exit 1.
+        func decode<Value: Decodable>(_ type: Value.Type, _ answer: Answer) throws -> Value {
+            do {
+                return try answer.decode(type)
+            } catch {
+                printError("the gateway's answer is not a \(type) as this belay reads it: \(error)")
+                throw ExitCode(1)
+            }
+        }
     }
 
     struct List: AsyncParsableCommand {
@@ -63,14 +75,17 @@ struct Deliveries: AsyncParsableCommand {
         @Option(help: "Continue from a previous page's cursor.")
         var cursor: String?
 
+        func validate() throws {
+            guard (1...500).contains(limit) else { throw ValidationError("--limit must be from 1 to 500") }
+        }
+
         func run() async throws {
-            var query = ["limit=\(limit)"]
-            if let status { query.append("status=\(status)") }
-            if let upstream { query.append("upstream=\(upstream)") }
-            if let cursor { query.append("cursor=\(cursor)") }
-            let path = "/v1/deliveries?" + query.joined(separator: "&")
+            let path = ManagementClient.path(
+                "/v1/deliveries",
+                [("limit", String(limit)), ("status", status), ("upstream", upstream), ("cursor", cursor)]
+            )
             let answer = try await connection.call { try await $0.get(path) }
-            print(DeliveryTable.list(answer.object ?? [:]))
+            print(DeliveryTable.list(try connection.decode(DeliveryPage.self, answer)))
         }
     }
 
@@ -81,8 +96,10 @@ struct Deliveries: AsyncParsableCommand {
         @Argument(help: "The delivery's id.") var id: String
 
         func run() async throws {
-            let answer = try await connection.call { try await $0.get("/v1/deliveries/\(id)") }
-            print(DeliveryTable.show(answer.object ?? [:]))
+            let answer = try await connection.call {
+                try await $0.get("/v1/deliveries/" + ManagementClient.escaped(id))
+            }
+            print(DeliveryTable.show(try connection.decode(DeliveryDetail.self, answer)))
         }
     }
 
@@ -93,8 +110,9 @@ struct Deliveries: AsyncParsableCommand {
         @Argument(help: "The delivery's id.") var id: String
 
         func run() async throws {
-            let answer = try await connection.call { try await $0.post("/v1/deliveries/\(id)/retry") }
-            print("\(id): \(answer.object?["status"] as? String ?? "?")")
+            let path = "/v1/deliveries/\(ManagementClient.escaped(id))/retry"
+            let answer = try await connection.call { try await $0.post(path) }
+            print("\(id): \(try connection.decode(DeliverySummary.self, answer).status)")
         }
     }
 
@@ -105,8 +123,9 @@ struct Deliveries: AsyncParsableCommand {
         @Argument(help: "The delivery's id.") var id: String
 
         func run() async throws {
-            let answer = try await connection.call { try await $0.post("/v1/deliveries/\(id)/cancel") }
-            print("\(id): \(answer.object?["status"] as? String ?? "?")")
+            let path = "/v1/deliveries/\(ManagementClient.escaped(id))/cancel"
+            let answer = try await connection.call { try await $0.post(path) }
+            print("\(id): \(try connection.decode(DeliverySummary.self, answer).status)")
         }
     }
 
@@ -117,8 +136,9 @@ struct Deliveries: AsyncParsableCommand {
         @Argument(help: "The delivery's id.") var id: String
 
         func run() async throws {
-            let answer = try await connection.call { try await $0.post("/v1/deliveries/\(id)/ack") }
-            print("\(id): \(answer.object?["status"] as? String ?? "?")")
+            let path = "/v1/deliveries/\(ManagementClient.escaped(id))/ack"
+            let answer = try await connection.call { try await $0.post(path) }
+            print("\(id): \(try connection.decode(DeliverySummary.self, answer).status)")
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BelayClient
 import BelayGateway
 import Foundation
 

@@ -1,4 +1,6 @@
 import ArgumentParser
+import BelayAPI
+import BelayClient
 import BelayGateway
 import Foundation
 
@@ -95,7 +97,7 @@ struct Incidents: AsyncParsableCommand {
     /// Decodes the gateway's answer; one that does not read is reported, exit 1.
     static func decode<T: Decodable>(_ type: T.Type, _ body: Data) throws -> T {
         do {
-            return try IncidentJSON.decoder().decode(type, from: body)
+            return try ManagementJSON.decoder().decode(type, from: body)
         } catch {
             printError("the gateway's answer is not an incident as this belay reads it: \(error)")
             throw ExitCode(1)

@@ -1,4 +1,6 @@
 import ArgumentParser
+import BelayAPI
+import BelayClient
 import BelayGateway
 import Foundation
 
@@ -36,26 +38,24 @@ struct Reload: AsyncParsableCommand {
             printError("cannot reach the gateway at \(connection.url): \(error)")
             throw ExitCode(1)
         }
-        let object = answer.object ?? [:]
-        let needsRestart = object["needs_restart"] as? [String] ?? []
         switch answer.status {
         case 200:
-            let applied = object["applied"] as? [String] ?? []
+            let outcome = try connection.decode(ReloadOutcomeView.self, answer)
             print(
-                applied.isEmpty
+                outcome.applied.isEmpty
                     ? "Reloaded: nothing changed that can change without a restart."
-                    : "Reloaded: \(applied.joined(separator: ", ")) now in effect for new requests."
+                    : "Reloaded: \(outcome.applied.joined(separator: ", ")) now in effect for new requests."
             )
-            if !needsRestart.isEmpty {
-                print("Needs a restart (kept as running): \(needsRestart.joined(separator: ", "))")
+            if !outcome.needsRestart.isEmpty {
+                print("Needs a restart (kept as running): \(outcome.needsRestart.joined(separator: ", "))")
             }
         case 422:
-            let problems = object["problems"] as? [[String: Any]] ?? []
-            printError("Refused: the config has \(problems.count) problem(s); the running config is kept.")
-            for problem in problems {
-                let line = (problem["line"] as? Int).map { "line \($0): " } ?? ""
-                let path = (problem["path"] as? String).flatMap { $0.isEmpty ? nil : $0 } ?? "(root)"
-                printError("  \(line)\(path): \(problem["message"] as? String ?? "")")
+            let refusal = try connection.decode(ReloadRefusal.self, answer)
+            printError("Refused: the config has \(refusal.problems.count) problem(s); the running config is kept.")
+            for problem in refusal.problems {
+                let line = problem.line.map { "line \($0): " } ?? ""
+                let path = problem.path.isEmpty ? "(root)" : problem.path
+                printError("  \(line)\(path): \(problem.message)")
             }
             throw ExitCode(1)
         default:

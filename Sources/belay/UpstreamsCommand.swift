@@ -1,4 +1,6 @@
 import ArgumentParser
+import BelayAPI
+import BelayClient
 import BelayGateway
 
 struct Upstreams: AsyncParsableCommand {
@@ -25,7 +27,7 @@ struct Upstreams: AsyncParsableCommand {
 
         func run() async throws {
             let answer = try await connection.call { try await $0.get("/v1/upstreams") }
-            print(UpstreamTable.list(answer.object ?? [:]))
+            print(UpstreamTable.list(try connection.decode(UpstreamList.self, answer)))
         }
     }
 
@@ -38,8 +40,10 @@ struct Upstreams: AsyncParsableCommand {
         @Argument(help: "The upstream's name.") var name: String
 
         func run() async throws {
-            let answer = try await connection.call { try await $0.get("/v1/upstreams/\(name)") }
-            print(UpstreamTable.show(answer.object ?? [:]))
+            let answer = try await connection.call {
+                try await $0.get("/v1/upstreams/" + ManagementClient.escaped(name))
+            }
+            print(UpstreamTable.show(try connection.decode(UpstreamDetail.self, answer).upstream))
         }
     }
 }

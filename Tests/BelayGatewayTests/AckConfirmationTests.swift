@@ -1,3 +1,4 @@
+import BelayAPI
 import BelayStore
 import BelayTestKit
 import BelayTestUpstream
@@ -183,10 +184,10 @@ final class HeldSender: DeliverySender {
             #expect(acked.status == .acknowledged)
             #expect(acked.acknowledgedAt == Self.origin.addingTimeInterval(3))
             let view = DeliveryView.full(acked, attempts: attempts, redactor: Redactor(config: try Self.config()))
-            let confirmation = try #require(view["confirmation"] as? [String: Any])
-            #expect(confirmation["event"] as? String == event)
-            #expect(confirmation["outcome"] as? String == "confirmed")
-            #expect(confirmation["at"] as? String == Self.origin.addingTimeInterval(3).iso8601)
+            let confirmation = try #require(view.summary.confirmation)
+            #expect(confirmation.event == event)
+            #expect(confirmation.outcome == "confirmed")
+            #expect(confirmation.at == Self.origin.addingTimeInterval(3))
             #expect(rig.alerts.kinds.isEmpty)
             // Past the wait: nothing is sent again.
             rig.clock.advance(by: .seconds(3_600))

@@ -1,3 +1,5 @@
+import BelayAPI
+import BelayClient
 import BelayGateway
 import BelayTestUpstream
 import Foundation
@@ -290,12 +292,12 @@ extension GatewayHarness {
             )
             _ = try await gateway.delivery(id) { $0["status"] as? String == "delivered" }
             let client = ManagementClient(baseURL: "http://127.0.0.1:\(gateway.port)/", apiKey: nil)
-            let list = DeliveryTable.list(try #require(try await client.get("/v1/deliveries").object))
+            let list = DeliveryTable.list(try await client.get("/v1/deliveries").decode(DeliveryPage.self))
             let lines = list.split(separator: "\n")
             #expect(lines.count == 2)
             #expect(lines[0].hasPrefix("ID") && lines[0].contains("STATUS") && lines[0].contains("LAST ERROR"))
             #expect(lines[1].hasPrefix(id) && lines[1].contains("delivered") && lines[1].contains("POST /v1/orders"))
-            let shown = DeliveryTable.show(try #require(try await client.get("/v1/deliveries/\(id)").object))
+            let shown = DeliveryTable.show(try await client.get("/v1/deliveries/\(id)").decode(DeliveryDetail.self))
             #expect(shown.contains("idempotency key o-1"))
             #expect(shown.contains("require ack     no"))
             #expect(shown.contains("HTTP 200") && shown.contains("delivered (HTTP 200)"))
@@ -303,7 +305,7 @@ extension GatewayHarness {
             #expect(shown.split(separator: "\n").last?.hasPrefix("1 ") == true)
             let missing = try await client.post("/v1/deliveries/dlv_nope/retry")
             #expect(missing.status == 404 && missing.problemSummary.hasPrefix("not-found: "))
-            #expect(DeliveryTable.list(["deliveries": [Any]()]) == "no deliveries")
+            #expect(DeliveryTable.list(DeliveryPage(deliveries: [], nextCursor: nil)) == "no deliveries")
         }
     }
 }

@@ -1,3 +1,6 @@
+import BelayAPI
+import BelayClient
+import BelayDemo
 import BelayGateway
 import Synchronization
 import Testing

@@ -10,8 +10,9 @@ import Testing
 struct HelpTextTests {
     static let commands: [[String]] = [
         [], ["serve"], ["check-config"], ["demo"], ["deliveries"], ["deliveries", "list"], ["upstreams"],
-        ["incidents"], ["incidents", "show"], ["drill"], ["reload"], ["storage"], ["storage", "backup"],
-        ["storage", "check"], ["storage", "copy"],
+        ["incidents"], ["incidents", "show"], ["webhooks"], ["webhooks", "list"], ["requests"],
+        ["requests", "list"], ["drill"], ["reload"], ["storage"], ["storage", "backup"], ["storage", "check"],
+        ["storage", "copy"],
     ]
 
     @Test(arguments: commands)

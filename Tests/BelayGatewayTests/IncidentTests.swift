@@ -1,4 +1,6 @@
 import Belay
+import BelayAPI
+import BelayClient
 import BelayStore
 import BelayTestKit
 import Foundation
@@ -364,7 +366,7 @@ final class FakeHealth: Sendable {
     )
 
     @Test func theJSONHasEveryDocumentedKeyAndReadsBack() throws {
-        let data = try IncidentJSON.encoder().encode(IncidentJSON(Self.incident))
+        let data = try ManagementJSON.encoder().encode(IncidentJSON(Self.incident))
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         #expect(
             Set(object.keys) == [
@@ -378,14 +380,15 @@ final class FakeHealth: Sendable {
         #expect(
             Set(impact.keys) == ["failed", "stale", "fallback", "queued", "deliveries_delayed", "longest_delay_s"]
         )
-        #expect(try IncidentJSON.decoder().decode(IncidentJSON.self, from: data) == IncidentJSON(Self.incident))
+        #expect(try ManagementJSON.decoder().decode(IncidentJSON.self, from: data) == IncidentJSON(Self.incident))
         // An open one writes its nulls.
         var open = Self.incident
         open.status = .open
         open.recoveredAt = nil
         open.closedAt = nil
         let openObject = try #require(
-            try JSONSerialization.jsonObject(with: IncidentJSON.encoder().encode(IncidentJSON(open))) as? [String: Any]
+            try JSONSerialization.jsonObject(with: ManagementJSON.encoder().encode(IncidentJSON(open)))
+                as? [String: Any]
         )
         #expect(openObject["closed_at"] is NSNull && openObject["time_to_recover_s"] is NSNull)
     }

@@ -129,6 +129,67 @@ import Yams
 }
 
 @Suite struct DeprecationMiddlewareTests {
+    /// The scope each route group requires is the document's `x-belay-scopes`: without a key
+    /// the operation is 401 (with a challenge), with a key of another scope 403 naming the
+    /// scopes, with a key of any one of them admitted; a refusal carries one request id.
+    @Test func everyOperationAsksForTheScopesTheDocumentNames() async throws {
+        let contract = ManagementContractTests()
+        let root = try contract.document()
+        var required: [(method: String, path: String, scopes: [String])] = []
+        for (name, operation) in contract.operations(root) {
+            let security = operation["security"] as? [Any] ?? root["security"] as? [Any] ?? []
+            guard !security.isEmpty else { continue }
+            let scopes = try #require(operation["x-belay-scopes"] as? [String], "\(name) names no x-belay-scopes")
+            let parts = name.split(separator: " ", maxSplits: 1).map(String.init)
+            required.append((parts[0], parts[1], scopes))
+        }
+        #expect(required.count >= 20)
+        let operations = required
+        let allScopes = Set(operations.flatMap(\.scopes)).sorted()
+        let config = ConfigTemplate.custom { urls in
+            var lines = [
+                #"server: { listen: "127.0.0.1:0" }"#,
+                "consumers:",
+                #"  stranger: { key_sha256: "\#(sha256Hex("stranger-key"))", scopes: ["proxy:pay"] }"#,
+            ]
+            for scope in allScopes {
+                let name = scope.replacingOccurrences(of: ":", with: "-")
+                lines.append(#"  \#(name): { key_sha256: "\#(sha256Hex(scope + "-key"))", scopes: ["\#(scope)"] }"#)
+            }
+            lines += ["upstreams:", #"  pay: { endpoints: ["\#(urls[0])"] }"#]
+            return lines.joined(separator: "\n")
+        }
+        try await GatewayHarness.run(config: config) { gateway in
+            for (method, template, scopes) in operations {
+                let path = template.replacingOccurrences(of: "{name}", with: "pay")
+                    .replacingOccurrences(of: "{id}", with: "01936f3e-8c2a-7b4d-9e1f-2a3b4c5d6e7f")
+                let verb = HTTPMethod(rawValue: method)
+                let operation = "\(method) \(template)"
+
+                let anonymous = try await gateway.send(verb, path)
+                #expect(anonymous.status == 401, "\(operation) without a key")
+                #expect(anonymous.header("WWW-Authenticate") != nil, "\(operation) 401 without a challenge")
+                #expect(anonymous.code == "unauthorized")
+                let id = anonymous.header("Belay-Request-Id")
+                #expect(id != nil && anonymous.problem?["request_id"] as? String == id, "\(operation) request id")
+
+                let stranger = try await gateway.send(verb, path, headers: [("Authorization", "Bearer stranger-key")])
+                #expect(stranger.status == 403, "\(operation) with another scope")
+                let detail = stranger.problem?["detail"] as? String ?? ""
+                #expect(scopes.allSatisfy(detail.contains), "\(operation): \(detail)")
+
+                for scope in scopes {
+                    let admitted = try await gateway.send(
+                        verb,
+                        path,
+                        headers: [("Authorization", "Bearer \(scope)-key")]
+                    )
+                    #expect(![401, 403].contains(admitted.status), "\(operation) refused \(scope): \(admitted.body)")
+                }
+            }
+        }
+    }
+
     @Test func anOperationOnItsWayOutSaysSinceWhenUntilWhenAndWhereToGo() async throws {
         let since = Date(timeIntervalSince1970: 1_688_169_599)
         let sunset = Date(timeIntervalSince1970: 1_735_689_600)  // 2025-01-01T00:00:00Z

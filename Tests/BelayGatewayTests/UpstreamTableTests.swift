@@ -1,3 +1,5 @@
+import BelayAPI
+import BelayClient
 import BelayGateway
 import BelayTestUpstream
 import NIOHTTP1
@@ -15,20 +17,18 @@ import Testing
             for _ in 0..<3 { _ = try await gateway.send(.GET, "/proxy/pay/v1/balance") }
             let client = ManagementClient(baseURL: "http://127.0.0.1:\(gateway.port)", apiKey: nil)
 
-            let answer = try #require(try await client.get("/v1/upstreams").object)
+            let answer = try await client.get("/v1/upstreams").decode(UpstreamList.self)
             // Breakers are per instance: the answer names the instance that gave it.
-            #expect(answer["instance"] as? String == GatewayConfig.Server.defaultInstanceName)
-            #expect(
-                try await client.get("/v1/upstreams/pay").object?["instance"] as? String
-                    == GatewayConfig.Server.defaultInstanceName
-            )
+            #expect(answer.instance == GatewayConfig.Server.defaultInstanceName)
+            let detail = try await client.get("/v1/upstreams/pay").decode(UpstreamDetail.self)
+            #expect(detail.instance == GatewayConfig.Server.defaultInstanceName)
             let list = UpstreamTable.list(answer)
             let lines = list.split(separator: "\n")
             #expect(lines.count == 2)
             #expect(lines[0].hasPrefix("NAME") && lines[0].contains("STATE") && lines[0].contains("P99 MS"))
             #expect(lines[1].hasPrefix("pay") && lines[1].contains("down") && lines[1].contains("open"))
 
-            let shown = UpstreamTable.show(try #require(try await client.get("/v1/upstreams/pay").object))
+            let shown = UpstreamTable.show(detail.upstream)
             #expect(shown.hasPrefix("pay: down since "))
             #expect(shown.contains("breaker         open"))
             #expect(shown.contains("ENDPOINT") && shown.contains("127.0.0.1:"))
@@ -44,7 +44,7 @@ import Testing
             let objective = try #require(shown.split(separator: "\n").first { $0.hasPrefix("availability  ") })
             #expect(objective.contains("99%") && objective.contains("0.0%") && objective.contains("-9900.0%"))
             #expect(shown.contains("OBJECTIVE") && shown.contains("BUDGET LEFT") && shown.contains("BURNING"))
-            #expect(UpstreamTable.list(["upstreams": [Any]()]) == "no upstreams configured")
+            #expect(UpstreamTable.list(UpstreamList(instance: "web-1", upstreams: [])) == "no upstreams configured")
         }
     }
 }

@@ -288,18 +288,6 @@ func openStore(
 }
 
 extension Gateway {
-    /// A problem response if the caller may not use `scope`; nil if it may.
-    ///
-    /// With a `basicRealm` (pages a browser opens), the key may also come as the password of
-    /// `Authorization: Basic`, and a refusal asks for it with `WWW-Authenticate: Basic`, so
-    /// the browser prompts for it and then sends it with the page's own requests.
-    func authorized(_ request: Request, scope: String, basicRealm: String? = nil) -> Response? {
-        switch authorize(request, anyOf: [scope], basicRealm: basicRealm) {
-        case .success: nil
-        case .failure(let refusal): refusal.response
-        }
-    }
-
     /// A refusal of a management route, as a response.
     struct Refusal: Error {
         var response: Response
@@ -308,12 +296,17 @@ extension Gateway {
     /// The caller, if it may use one of `scopes` and is within its rate limit (every
     /// authenticated route counts against a consumer's `rate_limit`, not only `/proxy`);
     /// otherwise the problem response: 401, 403 or 429 with `Retry-After` and `RateLimit`.
+    ///
+    /// With a `basicRealm` (pages a browser opens), the key may also come as the password of
+    /// `Authorization: Basic`, and a refusal asks for it with `WWW-Authenticate: Basic`, so
+    /// the browser prompts for it and then sends it with the page's own requests.
+    /// Routes call it through ``ScopeMiddleware``.
     func authorize(
         _ request: Request,
         anyOf scopes: [String],
-        basicRealm: String? = nil
+        basicRealm: String?,
+        requestID: String
     ) -> Result<ConsumerAuth.Identity, Refusal> {
-        let requestID = Self.newRequestID()
         switch auth.identify(request.headers, acceptBasic: basicRealm != nil) {
         case .failure:
             let challenge = basicRealm.map { #"Basic realm="\#($0)", charset="UTF-8""# } ?? "Bearer"

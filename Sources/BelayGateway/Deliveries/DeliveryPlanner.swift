@@ -1,3 +1,4 @@
+import BelayAPI
 public import BelayStore
 public import Foundation
 
@@ -223,7 +224,5 @@ extension Date {
     }
 
     /// RFC 3339 / ISO 8601 in UTC, to the millisecond: `2026-11-23T10:05:00.000Z`.
-    var iso8601: String {
-        formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-    }
+    var iso8601: String { ManagementJSON.format(self) }
 }

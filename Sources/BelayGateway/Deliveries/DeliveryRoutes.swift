@@ -7,42 +7,36 @@ import NIOCore
 extension Router where Context == GatewayRequestContext {
     /// The delivery queue's routes: thin translations to ``DeliveryService``.
     func addDeliveryRoutes(_ deliveries: DeliveryService<ContinuousClock>, gateway: Gateway) {
-        post("v1/deliveries") { request, _ in
-            await gateway.asDeliveryCaller(request, anyOf: ["deliveries:write"]) { caller in
-                await gateway.acceptDelivery(request, caller: caller, deliveries)
-            }
+        let write = requiring("deliveries:write", of: gateway)
+        let read = requiring("deliveries:read", of: gateway)
+        write.post("v1/deliveries") { request, context in
+            await gateway.acceptDelivery(request, context: context, deliveries)
         }
-        get("v1/deliveries") { request, _ in
-            await gateway.asDeliveryCaller(request, anyOf: ["deliveries:read"]) { caller in
-                var parameters: [String: String] = [:]
-                for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
-                return Response(await deliveries.list(parameters, requestID: Gateway.newRequestID(), caller: caller))
-            }
+        read.get("v1/deliveries") { request, context in
+            let parameters = request.uri.queryDictionary
+            let caller = gateway.deliveryCaller(context.identity)
+            return Response(await deliveries.list(parameters, requestID: context.requestID, caller: caller))
         }
-        get("v1/deliveries/:id") { request, context in
-            await gateway.asDeliveryCaller(request, anyOf: ["deliveries:read"]) { caller in
-                let id = context.parameters.get("id") ?? ""
-                return Response(await deliveries.show(id, requestID: Gateway.newRequestID(), caller: caller))
-            }
+        read.get("v1/deliveries/:id") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            let caller = gateway.deliveryCaller(context.identity)
+            return Response(await deliveries.show(id, requestID: context.requestID, caller: caller))
         }
-        post("v1/deliveries/:id/retry") { request, context in
-            await gateway.asDeliveryCaller(request, anyOf: ["deliveries:write"]) { caller in
-                let id = context.parameters.get("id") ?? ""
-                return Response(await deliveries.retry(id, requestID: Gateway.newRequestID(), caller: caller))
-            }
+        write.post("v1/deliveries/:id/retry") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            let caller = gateway.deliveryCaller(context.identity)
+            return Response(await deliveries.retry(id, requestID: context.requestID, caller: caller))
         }
-        post("v1/deliveries/:id/cancel") { request, context in
-            await gateway.asDeliveryCaller(request, anyOf: ["deliveries:write"]) { caller in
-                let id = context.parameters.get("id") ?? ""
-                return Response(await deliveries.cancel(id, requestID: Gateway.newRequestID(), caller: caller))
-            }
+        write.post("v1/deliveries/:id/cancel") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            let caller = gateway.deliveryCaller(context.identity)
+            return Response(await deliveries.cancel(id, requestID: context.requestID, caller: caller))
         }
-        post("v1/deliveries/:id/ack") { request, context in
-            // The narrower deliveries:ack scope is enough; the delivery must still be the caller's.
-            await gateway.asDeliveryCaller(request, anyOf: ["deliveries:ack", "deliveries:write"]) { caller in
-                let id = context.parameters.get("id") ?? ""
-                return Response(await deliveries.acknowledge(id, requestID: Gateway.newRequestID(), caller: caller))
-            }
+        // The narrower deliveries:ack scope is enough; the delivery must still be the caller's.
+        requiring("deliveries:ack", "deliveries:write", of: gateway).post("v1/deliveries/:id/ack") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            let caller = gateway.deliveryCaller(context.identity)
+            return Response(await deliveries.acknowledge(id, requestID: context.requestID, caller: caller))
         }
     }
 }
@@ -51,10 +45,10 @@ extension Gateway {
     /// `POST /v1/deliveries`: the body within `server.max_body`, then the service.
     func acceptDelivery(
         _ request: Request,
-        caller: DeliveryCaller,
+        context: GatewayRequestContext,
         _ deliveries: DeliveryService<ContinuousClock>
     ) async -> Response {
-        let requestID = Gateway.newRequestID()
+        let requestID = context.requestID
         let maxBody = config.server.maxBody
         var copy = request
         let body: ByteBuffer
@@ -74,33 +68,18 @@ extension Gateway {
             Data(body.readableBytesView),
             headers: request.headers,
             requestID: requestID,
-            caller: caller
+            caller: deliveryCaller(context.identity)
         )
         return Response(answer)
     }
 
-    /// Runs `body` for the delivery API's caller if it holds one of `scopes` and is within its
-    /// rate limit; otherwise answers the refusal.
-    func asDeliveryCaller(
-        _ request: Request,
-        anyOf scopes: [String],
-        _ body: (DeliveryCaller) async -> Response
-    ) async -> Response {
-        switch deliveryCaller(request, anyOf: scopes) {
-        case .success(let caller): await body(caller)
-        case .failure(let refusal): refusal.response
-        }
-    }
-
-    /// The delivery API's caller, if it holds one of `scopes` and is within its rate limit.
-    func deliveryCaller(_ request: Request, anyOf scopes: [String]) -> Result<DeliveryCaller, Refusal> {
-        authorize(request, anyOf: scopes).map { identity in
-            DeliveryCaller(
-                consumer: auth.isOpenMode ? "" : identity.name,
-                isAdmin: identity.allows("admin"),
-                mayUse: { identity.allows("proxy:\($0)") }
-            )
-        }
+    /// The delivery API's caller, as ``ScopeMiddleware`` admitted it.
+    func deliveryCaller(_ identity: ConsumerAuth.Identity) -> DeliveryCaller {
+        DeliveryCaller(
+            consumer: auth.isOpenMode ? "" : identity.name,
+            isAdmin: identity.allows("admin"),
+            mayUse: { identity.allows("proxy:\($0)") }
+        )
     }
 }
 

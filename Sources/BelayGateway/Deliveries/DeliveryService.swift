@@ -1,4 +1,5 @@
 import Belay
+import BelayAPI
 import BelayHTTP
 public import BelayStore
 public import Foundation
@@ -13,13 +14,12 @@ public struct APIAnswer: Sendable {
     /// The JSON body.
     public var body: Data
 
-    /// A JSON answer.
-    static func json(_ status: Int, _ object: Any, headers: HTTPFields = [:]) -> APIAnswer {
+    /// A JSON answer of one of the contract's types (``BelayAPI``), encoded as the CLI decodes it.
+    static func json(_ status: Int, _ value: some Encodable, headers: HTTPFields = [:]) -> APIAnswer {
         var headers = headers
         headers[.contentType] = "application/json"
-        let body =
-            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data()
+        // The contract's types encode dates, strings and numbers only: this does not throw.
+        let body = (try? ManagementJSON.encode(value)) ?? Data()
         return APIAnswer(status: status, headers: headers, body: body)
     }
 
@@ -210,11 +210,7 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
         let location = "/v1/deliveries/\(delivery.id)"
         var headers: HTTPFields = [.location: location]
         if replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
-        return .json(
-            202,
-            ["id": delivery.id, "status": delivery.status.rawValue, "location": location],
-            headers: headers
-        )
+        return .json(202, DeliveryAccepted(id: delivery.id, status: delivery.status.rawValue), headers: headers)
     }
 
     /// `GET /v1/deliveries/{id}`: the delivery with every attempt.
@@ -224,7 +220,7 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
                 return notFound(id, requestID: requestID)
             }
             var view = DeliveryView.full(delivery, attempts: attempts, redactor: redactor)
-            if let waiting = waiting(delivery) { view["waiting"] = waiting }
+            view.summary.waiting = waiting(delivery)
             return .json(200, view)
         } catch {
             return storeFailure(error, requestID: requestID)
@@ -265,12 +261,10 @@ public struct DeliveryService<C: Clock>: Sendable where C.Duration == Duration {
             let page = try await store.deliveries(query)
             let views = page.deliveries.map { delivery in
                 var view = DeliveryView.summary(delivery)
-                if let waiting = waiting(delivery) { view["waiting"] = waiting }
+                view.waiting = waiting(delivery)
                 return view
             }
-            var body: [String: Any] = ["deliveries": views]
-            body["next_cursor"] = page.nextCursor ?? NSNull()
-            return .json(200, body)
+            return .json(200, DeliveryPage(deliveries: views, nextCursor: page.nextCursor))
         } catch {
             return storeFailure(error, requestID: requestID)
         }

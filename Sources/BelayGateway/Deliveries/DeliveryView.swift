@@ -1,89 +1,96 @@
+import BelayAPI
 import BelayStore
 import Foundation
 
-/// How deliveries look in the management API's JSON.
+/// How deliveries look in the management API (the ``BelayAPI`` types).
 enum DeliveryView {
     /// A delivery without its body, headers or attempts (list pages, transitions).
-    static func summary(_ delivery: Delivery) -> [String: Any] {
-        var view: [String: Any] = [
-            "id": delivery.id,
-            "upstream": delivery.upstream,
-            "method": delivery.method,
-            "path": delivery.path,
-            "status": delivery.status.rawValue,
-            "require_ack": delivery.requireAck,
-            "idempotency_key": delivery.idempotencyKey,
-            "attempt_count": delivery.attemptCount,
-            "created_at": delivery.createdAt.iso8601,
-            "updated_at": delivery.updatedAt.iso8601,
-            "location": "/v1/deliveries/\(delivery.id)",
-        ]
-        view["next_attempt_at"] = delivery.nextAttemptAt.map { $0.iso8601 as Any } ?? NSNull()
-        if let deliveredAt = delivery.deliveredAt { view["delivered_at"] = deliveredAt.iso8601 }
-        if let acknowledgedAt = delivery.acknowledgedAt { view["acknowledged_at"] = acknowledgedAt.iso8601 }
+    static func summary(_ delivery: Delivery) -> DeliverySummary {
+        var view = DeliverySummary(
+            id: delivery.id,
+            upstream: delivery.upstream,
+            method: delivery.method,
+            path: delivery.path,
+            status: delivery.status.rawValue,
+            requireAck: delivery.requireAck,
+            idempotencyKey: delivery.idempotencyKey,
+            attemptCount: delivery.attemptCount,
+            createdAt: delivery.createdAt,
+            updatedAt: delivery.updatedAt,
+            nextAttemptAt: delivery.nextAttemptAt
+        )
+        view.deliveredAt = delivery.deliveredAt
+        view.acknowledgedAt = delivery.acknowledgedAt
         if let early = delivery.ackReceivedAt, delivery.acknowledgedAt == nil {
             // Acknowledged before any 2xx was recorded: it takes effect with the 2xx.
-            view["ack_received_at"] = early.iso8601
+            view.ackReceivedAt = early
         }
-        if let event = delivery.ackEvent { view["confirmation"] = confirmation(of: delivery, event: event) }
-        if !delivery.consumer.isEmpty { view["consumer"] = delivery.consumer }
-        if let lastError = delivery.lastError { view["last_error"] = lastError }
-        if let leaseExpiresAt = delivery.leaseExpiresAt { view["lease_expires_at"] = leaseExpiresAt.iso8601 }
-        if delivery.escalated { view["escalated"] = true }
+        if let event = delivery.ackEvent { view.confirmation = confirmation(of: delivery, event: event) }
+        if !delivery.consumer.isEmpty { view.consumer = delivery.consumer }
+        view.lastError = delivery.lastError
+        view.leaseExpiresAt = delivery.leaseExpiresAt
+        if delivery.escalated { view.escalated = true }
         return view
     }
 
     /// The other system's word on it (`ack.webhook`): the inbox event, whether it confirmed
     /// (and when) or rejected (and why), and whether it takes effect when the attempt in
     /// flight is recorded.
-    private static func confirmation(of delivery: Delivery, event: String) -> [String: Any] {
-        var view: [String: Any] = ["event": event]
+    private static func confirmation(of delivery: Delivery, event: String) -> DeliveryConfirmationView {
+        var view = DeliveryConfirmationView(event: event, outcome: "confirmed")
         if let reason = delivery.ackRejection {
-            view["outcome"] = "rejected"
-            view["reason"] = reason
+            view.outcome = "rejected"
+            view.reason = reason
         } else {
-            view["outcome"] = "confirmed"
-            if let at = delivery.acknowledgedAt ?? delivery.ackReceivedAt { view["at"] = at.iso8601 }
+            view.at = delivery.acknowledgedAt ?? delivery.ackReceivedAt
         }
-        if delivery.status == .inFlight { view["pending_attempt"] = true }
+        if delivery.status == .inFlight { view.pendingAttempt = true }
         return view
+    }
+
+    /// Every attempt, oldest first.
+    static func attempts(_ attempts: [DeliveryAttempt]) -> [DeliveryAttemptView] {
+        attempts.map { attempt in
+            DeliveryAttemptView(
+                number: attempt.number,
+                // `send`, or `lookup` (`ack.poll`: a GET asking the provider whether it has the order).
+                kind: attempt.kind.rawValue,
+                startedAt: attempt.startedAt,
+                durationMs: attempt.durationMilliseconds,
+                endpoint: attempt.endpoint,
+                statusCode: attempt.statusCode,
+                errorClass: attempt.errorClass,
+                decision: attempt.decision
+            )
+        }
     }
 
     /// A delivery with its headers (the values of `redactor`'s sensitive headers replaced),
     /// body and every attempt.
-    static func full(_ delivery: Delivery, attempts: [DeliveryAttempt], redactor: Redactor) -> [String: Any] {
-        var view = summary(delivery)
+    static func full(_ delivery: Delivery, attempts: [DeliveryAttempt], redactor: Redactor) -> DeliveryDetail {
         var headers: [String: String] = [:]
         for header in delivery.headers {
             headers[header.name] =
                 redactor.isSensitive(header: header.name) ? Redactor.placeholder : redactor.redact(header.value)
         }
-        view["headers"] = headers
+        var json: JSONValue?
+        var base64: String?
         if let body = delivery.body {
-            if let json = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]),
-                delivery.headers.contains(where: {
-                    $0.name.lowercased() == "content-type" && $0.value.lowercased().contains("json")
-                })
-            {
-                view["body"] = json
+            let declaresJSON = delivery.headers.contains {
+                $0.name.lowercased() == "content-type" && $0.value.lowercased().contains("json")
+            }
+            if declaresJSON, let value = try? JSONDecoder().decode(JSONValue.self, from: body) {
+                json = value
             } else {
-                view["body_base64"] = body.base64EncodedString()
+                base64 = body.base64EncodedString()
             }
         }
-        view["attempts"] = attempts.map { attempt -> [String: Any] in
-            var item: [String: Any] = [
-                "number": attempt.number,
-                "started_at": attempt.startedAt.iso8601,
-                "duration_ms": attempt.durationMilliseconds,
-                "decision": attempt.decision,
-                // `send`, or `lookup` (`ack.poll`: a GET asking the provider whether it has the order).
-                "kind": attempt.kind.rawValue,
-            ]
-            if let endpoint = attempt.endpoint { item["endpoint"] = endpoint }
-            if let status = attempt.statusCode { item["status_code"] = status }
-            if let errorClass = attempt.errorClass { item["error_class"] = errorClass }
-            return item
-        }
-        return view
+        return DeliveryDetail(
+            summary: summary(delivery),
+            headers: headers,
+            body: json,
+            bodyBase64: base64,
+            attempts: Self.attempts(attempts)
+        )
     }
 }

@@ -1,4 +1,5 @@
 import Belay
+import BelayAPI
 import BelayHTTP
 import Foundation
 import HTTPTypes
@@ -10,16 +11,12 @@ extension Router where Context == GatewayRequestContext {
     /// `POST /v1/upstreams/{name}/faults` and `DELETE …/faults` (scope `admin`), and
     /// `GET …/faults` (scope `upstreams:read`).
     func addDrillRoutes(_ drills: DrillService<ContinuousClock>, gateway: Gateway) {
-        post("v1/upstreams/:name/faults") { request, context in
-            let identity: ConsumerAuth.Identity
-            switch gateway.authorize(request, anyOf: ["admin"]) {
-            case .success(let caller): identity = caller
-            case .failure(let refusal): return refusal.response
-            }
-            let requestID = Gateway.newRequestID()
+        let admin = requiring("admin", of: gateway)
+        admin.post("v1/upstreams/:name/faults") { request, context in
+            let requestID = context.requestID
             var copy = request
             guard let body = try? await copy.collectBody(upTo: DrillAnswer.maxBody) else {
-                return .problem(
+                return Response.problem(
                     ProblemDetails(
                         .payloadTooLarge,
                         detail: "a drill's body is at most \(DrillAnswer.maxBody) bytes",
@@ -33,28 +30,22 @@ extension Router where Context == GatewayRequestContext {
                 DrillAnswer.start(
                     Data(body.readableBytesView),
                     upstream: name,
-                    by: identity.name,
+                    by: context.identity.name,
                     drills,
                     requestID: requestID
                 )
             )
         }
-        delete("v1/upstreams/:name/faults") { request, context in
-            let identity: ConsumerAuth.Identity
-            switch gateway.authorize(request, anyOf: ["admin"]) {
-            case .success(let caller): identity = caller
-            case .failure(let refusal): return refusal.response
-            }
+        admin.delete("v1/upstreams/:name/faults") { _, context in
             let name = context.parameters.get("name") ?? ""
             return Response(
-                DrillAnswer.stop(upstream: name, by: identity.name, drills, requestID: Gateway.newRequestID())
+                DrillAnswer.stop(upstream: name, by: context.identity.name, drills, requestID: context.requestID)
             )
         }
-        get("v1/upstreams/:name/faults") { request, context in
-            if let refusal = gateway.authorized(request, scope: "upstreams:read") { return refusal }
+        requiring("upstreams:read", of: gateway).get("v1/upstreams/:name/faults") { _, context in
             let name = context.parameters.get("name") ?? ""
             return Response(
-                DrillAnswer.list(upstream: name, drills, gateway: gateway, requestID: Gateway.newRequestID())
+                DrillAnswer.list(upstream: name, drills, gateway: gateway, requestID: context.requestID)
             )
         }
     }
@@ -86,7 +77,7 @@ enum DrillAnswer {
         case .success(let record):
             return .json(
                 201,
-                json(record),
+                view(record),
                 headers: [.location: "/v1/upstreams/\(upstream)/faults", .cacheControl: "no-store"]
             )
         case .failure(.unknownUpstream):
@@ -121,7 +112,7 @@ enum DrillAnswer {
                 ProblemDetails(.notFound, detail: "no drill is running on '\(upstream)'", requestID: requestID)
             )
         }
-        return .json(200, json(ended), headers: [.cacheControl: "no-store"])
+        return .json(200, view(ended), headers: [.cacheControl: "no-store"])
     }
 
     /// `200` with `active` (the drill in force, or null) and `drills` (it, then the ended ones,
@@ -140,34 +131,30 @@ enum DrillAnswer {
         let all = drills.drills(upstream)
         return .json(
             200,
-            [
-                "upstream": upstream,
-                "active": all.first(where: \.active).map { json($0) as Any } ?? NSNull(),
-                "drills": all.map(json),
-            ] as [String: Any],
+            DrillList(upstream: upstream, active: all.first(where: \.active).map(view), drills: all.map(view)),
             headers: [.cacheControl: "no-store"]
         )
     }
 
-    /// A drill as JSON.
-    static func json(_ record: DrillRecord) -> [String: Any] {
-        var object: [String: Any] = [
-            "id": record.drill.id,
-            "upstream": record.upstream,
-            "kind": record.drill.kind.rawValue,
-            "ratio": record.drill.ratio,
-            "summary": DrillWords.fault(record.drill),
-            "duration_seconds": record.duration.inSeconds,
-            "started_at": record.startedAt.iso8601,
-            "started_by": record.startedBy,
-            "ends_at": record.endsAt.iso8601,
-            "active": record.active,
-            "ended_at": record.endedAt.map { $0.iso8601 as Any } ?? NSNull(),
-            "ending": record.ending.map { $0.rawValue as Any } ?? NSNull(),
-            "ended_by": record.endedBy.map { $0 as Any } ?? NSNull(),
-        ]
-        if record.drill.kind == .error { object["status"] = record.drill.status }
-        if record.drill.kind == .latency { object["latency_ms"] = record.drill.latency.inSeconds * 1_000 }
-        return object
+    /// A drill as the API shows it.
+    static func view(_ record: DrillRecord) -> DrillView {
+        var view = DrillView(
+            id: record.drill.id,
+            upstream: record.upstream,
+            kind: record.drill.kind.rawValue,
+            ratio: record.drill.ratio,
+            summary: DrillWords.fault(record.drill),
+            durationSeconds: record.duration.inSeconds,
+            startedAt: record.startedAt,
+            startedBy: record.startedBy,
+            endsAt: record.endsAt,
+            active: record.active
+        )
+        view.endedAt = record.endedAt
+        view.ending = record.ending?.rawValue
+        view.endedBy = record.endedBy
+        if record.drill.kind == .error { view.status = record.drill.status }
+        if record.drill.kind == .latency { view.latencyMs = record.drill.latency.inSeconds * 1_000 }
+        return view
     }
 }

@@ -34,8 +34,7 @@ extension Router where Context == GatewayRequestContext {
         now: @escaping @Sendable () -> Date
     ) {
         guard let metrics else { return }
-        get("metrics") { request, _ in
-            if let refusal = gateway.authorized(request, scope: "metrics:read") { return refusal }
+        requiring("metrics:read", of: gateway).get("metrics") { _, _ in
             let losses = auditLosses()
             metrics.readAudit(dropped: losses.dropped, failed: losses.failed)
             let text = await metrics.scrape(clients: gateway.clients, health: health(), store: store, now: now())

@@ -29,6 +29,9 @@ public struct ConsumerAuth: Sendable {
             return "\(name)#" + digest.map { String(format: "%02x", $0) }.joined()
         }
 
+        /// No consumer, with no scope: the caller of a route that requires none.
+        public static let nobody = Identity(name: "nobody", scopes: [], limiter: nil)
+
         /// Whether a scope grants `needed` (`proxy:*` grants every `proxy:<upstream>`; `admin` grants all).
         public func allows(_ needed: String) -> Bool {
             scopes.contains { $0 == needed || $0 == "admin" || ($0 == "proxy:*" && needed.hasPrefix("proxy:")) }

@@ -1,3 +1,4 @@
+import BelayAPI
 import BelayHTTP
 import BelayStore
 import Foundation
@@ -140,9 +141,8 @@ extension Gateway {
             headers[.contentType] = "application/json"
             headers[.cacheControl] = "no-store"
             if case .repeated = outcome { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
-            var answer: [String: Any] = ["id": stored.id, "status": stored.status.rawValue, "location": location]
-            if let reason { answer["queued_because"] = reason }
-            let bytes = (try? JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys])) ?? Data()
+            let answer = DeliveryAccepted(id: stored.id, status: stored.status.rawValue, queuedBecause: reason)
+            let bytes = (try? ManagementJSON.encode(answer)) ?? Data()
             return Response(status: .accepted, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         case .keyReused(let existing):
             notes.problem = .idempotencyKeyReused

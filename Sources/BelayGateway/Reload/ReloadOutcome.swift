@@ -1,3 +1,4 @@
+public import BelayAPI
 public import Foundation
 
 /// What came of one config reload: applied (with what took effect and what needs a restart)
@@ -65,20 +66,16 @@ public struct ReloadOutcome: Sendable, Hashable {
         }
     }
 
-    /// The JSON fields of the outcome: `applied`, `needs_restart`, `problems` (`path`, `line`,
-    /// `message`), `trigger`, `at` (RFC 3339).
-    public var fields: [String: Any] {
-        [
-            "outcome": status.rawValue,
-            "trigger": trigger.rawValue,
-            "at": ISO8601DateFormatter().string(from: at),
-            "applied": applied,
-            "needs_restart": needsRestart,
-            "problems": problems.map { issue -> [String: Any] in
-                var entry: [String: Any] = ["path": issue.path, "message": issue.message]
-                if let line = issue.line { entry["line"] = line }
-                return entry
-            },
-        ]
+    /// The outcome as the API answers it (``BelayAPI``): `applied`, `needs_restart`,
+    /// `problems` (`path`, `line`, `message`), `trigger`, `at`.
+    public var view: ReloadOutcomeView {
+        ReloadOutcomeView(
+            outcome: status.rawValue,
+            trigger: trigger.rawValue,
+            at: at,
+            applied: applied,
+            needsRestart: needsRestart,
+            problems: problems.map { ReloadProblem(path: $0.path, line: $0.line, message: $0.message) }
+        )
     }
 }

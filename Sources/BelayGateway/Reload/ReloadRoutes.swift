@@ -1,3 +1,4 @@
+import BelayAPI
 import BelayHTTP
 import Foundation
 import HTTPTypes
@@ -9,10 +10,9 @@ extension Router where Context == GatewayRequestContext {
     /// fields (``ReloadOutcome/fields``). Refused: `422 config-invalid` problem+json whose
     /// `problems` lists every problem with its key path; the running config is kept.
     func addReloadRoute(_ reloader: ConfigReloader<some Clock<Duration>>, gateway: Gateway) {
-        post("v1/admin/reload") { request, _ in
-            if let refusal = gateway.authorized(request, scope: "admin") { return refusal }
+        requiring("admin", of: gateway).post("v1/admin/reload") { _, context in
             let outcome = await reloader.reload(trigger: .api)
-            return Response(ReloadAnswer.answer(outcome, requestID: Gateway.newRequestID()))
+            return Response(ReloadAnswer.answer(outcome, requestID: context.requestID))
         }
     }
 }
@@ -23,7 +23,7 @@ enum ReloadAnswer {
     static func answer(_ outcome: ReloadOutcome, requestID: String) -> APIAnswer {
         switch outcome.status {
         case .applied:
-            return .json(200, outcome.fields, headers: [.cacheControl: "no-store"])
+            return .json(200, outcome.view, headers: [.cacheControl: "no-store"])
         case .refused:
             let count = outcome.problems.count == 1 ? "1 problem" : "\(outcome.problems.count) problems"
             let problem = ProblemDetails(
@@ -31,12 +31,35 @@ enum ReloadAnswer {
                 detail: "the config file has \(count); the running config is kept",
                 requestID: requestID
             )
-            var object = (try? JSONSerialization.jsonObject(with: problem.json())) as? [String: Any] ?? [:]
-            for (key, value) in outcome.fields where key != "outcome" { object[key] = value }
-            var answer = APIAnswer.json(422, object, headers: [.cacheControl: "no-store"])
+            var answer = APIAnswer.json(
+                422,
+                Refused(problem: problem, outcome: outcome.view),
+                headers: [.cacheControl: "no-store"]
+            )
             answer.headers[.contentType] = ProblemDetails.mediaType
             answer.headers[.belayRequestID] = requestID
             return answer
+        }
+    }
+
+    /// The problem's fields, then the outcome's (all but `outcome`).
+    struct Refused: Encodable {
+        var problem: ProblemDetails
+        var outcome: ReloadOutcomeView
+
+        enum CodingKeys: String, CodingKey {
+            case trigger, at, applied, problems
+            case needsRestart = "needs_restart"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            try problem.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(outcome.trigger, forKey: .trigger)
+            try container.encode(outcome.at, forKey: .at)
+            try container.encode(outcome.applied, forKey: .applied)
+            try container.encode(outcome.needsRestart, forKey: .needsRestart)
+            try container.encode(outcome.problems, forKey: .problems)
         }
     }
 }

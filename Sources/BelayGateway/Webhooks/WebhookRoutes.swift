@@ -42,16 +42,18 @@ extension Router where Context == GatewayRequestContext {
             )
             return Response(answer)
         }
-        get("v1/webhooks/events") { request, _ in
-            if let refusal = gateway.authorized(request, scope: "webhooks:read") { return refusal }
-            var parameters: [String: String] = [:]
-            for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
-            return Response(await webhooks.list(parameters, requestID: Gateway.newRequestID()))
+        let read = requiring("webhooks:read", of: gateway)
+        read.get("v1/webhooks/events") { request, context in
+            let parameters = request.uri.queryDictionary
+            return Response(await webhooks.list(parameters, requestID: context.requestID))
         }
-        post("v1/webhooks/events/:id/replay") { request, context in
-            if let refusal = gateway.authorized(request, scope: "webhooks:write") { return refusal }
+        read.get("v1/webhooks/events/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
-            return Response(await webhooks.replay(id, requestID: Gateway.newRequestID()))
+            return Response(await webhooks.show(id, requestID: context.requestID))
+        }
+        requiring("webhooks:write", of: gateway).post("v1/webhooks/events/:id/replay") { _, context in
+            let id = context.parameters.get("id") ?? ""
+            return Response(await webhooks.replay(id, requestID: context.requestID))
         }
     }
 }

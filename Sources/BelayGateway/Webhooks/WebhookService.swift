@@ -1,4 +1,5 @@
 import Belay
+import BelayAPI
 import BelayHTTP
 public import BelayStore
 public import Foundation
@@ -171,10 +172,10 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
                 ]
                 if let delivery = event.deliveryID { metadata["belay.delivery.id"] = .string(delivery) }
                 logger.debug("webhook received", metadata: metadata)
-                return .json(200, ["id": event.id, "event_id": event.eventID, "duplicate": false])
+                return .json(200, WebhookReceipt(id: event.id, eventID: event.eventID, duplicate: false))
             case .repeated(let event):
                 observe(name, .duplicate)
-                return .json(200, ["id": event.id, "event_id": event.eventID, "duplicate": true])
+                return .json(200, WebhookReceipt(id: event.id, eventID: event.eventID, duplicate: true))
             }
         } catch {
             observe(name, .rejected(reason: "store-unavailable"))
@@ -222,34 +223,54 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
         }
         do {
             let page = try await store.events(query)
-            var views: [[String: Any]] = []
+            var views: [WebhookEventView] = []
             for (event, forward) in page.events {
-                var view: [String: Any] = [
-                    "id": event.id,
-                    "source": event.source,
-                    "event_id": event.eventID,
-                    "received_at": event.receivedAt.iso8601,
-                    "bytes": event.body.count,
-                ]
-                if let forward {
-                    var summary = DeliveryView.summary(forward)
-                    if let (_, attempts) = try await store.delivery(id: forward.id) {
-                        summary["attempts"] =
-                            DeliveryView.full(forward, attempts: attempts, redactor: redactor)["attempts"]
-                    }
-                    view["forward"] = summary
-                } else {
-                    view["forward"] = NSNull()
-                }
-                views.append(view)
+                views.append(try await view(event, forward: forward))
             }
-            return .json(200, ["events": views, "next_cursor": page.nextCursor ?? NSNull()] as [String: Any])
+            return .json(200, WebhookEventPage(events: views, nextCursor: page.nextCursor))
         } catch {
             return .problem(
                 ProblemDetails(.storeUnavailable, detail: "the events could not be read", requestID: requestID),
                 headers: [.retryAfter: "1"]
             )
         }
+    }
+
+    /// `GET /v1/webhooks/events/{id}`: one event with its latest forward and that forward's
+    /// attempts; `404` for an id no event has.
+    public func show(_ id: String, requestID: String) async -> APIAnswer {
+        do {
+            guard let event = try await store.event(id: id) else {
+                return .problem(
+                    ProblemDetails(.notFound, detail: "no webhook event has the id '\(id)'", requestID: requestID)
+                )
+            }
+            var forward: Delivery?
+            if let deliveryID = event.deliveryID { forward = try await store.delivery(id: deliveryID)?.0 }
+            return .json(200, try await view(event, forward: forward))
+        } catch {
+            return .problem(
+                ProblemDetails(.storeUnavailable, detail: "the event could not be read", requestID: requestID),
+                headers: [.retryAfter: "1"]
+            )
+        }
+    }
+
+    /// An event as the API shows it: with its forward and the forward's attempts.
+    private func view(_ event: WebhookEvent, forward: Delivery?) async throws(StoreError) -> WebhookEventView {
+        var view = WebhookEventView(
+            id: event.id,
+            source: event.source,
+            eventID: event.eventID,
+            receivedAt: event.receivedAt,
+            bytes: event.body.count,
+            forward: nil
+        )
+        if let forward {
+            let attempts = try await store.delivery(id: forward.id).map { DeliveryView.attempts($0.1) }
+            view.forward = WebhookForward(delivery: DeliveryView.summary(forward), attempts: attempts)
+        }
+        return view
     }
 
     /// `POST /v1/webhooks/events/{id}/replay`: forwards the event again, now, with the
@@ -299,7 +320,7 @@ public struct WebhookService<C: Clock>: Sendable where C.Duration == Duration {
                 )
             case .reforwarded(let forward):
                 wake()
-                return .json(202, ["id": event.id, "forward": DeliveryView.summary(forward)] as [String: Any])
+                return .json(202, WebhookReplay(id: event.id, forward: DeliveryView.summary(forward)))
             }
         } catch {
             return .problem(

@@ -5,24 +5,16 @@ import Logging
 extension Router where Context == GatewayRequestContext {
     /// The audit trail's routes: thin translations to ``AuditService``.
     func addAuditRoutes(_ audit: AuditService<ContinuousClock>, gateway: Gateway) {
-        get("v1/requests") { request, _ in
-            let viewer: String?
-            switch gateway.authorize(request, anyOf: ["requests:read"]) {
-            case .success(let identity): viewer = gateway.viewer(identity)
-            case .failure(let refusal): return refusal.response
-            }
-            var parameters: [String: String] = [:]
-            for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
-            return Response(await audit.list(parameters, requestID: Gateway.newRequestID(), viewer: viewer))
+        let read = requiring("requests:read", of: gateway)
+        read.get("v1/requests") { request, context in
+            let parameters = request.uri.queryDictionary
+            let viewer = gateway.viewer(context.identity)
+            return Response(await audit.list(parameters, requestID: context.requestID, viewer: viewer))
         }
-        get("v1/requests/:id") { request, context in
-            let viewer: String?
-            switch gateway.authorize(request, anyOf: ["requests:read"]) {
-            case .success(let identity): viewer = gateway.viewer(identity)
-            case .failure(let refusal): return refusal.response
-            }
+        read.get("v1/requests/:id") { _, context in
             let id = context.parameters.get("id") ?? ""
-            return Response(await audit.show(id, requestID: Gateway.newRequestID(), viewer: viewer))
+            let viewer = gateway.viewer(context.identity)
+            return Response(await audit.show(id, requestID: context.requestID, viewer: viewer))
         }
     }
 }

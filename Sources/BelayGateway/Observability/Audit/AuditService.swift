@@ -1,4 +1,5 @@
 import Belay
+import BelayAPI
 import BelayHTTP
 public import BelayStore
 import Foundation
@@ -99,9 +100,10 @@ public struct AuditService<C: Clock>: Sendable where C.Duration == Duration {
         }
         do {
             let page = try await store.auditRecords(query)
-            var body: [String: Any] = ["requests": page.records.map(AuditView.record)]
-            body["next_cursor"] = page.nextCursor ?? NSNull()
-            return .json(200, body)
+            return .json(
+                200,
+                AuditRequestPage(requests: page.records.map(AuditView.record), nextCursor: page.nextCursor)
+            )
         } catch {
             return storeFailure(error, requestID: requestID)
         }

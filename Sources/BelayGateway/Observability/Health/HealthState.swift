@@ -107,7 +107,7 @@ public struct UpstreamLiveState: Sendable {
 }
 
 /// Plain-words helpers shared by reports, alerts and the status page.
-enum HealthWords {
+package enum HealthWords {
     /// `12:03 UTC`.
     static func clockTime(_ date: Date) -> String {
         let seconds = Int(date.timeIntervalSince1970.rounded(.down))
@@ -118,7 +118,7 @@ enum HealthWords {
     }
 
     /// `14 minutes`, `1 hour`, `30 seconds`: a rounded-down length of time.
-    static func span(_ duration: Duration) -> String {
+    package static func span(_ duration: Duration) -> String {
         let seconds = max(Int(duration.components.seconds), 0)
         func unit(_ count: Int, _ name: String) -> String { "\(count) \(name)\(count == 1 ? "" : "s")" }
         if seconds < 60 { return unit(seconds, "second") }

@@ -1,3 +1,4 @@
+import BelayAPI
 import BelayHTTP
 import BelayStore
 import Foundation
@@ -89,7 +90,7 @@ struct IncidentService: Sendable {
     }
 
     private static func encoded(_ value: some Encodable) -> APIAnswer {
-        let body = (try? IncidentJSON.encoder().encode(value)) ?? Data()
+        let body = (try? ManagementJSON.encode(value)) ?? Data()
         return APIAnswer(
             status: 200,
             headers: [.contentType: "application/json", .cacheControl: "no-store"],
@@ -102,17 +103,15 @@ extension Router where Context == GatewayRequestContext {
     /// `GET /v1/incidents` and `GET /v1/incidents/{id}` (scope `upstreams:read`): thin
     /// translations to ``IncidentService``.
     func addIncidentRoutes(_ incidents: IncidentService, gateway: Gateway) {
-        get("v1/incidents") { request, _ in
-            if let refusal = gateway.authorized(request, scope: "upstreams:read") { return refusal }
-            var parameters: [String: String] = [:]
-            for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
-            return Response(await incidents.list(parameters, requestID: Gateway.newRequestID()))
+        let read = requiring("upstreams:read", of: gateway)
+        read.get("v1/incidents") { request, context in
+            let parameters = request.uri.queryDictionary
+            return Response(await incidents.list(parameters, requestID: context.requestID))
         }
-        get("v1/incidents/:id") { request, context in
-            if let refusal = gateway.authorized(request, scope: "upstreams:read") { return refusal }
+        read.get("v1/incidents/:id") { request, context in
             let id = context.parameters.get("id") ?? ""
             let markdown = IncidentService.wantsMarkdown(request.headers[.accept])
-            return Response(await incidents.show(id, markdown: markdown, requestID: Gateway.newRequestID()))
+            return Response(await incidents.show(id, markdown: markdown, requestID: context.requestID))
         }
     }
 }

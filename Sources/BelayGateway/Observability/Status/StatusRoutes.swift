@@ -13,25 +13,20 @@ extension Router where Context == GatewayRequestContext {
 
     func addStatusRoutes(_ status: StatusService) {
         let gateway = status.gateway
-        get("v1/upstreams") { request, _ in
-            gateway.authorized(request, scope: "upstreams:read") ?? Response(status.upstreamsAnswer())
+        let upstreams = requiring("upstreams:read", of: gateway)
+        upstreams.get("v1/upstreams") { _, _ in
+            Response(status.upstreamsAnswer())
         }
-        get("v1/upstreams/:name") { request, context in
-            if let refusal = gateway.authorized(request, scope: "upstreams:read") { return refusal }
+        upstreams.get("v1/upstreams/:name") { _, context in
             let name = context.parameters.get("name") ?? ""
-            return Response(status.upstreamAnswer(name, requestID: Gateway.newRequestID()))
+            return Response(status.upstreamAnswer(name, requestID: context.requestID))
         }
-        get("v1/status") { request, _ in
-            if let refusal = gateway.authorized(request, scope: "status:read", basicRealm: Self.realm) {
-                return refusal
-            }
-            return Response(await status.statusAnswer())
+        let page = requiring("status:read", of: gateway, basicRealm: Self.realm)
+        page.get("v1/status") { _, _ in
+            Response(await status.statusAnswer())
         }
-        get("/") { request, _ in
-            if let refusal = gateway.authorized(request, scope: "status:read", basicRealm: Self.realm) {
-                return refusal
-            }
-            return Response(
+        page.get("/") { _, _ in
+            Response(
                 status: .ok,
                 headers: [
                     .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",

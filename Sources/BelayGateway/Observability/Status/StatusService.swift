@@ -1,4 +1,5 @@
 import Belay
+import BelayAPI
 import BelayHTTP
 public import BelayStore
 public import Foundation
@@ -194,7 +195,10 @@ public final class StatusService: Sendable {
     /// `GET /v1/upstreams`.
     func upstreamsAnswer() -> APIAnswer {
         // Breakers and health are this instance's own: the answer says which instance it is.
-        .json(200, ["instance": gateway.config.server.instanceName, "upstreams": upstreams().map(StatusJSON.upstream)])
+        .json(
+            200,
+            UpstreamList(instance: gateway.config.server.instanceName, upstreams: upstreams().map(StatusJSON.upstream))
+        )
     }
 
     /// `GET /v1/upstreams/{name}`.
@@ -204,9 +208,10 @@ public final class StatusService: Sendable {
                 ProblemDetails(.notFound, detail: "no upstream named '\(name)' is configured", requestID: requestID)
             )
         }
-        var answer = StatusJSON.upstream(upstream)
-        answer["instance"] = gateway.config.server.instanceName
-        return .json(200, answer)
+        return .json(
+            200,
+            UpstreamDetail(instance: gateway.config.server.instanceName, upstream: StatusJSON.upstream(upstream))
+        )
     }
 
     /// `GET /v1/status`: what the status page shows, as JSON.

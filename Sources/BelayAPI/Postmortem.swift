@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 /// A postmortem draft of an incident in Markdown: the summary, impact and timeline filled in
 /// from what Belay observed, the parts only people know left as prompts.
@@ -84,7 +84,7 @@ public enum Postmortem {
     }
 
     /// A table cell's text: one line, `|` escaped, and no HTML a renderer would run.
-    static func cell(_ text: String) -> String {
+    package static func cell(_ text: String) -> String {
         var out = ""
         for character in text {
             switch character {
@@ -103,24 +103,24 @@ public enum Postmortem {
     }
 
     /// `breaker.opened` → `breaker opened`, `first_failure` → `first failure`.
-    static func words(_ event: String) -> String {
+    package static func words(_ event: String) -> String {
         event.replacingOccurrences(of: "_", with: " ").replacingOccurrences(of: ".", with: " ")
     }
 
-    static func dateTime(_ date: Date) -> String { "\(day(date)) \(time(date)) UTC" }
+    package static func dateTime(_ date: Date) -> String { "\(day(date)) \(time(date)) UTC" }
 
     /// `2026-12-07`.
-    static func day(_ date: Date) -> String { String(date.iso8601.prefix(10)) }
+    package static func day(_ date: Date) -> String { String(ManagementJSON.format(date).prefix(10)) }
 
     /// `10:02:03.120`.
-    static func time(_ date: Date) -> String {
-        let text = date.iso8601
+    package static func time(_ date: Date) -> String {
+        let text = ManagementJSON.format(date)
         guard let t = text.firstIndex(of: "T") else { return text }
         return String(text[text.index(after: t)...].prefix(12))
     }
 
     /// `2.0 s`, `4 min 10 s`, `2 h 5 min`.
-    static func span(_ seconds: Double) -> String {
+    package static func span(_ seconds: Double) -> String {
         if seconds < 60 { return String(format: "%.1f s", seconds) }
         let whole = Int(seconds.rounded())
         if whole < 3_600 { return "\(whole / 60) min \(whole % 60) s" }

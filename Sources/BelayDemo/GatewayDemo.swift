@@ -1,5 +1,8 @@
 import AsyncHTTPClient
 import Belay
+import BelayAPI
+import BelayClient
+import BelayGateway
 import BelayTestUpstream
 import Foundation
 import HTTPTypes
@@ -360,19 +363,20 @@ public struct GatewayDemo: Sendable {
         } else {
             print("  and POST /proxy/warehouse/v1/orders with Prefer: respond-async: HTTP \(written.status.code)")
         }
-        var page: [String: Any] = [:]
+        var page = DeliveryPage(deliveries: [], nextCursor: nil)
         for _ in 0..<300 {
             let response = try await client.execute(
                 HTTPClientRequest(url: "\(base)/v1/deliveries?upstream=warehouse"),
                 timeout: .seconds(30)
             )
             let body = try await response.body.collect(upTo: 1 << 20)
-            page = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
-            let deliveries = page["deliveries"] as? [[String: Any]] ?? []
-            let statuses = deliveries.compactMap { $0["status"] as? String }
+            if let read = try? ManagementJSON.decoder().decode(DeliveryPage.self, from: Data(body.readableBytesView)) {
+                page = read
+            }
+            let statuses = page.deliveries.map(\.status)
             tally.acknowledged = statuses.filter { $0 == "acknowledged" }.count
             tally.delivered = tally.acknowledged + statuses.filter { $0 == "delivered" }.count
-            tally.attempts = deliveries.compactMap { $0["attempt_count"] as? Int }.reduce(0, +)
+            tally.attempts = page.deliveries.map(\.attemptCount).reduce(0, +)
             if tally.acknowledged == ids.count { break }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -385,16 +389,17 @@ public struct GatewayDemo: Sendable {
         tally.resentUnconfirmed = Set(taken.filter { key in taken.filter { $0 == key }.count > 1 }).count
         print("")
         print(DeliveryTable.list(page))
-        let unconfirmed = (page["deliveries"] as? [[String: Any]] ?? []).first {
-            $0["idempotency_key"] as? String == Self.unconfirmedOrder
-        }
-        if let id = unconfirmed?["id"] as? String {
+        let unconfirmed = page.deliveries.first { $0.idempotencyKey == Self.unconfirmedOrder }
+        if let id = unconfirmed?.id {
             let response = try await client.execute(
                 HTTPClientRequest(url: "\(base)/v1/deliveries/\(id)"),
                 timeout: .seconds(30)
             )
             let body = try await response.body.collect(upTo: 1 << 20)
-            if let delivery = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] {
+            if let delivery = try? ManagementJSON.decoder().decode(
+                DeliveryDetail.self,
+                from: Data(body.readableBytesView)
+            ) {
                 print("")
                 print(
                     "\(Self.unconfirmedOrder), whose first confirmation the warehouse lost: sent again with the same key "
@@ -418,27 +423,23 @@ public struct GatewayDemo: Sendable {
     private func showWork(port: Int, requestID: String?) async throws {
         let management = ManagementClient(baseURL: "http://127.0.0.1:\(port)", apiKey: nil)
         if let requestID {
-            let trail = try await management.get("/v1/requests/\(requestID)").object ?? [:]
+            let trail = try await management.get("/v1/requests/\(requestID)").decode(AuditRequestView.self)
             print("")
             print("Show your work: the audit trail of one retried payments call (GET /v1/requests/\(requestID)):")
             print(
-                "  \(trail["method"] as? String ?? "") \(trail["path"] as? String ?? "") → \(trail["status"] ?? "")"
-                    + " in \(trail["duration_ms"] ?? "") ms, outcome \(trail["outcome"] as? String ?? "")"
+                "  \(trail.method) \(trail.path) → \(trail.status) in \(trail.durationMs) ms, outcome \(trail.outcome)"
             )
-            for attempt in trail["attempts"] as? [[String: Any]] ?? [] {
-                let result = attempt["status"].map { "HTTP \($0)" } ?? (attempt["failure"] as? String ?? "")
-                print(
-                    "  attempt \(attempt["number"] ?? "") to \(attempt["endpoint"] as? String ?? ""): \(result)"
-                        + " after \(attempt["duration_ms"] ?? "") ms"
-                )
+            for attempt in trail.attempts {
+                let result = attempt.status.map { "HTTP \($0)" } ?? attempt.failure ?? ""
+                print("  attempt \(attempt.number) to \(attempt.endpoint): \(result) after \(attempt.durationMs) ms")
             }
-            for decision in trail["decisions"] as? [[String: Any]] ?? [] {
-                print("  decision: \(decision["description"] as? String ?? "")")
+            for decision in trail.decisions {
+                print("  decision: \(decision.description)")
             }
         }
         print("")
         print("Each upstream's health, as GET /v1/upstreams, `belay upstreams list` and the status page at / show it:")
-        let health = UpstreamTable.list(try await management.get("/v1/upstreams").object ?? [:])
+        let health = UpstreamTable.list(try await management.get("/v1/upstreams").decode(UpstreamList.self))
         print(health.split(separator: "\n").map { "  \($0)" }.joined(separator: "\n"))
         let scrape = String(decoding: try await management.get("/metrics").body, as: UTF8.self)
         let series = scrape.split(separator: "\n").filter {

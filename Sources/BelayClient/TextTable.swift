@@ -1,3 +1,4 @@
+import BelayAPI
 import Foundation
 
 /// Plain-text tables of the management API's JSON, as the CLI prints them.
@@ -24,6 +25,18 @@ enum TextTable {
         case let string as String: return string
         case let number as Int: return String(number)
         case let value?: return value is NSNull ? absent : "\(value)"
+        }
+    }
+
+    /// A date-time as the API writes it; empty for none.
+    static func date(_ date: Date?) -> String {
+        date.map(ManagementJSON.format) ?? ""
+    }
+
+    /// `label  value` lines, labels padded to one width; empty values left out.
+    static func fields(_ fields: [(String, String)]) -> [String] {
+        fields.filter { !$0.1.isEmpty }.map { label, value in
+            label.padding(toLength: 16, withPad: " ", startingAt: 0) + value
         }
     }
 

@@ -1,4 +1,7 @@
 import AsyncHTTPClient
+public import BelayAPI
+public import BelayClient
+import BelayGateway
 import BelayStore
 import BelayTestUpstream
 import Foundation
@@ -172,7 +175,7 @@ public struct DrillDemo: Sendable {
         var incident: IncidentJSON?
         for _ in 0..<Self.closeChecks(closeAfter) {
             if let answer = try? await management.get("/v1/incidents?upstream=catalog&limit=1"), answer.status == 200,
-                let page = try? IncidentJSON.decoder().decode(IncidentListJSON.self, from: answer.body)
+                let page = try? ManagementJSON.decoder().decode(IncidentListJSON.self, from: answer.body)
             {
                 incident = page.incidents.first
                 if incident?.status == "closed" { break }

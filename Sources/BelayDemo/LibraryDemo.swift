@@ -1,4 +1,5 @@
 import Belay
+import BelayGateway
 import Synchronization
 
 /// A tour of the resilience library against simulated flaky operations, printing every

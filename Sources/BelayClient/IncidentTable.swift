@@ -1,3 +1,4 @@
+public import BelayAPI
 import Foundation
 
 /// Renders incidents (`GET /v1/incidents[/{id}]`, decoded as ``IncidentJSON``) as plain text

@@ -1,3 +1,4 @@
+public import BelayAPI
 public import Foundation
 
 /// What a failure drill did, assembled from a running gateway's management API while the
@@ -53,17 +54,13 @@ public struct DrillReport: Sendable {
     private var breakerChangesSeen: Set<String> = []
 
     /// Starts a report from the drill the gateway answered `POST …/faults` with.
-    public init?(drill: [String: Any]) {
-        guard let upstream = drill["upstream"] as? String, let id = drill["id"] as? String,
-            let started = (drill["started_at"] as? String).flatMap(DeliveryRequest.date),
-            let ends = (drill["ends_at"] as? String).flatMap(DeliveryRequest.date)
-        else { return nil }
-        self.upstream = upstream
-        self.drillID = id
-        self.fault = drill["summary"] as? String ?? drill["kind"] as? String ?? "a fault"
-        self.startedAt = started
-        self.endsAt = ends
-        events.append(Event(at: started, text: "drill \(id) started: \(fault)"))
+    public init(drill: DrillView) {
+        self.upstream = drill.upstream
+        self.drillID = drill.id
+        self.fault = drill.summary
+        self.startedAt = drill.startedAt
+        self.endsAt = drill.endsAt
+        events.append(Event(at: drill.startedAt, text: "drill \(drill.id) started: \(fault)"))
     }
 
     /// Whether the drill is over and the upstream recovered (nothing more to watch).
@@ -72,29 +69,22 @@ public struct DrillReport: Sendable {
     /// Takes in `GET /v1/upstreams/{name}` as read at `now`; returns the new events, for
     /// progress lines.
     @discardableResult
-    public mutating func observe(upstream object: [String: Any], at now: Date) -> [Event] {
+    public mutating func observe(upstream: UpstreamHealthView, at now: Date) -> [Event] {
         let before = events.count
-        if let history = object["breaker_history"] as? [[String: Any]] {
-            for change in history {
-                guard let at = (change["at"] as? String).flatMap(DeliveryRequest.date), at >= startedAt,
-                    let to = change["to"] as? String
-                else { continue }
-                let key = "\(change["at"] ?? "") \(to)"
-                guard breakerChangesSeen.insert(key).inserted else { continue }
-                let from = change["from"] as? String ?? "?"
-                add(at, "breaker \(from) → \(to)")
-                if to == "open", breakerOpenedAt == nil { breakerOpenedAt = at }
-            }
+        for change in upstream.breakerHistory where change.at >= startedAt {
+            let key = "\(ManagementJSON.format(change.at)) \(change.to)"
+            guard breakerChangesSeen.insert(key).inserted else { continue }
+            add(change.at, "breaker \(change.from) → \(change.to)")
+            if change.to == "open", breakerOpenedAt == nil { breakerOpenedAt = change.at }
         }
-        if let breaker = object["breaker"] as? String { self.breaker = breaker }
-        if let state = object["state"] as? String, state != self.state {
-            let since = (object["since"] as? String).flatMap(DeliveryRequest.date) ?? now
-            let reason = object["reason"] as? String ?? ""
-            add(max(since, startedAt), "state \(state)" + (reason.isEmpty ? "" : ": \(reason)"))
-            if state != "healthy", detectedAt == nil { detectedAt = max(since, startedAt) }
-            self.state = state
+        breaker = upstream.breaker
+        if upstream.state != state {
+            let since = max(upstream.since, startedAt)
+            add(since, "state \(upstream.state)" + (upstream.reason.isEmpty ? "" : ": \(upstream.reason)"))
+            if upstream.state != "healthy", detectedAt == nil { detectedAt = since }
+            state = upstream.state
         }
-        let drillActive = (object["drill"] as? [String: Any])?["id"] as? String == drillID
+        let drillActive = upstream.drill?.id == drillID
         if endedAt == nil, !drillActive {
             let ended = min(now, endsAt)
             endedAt = ended
@@ -111,30 +101,23 @@ public struct DrillReport: Sendable {
     /// Takes in `/v1/status`'s `alerts` (recent alerts, newest first); keeps those about this
     /// upstream raised since the drill started, except the drill's own.
     @discardableResult
-    public mutating func observe(alerts: [[String: Any]]) -> [Event] {
+    public mutating func observe(alerts: [StatusView.Alert]) -> [Event] {
         let before = events.count
         for alert in alerts.reversed() {
-            guard alert["upstream"] as? String == upstream, let kind = alert["kind"] as? String,
-                !kind.hasPrefix("drill."),
-                let at = (alert["at"] as? String).flatMap(DeliveryRequest.date), at >= startedAt
-            else { continue }
-            guard alertsSeen.insert("\(kind) \(alert["at"] ?? "")").inserted else { continue }
-            let severity = alert["severity"] as? String ?? "?"
-            add(at, "alert \(kind) (\(severity)): \(alert["summary"] as? String ?? "")")
-            if detectedAt.map({ at < $0 }) ?? true { detectedAt = at }
+            guard alert.upstream == upstream, !alert.kind.hasPrefix("drill."), alert.at >= startedAt else { continue }
+            guard alertsSeen.insert("\(alert.kind) \(ManagementJSON.format(alert.at))").inserted else { continue }
+            add(alert.at, "alert \(alert.kind) (\(alert.severity)): \(alert.summary)")
+            if detectedAt.map({ alert.at < $0 }) ?? true { detectedAt = alert.at }
         }
         return Array(events[before...])
     }
 
     /// Counts one page of `GET /v1/requests?upstream=…&since=…` (newest first).
-    public mutating func count(requests: [[String: Any]]) {
+    public mutating func count(requests: [AuditRequestView]) {
         for request in requests {
-            guard let outcome = request["outcome"] as? String else { continue }
-            outcomes[outcome, default: 0] += 1
-            if outcome != "success", let at = (request["received_at"] as? String).flatMap(DeliveryRequest.date),
-                at >= startedAt
-            {
-                if firstFailureAt.map({ at < $0 }) ?? true { firstFailureAt = at }
+            outcomes[request.outcome, default: 0] += 1
+            if request.outcome != "success", request.receivedAt >= startedAt {
+                if firstFailureAt.map({ request.receivedAt < $0 }) ?? true { firstFailureAt = request.receivedAt }
             }
         }
     }
@@ -165,7 +148,7 @@ public struct DrillReport: Sendable {
         let planned = endsAt.timeIntervalSince(startedAt)
         let ran = (endedAt ?? endsAt).timeIntervalSince(startedAt)
         lines.append(
-            "  ran \(String(format: "%.1f s", ran)) of \(String(format: "%.0f s", planned)), from \(startedAt.iso8601)"
+            "  ran \(String(format: "%.1f s", ran)) of \(String(format: "%.0f s", planned)), from \(ManagementJSON.format(startedAt))"
         )
         lines.append("")
         lines.append("What callers saw")

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BelayAPI
 public import Foundation
 import NIOCore
 import NIOHTTP1
@@ -10,24 +11,29 @@ import NIOHTTP1
 /// let answer = try await client.get("/v1/deliveries?status=dead")
 /// ```
 public struct ManagementClient: Sendable {
-    /// An answer: the status and the JSON body, parsed when it is JSON.
+    /// An answer: the status and the body, read with ``decode(_:)`` as one of the contract's types.
     public struct Answer: Sendable {
         /// The HTTP status.
         public var status: Int
         /// The raw body.
         public var body: Data
 
-        /// The body as a JSON object, if it is one.
-        public var object: [String: Any]? {
-            (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
+        /// The body as one of the contract's types (``BelayAPI``).
+        /// - Throws: `DecodingError` naming the key when the answer is not of that shape.
+        public func decode<Value: Decodable>(_ type: Value.Type) throws -> Value {
+            try ManagementJSON.decoder().decode(type, from: body)
         }
 
         /// A one-line description of a problem+json answer.
         public var problemSummary: String {
-            guard let problem = object else { return "HTTP \(status)" }
-            let code = problem["code"] as? String ?? "HTTP \(status)"
-            let detail = problem["detail"] as? String ?? ""
-            return "\(code): \(detail)"
+            guard let problem = try? decode(ProblemSummary.self) else { return "HTTP \(status)" }
+            return "\(problem.code ?? "HTTP \(status)"): \(problem.detail ?? "")"
+        }
+
+        /// The two fields of a problem a one-line summary shows.
+        private struct ProblemSummary: Decodable {
+            var code: String?
+            var detail: String?
         }
     }
 
@@ -41,6 +47,23 @@ public struct ManagementClient: Sendable {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.apiKey = apiKey
     }
+
+    /// `path` with a query of the `parameters` that have a value, each percent-encoded
+    /// (`path("/v1/deliveries", [("status", "dead"), ("upstream", nil)])`).
+    public static func path(_ path: String, _ parameters: [(String, String?)]) -> String {
+        let query = parameters.compactMap { name, value in value.map { "\(name)=\(escaped($0))" } }
+        return query.isEmpty ? path : path + "?" + query.joined(separator: "&")
+    }
+
+    /// `value` with everything but RFC 3986's unreserved characters percent-encoded: safe as a
+    /// path segment (an id) or a query value, whatever it holds.
+    public static func escaped(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? value
+    }
+
+    private static let unreserved = CharacterSet(
+        charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+    )
 
     /// `GET path`.
     public func get(_ path: String) async throws -> Answer {

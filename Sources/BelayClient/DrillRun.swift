@@ -1,4 +1,5 @@
 import Belay
+import BelayAPI
 public import Foundation
 
 /// Runs a failure drill against a running gateway and watches it to the end (`belay drill`):
@@ -51,19 +52,23 @@ public struct DrillRun<C: Clock>: Sendable where C.Duration == Duration {
     }
 
     /// The upstream's name as a path segment.
-    private var name: String {
-        upstream.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? upstream
-    }
+    private var name: String { ManagementClient.escaped(upstream) }
 
     /// Runs the drill and returns its report.
     public func run() async throws(Failure) -> DrillReport {
         let started = try await call { try await $0.post("/v1/upstreams/\(name)/faults", json: request) }
-        guard let object = started.object, var report = DrillReport(drill: object) else {
+        let drill: DrillView
+        do {
+            drill = try started.decode(DrillView.self)
+        } catch {
             throw Failure(
-                description: "the gateway's answer to POST …/faults is not a drill: \(started.problemSummary)"
+                description: "the gateway's answer to POST …/faults is not a drill as this belay reads it: \(error)"
             )
         }
-        progress("drill \(report.drillID) started on \(upstream): \(report.fault), until \(report.endsAt.iso8601)")
+        var report = DrillReport(drill: drill)
+        progress(
+            "drill \(report.drillID) started on \(upstream): \(report.fault), until \(ManagementJSON.format(report.endsAt))"
+        )
         var deadline: C.Instant?
         while !report.settled {
             do {
@@ -94,12 +99,12 @@ public struct DrillRun<C: Clock>: Sendable where C.Duration == Duration {
         var report = report
         if report.endedAt == nil {
             if let answer = try? await client.delete("/v1/upstreams/\(name)/faults"), answer.status == 200 {
-                let ended = (answer.object?["ended_at"] as? String).flatMap(DeliveryRequest.date) ?? wall()
+                let ended = (try? answer.decode(DrillView.self))?.endedAt ?? wall()
                 report.endedEarly(at: ended)
                 progress("cancelled: drill \(report.drillID) ended early")
             } else {
                 progress(
-                    "cancelled: drill \(report.drillID) could not be ended early; it ends by itself at \(report.endsAt.iso8601)"
+                    "cancelled: drill \(report.drillID) could not be ended early; it ends by itself at \(ManagementJSON.format(report.endsAt))"
                 )
             }
         }
@@ -113,14 +118,14 @@ public struct DrillRun<C: Clock>: Sendable where C.Duration == Duration {
     /// whatever happens here.
     private func look(_ report: inout DrillReport) async {
         if let answer = try? await client.get("/v1/upstreams/\(name)"), answer.status == 200,
-            let object = answer.object
+            let detail = try? answer.decode(UpstreamDetail.self)
         {
-            for event in report.observe(upstream: object, at: wall()) { show(event, report) }
+            for event in report.observe(upstream: detail.upstream, at: wall()) { show(event, report) }
         }
         if let answer = try? await client.get("/v1/status"), answer.status == 200,
-            let alerts = answer.object?["alerts"] as? [[String: Any]]
+            let status = try? answer.decode(StatusView.self)
         {
-            for event in report.observe(alerts: alerts) { show(event, report) }
+            for event in report.observe(alerts: status.alerts) { show(event, report) }
         }
     }
 
@@ -130,21 +135,23 @@ public struct DrillRun<C: Clock>: Sendable where C.Duration == Duration {
 
     /// Pages the audit trail of the upstream since the drill started (at most 20 pages of 500).
     private func countRequests(into report: inout DrillReport) async {
-        let since = report.startedAt.iso8601.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
         var cursor: String?
         for _ in 0..<20 {
-            var path = "/v1/requests?upstream=\(name)&since=\(since)&limit=500"
-            if let cursor {
-                path += "&cursor=\(cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
-            }
-            guard let answer = try? await client.get(path), answer.status == 200, let object = answer.object,
-                let requests = object["requests"] as? [[String: Any]]
+            let path = ManagementClient.path(
+                "/v1/requests",
+                [
+                    ("upstream", upstream), ("since", ManagementJSON.format(report.startedAt)), ("limit", "500"),
+                    ("cursor", cursor),
+                ]
+            )
+            guard let answer = try? await client.get(path), answer.status == 200,
+                let page = try? answer.decode(AuditRequestPage.self)
             else {
                 report.outcomesIncomplete()
                 return
             }
-            report.count(requests: requests)
-            guard let next = object["next_cursor"] as? String else { return }
+            report.count(requests: page.requests)
+            guard let next = page.nextCursor else { return }
             cursor = next
         }
         report.outcomesIncomplete()
