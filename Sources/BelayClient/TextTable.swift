@@ -17,17 +17,6 @@ enum TextTable {
         }.joined(separator: "\n")
     }
 
-    /// A JSON value as a cell: strings as they are, numbers in decimal, `absent` for a
-    /// missing value or `null`.
-    static func text(_ value: Any?, absent: String = "") -> String {
-        switch value {
-        case nil: return absent
-        case let string as String: return string
-        case let number as Int: return String(number)
-        case let value?: return value is NSNull ? absent : "\(value)"
-        }
-    }
-
     /// A date-time as the API writes it; empty for none.
     static func date(_ date: Date?) -> String {
         date.map(ManagementJSON.format) ?? ""

@@ -53,22 +53,17 @@ struct Incidents: AsyncParsableCommand {
         }
 
         func run() async throws {
-            var query = ["limit=\(limit)"]
-            if let upstream { query.append("upstream=\(Self.escaped(upstream))") }
-            if let status { query.append("status=\(status)") }
-            if let cursor { query.append("cursor=\(Self.escaped(cursor))") }
-            let answer = try await connection.call { try await $0.get("/v1/incidents?" + query.joined(separator: "&")) }
+            let path = ManagementClient.path(
+                "/v1/incidents",
+                [("limit", String(limit)), ("upstream", upstream), ("status", status), ("cursor", cursor)]
+            )
+            let answer = try await connection.call { try await $0.get(path) }
             guard format == .text else {
                 print(String(decoding: answer.body, as: UTF8.self))
                 return
             }
             let page = try Incidents.decode(IncidentListJSON.self, answer.body)
             print(IncidentTable.list(page))
-        }
-
-        static func escaped(_ value: String) -> String {
-            value.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~")))
-                ?? value
         }
     }
 
@@ -83,7 +78,7 @@ struct Incidents: AsyncParsableCommand {
         var format: Format = .text
 
         func run() async throws {
-            let path = "/v1/incidents/" + List.escaped(id)
+            let path = "/v1/incidents/" + ManagementClient.escaped(id)
             let answer = try await connection.call { try await $0.get(path) }
             if format == .json {
                 print(String(decoding: answer.body, as: UTF8.self))

@@ -87,6 +87,21 @@ import Yams
         #expect(ManagementJSON.parse("2026-11-23T10:00:00Z") != nil && ManagementJSON.parse("yesterday") == nil)
     }
 
+    /// What the CLI puts in a path or a query is percent-encoded whole: a value holding `&`,
+    /// `=`, `#`, `/`, a space, a control or a non-ASCII letter stays one value.
+    @Test func theClientEncodesEveryValueItSends() {
+        #expect(
+            ManagementClient.path(
+                "/v1/deliveries",
+                [("upstream", "a&b=c"), ("status", nil), ("cursor", "x y#/\u{1}é")]
+            )
+                == "/v1/deliveries?upstream=a%26b%3Dc&cursor=x%20y%23%2F%01%C3%A9"
+        )
+        #expect(ManagementClient.path("/v1/requests", [("since", nil)]) == "/v1/requests")
+        #expect(ManagementClient.escaped("dlv_0194-._~") == "dlv_0194-._~")
+        #expect(ManagementClient.escaped("../admin/reload") == "..%2Fadmin%2Freload")
+    }
+
     @Test func aJSONBodyIsKeptValueForValueAndAnyOtherAsBase64() throws {
         let json = Data(#"{"body":{"amount":1000,"ratio":0.25,"id":9007199254740993,"tags":["a",null,true]}}"#.utf8)
         struct Holder: Codable { var body: JSONValue }
